@@ -1,0 +1,438 @@
+//! The `task-triage` handler: parse → classify → (dedup, fold) → enrich → publish, with the
+//! response line every invocation returns. Writes happen only in [`Mode::Live`].
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Setup;
+use crate::aws::state_table::StateTable;
+use crate::aws::{ecs, logs, sns, AwsClients};
+use crate::config::{HttpsFormat, TriageConfig};
+use crate::entry::{Invocation, Mode};
+use crate::error::{AutopilotError, Result};
+use crate::events::detail_type;
+use crate::events::ecs::{parse_task_state_change, TaskGroup, TaskStateChange, TASK_STATE_CHANGE};
+use crate::notify::{self, Notice};
+use crate::state::{self, window_open, Claim, Fold, StormWindow};
+use crate::triage::report::{self, Enrichment};
+use crate::triage::{classify, Diagnosis};
+
+/// What happened to an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Notify,
+    Silent,
+    Duplicate,
+    Folded,
+    Ignored,
+}
+
+/// The response of one invocation (and the CLI's output line).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriageOutcome {
+    pub event_id: Option<String>,
+    pub task_arn: Option<String>,
+    pub decision: Decision,
+    pub diagnosis: Option<Diagnosis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// The function, built once per cold start.
+#[derive(Debug)]
+pub struct TaskTriage {
+    mode: Mode,
+    config: TriageConfig,
+    topic_arn: Option<String>,
+    clients: Option<AwsClients>,
+    state: Option<StateTable>,
+}
+
+fn now_s() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TaskTriage {
+    /// Builds the handler from the cold-start setup; a live run needs `NOTIFY_TOPIC_ARN`.
+    pub fn new(setup: Setup) -> Result<Self> {
+        if setup.mode == Mode::Live && setup.deployment.topic_arn.is_none() {
+            return Err(AutopilotError::invalid_config(
+                crate::config::ENV_TOPIC,
+                "required to publish notifications",
+            ));
+        }
+        let state = match (&setup.clients, &setup.deployment.state_table) {
+            (Some(clients), Some(table)) => Some(StateTable::new(clients.dynamodb.clone(), table)),
+            _ => None,
+        };
+        Ok(Self {
+            mode: setup.mode,
+            config: setup.config.triage,
+            topic_arn: setup.deployment.topic_arn,
+            clients: setup.clients,
+            state,
+        })
+    }
+
+    /// Classifies and applies the configuration's per-category overrides.
+    pub fn diagnose(&self, change: &TaskStateChange) -> Diagnosis {
+        let mut diagnosis = classify(&change.detail);
+        if let Some(category) = self.config.override_for(diagnosis.category) {
+            diagnosis.notify = category.notify.unwrap_or(diagnosis.notify);
+            diagnosis.severity = category.severity.unwrap_or(diagnosis.severity);
+        }
+        diagnosis
+    }
+
+    /// Handles one event.
+    pub async fn handle(&self, event: Value, invocation: Invocation) -> Result<TriageOutcome> {
+        let kind = detail_type(&event)?;
+        let event_id = event.get("id").and_then(Value::as_str).map(str::to_owned);
+        if kind != TASK_STATE_CHANGE {
+            tracing::info!(detail_type = kind, "ignored: not a task state change");
+            return Ok(ignored(
+                event_id,
+                None,
+                format!("detail-type `{kind}` is not handled"),
+            ));
+        }
+        let change = parse_task_state_change(&event)?;
+        let task = &change.detail;
+        if !task.is_stopped() && !task.is_termination_notice() {
+            let status = task.last_status.as_deref().unwrap_or("missing");
+            tracing::info!(
+                task_arn = task.task_arn,
+                last_status = status,
+                "ignored: task has not stopped"
+            );
+            return Ok(ignored(
+                event_id,
+                task.task_arn.clone(),
+                format!("lastStatus {status} is not a stop"),
+            ));
+        }
+        let diagnosis = self.diagnose(&change);
+        tracing::info!(task_arn = task.task_arn, category = %diagnosis.category, rule = diagnosis.rule, notify = diagnosis.notify, "classified");
+        let mut outcome = TriageOutcome {
+            event_id,
+            task_arn: task.task_arn.clone(),
+            decision: Decision::Silent,
+            diagnosis: None,
+            message_id: None,
+            notes: Vec::new(),
+        };
+        if diagnosis.notify {
+            self.notify(&change, &diagnosis, &invocation, &mut outcome)
+                .await?;
+        }
+        outcome.diagnosis = Some(diagnosis);
+        Ok(outcome)
+    }
+
+    async fn notify(
+        &self,
+        change: &TaskStateChange,
+        diagnosis: &Diagnosis,
+        invocation: &Invocation,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        let task = &change.detail;
+        let task_arn = task.task_arn.as_deref().unwrap_or_default();
+        let now = now_s();
+        let Some(state) = self.state.as_ref() else {
+            if self.mode != Mode::Offline {
+                outcome
+                    .notes
+                    .push("no STATE_TABLE: duplicates and storms are not folded".into());
+            }
+            return self.send(change, diagnosis, None, None, outcome).await;
+        };
+        let dedup_key = state::dedup_key(task_arn, task.version, change.id.as_deref());
+        let storm_key = state::storm_key(
+            task.cluster_name().unwrap_or("-"),
+            task.group.as_deref().unwrap_or("-"),
+            diagnosis.category.as_str(),
+        );
+        let claim = if self.mode == Mode::Live {
+            let lease_until =
+                invocation.deadline_epoch_s(state::CLI_LEASE_S) + state::CLAIM_LEASE_MARGIN_S;
+            state
+                .claim(&dedup_key, now, lease_until, self.config.dedup_ttl_s)
+                .await?
+        } else {
+            state.peek_claim(&dedup_key, now).await?
+        };
+        let known_count = match claim {
+            Claim::Duplicate {
+                decision,
+                message_id,
+            } => {
+                outcome.decision = Decision::Duplicate;
+                outcome.notes.push(format!(
+                    "already handled ({}{})",
+                    decision.as_deref().unwrap_or("unknown decision"),
+                    message_id
+                        .map(|id| format!(", message {id}"))
+                        .unwrap_or_default()
+                ));
+                return Ok(());
+            }
+            Claim::InProgress if self.mode == Mode::Live => {
+                return Err(AutopilotError::InProgressElsewhere { key: dedup_key });
+            }
+            Claim::InProgress => {
+                outcome
+                    .notes
+                    .push("another invocation is handling this delivery right now".into());
+                None
+            }
+            Claim::Fresh => None,
+            Claim::Resumed { storm_count } => {
+                outcome
+                    .notes
+                    .push("retry of an earlier delivery that did not complete".into());
+                storm_count
+            }
+        };
+        let result = self
+            .fold_and_send(
+                change,
+                diagnosis,
+                state,
+                &dedup_key,
+                &storm_key,
+                known_count,
+                now,
+                outcome,
+            )
+            .await;
+        if self.mode == Mode::Live {
+            match &result {
+                Ok(()) => {
+                    let decision = if outcome.decision == Decision::Folded {
+                        "folded"
+                    } else {
+                        "notify"
+                    };
+                    if let Err(error) = state
+                        .complete(&dedup_key, decision, outcome.message_id.as_deref())
+                        .await
+                    {
+                        tracing::warn!("could not mark {dedup_key} complete: {error}");
+                        outcome
+                            .notes
+                            .push(format!("could not record completion: {error}"));
+                    }
+                }
+                Err(_) => {
+                    if let Err(error) = state.release(&dedup_key).await {
+                        tracing::warn!("could not release {dedup_key}: {error}");
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn fold_and_send(
+        &self,
+        change: &TaskStateChange,
+        diagnosis: &Diagnosis,
+        state: &StateTable,
+        dedup_key: &str,
+        storm_key: &str,
+        known_count: Option<u64>,
+        now: i64,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        let reason = change
+            .detail
+            .containers
+            .iter()
+            .find_map(|c| c.reason.clone())
+            .or_else(|| change.detail.stopped_reason.clone())
+            .unwrap_or_default();
+        let window = match (self.mode, known_count) {
+            (Mode::Live, None) => {
+                let window = state
+                    .count_stop(
+                        storm_key,
+                        now,
+                        self.config.storm_window_s,
+                        &diagnosis.title,
+                        &reason,
+                    )
+                    .await?;
+                state.record_storm_count(dedup_key, window.count).await?;
+                window
+            }
+            (_, Some(count)) => StormWindow {
+                count,
+                ..state.peek_storm(storm_key).await?.unwrap_or_default()
+            },
+            (_, None) => match state.peek_storm(storm_key).await? {
+                Some(open) if window_open(open.started_at, now, self.config.storm_window_s) => {
+                    StormWindow {
+                        count: open.count + 1,
+                        last_at: now,
+                        ..open
+                    }
+                }
+                _ => StormWindow {
+                    count: 1,
+                    started_at: now,
+                    last_at: now,
+                    ..StormWindow::default()
+                },
+            },
+        };
+        match state::fold_for(window.count) {
+            Fold::Folded => {
+                outcome.decision = Decision::Folded;
+                outcome.notes.push(format!(
+                    "stop {} of a storm in {storm_key}; next digest at the next power of ten",
+                    window.count
+                ));
+                Ok(())
+            }
+            Fold::Digest => {
+                outcome
+                    .notes
+                    .push(format!("storm digest: {} stops", window.count));
+                self.send(change, diagnosis, Some(&window), None, outcome)
+                    .await
+            }
+            Fold::First => {
+                self.send(change, diagnosis, None, window.previous_count, outcome)
+                    .await
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        change: &TaskStateChange,
+        diagnosis: &Diagnosis,
+        storm: Option<&StormWindow>,
+        previous_storm: Option<u64>,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        outcome.decision = Decision::Notify;
+        let enrichment = self.enrich(change, diagnosis).await;
+        let notice: Notice = match storm {
+            Some(window) => report::storm_notice(change, diagnosis, &enrichment, window),
+            None => report::task_notice(change, diagnosis, &enrichment, previous_storm),
+        };
+        outcome.notes.extend(enrichment.missing.iter().cloned());
+        let publish = notify::render(&notice, self.config.https_format);
+        if publish.log_lines_dropped > 0 {
+            outcome.notes.push(format!(
+                "{} log lines left out to fit SNS's 256 KiB",
+                publish.log_lines_dropped
+            ));
+        }
+        match (self.mode, &self.clients, &self.topic_arn) {
+            (Mode::Live, Some(clients), Some(topic)) => {
+                let message_id = sns::publish(&clients.sns, topic, &publish).await?;
+                tracing::info!(message_id, subject = publish.subject, "published");
+                outcome.message_id = Some(message_id);
+            }
+            (mode, _, _) => {
+                let mode = if mode == Mode::Offline {
+                    "offline"
+                } else {
+                    "dry-run"
+                };
+                outcome
+                    .notes
+                    .push(format!("{mode}: not published: {}", publish.subject));
+            }
+        }
+        Ok(())
+    }
+
+    /// Service context and log tail; failures become notes, never errors.
+    async fn enrich(&self, change: &TaskStateChange, diagnosis: &Diagnosis) -> Enrichment {
+        let mut enrichment = Enrichment::default();
+        let Some(clients) = &self.clients else {
+            return enrichment;
+        };
+        let task = &change.detail;
+        let service = async {
+            let (Some(cluster), Some(TaskGroup::Service(name))) =
+                (task.cluster_arn.as_deref(), task.task_group())
+            else {
+                return Ok(None);
+            };
+            ecs::describe_service(&clients.ecs, cluster, &name).await
+        };
+        let log_tail = async {
+            let (Some(container), Some(definition), Some(task_id)) = (
+                diagnosis.container.as_deref(),
+                task.task_definition_arn.as_deref(),
+                task.task_id(),
+            ) else {
+                return Ok(None);
+            };
+            if self.config.log_lines == 0 {
+                return Ok(None);
+            }
+            let Some(target) = ecs::awslogs_target(&clients.ecs, definition, container)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Err(format!("container {container} does not log with awslogs"));
+            };
+            let Some(stream) = target.stream_for(container, task_id) else {
+                return Err(format!("container {container} has no awslogs-stream-prefix, so its stream cannot be named"));
+            };
+            let lines = logs::tail(&clients.logs, &target.group, &stream, self.config.log_lines)
+                .await
+                .map_err(|e| e.to_string());
+            Ok(Some((target, stream, lines)))
+        };
+        let (service, log_tail) = tokio::join!(service, log_tail);
+        match service {
+            Ok(snapshot) => enrichment.service = snapshot,
+            Err(error) => enrichment
+                .missing
+                .push(format!("service context could not be fetched: {error}")),
+        }
+        match log_tail {
+            Ok(Some((target, stream, lines))) => {
+                match lines {
+                    Ok(lines) => enrichment.log_tail = lines,
+                    Err(error) => enrichment
+                        .missing
+                        .push(format!("log tail could not be fetched: {error}")),
+                }
+                enrichment.log_target = Some(target);
+                enrichment.log_stream = Some(stream);
+            }
+            Ok(None) => {}
+            Err(error) => enrichment
+                .missing
+                .push(format!("log tail could not be fetched: {error}")),
+        }
+        enrichment
+    }
+
+    /// The HTTPS payload format in use (for tests and the CLI).
+    pub fn https_format(&self) -> HttpsFormat {
+        self.config.https_format
+    }
+}
+
+fn ignored(event_id: Option<String>, task_arn: Option<String>, note: String) -> TriageOutcome {
+    TriageOutcome {
+        event_id,
+        task_arn,
+        decision: Decision::Ignored,
+        diagnosis: None,
+        message_id: None,
+        notes: vec![note],
+    }
+}

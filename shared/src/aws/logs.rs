@@ -1,0 +1,34 @@
+//! CloudWatch Logs adapter: the tail of one log stream.
+
+use super::aws_error;
+use crate::error::Result;
+
+/// The last `lines` events of a stream, oldest first, without trailing newlines.
+pub async fn tail(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    lines: u32,
+) -> Result<Vec<String>> {
+    if lines == 0 {
+        return Ok(Vec::new());
+    }
+    let output = client
+        .get_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .start_from_head(false)
+        .limit(i32::try_from(lines).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| aws_error("logs", "GetLogEvents", e))?;
+    let mut messages: Vec<String> = output
+        .events()
+        .iter()
+        .filter_map(|event| event.message())
+        .map(|message| message.trim_end_matches(['\n', '\r']).to_owned())
+        .collect();
+    let excess = messages.len().saturating_sub(lines as usize);
+    messages.drain(..excess);
+    Ok(messages)
+}

@@ -1,0 +1,301 @@
+//! DynamoDB adapter for [`crate::state`]: conditional claims for duplicate suppression and an
+//! atomic counter per storm window. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::aws_error;
+use crate::error::Result;
+use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The state table and its client.
+#[derive(Clone, Debug)]
+pub struct StateTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn get_s(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn claim_record(item: &Item) -> ClaimRecord {
+    ClaimRecord {
+        status: get_s(item, "status")
+            .as_deref()
+            .and_then(ClaimStatus::parse),
+        lease_until: get_n(item, "lease_until").unwrap_or_default(),
+        storm_count: get_n(item, "storm_count"),
+        message_id: get_s(item, "message_id"),
+        decision: get_s(item, "decision"),
+    }
+}
+
+fn storm_window(item: &Item) -> StormWindow {
+    let mut titles: Vec<String> = item
+        .get("titles")
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default();
+    titles.sort();
+    StormWindow {
+        count: get_n(item, "stops").unwrap_or_default(),
+        started_at: get_n(item, "started_at").unwrap_or_default(),
+        last_at: get_n(item, "last_at").unwrap_or_default(),
+        titles,
+        last_reason: get_s(item, "last_reason").filter(|r| !r.is_empty()),
+        previous_count: None,
+    }
+}
+
+impl StateTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "GetItem", e))?;
+        Ok(output.item)
+    }
+
+    /// Claims an event for processing until `lease_until` (see [`crate::state`] for the semantics).
+    pub async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET #status = :in_progress, lease_until = :lease, expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(pk) OR #status = :retryable OR (#status = :in_progress AND lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(ClaimStatus::InProgress.as_str()))
+            .expression_attribute_values(":retryable", s(ClaimStatus::Retryable.as_str()))
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":expires", n(now.saturating_add(ttl_s as i64)))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(match output.attributes {
+                Some(old) if !old.is_empty() => Claim::Resumed {
+                    storm_count: claim_record(&old).storm_count,
+                },
+                _ => Claim::Fresh,
+            }),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                let record = self
+                    .get(key)
+                    .await?
+                    .map(|item| claim_record(&item))
+                    .unwrap_or_default();
+                Ok(refused_claim(&record))
+            }
+            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
+        }
+    }
+
+    /// What a claim would find, without writing (for `--dry-run`).
+    pub async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
+        Ok(match self.get(key).await? {
+            None => Claim::Fresh,
+            Some(item) => {
+                let record = claim_record(&item);
+                if claimable(&record, now) {
+                    Claim::Resumed {
+                        storm_count: record.storm_count,
+                    }
+                } else {
+                    refused_claim(&record)
+                }
+            }
+        })
+    }
+
+    async fn set_claim_fields(
+        &self,
+        key: &str,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<()> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression(expression)
+            .expression_attribute_names("#status", "status");
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Keeps the storm count given to a claimed event, so a retry reuses it.
+    pub async fn record_storm_count(&self, key: &str, count: u64) -> Result<()> {
+        self.set_claim_fields(key, "SET storm_count = :count", vec![(":count", n(count))])
+            .await
+    }
+
+    /// Marks a claimed event handled.
+    pub async fn complete(
+        &self,
+        key: &str,
+        decision: &str,
+        message_id: Option<&str>,
+    ) -> Result<()> {
+        let mut values = vec![
+            (":complete", s(ClaimStatus::Complete.as_str())),
+            (":decision", s(decision)),
+        ];
+        let expression = match message_id {
+            Some(id) => {
+                values.push((":message_id", s(id)));
+                "SET #status = :complete, decision = :decision, message_id = :message_id"
+            }
+            None => "SET #status = :complete, decision = :decision",
+        };
+        self.set_claim_fields(key, expression, values).await
+    }
+
+    /// Gives a claim back after a failure so that the retry can take it at once.
+    pub async fn release(&self, key: &str) -> Result<()> {
+        self.set_claim_fields(
+            key,
+            "SET #status = :retryable",
+            vec![(":retryable", s(ClaimStatus::Retryable.as_str()))],
+        )
+        .await
+    }
+
+    /// Counts one stop in its storm window (opening a new window when the last one closed).
+    pub async fn count_stop(
+        &self,
+        key: &str,
+        now: i64,
+        window_s: u64,
+        title: &str,
+        reason: &str,
+    ) -> Result<StormWindow> {
+        let cutoff = now - window_s as i64;
+        let expires = now + window_s as i64 + 24 * 3600;
+        for _ in 0..5 {
+            let added = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(key))
+                .update_expression("ADD stops :one, titles :title SET last_at = :now, last_reason = :reason, expires_at = :expires")
+                .condition_expression("attribute_exists(pk) AND started_at > :cutoff")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":title", AttributeValue::Ss(vec![title.to_owned()]))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":reason", s(reason))
+                .expression_attribute_values(":expires", n(expires))
+                .expression_attribute_values(":cutoff", n(cutoff))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match added {
+                Ok(output) => return Ok(storm_window(&output.attributes.unwrap_or_default())),
+                Err(error)
+                    if matches!(
+                        error.as_service_error(),
+                        Some(UpdateItemError::ConditionalCheckFailedException(_))
+                    ) => {}
+                Err(error) => return Err(aws_error("dynamodb", "UpdateItem", error)),
+            }
+            let opened = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(key))
+                .item("stops", n(1))
+                .item("started_at", n(now))
+                .item("last_at", n(now))
+                .item("titles", AttributeValue::Ss(vec![title.to_owned()]))
+                .item("last_reason", s(reason))
+                .item("expires_at", n(expires))
+                .condition_expression("attribute_not_exists(pk) OR started_at <= :cutoff")
+                .expression_attribute_values(":cutoff", n(cutoff))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await;
+            match opened {
+                Ok(output) => {
+                    let previous = output
+                        .attributes
+                        .map(|old| storm_window(&old).count)
+                        .filter(|&c| c > 1);
+                    return Ok(StormWindow {
+                        count: 1,
+                        started_at: now,
+                        last_at: now,
+                        titles: vec![title.to_owned()],
+                        last_reason: Some(reason.to_owned()).filter(|r| !r.is_empty()),
+                        previous_count: previous,
+                    });
+                }
+                // Another invocation opened the window first: count into it.
+                Err(error)
+                    if matches!(
+                        error.as_service_error(),
+                        Some(PutItemError::ConditionalCheckFailedException(_))
+                    ) => {}
+                Err(error) => return Err(aws_error("dynamodb", "PutItem", error)),
+            }
+        }
+        Err(crate::error::AutopilotError::Aws {
+            service: "dynamodb",
+            operation: "UpdateItem",
+            code: "ContendedStormWindow".into(),
+            message: format!("could not count a stop in {key} after 5 attempts"),
+        })
+    }
+
+    /// The window as it is, without counting (for `--dry-run` and resumed events).
+    pub async fn peek_storm(&self, key: &str) -> Result<Option<StormWindow>> {
+        Ok(self.get(key).await?.map(|item| storm_window(&item)))
+    }
+}

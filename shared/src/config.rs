@@ -1,0 +1,285 @@
+//! The stack's one JSON configuration document: its types, defaults, validation and loading.
+//!
+//! The document comes from `AUTOPILOT_CONFIG` (inline JSON) or from the SSM parameter named by
+//! `AUTOPILOT_CONFIG_SSM`; with neither, every default applies. Unknown keys are errors and every
+//! error names the JSON path of the offending field. Sections `scaling` and `jobs` belong to
+//! `alarm-scaler` and `batch-runner`; this crate accepts them as JSON objects and those functions
+//! give them their types.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::{AutopilotError, Result};
+use crate::triage::{Category, Severity};
+
+/// Environment variable holding the configuration document inline.
+pub const ENV_INLINE: &str = "AUTOPILOT_CONFIG";
+/// Environment variable naming an SSM parameter that holds the configuration document.
+pub const ENV_SSM: &str = "AUTOPILOT_CONFIG_SSM";
+/// Environment variable with the SNS topic notifications go to.
+pub const ENV_TOPIC: &str = "NOTIFY_TOPIC_ARN";
+/// Environment variable with the DynamoDB state table.
+pub const ENV_STATE_TABLE: &str = "STATE_TABLE";
+
+/// The whole configuration document.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StackConfig {
+    #[serde(default)]
+    pub triage: TriageConfig,
+    /// Scaling policies, typed and validated by `alarm-scaler`.
+    #[serde(default)]
+    pub scaling: serde_json::Map<String, serde_json::Value>,
+    /// Batch job catalog, typed and validated by `batch-runner`.
+    #[serde(default)]
+    pub jobs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Section `triage`: how stopped tasks are diagnosed, folded and reported.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TriageConfig {
+    /// How many of the failed container's last log lines go into a notification (0–500).
+    pub log_lines: u32,
+    /// Window in seconds over which stops of one (cluster, group, category) fold into a storm.
+    pub storm_window_s: u64,
+    /// How long a delivered event's dedup record lives, in seconds.
+    pub dedup_ttl_s: u64,
+    /// What the `https` protocol of the SNS message carries.
+    pub https_format: HttpsFormat,
+    /// Per-category overrides of whether to notify and at which severity, keyed by category
+    /// identifier (`health-check`); names are checked by [`StackConfig::validate`].
+    pub categories: BTreeMap<String, CategoryOverride>,
+}
+
+impl TriageConfig {
+    /// The override for a category, if the document has one.
+    pub fn override_for(&self, category: Category) -> Option<&CategoryOverride> {
+        self.categories.get(category.as_str())
+    }
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        Self {
+            log_lines: 20,
+            storm_window_s: 30 * 60,
+            dedup_ttl_s: 24 * 60 * 60,
+            https_format: HttpsFormat::Structured,
+            categories: BTreeMap::new(),
+        }
+    }
+}
+
+/// Payload carried by the `https` protocol of a notification.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpsFormat {
+    /// The same structured JSON as `sqs` and `lambda`.
+    #[default]
+    Structured,
+    /// Amazon Q Developer in chat applications (Chatbot) custom-notification schema.
+    Chatbot,
+}
+
+/// Overrides for one diagnosis category.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryOverride {
+    pub notify: Option<bool>,
+    pub severity: Option<Severity>,
+}
+
+/// Values from the environment that sit beside the document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deployment {
+    pub topic_arn: Option<String>,
+    pub state_table: Option<String>,
+}
+
+impl Deployment {
+    /// Reads `NOTIFY_TOPIC_ARN` and `STATE_TABLE`; empty values count as unset.
+    pub fn from_env() -> Self {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        Self {
+            topic_arn: read(ENV_TOPIC),
+            state_table: read(ENV_STATE_TABLE),
+        }
+    }
+}
+
+/// Where the document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    Inline(String),
+    SsmParameter(String),
+    Defaults,
+}
+
+impl ConfigSource {
+    /// Picks the source from the environment; setting both variables is an error.
+    pub fn from_env() -> Result<Self> {
+        let inline = std::env::var(ENV_INLINE)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let ssm = std::env::var(ENV_SSM).ok().filter(|v| !v.trim().is_empty());
+        match (inline, ssm) {
+            (Some(_), Some(_)) => Err(AutopilotError::invalid_config(
+                "$",
+                format!("set either {ENV_INLINE} or {ENV_SSM}, not both"),
+            )),
+            (Some(json), None) => Ok(Self::Inline(json)),
+            (None, Some(name)) => Ok(Self::SsmParameter(name)),
+            (None, None) => Ok(Self::Defaults),
+        }
+    }
+}
+
+impl StackConfig {
+    /// Parses and validates a document. Errors name the JSON path (`triage.log_lines`).
+    pub fn parse(document: &str) -> Result<Self> {
+        let deserializer = &mut serde_json::Deserializer::from_str(document);
+        let config: Self = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let field = if path.is_empty() || path == "." {
+                "$".to_owned()
+            } else {
+                path
+            };
+            AutopilotError::invalid_config(field, error.into_inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Range checks that types alone do not express.
+    pub fn validate(&self) -> Result<()> {
+        let triage = &self.triage;
+        if triage.log_lines > 500 {
+            return Err(AutopilotError::invalid_config(
+                "triage.log_lines",
+                format!("{} is more than 500", triage.log_lines),
+            ));
+        }
+        if !(60..=7 * 24 * 3600).contains(&triage.storm_window_s) {
+            return Err(AutopilotError::invalid_config(
+                "triage.storm_window_s",
+                format!("{} is outside 60..=604800 seconds", triage.storm_window_s),
+            ));
+        }
+        if !(3600..=30 * 24 * 3600).contains(&triage.dedup_ttl_s) {
+            return Err(AutopilotError::invalid_config(
+                "triage.dedup_ttl_s",
+                format!(
+                    "{} is outside 3600..=2592000 seconds (EventBridge redelivers for up to 24 h)",
+                    triage.dedup_ttl_s
+                ),
+            ));
+        }
+        for name in triage.categories.keys() {
+            if !Category::ALL.iter().any(|c| c.as_str() == name) {
+                let known: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+                return Err(AutopilotError::invalid_config(
+                    format!("triage.categories.{name}"),
+                    format!("unknown category; expected one of {}", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(result: Result<StackConfig>) -> String {
+        match result {
+            Err(AutopilotError::InvalidConfig { field, .. }) => field,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_document_takes_defaults() {
+        let config = StackConfig::parse("{}").unwrap();
+        assert_eq!(config, StackConfig::default());
+        assert_eq!(config.triage.log_lines, 20);
+        assert_eq!(config.triage.storm_window_s, 1800);
+    }
+
+    #[test]
+    fn full_triage_section_parses() {
+        let config = StackConfig::parse(
+            r#"{"triage": {"log_lines": 50, "storm_window_s": 600, "https_format": "chatbot",
+                "categories": {"health-check": {"notify": false}, "oom": {"severity": "warning"}}},
+                "scaling": {}, "jobs": {}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.triage.https_format, HttpsFormat::Chatbot);
+        assert_eq!(
+            config
+                .triage
+                .override_for(Category::HealthCheck)
+                .unwrap()
+                .notify,
+            Some(false)
+        );
+        assert_eq!(
+            config.triage.override_for(Category::Oom).unwrap().severity,
+            Some(Severity::Warning)
+        );
+        assert!(config.triage.override_for(Category::AppExit).is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_its_path() {
+        assert_eq!(
+            field_of(StackConfig::parse(r#"{"triage": {"log_line": 5}}"#)),
+            "triage.log_line"
+        );
+        assert_eq!(field_of(StackConfig::parse(r#"{"triag": {}}"#)), "triag");
+    }
+
+    #[test]
+    fn wrong_type_names_its_path() {
+        assert_eq!(
+            field_of(StackConfig::parse(r#"{"triage": {"log_lines": "many"}}"#)),
+            "triage.log_lines"
+        );
+        assert_eq!(
+            field_of(StackConfig::parse(
+                r#"{"triage": {"categories": {"oom": {"severity": "loud"}}}}"#
+            )),
+            "triage.categories.oom.severity"
+        );
+        assert_eq!(
+            field_of(StackConfig::parse(
+                r#"{"triage": {"categories": {"oops": {}}}}"#
+            )),
+            "triage.categories.oops"
+        );
+    }
+
+    #[test]
+    fn out_of_range_names_its_path() {
+        assert_eq!(
+            field_of(StackConfig::parse(r#"{"triage": {"log_lines": 501}}"#)),
+            "triage.log_lines"
+        );
+        assert_eq!(
+            field_of(StackConfig::parse(r#"{"triage": {"storm_window_s": 5}}"#)),
+            "triage.storm_window_s"
+        );
+    }
+
+    #[test]
+    fn not_json_is_an_error_at_the_root() {
+        assert_eq!(field_of(StackConfig::parse("not json")), "$");
+    }
+}

@@ -1,0 +1,220 @@
+//! Running a function: under the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set, otherwise
+//! as a CLI over event files that prints one JSON result line per event.
+
+use std::future::Future;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::{AutopilotError, Result};
+
+/// Whether the process runs under a Lambda runtime API.
+pub fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// How much the function may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Reads and writes.
+    Live,
+    /// Reads AWS, writes nothing.
+    DryRun,
+    /// Makes no AWS call at all.
+    Offline,
+}
+
+/// Flags every function's CLI shares.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// Read from AWS but write nothing (no publish, no state writes).
+    #[arg(long, conflicts_with = "offline")]
+    pub dry_run: bool,
+    /// Make no AWS call at all (no dedup, no enrichment, nothing published).
+    #[arg(long)]
+    pub offline: bool,
+    /// Event files, each holding one event or a JSON array of events; `-` or none for stdin.
+    pub files: Vec<PathBuf>,
+}
+
+impl CommonArgs {
+    pub fn mode(&self) -> Mode {
+        if self.offline {
+            Mode::Offline
+        } else if self.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Live
+        }
+    }
+}
+
+/// Facts about the current invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub request_id: Option<String>,
+    /// When Lambda will stop the invocation.
+    pub deadline: Option<SystemTime>,
+}
+
+impl Invocation {
+    /// The deadline as epoch seconds, or `now + fallback_s` outside Lambda.
+    pub fn deadline_epoch_s(&self, fallback_s: u64) -> i64 {
+        let deadline = self
+            .deadline
+            .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(fallback_s));
+        deadline
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default()
+    }
+}
+
+/// Reports a failed initialisation (bad configuration) and gives the exit code.
+pub fn fail_init(error: &AutopilotError) -> ExitCode {
+    tracing::error!(
+        error_type = error.error_type(),
+        "initialisation failed: {error}"
+    );
+    if !in_lambda() {
+        eprintln!("error: {error}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Runs `handler` under Lambda or over the CLI's event files.
+pub async fn serve<F, Fut, R>(cli: Option<&CommonArgs>, handler: F) -> ExitCode
+where
+    F: Fn(Value, Invocation) -> Fut,
+    Fut: Future<Output = Result<R>>,
+    R: Serialize,
+{
+    match cli {
+        None => serve_lambda(handler).await,
+        Some(args) => serve_cli(args, handler).await,
+    }
+}
+
+async fn serve_lambda<F, Fut, R>(handler: F) -> ExitCode
+where
+    F: Fn(Value, Invocation) -> Fut,
+    Fut: Future<Output = Result<R>>,
+    R: Serialize,
+{
+    let handler = &handler;
+    let service = service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = Invocation {
+            request_id: Some(event.context.request_id.clone()),
+            deadline: Some(event.context.deadline()),
+        };
+        let result = handler(event.payload, invocation).await;
+        if let Err(error) = &result {
+            tracing::error!(
+                error_type = error.error_type(),
+                "invocation failed: {error}"
+            );
+        }
+        result
+    });
+    match lambda_runtime::run(service).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("lambda runtime stopped: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One event read by the CLI, with a label saying where it came from.
+#[derive(Debug)]
+pub struct InputEvent {
+    pub label: String,
+    pub event: Result<Value>,
+}
+
+/// Reads events from files (or stdin): a file holds one event or a JSON array of events.
+pub fn read_events(files: &[PathBuf]) -> Vec<InputEvent> {
+    let sources: Vec<PathBuf> = if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files.to_vec()
+    };
+    let mut events = Vec::new();
+    for path in sources {
+        let label = if path.as_os_str() == "-" {
+            "stdin".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        let text = if path.as_os_str() == "-" {
+            let mut buffer = String::new();
+            std::io::stdin().read_to_string(&mut buffer).map(|_| buffer)
+        } else {
+            std::fs::read_to_string(&path)
+        };
+        let parsed = text
+            .map_err(|e| AutopilotError::Input {
+                source_name: label.clone(),
+                message: e.to_string(),
+            })
+            .and_then(|text| {
+                serde_json::from_str::<Value>(&text).map_err(|e| AutopilotError::Input {
+                    source_name: label.clone(),
+                    message: format!("not JSON: {e}"),
+                })
+            });
+        match parsed {
+            Ok(Value::Array(items)) => {
+                events.extend(items.into_iter().enumerate().map(|(i, event)| InputEvent {
+                    label: format!("{label}[{i}]"),
+                    event: Ok(event),
+                }))
+            }
+            Ok(event) => events.push(InputEvent {
+                label,
+                event: Ok(event),
+            }),
+            Err(error) => events.push(InputEvent {
+                label,
+                event: Err(error),
+            }),
+        }
+    }
+    events
+}
+
+async fn serve_cli<F, Fut, R>(args: &CommonArgs, handler: F) -> ExitCode
+where
+    F: Fn(Value, Invocation) -> Fut,
+    Fut: Future<Output = Result<R>>,
+    R: Serialize,
+{
+    let mut failed = 0usize;
+    for input in read_events(&args.files) {
+        let result = match input.event {
+            Ok(event) => handler(event, Invocation::default()).await,
+            Err(error) => Err(error),
+        };
+        let line = match result {
+            Ok(outcome) => serde_json::to_value(&outcome).unwrap_or_else(
+                |e| json!({"error": {"error_type": "Unserializable", "message": e.to_string()}}),
+            ),
+            Err(error) => {
+                failed += 1;
+                json!({"input": input.label, "error": {"error_type": error.error_type(), "message": error.to_string()}})
+            }
+        };
+        println!("{line}");
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,93 @@
+//! The library's error type and its mapping to a Lambda `Diagnostic` with a stable `error_type`.
+
+use lambda_runtime::Diagnostic;
+
+/// Shorthand for results carrying [`AutopilotError`].
+pub type Result<T, E = AutopilotError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a function. Each variant has a stable [`error_type`]
+/// (`AutopilotError::error_type`) that Lambda reports and on-failure destinations carry.
+#[derive(Debug, thiserror::Error)]
+pub enum AutopilotError {
+    /// The event cannot be acted on; `field` is the JSON path of the offending part.
+    #[error("invalid event at `{field}`: {problem}")]
+    InvalidEvent { field: String, problem: String },
+
+    /// The stack configuration is unusable; `field` is the JSON path of the offending part.
+    #[error("invalid configuration at `{field}`: {problem}")]
+    InvalidConfig { field: String, problem: String },
+
+    /// An AWS call failed in a way that should fail the invocation (Lambda will retry it).
+    #[error("{service}.{operation} failed: {code}: {message}")]
+    Aws {
+        service: &'static str,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+
+    /// Another invocation currently holds the claim on this event; retrying later is right.
+    #[error("event {key} is being processed by another invocation")]
+    InProgressElsewhere { key: String },
+
+    /// Reading an event file or standard input in CLI mode failed.
+    #[error("cannot read {source_name}: {message}")]
+    Input {
+        source_name: String,
+        message: String,
+    },
+}
+
+impl AutopilotError {
+    /// Stable machine-readable error type, used as Lambda's `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent { .. } => "InvalidEvent",
+            Self::InvalidConfig { .. } => "InvalidConfig",
+            Self::Aws { .. } => "AwsCallFailed",
+            Self::InProgressElsewhere { .. } => "InProgressElsewhere",
+            Self::Input { .. } => "InputUnreadable",
+        }
+    }
+
+    /// Builds an [`AutopilotError::InvalidEvent`].
+    pub fn invalid_event(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::InvalidEvent {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Builds an [`AutopilotError::InvalidConfig`].
+    pub fn invalid_config(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl From<AutopilotError> for Diagnostic {
+    fn from(error: AutopilotError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_stable_type_and_field() {
+        let diagnostic: Diagnostic =
+            AutopilotError::invalid_event("detail.containers[0].exitCode", "expected an integer")
+                .into();
+        assert_eq!(diagnostic.error_type, "InvalidEvent");
+        assert!(diagnostic
+            .error_message
+            .contains("detail.containers[0].exitCode"));
+    }
+}

@@ -1,0 +1,260 @@
+//! ECS "Task State Change" events: the typed `detail` and what can be derived from it
+//! (cluster and service names, task id, task group kind).
+//!
+//! Every field is optional and unknown fields are ignored: AWS adds fields over time, and
+//! `containers` can be empty. `stopCode` is an open set, so unknown values are kept as text.
+
+use std::fmt;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AutopilotError, Result};
+
+/// The `detail-type` of ECS task state changes.
+pub const TASK_STATE_CHANGE: &str = "ECS Task State Change";
+
+/// A whole EventBridge envelope around a task state change.
+pub type TaskStateChange = EventBridgeEvent<TaskDetail>;
+
+/// Parses an envelope whose `detail-type` is [`TASK_STATE_CHANGE`]; errors name the field.
+pub fn parse_task_state_change(event: &serde_json::Value) -> Result<TaskStateChange> {
+    match event.get("detail") {
+        Some(serde_json::Value::Object(_)) => {}
+        Some(other) => {
+            return Err(AutopilotError::invalid_event(
+                "detail",
+                format!("expected an object, got {}", super::json_kind(other)),
+            ))
+        }
+        None => return Err(AutopilotError::invalid_event("detail", "missing")),
+    }
+    let parsed: TaskStateChange = super::from_value_at(event, "")?;
+    if parsed.detail.task_arn.as_deref().is_none_or(str::is_empty) {
+        return Err(AutopilotError::invalid_event("detail.taskArn", "missing"));
+    }
+    Ok(parsed)
+}
+
+/// The `detail` of an ECS Task State Change event.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskDetail {
+    pub task_arn: Option<String>,
+    pub cluster_arn: Option<String>,
+    pub task_definition_arn: Option<String>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub last_status: Option<String>,
+    pub desired_status: Option<String>,
+    pub stop_code: Option<StopCode>,
+    pub stopped_reason: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider_name: Option<String>,
+    pub availability_zone: Option<String>,
+    pub containers: Vec<Container>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopping_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub version: Option<u64>,
+}
+
+/// One container of the task, as the event reports it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Container {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub last_status: Option<String>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    pub health_status: Option<String>,
+}
+
+/// Why ECS stopped a task. Known codes get variants; anything else is kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum StopCode {
+    TaskFailedToStart,
+    EssentialContainerExited,
+    UserInitiated,
+    ServiceSchedulerInitiated,
+    SpotInterruption,
+    TerminationNotice,
+    Other(String),
+}
+
+impl From<String> for StopCode {
+    fn from(code: String) -> Self {
+        match code.as_str() {
+            "TaskFailedToStart" => Self::TaskFailedToStart,
+            "EssentialContainerExited" => Self::EssentialContainerExited,
+            "UserInitiated" => Self::UserInitiated,
+            "ServiceSchedulerInitiated" => Self::ServiceSchedulerInitiated,
+            "SpotInterruption" => Self::SpotInterruption,
+            "TerminationNotice" => Self::TerminationNotice,
+            _ => Self::Other(code),
+        }
+    }
+}
+
+impl From<StopCode> for String {
+    fn from(code: StopCode) -> Self {
+        code.as_str().to_owned()
+    }
+}
+
+impl StopCode {
+    /// The code as AWS spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::TaskFailedToStart => "TaskFailedToStart",
+            Self::EssentialContainerExited => "EssentialContainerExited",
+            Self::UserInitiated => "UserInitiated",
+            Self::ServiceSchedulerInitiated => "ServiceSchedulerInitiated",
+            Self::SpotInterruption => "SpotInterruption",
+            Self::TerminationNotice => "TerminationNotice",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+impl fmt::Display for StopCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What launched the task: a service, or a standalone run of a task definition family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskGroup {
+    Service(String),
+    Family(String),
+    Other(String),
+}
+
+impl TaskGroup {
+    /// Parses `service:<name>` or `family:<family>`.
+    pub fn parse(group: &str) -> Self {
+        if let Some(name) = group.strip_prefix("service:") {
+            Self::Service(name.to_owned())
+        } else if let Some(family) = group.strip_prefix("family:") {
+            Self::Family(family.to_owned())
+        } else {
+            Self::Other(group.to_owned())
+        }
+    }
+
+    /// The service name, for service tasks.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Self::Service(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// The last `/`-separated segment of an ARN (`…:cluster/shop` → `shop`).
+pub fn arn_tail(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+impl TaskDetail {
+    /// Cluster name from `clusterArn`.
+    pub fn cluster_name(&self) -> Option<&str> {
+        self.cluster_arn.as_deref().map(arn_tail)
+    }
+
+    /// Task id (the last segment of `taskArn`).
+    pub fn task_id(&self) -> Option<&str> {
+        self.task_arn.as_deref().map(arn_tail)
+    }
+
+    /// The parsed `group`.
+    pub fn task_group(&self) -> Option<TaskGroup> {
+        self.group.as_deref().map(TaskGroup::parse)
+    }
+
+    /// `family:revision` from `taskDefinitionArn`.
+    pub fn task_definition(&self) -> Option<&str> {
+        self.task_definition_arn.as_deref().map(arn_tail)
+    }
+
+    /// True for a task that has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.last_status.as_deref() == Some("STOPPED")
+    }
+
+    /// True for the Spot two-minute warning, which arrives while the task still runs.
+    pub fn is_termination_notice(&self) -> bool {
+        self.stop_code == Some(StopCode::TerminationNotice)
+    }
+
+    /// The container with this name.
+    pub fn container(&self, name: &str) -> Option<&Container> {
+        self.containers
+            .iter()
+            .find(|c| c.name.as_deref() == Some(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_stop_code_is_kept_verbatim() {
+        let detail: TaskDetail =
+            serde_json::from_value(json!({"stopCode": "SomethingNew", "newField": 1})).unwrap();
+        assert_eq!(
+            detail.stop_code,
+            Some(StopCode::Other("SomethingNew".into()))
+        );
+        assert_eq!(detail.stop_code.unwrap().as_str(), "SomethingNew");
+    }
+
+    #[test]
+    fn missing_detail_is_named() {
+        let error =
+            parse_task_state_change(&json!({"detail-type": TASK_STATE_CHANGE, "source": "x"}))
+                .unwrap_err();
+        assert!(error.to_string().contains("`detail`"), "{error}");
+    }
+
+    #[test]
+    fn wrong_type_inside_detail_names_the_path() {
+        let event = json!({"detail-type": TASK_STATE_CHANGE, "source": "x", "detail": {
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/c/t", "containers": [{"exitCode": "one"}]}});
+        let error = parse_task_state_change(&event).unwrap_err();
+        assert!(
+            error.to_string().contains("detail.containers[0].exitCode"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn missing_task_arn_is_an_error() {
+        let event =
+            json!({"detail-type": TASK_STATE_CHANGE, "source": "x", "detail": {"containers": []}});
+        assert!(parse_task_state_change(&event)
+            .unwrap_err()
+            .to_string()
+            .contains("detail.taskArn"));
+    }
+
+    #[test]
+    fn groups_parse() {
+        assert_eq!(
+            TaskGroup::parse("service:orders-api"),
+            TaskGroup::Service("orders-api".into())
+        );
+        assert_eq!(
+            TaskGroup::parse("family:invoice-export"),
+            TaskGroup::Family("invoice-export".into())
+        );
+        assert_eq!(arn_tail("arn:aws:ecs:us-east-1:1:cluster/shop"), "shop");
+    }
+}

@@ -1,0 +1,65 @@
+//! AWS console links to a task, a service and a CloudWatch Logs stream.
+
+/// The console's task page.
+pub fn task_url(region: &str, cluster: &str, task_id: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/tasks/{}/configuration?region={region}", path(cluster), path(task_id))
+}
+
+/// The console's service health page.
+pub fn service_url(region: &str, cluster: &str, service: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/health?region={region}", path(cluster), path(service))
+}
+
+/// The console's log-events page for one stream.
+pub fn log_stream_url(region: &str, group: &str, stream: &str) -> String {
+    format!(
+        "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{}/log-events/{}",
+        console_fragment(group),
+        console_fragment(stream)
+    )
+}
+
+/// Percent-encodes a URL path segment (RFC 3986 unreserved characters stay).
+fn path(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The CloudWatch console's fragment encoding: percent-encoding with `%` written as `$25`.
+fn console_fragment(value: &str) -> String {
+    path(value).replace('%', "$25")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_stream_links_use_the_console_fragment_encoding() {
+        let url = log_stream_url("us-east-1", "/ecs/orders-api", "ecs/orders-api/abc");
+        assert!(
+            url.ends_with(
+                "log-group/$252Fecs$252Forders-api/log-events/ecs$252Forders-api$252Fabc"
+            ),
+            "{url}"
+        );
+    }
+
+    #[test]
+    fn task_and_service_links() {
+        assert_eq!(
+            task_url("eu-west-1", "shop", "abc"),
+            "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/shop/tasks/abc/configuration?region=eu-west-1"
+        );
+        assert!(service_url("eu-west-1", "shop", "orders api")
+            .contains("/services/orders%20api/health"));
+    }
+}

@@ -1,0 +1,367 @@
+//! Rendering of notifications into one SNS publish (pure; [`crate::aws::sns`] sends it).
+//!
+//! A [`Notice`] is what any function wants to say (a triage diagnosis, a storm digest, later a
+//! scaling change or a job report). [`render`] turns it into a [`Publish`]: an ASCII subject of at
+//! most 99 characters, a `MessageStructure=json` message with readable text for `default` and
+//! `email`, structured JSON (with `schema_version`) for `sqs`, `lambda` and `https` (or the
+//! Chatbot custom-notification schema on `https`), and message attributes for subscription
+//! filter policies. The whole message stays within SNS's 256 KiB: the log tail shrinks first,
+//! then long text fields; a JSON document is never cut.
+
+pub mod links;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::HttpsFormat;
+use crate::triage::Severity;
+
+/// Version of the structured JSON schema carried on `sqs`, `lambda` and `https`.
+pub const SCHEMA_VERSION: u32 = 1;
+/// SNS's limit on a whole published message, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Subjects are at most this many ASCII characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+/// Longest single log line carried; longer lines are shortened with a marker.
+pub const MAX_LOG_LINE_CHARS: usize = 2_000;
+
+/// A titled link (console pages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+/// A titled block of lines in the readable text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Section {
+    pub heading: String,
+    pub lines: Vec<String>,
+}
+
+/// Something a function wants to tell its users.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    /// The function speaking (`task-triage`).
+    pub source: String,
+    /// What kind of message (`task-stopped`, `storm-digest`, …).
+    pub kind: String,
+    pub severity: Severity,
+    pub category: String,
+    /// One-line headline; the subject is built from it.
+    pub title: String,
+    pub summary: String,
+    pub region: Option<String>,
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    /// Ordered key/value facts (cluster, task, exit code …).
+    pub facts: Vec<(String, String)>,
+    pub sections: Vec<Section>,
+    /// Heading for the log tail (`Last 20 log lines of api (group/stream)`).
+    pub log_heading: Option<String>,
+    pub log_tail: Vec<String>,
+    pub links: Vec<Link>,
+    /// Machine-readable detail (e.g. the diagnosis) for the structured JSON.
+    pub details: serde_json::Value,
+    /// Thread key for chat clients: notices about the same thing share it.
+    pub thread_id: String,
+}
+
+/// One SNS publish, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub subject: String,
+    /// The JSON document for `MessageStructure=json`.
+    pub message: String,
+    /// String message attributes, in a stable order.
+    pub attributes: Vec<(String, String)>,
+    /// Log lines dropped to fit the size limit.
+    pub log_lines_dropped: usize,
+}
+
+impl Publish {
+    /// Bytes SNS counts against its limit: message, subject and attribute names and values.
+    pub fn size_bytes(&self) -> usize {
+        self.message.len()
+            + self.subject.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + "String".len())
+                .sum::<usize>()
+    }
+}
+
+/// Renders a notice within [`MAX_MESSAGE_BYTES`].
+pub fn render(notice: &Notice, https_format: HttpsFormat) -> Publish {
+    render_within(notice, https_format, MAX_MESSAGE_BYTES)
+}
+
+/// Renders a notice within `limit` bytes: drops the oldest log lines first (halving), then
+/// shortens long text fields; every attempt re-renders whole documents.
+pub fn render_within(notice: &Notice, https_format: HttpsFormat, limit: usize) -> Publish {
+    let mut working = notice.clone();
+    for line in &mut working.log_tail {
+        *line = shorten(line, MAX_LOG_LINE_CHARS);
+    }
+    let total_lines = working.log_tail.len();
+    loop {
+        let mut publish = render_once(&working, https_format);
+        publish.log_lines_dropped = total_lines - working.log_tail.len();
+        if publish.size_bytes() <= limit {
+            return publish;
+        }
+        if !working.log_tail.is_empty() {
+            let keep = working.log_tail.len() / 2;
+            working.log_tail.drain(..working.log_tail.len() - keep);
+            continue;
+        }
+        if !shrink_text(&mut working) {
+            return publish;
+        }
+    }
+}
+
+/// Halves the longest text field; false when nothing is left to shorten.
+fn shrink_text(notice: &mut Notice) -> bool {
+    let mut fields: Vec<&mut String> = vec![&mut notice.summary];
+    for section in &mut notice.sections {
+        fields.extend(section.lines.iter_mut());
+    }
+    for (_, value) in &mut notice.facts {
+        fields.push(value);
+    }
+    let Some(longest) = fields.into_iter().max_by_key(|s| s.len()) else {
+        return false;
+    };
+    if longest.chars().count() <= 64 {
+        if notice.details.is_null() {
+            return false;
+        }
+        notice.details = serde_json::Value::Null;
+        return true;
+    }
+    let half = longest.chars().count() / 2;
+    *longest = shorten(longest, half);
+    true
+}
+
+/// Cuts `text` to at most `max_chars` characters, marking the cut.
+pub fn shorten(text: &str, max_chars: usize) -> String {
+    const MARK: &str = "…[truncated]";
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let keep = max_chars.saturating_sub(MARK.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(MARK);
+    out
+}
+
+fn render_once(notice: &Notice, https_format: HttpsFormat) -> Publish {
+    let text = readable_text(notice);
+    let structured = structured_json(notice).to_string();
+    let https = match https_format {
+        HttpsFormat::Structured => structured.clone(),
+        HttpsFormat::Chatbot => chatbot_json(notice).to_string(),
+    };
+    let message = json!({
+        "default": text,
+        "email": text,
+        "sqs": structured,
+        "lambda": structured,
+        "https": https,
+    })
+    .to_string();
+    Publish {
+        subject: subject(notice),
+        message,
+        attributes: attributes(notice),
+        log_lines_dropped: 0,
+    }
+}
+
+/// `[CRITICAL] shop/orders-api: …` as printable ASCII, no line breaks, ≤ 99 characters.
+pub fn subject(notice: &Notice) -> String {
+    let scope = match (&notice.cluster, &notice.service) {
+        (Some(cluster), Some(service)) => format!("{cluster}/{service}: "),
+        (Some(cluster), None) => format!("{cluster}: "),
+        _ => String::new(),
+    };
+    let raw = format!(
+        "[{}] {scope}{}",
+        notice.severity.as_str().to_ascii_uppercase(),
+        notice.title
+    );
+    sanitize_subject(&raw)
+}
+
+/// Makes any text a valid SNS subject: printable ASCII, single spaces, ≤ 99 characters.
+pub fn sanitize_subject(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len().min(MAX_SUBJECT_CHARS));
+    let mut last_space = true;
+    for ch in raw.chars() {
+        let ch = match ch {
+            c if c.is_ascii_graphic() => c,
+            c if c.is_whitespace() || c.is_control() => ' ',
+            '…' => '.',
+            '–' | '—' | '→' => '-',
+            _ => '?',
+        };
+        if ch == ' ' {
+            if last_space {
+                continue;
+            }
+            last_space = true;
+        } else {
+            last_space = false;
+        }
+        out.push(ch);
+    }
+    let trimmed = out.trim_end();
+    if trimmed.len() <= MAX_SUBJECT_CHARS {
+        return if trimmed.is_empty() {
+            "ECS Autopilot notification".to_owned()
+        } else {
+            trimmed.to_owned()
+        };
+    }
+    format!("{}...", trimmed[..MAX_SUBJECT_CHARS - 3].trim_end())
+}
+
+fn attributes(notice: &Notice) -> Vec<(String, String)> {
+    let mut attributes = vec![
+        ("severity".to_owned(), notice.severity.as_str().to_owned()),
+        ("category".to_owned(), notice.category.clone()),
+        ("source".to_owned(), notice.source.clone()),
+    ];
+    if let Some(cluster) = &notice.cluster {
+        attributes.push(("cluster".to_owned(), cluster.clone()));
+    }
+    if let Some(service) = &notice.service {
+        attributes.push(("service".to_owned(), service.clone()));
+    }
+    attributes.retain(|(_, value)| !value.is_empty());
+    attributes
+}
+
+/// The readable text for `default` and `email`.
+pub fn readable_text(notice: &Notice) -> String {
+    let mut text = format!(
+        "[{}] {}\n\n{}\n",
+        notice.severity.as_str().to_ascii_uppercase(),
+        notice.title,
+        notice.summary
+    );
+    if !notice.facts.is_empty() {
+        text.push('\n');
+        let width = notice
+            .facts
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (key, value) in &notice.facts {
+            text.push_str(&format!("{key:<width$}  {value}\n"));
+        }
+    }
+    for section in notice.sections.iter().filter(|s| !s.lines.is_empty()) {
+        text.push_str(&format!("\n{}\n", section.heading));
+        for line in &section.lines {
+            text.push_str(&format!("  - {line}\n"));
+        }
+    }
+    if !notice.log_tail.is_empty() {
+        let heading = notice.log_heading.as_deref().unwrap_or("Last log lines");
+        text.push_str(&format!("\n{heading}\n"));
+        for line in &notice.log_tail {
+            text.push_str(&format!("  | {line}\n"));
+        }
+    }
+    if !notice.links.is_empty() {
+        text.push_str("\nLinks\n");
+        for link in &notice.links {
+            text.push_str(&format!("  {}: {}\n", link.label, link.url));
+        }
+    }
+    text.push_str(&format!("\n-- {} (ECS Autopilot)\n", notice.source));
+    text
+}
+
+/// The structured JSON for `sqs`, `lambda` and (by default) `https`.
+pub fn structured_json(notice: &Notice) -> serde_json::Value {
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "source": notice.source,
+        "kind": notice.kind,
+        "severity": notice.severity,
+        "category": notice.category,
+        "title": notice.title,
+        "summary": notice.summary,
+        "region": notice.region,
+        "cluster": notice.cluster,
+        "service": notice.service,
+        "facts": notice.facts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "sections": notice.sections,
+        "log_tail": notice.log_tail,
+        "links": notice.links,
+        "details": notice.details,
+        "thread_id": notice.thread_id,
+    })
+}
+
+/// Amazon Q Developer in chat applications (Chatbot) custom notification.
+pub fn chatbot_json(notice: &Notice) -> serde_json::Value {
+    let emoji = match notice.severity {
+        Severity::Critical => ":red_circle:",
+        Severity::Warning => ":warning:",
+        Severity::Info => ":information_source:",
+    };
+    let mut description = notice.summary.clone();
+    if !notice.log_tail.is_empty() {
+        let tail: Vec<&str> = notice
+            .log_tail
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        description.push_str(&format!("\n```\n{}\n```", tail.join("\n")));
+    }
+    let mut next_steps: Vec<String> = notice
+        .sections
+        .iter()
+        .filter(|s| s.heading.starts_with("What to do"))
+        .flat_map(|s| s.lines.iter().cloned())
+        .collect();
+    next_steps.extend(
+        notice
+            .links
+            .iter()
+            .map(|l| format!("<{}|{}>", l.url, l.label)),
+    );
+    let mut keywords = vec![notice.severity.as_str().to_owned(), notice.category.clone()];
+    keywords.extend(notice.cluster.clone());
+    keywords.extend(notice.service.clone());
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": format!("{emoji} {}", notice.title),
+            "description": description,
+            "nextSteps": next_steps,
+            "keywords": keywords,
+        },
+        "metadata": {
+            "threadId": notice.thread_id,
+            "summary": subject(notice),
+            "eventType": format!("{}/{}", notice.source, notice.kind),
+            "additionalContext": notice.facts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

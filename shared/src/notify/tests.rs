@@ -1,0 +1,170 @@
+//! Tests of notification rendering: subject rules, message structure, attributes, size limit.
+
+use super::*;
+use proptest::prelude::*;
+
+fn notice() -> Notice {
+    Notice {
+        source: "task-triage".into(),
+        kind: "task-stopped".into(),
+        severity: Severity::Critical,
+        category: "oom".into(),
+        title: "orders-api killed for exceeding its memory limit".into(),
+        summary: "Task abc (service orders-api, cluster shop) stopped.".into(),
+        region: Some("us-east-1".into()),
+        cluster: Some("shop".into()),
+        service: Some("orders-api".into()),
+        facts: vec![
+            ("Cluster".into(), "shop".into()),
+            ("Exit code".into(), "137".into()),
+        ],
+        sections: vec![Section {
+            heading: "What to do".into(),
+            lines: vec!["Raise memory.".into()],
+        }],
+        log_heading: Some("Last 3 log lines".into()),
+        log_tail: vec!["starting".into(), "allocating".into(), "killed".into()],
+        links: vec![Link {
+            label: "Task".into(),
+            url: "https://example.invalid/task".into(),
+        }],
+        details: serde_json::json!({"category": "oom"}),
+        thread_id: "shop/orders-api/oom".into(),
+    }
+}
+
+fn message(publish: &Publish) -> serde_json::Value {
+    serde_json::from_str(&publish.message).expect("message is one JSON document")
+}
+
+#[test]
+fn message_has_every_protocol_and_structured_json_has_a_schema_version() {
+    let publish = render(&notice(), HttpsFormat::Structured);
+    let message = message(&publish);
+    for key in ["default", "email", "sqs", "lambda", "https"] {
+        assert!(message[key].is_string(), "{key}");
+    }
+    let structured: serde_json::Value =
+        serde_json::from_str(message["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!(structured["schema_version"], SCHEMA_VERSION);
+    assert_eq!(structured["log_tail"][2], "killed");
+    assert_eq!(message["sqs"], message["https"]);
+    let email = message["email"].as_str().unwrap();
+    assert!(email.contains("https://example.invalid/task"));
+    assert!(email.contains("  | killed"));
+}
+
+#[test]
+fn chatbot_format_goes_to_https_only() {
+    let publish = render(&notice(), HttpsFormat::Chatbot);
+    let message = message(&publish);
+    let chatbot: serde_json::Value =
+        serde_json::from_str(message["https"].as_str().unwrap()).unwrap();
+    assert_eq!(chatbot["version"], "1.0");
+    assert_eq!(chatbot["source"], "custom");
+    assert!(chatbot["content"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("stopped"));
+    assert_eq!(chatbot["metadata"]["threadId"], "shop/orders-api/oom");
+    let sqs: serde_json::Value = serde_json::from_str(message["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!(sqs["schema_version"], SCHEMA_VERSION);
+}
+
+#[test]
+fn attributes_carry_filterable_fields() {
+    let publish = render(&notice(), HttpsFormat::Structured);
+    let names: Vec<&str> = publish.attributes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["severity", "category", "source", "cluster", "service"]
+    );
+    assert_eq!(
+        publish.subject,
+        "[CRITICAL] shop/orders-api: orders-api killed for exceeding its memory limit"
+    );
+}
+
+#[test]
+fn oversized_log_tail_shrinks_first_and_json_stays_whole() {
+    let mut big = notice();
+    big.log_tail = (0..400)
+        .map(|i| format!("{i:04} {}", "x".repeat(1_990)))
+        .collect();
+    let publish = render(&big, HttpsFormat::Structured);
+    assert!(
+        publish.size_bytes() <= MAX_MESSAGE_BYTES,
+        "{}",
+        publish.size_bytes()
+    );
+    assert!(publish.log_lines_dropped > 0);
+    let message = message(&publish);
+    let structured: serde_json::Value =
+        serde_json::from_str(message["lambda"].as_str().unwrap()).unwrap();
+    let tail = structured["log_tail"].as_array().unwrap();
+    assert_eq!(tail.len(), 400 - publish.log_lines_dropped);
+    assert!(
+        tail.last().unwrap().as_str().unwrap().starts_with("0399"),
+        "newest lines are kept"
+    );
+    assert_eq!(
+        structured["summary"], big.summary,
+        "text is not cut while log lines can go"
+    );
+}
+
+#[test]
+fn oversized_text_is_shortened_after_the_log_tail_is_gone() {
+    let mut big = notice();
+    big.summary = "s".repeat(300_000);
+    let publish = render(&big, HttpsFormat::Chatbot);
+    assert!(publish.size_bytes() <= MAX_MESSAGE_BYTES);
+    let message = message(&publish);
+    assert!(message["email"].as_str().unwrap().contains("[truncated]"));
+}
+
+#[test]
+fn long_log_lines_are_capped() {
+    let mut one = notice();
+    one.log_tail = vec!["y".repeat(10_000)];
+    let publish = render(&one, HttpsFormat::Structured);
+    let structured: serde_json::Value =
+        serde_json::from_str(message(&publish)["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        structured["log_tail"][0].as_str().unwrap().chars().count(),
+        MAX_LOG_LINE_CHARS
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_title_gives_a_valid_subject(title in "[ -~é€😀\t\r\n\u{0}-\u{1f}]{0,300}", cluster in "[ -~é😀\n]{0,40}") {
+        let mut n = notice();
+        n.title = title;
+        n.cluster = Some(cluster);
+        let subject = subject(&n);
+        prop_assert!(!subject.is_empty());
+        prop_assert!(subject.chars().count() <= MAX_SUBJECT_CHARS);
+        prop_assert!(subject.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+        prop_assert!(!subject.contains("  "));
+    }
+
+    #[test]
+    fn any_content_renders_within_the_limit(
+        lines in proptest::collection::vec(("[ -~]{0,64}", "[ -~é€😀\"\\\\\n]{0,8}", 0usize..400), 0..60),
+        summary in "[ -~é€😀\n]{0,400}",
+    ) {
+        // Short random pieces repeated, so lines are long without generating megabytes.
+        let lines: Vec<String> = lines.into_iter().map(|(a, b, n)| format!("{a}{}", b.repeat(n))).collect();
+        let mut n = notice();
+        n.log_tail = lines;
+        n.summary = summary;
+        let publish = render_within(&n, HttpsFormat::Chatbot, 16 * 1024);
+        prop_assert!(publish.size_bytes() <= 16 * 1024);
+        let parsed: serde_json::Value = serde_json::from_str(&publish.message).unwrap();
+        let sqs: serde_json::Value = serde_json::from_str(parsed["sqs"].as_str().unwrap()).unwrap();
+        prop_assert_eq!(&sqs["schema_version"], &serde_json::json!(SCHEMA_VERSION));
+    }
+}

@@ -1,0 +1,256 @@
+//! Duplicate suppression and storm folding: keys and decisions (pure). The DynamoDB side lives
+//! in [`crate::aws::state_table`].
+//!
+//! Duplicates: EventBridge delivers at least once and a redelivery carries the same task ARN and
+//! `detail.version`, so those two make the key. A claim is `IN_PROGRESS` while an invocation works
+//! on the event, `COMPLETE` once it is handled, and `RETRYABLE` after a failed publish so that the
+//! retry is not blocked (as Powertools idempotency does). The storm count taken for an event is
+//! kept on its claim, so a retried event is never counted twice.
+//!
+//! Storms: stops of one (cluster, group, category) within a window fold together. The first stop
+//! notifies; later ones are counted exactly and a digest goes out at 10, 100, 1000 … stops.
+
+use serde::Serialize;
+
+/// Prefix of duplicate-suppression items.
+pub const DEDUP_PREFIX: &str = "dedup#";
+/// Prefix of storm-window items.
+pub const STORM_PREFIX: &str = "storm#";
+/// How long a claim holds past the invocation's deadline before another invocation may take it
+/// over: a crashed invocation's retry must find the claim expired.
+pub const CLAIM_LEASE_MARGIN_S: i64 = 30;
+/// Lease used outside Lambda, where there is no deadline.
+pub const CLI_LEASE_S: u64 = 300;
+
+/// The dedup key of a delivery: task ARN and `detail.version` (or the event id without one).
+pub fn dedup_key(task_arn: &str, version: Option<u64>, event_id: Option<&str>) -> String {
+    match (version, event_id) {
+        (Some(version), _) => format!("{DEDUP_PREFIX}{task_arn}#v{version}"),
+        (None, Some(id)) => format!("{DEDUP_PREFIX}{task_arn}#event-{id}"),
+        (None, None) => format!("{DEDUP_PREFIX}{task_arn}"),
+    }
+}
+
+/// The storm key of a stop.
+pub fn storm_key(cluster: &str, group: &str, category: &str) -> String {
+    format!("{STORM_PREFIX}{cluster}#{group}#{category}")
+}
+
+/// State of a dedup claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClaimStatus {
+    InProgress,
+    Complete,
+    Retryable,
+}
+
+impl ClaimStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "IN_PROGRESS",
+            Self::Complete => "COMPLETE",
+            Self::Retryable => "RETRYABLE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "IN_PROGRESS" => Some(Self::InProgress),
+            "COMPLETE" => Some(Self::Complete),
+            "RETRYABLE" => Some(Self::Retryable),
+            _ => None,
+        }
+    }
+}
+
+/// A dedup record as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClaimRecord {
+    pub status: Option<ClaimStatus>,
+    pub lease_until: i64,
+    /// The storm count this event was given, once counted.
+    pub storm_count: Option<u64>,
+    pub message_id: Option<String>,
+    pub decision: Option<String>,
+}
+
+/// What trying to claim an event found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First delivery: go ahead.
+    Fresh,
+    /// A retry of a delivery that failed (or whose invocation died): go ahead, reusing its count.
+    Resumed { storm_count: Option<u64> },
+    /// Already handled.
+    Duplicate {
+        decision: Option<String>,
+        message_id: Option<String>,
+    },
+    /// Another invocation holds the claim right now.
+    InProgress,
+}
+
+/// Whether an existing record may be taken over by a new claim at `now` (epoch seconds).
+pub fn claimable(record: &ClaimRecord, now: i64) -> bool {
+    match record.status {
+        None | Some(ClaimStatus::Retryable) => true,
+        Some(ClaimStatus::InProgress) => record.lease_until < now,
+        Some(ClaimStatus::Complete) => false,
+    }
+}
+
+/// What a refused claim means.
+pub fn refused_claim(record: &ClaimRecord) -> Claim {
+    match record.status {
+        Some(ClaimStatus::Complete) => Claim::Duplicate {
+            decision: record.decision.clone(),
+            message_id: record.message_id.clone(),
+        },
+        _ => Claim::InProgress,
+    }
+}
+
+/// A storm window as stored, after counting a stop in it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct StormWindow {
+    /// Stops counted in this window, this one included.
+    pub count: u64,
+    /// Epoch seconds of the window's first and latest stop.
+    pub started_at: i64,
+    pub last_at: i64,
+    /// Distinct diagnosis titles seen in the window.
+    pub titles: Vec<String>,
+    /// The latest raw reason.
+    pub last_reason: Option<String>,
+    /// Count of the window this one replaced, when it had more than one stop.
+    pub previous_count: Option<u64>,
+}
+
+/// What to do with a stop, given its position in its storm window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fold {
+    /// First stop of a window: notify normally.
+    First,
+    /// The count reached a power of ten: send a digest.
+    Digest,
+    /// Counted, not notified.
+    Folded,
+}
+
+/// The fold decision for the `count`-th stop of a window.
+pub fn fold_for(count: u64) -> Fold {
+    match count {
+        0 | 1 => Fold::First,
+        n if is_power_of_ten(n) => Fold::Digest,
+        _ => Fold::Folded,
+    }
+}
+
+fn is_power_of_ten(mut n: u64) -> bool {
+    if n < 10 {
+        return false;
+    }
+    while n % 10 == 0 {
+        n /= 10;
+    }
+    n == 1
+}
+
+/// Whether a window that started at `started_at` still covers `now`.
+pub fn window_open(started_at: i64, now: i64, window_s: u64) -> bool {
+    now < started_at.saturating_add(i64::try_from(window_s).unwrap_or(i64::MAX))
+}
+
+/// `4 min 10 s`-style duration between two epoch-second instants.
+pub fn span_text(from: i64, to: i64) -> String {
+    let seconds = (to - from).max(0);
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn digests_go_out_at_powers_of_ten() {
+        let digests: Vec<u64> = (1..=10_000)
+            .filter(|&n| fold_for(n) == Fold::Digest)
+            .collect();
+        assert_eq!(digests, [10, 100, 1000, 10_000]);
+        assert_eq!(fold_for(1), Fold::First);
+        assert_eq!(fold_for(2), Fold::Folded);
+        assert_eq!(fold_for(50), Fold::Folded);
+    }
+
+    #[test]
+    fn a_storm_of_fifty_notifies_twice() {
+        let notified = (1..=50).filter(|&n| fold_for(n) != Fold::Folded).count();
+        assert_eq!(notified, 2);
+    }
+
+    #[test]
+    fn keys_are_stable() {
+        assert_eq!(dedup_key("arn:t", Some(4), Some("e")), "dedup#arn:t#v4");
+        assert_eq!(dedup_key("arn:t", None, Some("e")), "dedup#arn:t#event-e");
+        assert_eq!(
+            storm_key("shop", "service:api", "oom"),
+            "storm#shop#service:api#oom"
+        );
+    }
+
+    #[test]
+    fn claims_follow_powertools_semantics() {
+        let now = 1_000;
+        let record = |status, lease_until| ClaimRecord {
+            status: Some(status),
+            lease_until,
+            ..ClaimRecord::default()
+        };
+        assert!(claimable(&ClaimRecord::default(), now));
+        assert!(
+            claimable(&record(ClaimStatus::Retryable, now + 100), now),
+            "a failed publish does not block the retry"
+        );
+        assert!(!claimable(&record(ClaimStatus::InProgress, now + 100), now));
+        assert!(
+            claimable(&record(ClaimStatus::InProgress, now - 1), now),
+            "a dead invocation's lease expires"
+        );
+        assert!(!claimable(&record(ClaimStatus::Complete, 0), now));
+        assert_eq!(
+            refused_claim(&record(ClaimStatus::InProgress, now + 1)),
+            Claim::InProgress
+        );
+        assert!(matches!(
+            refused_claim(&record(ClaimStatus::Complete, 0)),
+            Claim::Duplicate { .. }
+        ));
+    }
+
+    #[test]
+    fn spans_read_well() {
+        assert_eq!(span_text(0, 42), "42 s");
+        assert_eq!(span_text(0, 250), "4 min 10 s");
+        assert_eq!(span_text(0, 7_500), "2 h 5 min");
+    }
+
+    proptest! {
+        #[test]
+        fn exactly_one_first_and_log10_digests(n in 1u64..200_000) {
+            let digests = (1..=n).filter(|&c| fold_for(c) == Fold::Digest).count() as u32;
+            prop_assert_eq!(digests, n.ilog10());
+        }
+
+        #[test]
+        fn window_is_half_open(started in 0i64..1_000_000, offset in 0i64..10_000, window in 60u64..5_000) {
+            prop_assert_eq!(window_open(started, started + offset, window), offset < window as i64);
+        }
+    }
+}
