@@ -28,6 +28,18 @@ pub enum Decision {
     Ignored,
 }
 
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Notify => "notify",
+            Self::Silent => "silent",
+            Self::Duplicate => "duplicate",
+            Self::Folded => "folded",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
 /// The response of one invocation (and the CLI's output line).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TriageOutcome {
@@ -127,6 +139,13 @@ impl TaskTriage {
             self.notify(&change, &diagnosis, &invocation, &mut outcome)
                 .await?;
         }
+        tracing::info!(
+            task_arn = outcome.task_arn,
+            decision = outcome.decision.as_str(),
+            category = %diagnosis.category,
+            message_id = outcome.message_id,
+            "outcome"
+        );
         outcome.diagnosis = Some(diagnosis);
         Ok(outcome)
     }

@@ -160,12 +160,29 @@ impl StateTable {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression(expression)
-            .expression_attribute_names("#status", "status");
+            .update_expression(expression);
+        if expression.contains("#status") {
+            request = request.expression_attribute_names("#status", "status");
+        }
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
         }
         request
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Counts a redelivery of an already handled event on its record (an operational signal).
+    pub async fn count_redelivery(&self, key: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("ADD redeliveries :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
             .send()
             .await
             .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;

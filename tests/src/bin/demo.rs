@@ -1,0 +1,216 @@
+//! `make demo`: the main job end to end on a local cloud. Starts ministack, deploys
+//! `task-triage` behind an EventBridge rule, sends fixture stops (an OOM kill, a deployment
+//! scale-in, a duplicate delivery, an image-pull failure, a crash-loop storm of 50 stops),
+//! prints the notifications that reached the SQS inbox through SNS, and a summary.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use autopilot_tests::{
+    binary, bootstrap_zip, crash_loop, LocalCloud, Received, Result, TriageStack,
+};
+use serde_json::json;
+
+const STORM: usize = 50;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_notification(n: &Received) {
+    let b = &n.body;
+    println!("┌─ {}", n.subject);
+    println!(
+        "│ attributes: {}",
+        n.attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("│ {}", b["summary"].as_str().unwrap_or_default());
+    for (key, value) in b["facts"].as_object().into_iter().flatten() {
+        println!("│   {key:<16} {}", value.as_str().unwrap_or_default());
+    }
+    for section in b["sections"].as_array().into_iter().flatten() {
+        let lines = section["lines"].as_array().cloned().unwrap_or_default();
+        if lines.is_empty() {
+            continue;
+        }
+        println!("│ {}", section["heading"].as_str().unwrap_or_default());
+        for line in lines.iter().take(3) {
+            println!("│   - {}", line.as_str().unwrap_or_default());
+        }
+    }
+    let tail = b["log_tail"].as_array().cloned().unwrap_or_default();
+    if !tail.is_empty() {
+        println!("│ last {} log lines:", tail.len());
+        for line in &tail {
+            println!("│   | {}", line.as_str().unwrap_or_default());
+        }
+    }
+    for link in b["links"].as_array().into_iter().flatten() {
+        println!(
+            "│ {}: {}",
+            link["label"].as_str().unwrap_or_default(),
+            link["url"].as_str().unwrap_or_default()
+        );
+    }
+    println!("└─");
+}
+
+async fn run() -> Result<()> {
+    println!("== ECS Autopilot demo: task-triage on a local cloud ==");
+    let cloud = LocalCloud::start().await?;
+    println!("local cloud (ministack) ready at {}", cloud.endpoint);
+    let zip = bootstrap_zip(&binary("task-triage")?)?;
+    println!("deployment package: {} KiB", zip.len() / 1024);
+    let stack = TriageStack::deploy(
+        &cloud,
+        zip,
+        &json!({"triage": {"log_lines": 20, "storm_window_s": 1800}}),
+    )
+    .await?;
+    println!("deployed: SNS topic → SQS inbox, DynamoDB state table, ECS cluster shop / service orders-api, Lambda task-triage behind rule {}", autopilot_tests::RULE);
+
+    let mut sent = 0usize;
+    let mut expected = 0usize;
+    let scene = |name: &str, what: &str| println!("\n-- {name}: {what}");
+
+    scene(
+        "OOM",
+        "orders-api killed for memory (exit 137, OutOfMemoryError)",
+    );
+    stack.put_events(&[stack.fixture("service-oom")?]).await?;
+    sent += 1;
+    expected += 1;
+    let mut received = stack
+        .drain_inbox(
+            expected,
+            Duration::from_millis(500),
+            Duration::from_secs(60),
+        )
+        .await?;
+
+    scene(
+        "deployment",
+        "a task replaced by a deployment scale-in (normal: stays silent)",
+    );
+    stack
+        .put_events(&[stack.fixture("service-deployment-scale-in")?])
+        .await?;
+    sent += 1;
+
+    scene(
+        "duplicate",
+        "the OOM event delivered again under another event id (EventBridge is at-least-once)",
+    );
+    stack
+        .put_events(&[stack.fixture("service-oom-duplicate")?])
+        .await?;
+    sent += 1;
+
+    scene(
+        "image pull",
+        "a deployment of tag 1.9.0 that was never pushed",
+    );
+    stack
+        .put_events(&[stack.fixture("image-not-found")?])
+        .await?;
+    sent += 1;
+    expected += 1;
+
+    scene(
+        "storm",
+        &format!("a crash loop: {STORM} tasks of orders-api exit with code 1"),
+    );
+    stack.put_events(&crash_loop(&stack, STORM)?).await?;
+    sent += STORM;
+    expected += 2;
+
+    received.extend(
+        stack
+            .drain_inbox(
+                expected - received.len(),
+                Duration::from_secs(5),
+                Duration::from_secs(120),
+            )
+            .await?,
+    );
+    println!(
+        "\n== {} notifications reached the inbox ==\n",
+        received.len()
+    );
+    for notification in &received {
+        print_notification(notification);
+    }
+
+    let outcomes = stack
+        .outcomes(&cloud, sent, Duration::from_secs(60))
+        .await?;
+    let failures = stack.drain_failures(0, Duration::from_secs(1)).await?;
+    let storms: Vec<String> = stack
+        .state_items()
+        .await?
+        .into_iter()
+        .filter(|item| item.get("pk").is_some_and(|pk| pk.starts_with("storm#")))
+        .map(|item| {
+            format!(
+                "{} = {} stops",
+                item["pk"],
+                item.get("stops").map(String::as_str).unwrap_or("?")
+            )
+        })
+        .collect();
+    println!("\n== summary (from the function's own outcome log lines) ==");
+    println!("events in:             {sent}");
+    println!(
+        "notifications out:     {} (function says notify: {})",
+        received.len(),
+        outcomes.count("notify")
+    );
+    println!("silent (normal stops): {}", outcomes.count("silent"));
+    println!("duplicates:            {}", outcomes.count("duplicate"));
+    println!("folded into storms:    {}", outcomes.count("folded"));
+    println!("retried attempts:      {} (a redelivery that overlapped the original is retried by Lambda)", outcomes.failed_attempts.len());
+    println!("on-failure queue:      {}", failures.len());
+    for line in storms {
+        println!("storm window:          {line}");
+    }
+    let ok = received.len() == 4
+        && outcomes.count("notify") == 4
+        && outcomes.count("silent") == 1
+        && outcomes.count("duplicate") == 1
+        && outcomes.count("folded") == STORM - 2
+        && failures.is_empty();
+    if !ok {
+        for line in stack
+            .function_logs(&cloud)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .take(40)
+            .rev()
+        {
+            eprintln!("function log: {line}");
+        }
+        return Err(format!(
+            "unexpected outcome: {} notifications, {:?}, {} failures (ministack log: {})",
+            received.len(),
+            outcomes,
+            failures.len(),
+            cloud.log_path.display()
+        ));
+    }
+    println!("\nall as expected; stopping the local cloud.");
+    Ok(())
+}

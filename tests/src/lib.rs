@@ -1,0 +1,788 @@
+//! Local-cloud harness shared by the integration tests and `make demo`: starts ministack on a
+//! free loopback port, deploys the `task-triage` stack into it (topic, inbox queue, state table,
+//! ECS cluster/service/task definition, logs, the Lambda and its EventBridge rule), injects
+//! fixture events and reads back what reached the inbox.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials;
+use serde_json::{json, Value};
+
+/// Errors of the harness are plain messages: they end a test or the demo.
+pub type Result<T, E = String> = std::result::Result<T, E>;
+
+macro_rules! sdk {
+    ($context:expr, $call:expr) => {
+        $call.await.map_err(|e| {
+            format!(
+                "{}: {}",
+                $context,
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        })
+    };
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The fixture events shipped with the tests.
+pub fn fixtures_dir() -> PathBuf {
+    workspace().join("tests/fixtures")
+}
+
+/// Where the function binaries are: `AUTOPILOT_BIN_DIR`, else `target/debug`.
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let dir = std::env::var_os("AUTOPILOT_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug"));
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: build it first (`cargo build -p {name}`; `make test` does)",
+            path.display()
+        ))
+    }
+}
+
+/// A Lambda deployment package holding `binary` as `bootstrap`.
+pub fn bootstrap_zip(binary: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut buffer);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o755);
+    writer
+        .start_file("bootstrap", options)
+        .map_err(|e| e.to_string())?;
+    writer.write_all(&bytes).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(buffer.into_inner())
+}
+
+/// A running ministack, stopped on drop.
+pub struct LocalCloud {
+    child: Child,
+    pub endpoint: String,
+    pub config: SdkConfig,
+    pub log_path: PathBuf,
+}
+
+fn ministack_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("MINISTACK_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let path = workspace().join(".venv-ministack/bin/ministack");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: `make ministack` installs it (make test and make demo do)",
+            path.display()
+        ))
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn http_status(port: u16, path: &str, method: &str) -> Option<u16> {
+    let mut stream =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+            .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 16];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+impl LocalCloud {
+    /// Starts ministack on a free loopback port and waits until it is ready.
+    pub async fn start() -> Result<Self> {
+        let binary = ministack_binary()?;
+        let port = free_port()?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let log_path = workspace().join(format!("target/ministack-{port}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let child = Command::new(&binary)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("BIND_HOST", "127.0.0.1")
+            .env("GATEWAY_PORT", port.to_string())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("LAMBDA_ASYNC_RETRY_BASE_SECONDS", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "local-cloud"))
+            .load()
+            .await;
+        let mut cloud = Self {
+            child,
+            endpoint,
+            config,
+            log_path,
+        };
+        let started = Instant::now();
+        while http_status(port, "/_ministack/ready", "GET") != Some(200) {
+            if let Ok(Some(status)) = cloud.child.try_wait() {
+                return Err(format!(
+                    "ministack exited ({status}); see {}",
+                    cloud.log_path.display()
+                ));
+            }
+            if started.elapsed() > Duration::from_secs(90) {
+                return Err(format!(
+                    "ministack not ready after 90 s; see {}",
+                    cloud.log_path.display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(cloud)
+    }
+
+    /// The port ministack listens on.
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for LocalCloud {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Names of what the stack creates.
+pub const CLUSTER: &str = "shop";
+pub const SERVICE: &str = "orders-api";
+pub const LOG_GROUP: &str = "/ecs/orders-api";
+pub const FUNCTION: &str = "task-triage";
+pub const RULE: &str = "autopilot-ecs-task-stopped";
+/// The task of the OOM fixture; its log stream gets lines.
+pub const OOM_TASK_ID: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+/// The EventBridge pattern of the triage rule, less `source` (the local cloud cannot emit
+/// `aws.ecs`; template.yaml adds it).
+pub fn triage_pattern() -> Value {
+    json!({
+        "detail-type": ["ECS Task State Change"],
+        "$or": [
+            {"detail": {"lastStatus": ["STOPPED"]}},
+            {"detail": {"stopCode": ["TerminationNotice"]}}
+        ]
+    })
+}
+
+/// The deployed `task-triage` stack.
+pub struct TriageStack {
+    pub account: String,
+    pub topic_arn: String,
+    pub inbox_url: String,
+    pub failures_url: String,
+    pub table: String,
+    pub task_definition: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+/// What the function reported about its invocations.
+#[derive(Debug, Clone, Default)]
+pub struct Outcomes {
+    /// Count per decision (`notify`, `silent`, `duplicate`, `folded`, `ignored`).
+    pub decisions: BTreeMap<String, usize>,
+    /// Messages of invocations that failed (each attempt; Lambda retries them).
+    pub failed_attempts: Vec<String>,
+}
+
+impl Outcomes {
+    pub fn count(&self, decision: &str) -> usize {
+        self.decisions.get(decision).copied().unwrap_or_default()
+    }
+}
+
+/// One notification as it reached the inbox queue through SNS.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub subject: String,
+    pub attributes: BTreeMap<String, String>,
+    /// The structured JSON (the `sqs` protocol's message).
+    pub body: Value,
+}
+
+impl TriageStack {
+    /// Creates every resource and deploys the function from `bootstrap_zip`.
+    pub async fn deploy(
+        cloud: &LocalCloud,
+        bootstrap_zip: Vec<u8>,
+        config_document: &Value,
+    ) -> Result<Self> {
+        let c = &cloud.config;
+        let sns = aws_sdk_sns::Client::new(c);
+        let sqs = aws_sdk_sqs::Client::new(c);
+        let dynamodb = aws_sdk_dynamodb::Client::new(c);
+        let ecs = aws_sdk_ecs::Client::new(c);
+        let logs = aws_sdk_cloudwatchlogs::Client::new(c);
+        let lambda = aws_sdk_lambda::Client::new(c);
+        let events = aws_sdk_eventbridge::Client::new(c);
+
+        let topic_arn = sdk!(
+            "CreateTopic",
+            sns.create_topic().name("autopilot-notifications").send()
+        )?
+        .topic_arn
+        .unwrap_or_default();
+        let account = topic_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or("000000000000")
+            .to_owned();
+        let queue = |name: &'static str| {
+            let sqs = sqs.clone();
+            async move {
+                let url = sdk!("CreateQueue", sqs.create_queue().queue_name(name).send())?
+                    .queue_url
+                    .unwrap_or_default();
+                let attributes = sdk!(
+                    "GetQueueAttributes",
+                    sqs.get_queue_attributes()
+                        .queue_url(&url)
+                        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                        .send()
+                )?;
+                let arn = attributes
+                    .attributes()
+                    .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                    .cloned()
+                    .unwrap_or_default();
+                Result::<_>::Ok((url, arn))
+            }
+        };
+        let (inbox_url, inbox_arn) = queue("autopilot-inbox").await?;
+        let (failures_url, failures_arn) = queue("autopilot-triage-failures").await?;
+        sdk!(
+            "Subscribe",
+            sns.subscribe()
+                .topic_arn(&topic_arn)
+                .protocol("sqs")
+                .endpoint(&inbox_arn)
+                .send()
+        )?;
+
+        let table = "autopilot-state".to_owned();
+        sdk!(
+            "CreateTable",
+            dynamodb
+                .create_table()
+                .table_name(&table)
+                .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                        .attribute_name("pk")
+                        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+                .key_schema(
+                    aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                        .attribute_name("pk")
+                        .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+                .send()
+        )?;
+        sdk!(
+            "UpdateTimeToLive",
+            dynamodb
+                .update_time_to_live()
+                .table_name(&table)
+                .time_to_live_specification(
+                    aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name("expires_at")
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+                .send()
+        )?;
+
+        let task_definition = seed_ecs(&ecs).await?;
+        seed_logs(&logs).await?;
+
+        let mut environment = aws_sdk_lambda::types::Environment::builder()
+            .variables("NOTIFY_TOPIC_ARN", &topic_arn)
+            .variables("STATE_TABLE", &table)
+            .variables("AUTOPILOT_CONFIG", config_document.to_string())
+            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON");
+        if let Ok(level) = std::env::var("AUTOPILOT_LAMBDA_LOG") {
+            environment = environment.variables("RUST_LOG", level);
+        }
+        let function = sdk!(
+            "CreateFunction",
+            lambda
+                .create_function()
+                .function_name(FUNCTION)
+                .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+                .handler("bootstrap")
+                .role(format!("arn:aws:iam::{account}:role/task-triage"))
+                .timeout(30)
+                .memory_size(128)
+                .environment(environment.build())
+                .code(
+                    aws_sdk_lambda::types::FunctionCode::builder()
+                        .zip_file(aws_smithy_types::Blob::new(bootstrap_zip))
+                        .build()
+                )
+                .send()
+        )?;
+        let function_arn = function.function_arn.unwrap_or_default();
+        sdk!(
+            "PutFunctionEventInvokeConfig",
+            lambda
+                .put_function_event_invoke_config()
+                .function_name(FUNCTION)
+                .maximum_retry_attempts(2)
+                .destination_config(
+                    aws_sdk_lambda::types::DestinationConfig::builder()
+                        .on_failure(
+                            aws_sdk_lambda::types::OnFailure::builder()
+                                .destination(&failures_arn)
+                                .build()
+                        )
+                        .build()
+                )
+                .send()
+        )?;
+        sdk!(
+            "PutRule",
+            events
+                .put_rule()
+                .name(RULE)
+                .event_pattern(triage_pattern().to_string())
+                .send()
+        )?;
+        sdk!(
+            "PutTargets",
+            events
+                .put_targets()
+                .rule(RULE)
+                .targets(
+                    aws_sdk_eventbridge::types::Target::builder()
+                        .id("task-triage")
+                        .arn(&function_arn)
+                        .build()
+                        .map_err(|e| e.to_string())?
+                )
+                .send()
+        )?;
+        Ok(Self {
+            account,
+            topic_arn,
+            inbox_url,
+            failures_url,
+            table,
+            task_definition,
+            sqs,
+            events,
+            dynamodb,
+            lambda,
+        })
+    }
+
+    /// A fixture event rewritten for this stack's account and task definition.
+    pub fn fixture(&self, name: &str) -> Result<Value> {
+        let path = fixtures_dir().join(format!("ecs/{name}.json"));
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = text.replace("111122223333", &self.account).replace(
+            "task-definition/orders-api:17",
+            &format!("task-definition/{}", self.task_definition),
+        );
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Sends events through EventBridge (custom source: the local cloud cannot emit `aws.ecs`).
+    pub async fn put_events(&self, events: &[Value]) -> Result<()> {
+        for chunk in events.chunks(10) {
+            let mut request = self.events.put_events();
+            for event in chunk {
+                let mut entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source("autopilot.fixtures")
+                    .detail_type(
+                        event["detail-type"]
+                            .as_str()
+                            .unwrap_or("ECS Task State Change"),
+                    )
+                    .detail(event["detail"].to_string());
+                for resource in event["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    entry = entry.resources(resource);
+                }
+                request = request.entries(entry.build());
+            }
+            let output = sdk!("PutEvents", request.send())?;
+            if output.failed_entry_count() > 0 {
+                return Err(format!(
+                    "PutEvents rejected {} entries: {:?}",
+                    output.failed_entry_count(),
+                    output.entries()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Invokes the function asynchronously with a raw payload (for events EventBridge would not
+    /// accept, such as malformed ones).
+    pub async fn invoke_async(&self, payload: &Value) -> Result<()> {
+        sdk!(
+            "Invoke",
+            self.lambda
+                .invoke()
+                .function_name(FUNCTION)
+                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                .payload(aws_smithy_types::Blob::new(payload.to_string()))
+                .send()
+        )?;
+        Ok(())
+    }
+
+    /// Reads notifications until `expected` arrived and the queue stayed quiet for `settle`, or
+    /// until `timeout`.
+    pub async fn drain_inbox(
+        &self,
+        expected: usize,
+        settle: Duration,
+        timeout: Duration,
+    ) -> Result<Vec<Received>> {
+        let bodies = drain(&self.sqs, &self.inbox_url, expected, settle, timeout).await?;
+        bodies.iter().map(|b| parse_sns_envelope(b)).collect()
+    }
+
+    /// Reads what reached the on-failure destination.
+    pub async fn drain_failures(&self, expected: usize, timeout: Duration) -> Result<Vec<Value>> {
+        let bodies = drain(
+            &self.sqs,
+            &self.failures_url,
+            expected,
+            Duration::from_millis(500),
+            timeout,
+        )
+        .await?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|e| format!("failure record: {e}")))
+            .collect()
+    }
+
+    /// The function's log lines from CloudWatch Logs (`/aws/lambda/task-triage`), oldest first.
+    pub async fn function_logs(&self, cloud: &LocalCloud) -> Result<Vec<String>> {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&cloud.config);
+        let group = format!("/aws/lambda/{FUNCTION}");
+        let mut lines = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let output = sdk!(
+                "FilterLogEvents",
+                logs.filter_log_events()
+                    .log_group_name(&group)
+                    .set_next_token(next.clone())
+                    .send()
+            )?;
+            lines.extend(
+                output
+                    .events()
+                    .iter()
+                    .filter_map(|e| e.message())
+                    .map(|m| m.trim_end().to_owned()),
+            );
+            next = output.next_token().map(str::to_owned);
+            if next.is_none() || output.events().is_empty() {
+                return Ok(lines);
+            }
+        }
+    }
+
+    /// Decisions the function logged (`outcome` lines) and failed invocations, waiting until at
+    /// least `expected` invocations have reported or `timeout` passed.
+    pub async fn outcomes(
+        &self,
+        cloud: &LocalCloud,
+        expected: usize,
+        timeout: Duration,
+    ) -> Result<Outcomes> {
+        let started = Instant::now();
+        loop {
+            let mut outcomes = Outcomes::default();
+            for line in self.function_logs(cloud).await? {
+                let Ok(record) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let fields = &record["fields"];
+                match fields["message"].as_str() {
+                    Some("outcome") => {
+                        *outcomes
+                            .decisions
+                            .entry(fields["decision"].as_str().unwrap_or("?").to_owned())
+                            .or_default() += 1
+                    }
+                    Some(m) if m.starts_with("invocation failed") => {
+                        outcomes.failed_attempts.push(m.to_owned())
+                    }
+                    _ => {}
+                }
+            }
+            if outcomes.decisions.values().sum::<usize>() + outcomes.failed_attempts.len()
+                >= expected
+                || started.elapsed() >= timeout
+            {
+                return Ok(outcomes);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Every item of the state table.
+    pub async fn state_items(&self) -> Result<Vec<BTreeMap<String, String>>> {
+        let output = sdk!("Scan", self.dynamodb.scan().table_name(&self.table).send())?;
+        Ok(output
+            .items()
+            .iter()
+            .map(|item| {
+                item.iter()
+                    .map(|(k, v)| {
+                        let value = match v {
+                            aws_sdk_dynamodb::types::AttributeValue::S(s)
+                            | aws_sdk_dynamodb::types::AttributeValue::N(s) => s.clone(),
+                            other => format!("{other:?}"),
+                        };
+                        (k.clone(), value)
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+async fn drain(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    expected: usize,
+    settle: Duration,
+    timeout: Duration,
+) -> Result<Vec<String>> {
+    let started = Instant::now();
+    let mut last_arrival = Instant::now();
+    let mut bodies = Vec::new();
+    loop {
+        let output = sdk!(
+            "ReceiveMessage",
+            sqs.receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+        )?;
+        for message in output.messages() {
+            bodies.push(message.body().unwrap_or_default().to_owned());
+            last_arrival = Instant::now();
+            if let Some(handle) = message.receipt_handle() {
+                sdk!(
+                    "DeleteMessage",
+                    sqs.delete_message()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .send()
+                )?;
+            }
+        }
+        let settled = bodies.len() >= expected && last_arrival.elapsed() >= settle;
+        if settled || started.elapsed() >= timeout {
+            return Ok(bodies);
+        }
+    }
+}
+
+fn parse_sns_envelope(body: &str) -> Result<Received> {
+    let envelope: Value = serde_json::from_str(body).map_err(|e| format!("SNS envelope: {e}"))?;
+    let message = envelope["Message"]
+        .as_str()
+        .ok_or("SNS envelope without Message")?;
+    let attributes = envelope["MessageAttributes"]
+        .as_object()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v["Value"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Received {
+        subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+        attributes,
+        body: serde_json::from_str(message)
+            .map_err(|e| format!("notification body is not JSON: {e}: {message}"))?,
+    })
+}
+
+async fn seed_ecs(ecs: &aws_sdk_ecs::Client) -> Result<String> {
+    use aws_sdk_ecs::types::*;
+    sdk!(
+        "CreateCluster",
+        ecs.create_cluster().cluster_name(CLUSTER).send()
+    )?;
+    let container = ContainerDefinition::builder()
+        .name(SERVICE)
+        .image("111122223333.dkr.ecr.us-east-1.amazonaws.com/orders-api:1.8.2")
+        .essential(true)
+        .memory(512)
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", LOG_GROUP)
+                .options("awslogs-region", "us-east-1")
+                .options("awslogs-stream-prefix", "ecs")
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .build();
+    let registered = sdk!(
+        "RegisterTaskDefinition",
+        ecs.register_task_definition()
+            .family(SERVICE)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(container)
+            .send()
+    )?;
+    let arn = registered
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .unwrap_or_default()
+        .to_owned();
+    let family_revision = arn.rsplit('/').next().unwrap_or_default().to_owned();
+    sdk!(
+        "CreateService",
+        ecs.create_service()
+            .cluster(CLUSTER)
+            .service_name(SERVICE)
+            .task_definition(&arn)
+            .desired_count(3)
+            .launch_type(LaunchType::Fargate)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(true)
+                            .build()
+                    )
+                    .build()
+            )
+            .send()
+    )?;
+    Ok(family_revision)
+}
+
+/// The log lines the OOM task "printed" before it was killed.
+pub const OOM_LOG_LINES: [&str; 5] = [
+    "INFO  orders-api 1.8.2 listening on :8080",
+    "INFO  GET /orders?page=1 200 12ms",
+    "WARN  order cache at 480 MiB (limit 512 MiB)",
+    "INFO  POST /orders/export 202 starting bulk export of 1.2M rows",
+    "ERROR java.lang.OutOfMemoryError: Java heap space",
+];
+
+async fn seed_logs(logs: &aws_sdk_cloudwatchlogs::Client) -> Result<()> {
+    sdk!(
+        "CreateLogGroup",
+        logs.create_log_group().log_group_name(LOG_GROUP).send()
+    )?;
+    let stream = format!("ecs/{SERVICE}/{OOM_TASK_ID}");
+    sdk!(
+        "CreateLogStream",
+        logs.create_log_stream()
+            .log_group_name(LOG_GROUP)
+            .log_stream_name(&stream)
+            .send()
+    )?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let mut request = logs
+        .put_log_events()
+        .log_group_name(LOG_GROUP)
+        .log_stream_name(&stream);
+    for (i, line) in OOM_LOG_LINES.iter().enumerate() {
+        request = request.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now - 5_000 + i as i64 * 1_000)
+                .message(*line)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    sdk!("PutLogEvents", request.send())?;
+    Ok(())
+}
+
+/// `n` crash-loop stops of the service, each its own task (the storm scene).
+pub fn crash_loop(stack: &TriageStack, n: usize) -> Result<Vec<Value>> {
+    let template = stack.fixture("service-crash-exit1")?;
+    let original = "b1b2c3d4e5f60718293a4b5c6d7e8f91";
+    (0..n)
+        .map(|i| {
+            let text = template
+                .to_string()
+                .replace(original, &format!("c0ffee{i:026x}"));
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        })
+        .collect()
+}
