@@ -3,7 +3,6 @@
 //! scale-in, a duplicate delivery, an image-pull failure, a crash-loop storm of 50 stops),
 //! prints the notifications that reached the SQS inbox through SNS, and a summary.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 

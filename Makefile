@@ -1,0 +1,62 @@
+# ECS Autopilot: the two commands are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+CARGO ?= cargo
+MINISTACK_VENV := .venv-ministack
+LINT_VENV := .venv-lint
+FUNCTIONS := task-triage
+
+.PHONY: all build release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench clean
+
+all: build
+
+$(MINISTACK_VENV)/bin/ministack:
+	$(PYTHON) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install --quiet --disable-pip-version-check 'ministack==1.5.33' cbor2
+
+$(LINT_VENV)/bin/cfn-lint:
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint>=1.40,<2'
+
+ministack: $(MINISTACK_VENV)/bin/ministack
+lint-tools: $(LINT_VENV)/bin/cfn-lint
+
+build:
+	$(CARGO) build $(addprefix -p ,$(FUNCTIONS))
+
+release:
+	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
+
+# Lambda deployment packages: target/lambda/<function>/bootstrap and <function>.zip.
+package: release
+	@for f in $(FUNCTIONS); do \
+	  mkdir -p target/lambda/$$f && cp target/release/$$f target/lambda/$$f/bootstrap && \
+	  (cd target/lambda/$$f && rm -f $$f.zip && $(PYTHON) -c "import zipfile,os; z=zipfile.ZipFile('$$f.zip','w',zipfile.ZIP_DEFLATED); i=zipfile.ZipInfo('bootstrap'); i.external_attr=0o755<<16; i.compress_type=zipfile.ZIP_DEFLATED; z.writestr(i, open('bootstrap','rb').read()); z.close()") && \
+	  echo "target/lambda/$$f/$$f.zip: $$(stat -c %s target/lambda/$$f/$$f.zip) bytes"; \
+	done
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Unit and property tests, adapter tests with aws-smithy-mocks, and the integration tests
+# against a local cloud the harness starts (they deploy the debug build of each function).
+unit-and-integration: ministack
+	$(CARGO) build $(addprefix -p ,$(FUNCTIONS))
+	$(CARGO) test --workspace
+
+cfn-lint: lint-tools
+	$(LINT_VENV)/bin/cfn-lint template.yaml
+
+test: fmt-check clippy unit-and-integration cfn-lint
+
+# The main job on the local cloud, with the release build of the function.
+demo: ministack release
+	$(CARGO) build -p autopilot-tests --bin autopilot-demo
+	AUTOPILOT_BIN_DIR=target/release ./target/debug/autopilot-demo
+
+clean:
+	$(CARGO) clean
+	rm -rf $(MINISTACK_VENV) $(LINT_VENV)
