@@ -12,11 +12,19 @@ const STORM: usize = 12;
 async fn task_triage_on_the_local_cloud() {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).expect("package");
-    let stack = TriageStack::deploy(&cloud, zip, &json!({"triage": {"log_lines": 3}})).await.expect("deploy");
+    let stack = TriageStack::deploy(&cloud, zip, &json!({"triage": {"log_lines": 3}}))
+        .await
+        .expect("deploy");
 
     // OOM: the notification names the category, the container and carries the log tail.
-    stack.put_events(&[stack.fixture("service-oom").unwrap()]).await.unwrap();
-    let oom = stack.drain_inbox(1, Duration::from_millis(500), Duration::from_secs(60)).await.unwrap();
+    stack
+        .put_events(&[stack.fixture("service-oom").unwrap()])
+        .await
+        .unwrap();
+    let oom = stack
+        .drain_inbox(1, Duration::from_millis(500), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(oom.len(), 1, "one OOM notification");
     let n = &oom[0];
     assert_eq!(n.attributes["severity"], "critical");
@@ -24,44 +32,107 @@ async fn task_triage_on_the_local_cloud() {
     assert_eq!(n.attributes["cluster"], "shop");
     assert_eq!(n.attributes["service"], "orders-api");
     assert_eq!(n.attributes["source"], "task-triage");
-    assert!(n.subject.starts_with("[CRITICAL] shop/orders-api: container orders-api killed"), "{}", n.subject);
+    assert!(
+        n.subject
+            .starts_with("[CRITICAL] shop/orders-api: container orders-api killed"),
+        "{}",
+        n.subject
+    );
     assert!(n.subject.len() <= 99);
     assert_eq!(n.body["schema_version"], 1);
     assert_eq!(n.body["details"]["diagnosis"]["exit_code"], 137);
-    let tail: Vec<&str> = n.body["log_tail"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-    assert_eq!(tail, OOM_LOG_LINES[2..], "the last 3 log lines, oldest first");
+    let tail: Vec<&str> = n.body["log_tail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tail,
+        OOM_LOG_LINES[2..],
+        "the last 3 log lines, oldest first"
+    );
     assert_eq!(n.body["details"]["service_context"]["desired"], 3);
-    assert_eq!(n.body["details"]["service_context"]["circuit_breaker"], true);
-    assert!(n.body["links"].as_array().unwrap().iter().any(|l| l["label"] == "Logs"));
+    assert_eq!(
+        n.body["details"]["service_context"]["circuit_breaker"],
+        true
+    );
+    assert!(n.body["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["label"] == "Logs"));
 
     // A redelivery of the same task and version is a duplicate; a deployment stop is silent.
-    stack.put_events(&[stack.fixture("service-oom-duplicate").unwrap(), stack.fixture("service-deployment-scale-in").unwrap()]).await.unwrap();
+    stack
+        .put_events(&[
+            stack.fixture("service-oom-duplicate").unwrap(),
+            stack.fixture("service-deployment-scale-in").unwrap(),
+        ])
+        .await
+        .unwrap();
 
     // Storm: the first stop notifies, the 10th sends a digest, the rest are counted exactly.
-    stack.put_events(&crash_loop(&stack, STORM).unwrap()).await.unwrap();
-    let storm = stack.drain_inbox(2, Duration::from_secs(3), Duration::from_secs(90)).await.unwrap();
-    assert_eq!(storm.len(), 2, "first stop + digest at 10: {:#?}", storm.iter().map(|n| &n.subject).collect::<Vec<_>>());
-    let digest = storm.iter().find(|n| n.body["kind"] == "storm-digest").expect("a digest");
+    stack
+        .put_events(&crash_loop(&stack, STORM).unwrap())
+        .await
+        .unwrap();
+    let storm = stack
+        .drain_inbox(2, Duration::from_secs(3), Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(
+        storm.len(),
+        2,
+        "first stop + digest at 10: {:#?}",
+        storm.iter().map(|n| &n.subject).collect::<Vec<_>>()
+    );
+    let digest = storm
+        .iter()
+        .find(|n| n.body["kind"] == "storm-digest")
+        .expect("a digest");
     assert_eq!(digest.body["details"]["storm"]["count"], 10);
     assert!(digest.subject.contains("10 stops"), "{}", digest.subject);
-    assert!(storm.iter().any(|n| n.body["kind"] == "task-stopped" && n.attributes["category"] == "app-exit"));
+    assert!(storm
+        .iter()
+        .any(|n| n.body["kind"] == "task-stopped" && n.attributes["category"] == "app-exit"));
 
-    let outcomes = stack.outcomes(&cloud, 3 + STORM, Duration::from_secs(60)).await.unwrap();
+    let outcomes = stack
+        .outcomes(&cloud, 3 + STORM, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(outcomes.count("notify"), 3, "{outcomes:?}");
     assert_eq!(outcomes.count("duplicate"), 1, "{outcomes:?}");
     assert_eq!(outcomes.count("silent"), 1, "{outcomes:?}");
     assert_eq!(outcomes.count("folded"), STORM - 2, "{outcomes:?}");
     let items = stack.state_items().await.unwrap();
-    let storm_item = items.iter().find(|i| i["pk"] == "storm#shop#service:orders-api#app-exit").expect("storm window item");
+    let storm_item = items
+        .iter()
+        .find(|i| i["pk"] == "storm#shop#service:orders-api#app-exit")
+        .expect("storm window item");
     assert_eq!(storm_item["stops"], STORM.to_string(), "counts are exact");
 
     // Malformed: the error names the field and the event reaches the on-failure destination.
     let malformed = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"taskArn": "arn:aws:ecs:us-east-1:1:task/shop/x", "containers": [{"exitCode": "one"}]}});
     stack.invoke_async(&malformed).await.unwrap();
-    let failures = stack.drain_failures(1, Duration::from_secs(60)).await.unwrap();
+    let failures = stack
+        .drain_failures(1, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(failures.len(), 1, "malformed event on the failure queue");
     let failure = failures[0].to_string();
     assert!(failure.contains("InvalidEvent"), "{failure}");
-    assert!(failure.contains("detail.containers[0].exitCode"), "{failure}");
-    assert_eq!(stack.drain_inbox(0, Duration::ZERO, Duration::from_secs(2)).await.unwrap().len(), 0, "nothing else was published");
+    assert!(
+        failure.contains("detail.containers[0].exitCode"),
+        "{failure}"
+    );
+    assert_eq!(
+        stack
+            .drain_inbox(0, Duration::ZERO, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "nothing else was published"
+    );
 }
