@@ -57,6 +57,15 @@ demo: ministack release
 	$(CARGO) build -p autopilot-tests --bin autopilot-demo
 	AUTOPILOT_BIN_DIR=target/release ./target/debug/autopilot-demo
 
+# Performance figures for the README: throughput, init time and peak RSS against a local Runtime
+# API stub (beside a bare lambda_runtime echo), and package sizes.
+bench: package
+	$(CARGO) build --release -p autopilot-bench
+	./target/release/autopilot-bench tests/fixtures/ecs target/release/task-triage target/release/lambda-echo
+	@for f in $(FUNCTIONS); do \
+	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(( $$(stat -c %s target/lambda/$$f/$$f.zip) / 1024 )) KiB | zipped ≤ 4096 KiB |"; \
+	done
+
 clean:
 	$(CARGO) clean
 	rm -rf $(MINISTACK_VENV) $(LINT_VENV)

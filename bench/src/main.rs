@@ -1,0 +1,280 @@
+//! `make bench`: (a) offline parse+classify throughput over the fixtures on one core, (b) init
+//! time and peak RSS of a function binary served by a minimal local Lambda Runtime API stub,
+//! beside the bare `lambda-echo` baseline. Prints a Markdown table for the README.
+//!
+//! Usage: `autopilot-bench FIXTURES_DIR FUNCTION_BINARY ECHO_BINARY`
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use autopilot::events::ecs::parse_task_state_change;
+use autopilot::triage::classify;
+
+const RUNS: usize = 15;
+const INVOCATIONS: usize = 200;
+
+fn main() {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let [fixtures, function, echo] = args.as_slice() else {
+        eprintln!("usage: autopilot-bench FIXTURES_DIR FUNCTION_BINARY ECHO_BINARY");
+        std::process::exit(2);
+    };
+    let texts = fixture_texts(fixtures);
+    let rate = throughput(&texts, Duration::from_secs(3));
+    println!("| measure | value | target |");
+    println!("|---|---|---|");
+    println!("| parse+classify throughput, one core, {} fixtures repeated | {:.0} events/s | ≥ 100000 |", texts.len(), rate);
+    let (parse_ns, classify_ns) = stage_costs(&texts);
+    println!("| of which: parse / classify, per event | {parse_ns:.0} ns / {classify_ns:.0} ns | — |");
+
+    let silent_events: Vec<String> = ["service-deployment-scale-in", "user-stopped", "batch-succeeded"]
+        .iter()
+        .map(|name| std::fs::read_to_string(fixtures.join(format!("{name}.json"))).expect("fixture"))
+        .collect();
+    let triage = measure_runs(function, &silent_events);
+    let baseline = measure_runs(echo, &silent_events);
+    println!(
+        "| init (spawn → first /next), median of {RUNS} | {:.2} ms ({:.2}× echo's {:.2} ms) | ≤ 1.5× echo |",
+        triage.init_ms,
+        triage.init_ms / baseline.init_ms,
+        baseline.init_ms
+    );
+    println!(
+        "| peak RSS after {INVOCATIONS} invocations, median | {:.1} MB (echo {:.1} MB) | ≤ 20 MB |",
+        triage.peak_rss_kb as f64 / 1024.0,
+        baseline.peak_rss_kb as f64 / 1024.0
+    );
+    println!("| warm invocation round trip, median | {:.0} µs (echo {:.0} µs) | — |", triage.invoke_us, baseline.invoke_us);
+}
+
+fn fixture_texts(dir: &Path) -> Vec<String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixtures dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read_to_string(p).expect("fixture")).collect()
+}
+
+/// Events per second of JSON text → envelope → typed detail → diagnosis.
+fn throughput(texts: &[String], budget: Duration) -> f64 {
+    let started = Instant::now();
+    let mut events = 0u64;
+    while started.elapsed() < budget {
+        for text in texts {
+            let value: serde_json::Value = serde_json::from_str(black_box(text)).expect("json");
+            let change = parse_task_state_change(&value).expect("event");
+            black_box(classify(&change.detail));
+            events += 1;
+        }
+    }
+    events as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Nanoseconds per event spent parsing and spent classifying.
+fn stage_costs(texts: &[String]) -> (f64, f64) {
+    let rounds = 20_000 / texts.len().max(1);
+    let started = Instant::now();
+    let mut parsed = Vec::with_capacity(texts.len());
+    for _ in 0..rounds {
+        parsed.clear();
+        for text in texts {
+            let value: serde_json::Value = serde_json::from_str(black_box(text)).expect("json");
+            parsed.push(parse_task_state_change(&value).expect("event"));
+        }
+    }
+    let parse = started.elapsed().as_nanos() as f64 / (rounds * texts.len()) as f64;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for change in &parsed {
+            black_box(classify(black_box(&change.detail)));
+        }
+    }
+    let classify_ns = started.elapsed().as_nanos() as f64 / (rounds * texts.len()) as f64;
+    (parse, classify_ns)
+}
+
+struct Measurement {
+    init_ms: f64,
+    peak_rss_kb: u64,
+    invoke_us: f64,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn measure_runs(binary: &Path, events: &[String]) -> Measurement {
+    let runs: Vec<Measurement> = (0..RUNS).map(|_| measure_once(binary, events)).collect();
+    Measurement {
+        init_ms: median(runs.iter().map(|m| m.init_ms).collect()),
+        peak_rss_kb: median(runs.iter().map(|m| m.peak_rss_kb as f64).collect()) as u64,
+        invoke_us: median(runs.iter().map(|m| m.invoke_us).collect()),
+    }
+}
+
+/// What the stub tells the measuring thread.
+enum Signal {
+    FirstNext(Instant),
+    AllAnswered(Instant),
+}
+
+struct Stub {
+    queue: VecDeque<String>,
+    issued: usize,
+    answered: usize,
+    seen_first_next: bool,
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut length = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    if !chunked {
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).ok()?;
+        return Some((request_line, body));
+    }
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line).ok()?;
+        let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).ok()?;
+        let mut chunk = vec![0u8; size + 2];
+        reader.read_exact(&mut chunk).ok()?;
+        if size == 0 {
+            return Some((request_line, body));
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+fn serve_connection(stream: TcpStream, stub: Arc<Mutex<Stub>>, signals: mpsc::Sender<Signal>) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    while let Some((request_line, _body)) = read_request(&mut reader) {
+        if request_line.starts_with("GET ") && request_line.contains("/runtime/invocation/next") {
+            let event = {
+                let mut stub = stub.lock().unwrap();
+                if !stub.seen_first_next {
+                    stub.seen_first_next = true;
+                    let _ = signals.send(Signal::FirstNext(Instant::now()));
+                }
+                stub.issued += 1;
+                stub.queue.pop_front()
+            };
+            let Some(event) = event else {
+                // No more work: hold the connection the way Lambda freezes an idle runtime.
+                std::thread::sleep(Duration::from_secs(60));
+                return;
+            };
+            let id = stub.lock().unwrap().issued;
+            let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 30_000;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-{id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:111122223333:function:bench\r\nContent-Length: {}\r\n\r\n",
+                event.len()
+            );
+            if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(event.as_bytes())).is_err() {
+                return;
+            }
+        } else {
+            let done = {
+                let mut stub = stub.lock().unwrap();
+                stub.answered += 1;
+                stub.queue.is_empty() && stub.answered == stub.issued
+            };
+            if writer.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n").is_err() {
+                return;
+            }
+            if done {
+                let _ = signals.send(Signal::AllAnswered(Instant::now()));
+            }
+        }
+    }
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn measure_once(binary: &Path, events: &[String]) -> Measurement {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let queue: VecDeque<String> = events.iter().cycle().take(INVOCATIONS).cloned().collect();
+    let stub = Arc::new(Mutex::new(Stub { queue, issued: 0, answered: 0, seen_first_next: false }));
+    let (signals, received) = mpsc::channel();
+    {
+        let stub = stub.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (stub, signals) = (stub.clone(), signals.clone());
+                std::thread::spawn(move || serve_connection(stream, stub, signals));
+            }
+        });
+    }
+    let spawned = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_SESSION_TOKEN", "bench")
+        .env("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:bench")
+        .env("AUTOPILOT_CONFIG", "{}")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn function");
+    let wait = |what: &str| received.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{}: no {what} within 30 s", binary.display()));
+    let Signal::FirstNext(first_next) = wait("first /next") else { panic!("protocol") };
+    let Signal::AllAnswered(finished) = wait("answers") else { panic!("protocol") };
+    let rss = peak_rss_kb(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    Measurement {
+        init_ms: (first_next - spawned).as_secs_f64() * 1000.0,
+        peak_rss_kb: rss,
+        invoke_us: (finished - first_next).as_secs_f64() * 1e6 / INVOCATIONS as f64,
+    }
+}
