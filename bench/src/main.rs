@@ -30,14 +30,24 @@ fn main() {
     let rate = throughput(&texts, Duration::from_secs(3));
     println!("| measure | value | target |");
     println!("|---|---|---|");
-    println!("| parse+classify throughput, one core, {} fixtures repeated | {:.0} events/s | ≥ 100000 |", texts.len(), rate);
+    println!(
+        "| parse+classify throughput, one core, {} fixtures repeated | {:.0} events/s | ≥ 100000 |",
+        texts.len(),
+        rate
+    );
     let (parse_ns, classify_ns) = stage_costs(&texts);
-    println!("| of which: parse / classify, per event | {parse_ns:.0} ns / {classify_ns:.0} ns | — |");
+    println!(
+        "| of which: parse / classify, per event | {parse_ns:.0} ns / {classify_ns:.0} ns | — |"
+    );
 
-    let silent_events: Vec<String> = ["service-deployment-scale-in", "user-stopped", "batch-succeeded"]
-        .iter()
-        .map(|name| std::fs::read_to_string(fixtures.join(format!("{name}.json"))).expect("fixture"))
-        .collect();
+    let silent_events: Vec<String> = [
+        "service-deployment-scale-in",
+        "user-stopped",
+        "batch-succeeded",
+    ]
+    .iter()
+    .map(|name| std::fs::read_to_string(fixtures.join(format!("{name}.json"))).expect("fixture"))
+    .collect();
     let triage = measure_runs(function, &silent_events);
     let baseline = measure_runs(echo, &silent_events);
     println!(
@@ -51,7 +61,10 @@ fn main() {
         triage.peak_rss_kb as f64 / 1024.0,
         baseline.peak_rss_kb as f64 / 1024.0
     );
-    println!("| warm invocation round trip, median | {:.0} µs (echo {:.0} µs) | — |", triage.invoke_us, baseline.invoke_us);
+    println!(
+        "| warm invocation round trip, median | {:.0} µs (echo {:.0} µs) | — |",
+        triage.invoke_us, baseline.invoke_us
+    );
 }
 
 fn fixture_texts(dir: &Path) -> Vec<String> {
@@ -61,7 +74,10 @@ fn fixture_texts(dir: &Path) -> Vec<String> {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| std::fs::read_to_string(p).expect("fixture")).collect()
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("fixture"))
+        .collect()
 }
 
 /// Events per second of JSON text → envelope → typed detail → diagnosis.
@@ -152,7 +168,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> 
         if let Some((name, value)) = header.split_once(':') {
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.trim().parse().unwrap_or(0);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked") {
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+            {
                 chunked = true;
             }
         }
@@ -166,7 +184,8 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> 
     loop {
         let mut size_line = String::new();
         reader.read_line(&mut size_line).ok()?;
-        let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).ok()?;
+        let size =
+            usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).ok()?;
         let mut chunk = vec![0u8; size + 2];
         reader.read_exact(&mut chunk).ok()?;
         if size == 0 {
@@ -197,12 +216,20 @@ fn serve_connection(stream: TcpStream, stub: Arc<Mutex<Stub>>, signals: mpsc::Se
                 return;
             };
             let id = stub.lock().unwrap().issued;
-            let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 30_000;
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 30_000;
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-{id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:111122223333:function:bench\r\nContent-Length: {}\r\n\r\n",
                 event.len()
             );
-            if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(event.as_bytes())).is_err() {
+            if writer
+                .write_all(head.as_bytes())
+                .and_then(|_| writer.write_all(event.as_bytes()))
+                .is_err()
+            {
                 return;
             }
         } else {
@@ -211,7 +238,10 @@ fn serve_connection(stream: TcpStream, stub: Arc<Mutex<Stub>>, signals: mpsc::Se
                 stub.answered += 1;
                 stub.queue.is_empty() && stub.answered == stub.issued
             };
-            if writer.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n").is_err() {
+            if writer
+                .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+                .is_err()
+            {
                 return;
             }
             if done {
@@ -224,7 +254,13 @@ fn serve_connection(stream: TcpStream, stub: Arc<Mutex<Stub>>, signals: mpsc::Se
 fn peak_rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -232,7 +268,12 @@ fn measure_once(binary: &Path, events: &[String]) -> Measurement {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().unwrap().port();
     let queue: VecDeque<String> = events.iter().cycle().take(INVOCATIONS).cloned().collect();
-    let stub = Arc::new(Mutex::new(Stub { queue, issued: 0, answered: 0, seen_first_next: false }));
+    let stub = Arc::new(Mutex::new(Stub {
+        queue,
+        issued: 0,
+        answered: 0,
+        seen_first_next: false,
+    }));
     let (signals, received) = mpsc::channel();
     {
         let stub = stub.clone();
@@ -259,16 +300,27 @@ fn measure_once(binary: &Path, events: &[String]) -> Measurement {
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
         .env("AWS_SESSION_TOKEN", "bench")
-        .env("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:bench")
+        .env(
+            "NOTIFY_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:111122223333:bench",
+        )
         .env("AUTOPILOT_CONFIG", "{}")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn function");
-    let wait = |what: &str| received.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{}: no {what} within 30 s", binary.display()));
-    let Signal::FirstNext(first_next) = wait("first /next") else { panic!("protocol") };
-    let Signal::AllAnswered(finished) = wait("answers") else { panic!("protocol") };
+    let wait = |what: &str| {
+        received
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{}: no {what} within 30 s", binary.display()))
+    };
+    let Signal::FirstNext(first_next) = wait("first /next") else {
+        panic!("protocol")
+    };
+    let Signal::AllAnswered(finished) = wait("answers") else {
+        panic!("protocol")
+    };
     let rss = peak_rss_kb(child.id());
     let _ = child.kill();
     let _ = child.wait();
