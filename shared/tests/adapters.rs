@@ -61,21 +61,24 @@ fn describe_task_definition_fails() -> Rule {
         .then_error(|| DescribeTaskDefinitionError::generic(service_error("AccessDeniedException")))
 }
 
+/// A live triage whose enrichment calls (DescribeServices, DescribeTaskDefinition) all fail.
+fn triage_with_failing_enrichment(
+    publish: &Rule,
+    dynamodb: &[&Rule],
+    state_table: Option<&str>,
+) -> TaskTriage {
+    let (services, task_definition) = (describe_services_fails(), describe_task_definition_fails());
+    triage(
+        clients(&[&services, &task_definition], &[publish], dynamodb),
+        state_table,
+    )
+}
+
 #[tokio::test]
 async fn throttled_publish_is_returned_as_an_error() {
     let publish = mock!(aws_sdk_sns::Client::publish)
         .then_error(|| PublishError::generic(service_error("Throttling")));
-    let triage = triage(
-        clients(
-            &[
-                &describe_services_fails(),
-                &describe_task_definition_fails(),
-            ],
-            &[&publish],
-            &[],
-        ),
-        None,
-    );
+    let triage = triage_with_failing_enrichment(&publish, &[], None);
     let error = triage
         .handle(oom_event(), Invocation::default())
         .await
@@ -97,17 +100,7 @@ async fn failing_enrichment_never_blocks_the_notification() {
                 .is_some_and(|m| m.contains("service context could not be fetched"))
         })
         .then_output(|| PublishOutput::builder().message_id("m-1").build());
-    let triage = triage(
-        clients(
-            &[
-                &describe_services_fails(),
-                &describe_task_definition_fails(),
-            ],
-            &[&publish],
-            &[],
-        ),
-        None,
-    );
+    let triage = triage_with_failing_enrichment(&publish, &[], None);
     let outcome = triage
         .handle(oom_event(), Invocation::default())
         .await
@@ -169,15 +162,9 @@ async fn a_failed_publish_releases_the_claim_so_the_retry_is_not_blocked() {
         .then_output(|| UpdateItemOutput::builder().build());
     let publish = mock!(aws_sdk_sns::Client::publish)
         .then_error(|| PublishError::generic(service_error("InternalError")));
-    let triage = triage(
-        clients(
-            &[
-                &describe_services_fails(),
-                &describe_task_definition_fails(),
-            ],
-            &[&publish],
-            &[&claim, &storm, &record_count, &release, &complete],
-        ),
+    let triage = triage_with_failing_enrichment(
+        &publish,
+        &[&claim, &storm, &record_count, &release, &complete],
         Some("state"),
     );
     let error = triage
