@@ -7,7 +7,13 @@ use serde::de::DeserializeOwned;
 use crate::error::{AutopilotError, Result};
 
 /// Deserializes `value` into `T`; a type error names the JSON path (prefixed by `root`).
+///
+/// Plain serde first: tracking the path costs an allocation per visited key, so it runs only to
+/// explain a failure.
 pub fn from_value_at<T: DeserializeOwned>(value: &serde_json::Value, root: &str) -> Result<T> {
+    if let Ok(parsed) = T::deserialize(value) {
+        return Ok(parsed);
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let field = match path.as_str() {
