@@ -168,15 +168,6 @@ impl LocalCloud {
         }
         Ok(cloud)
     }
-
-    /// The port ministack listens on.
-    pub fn port(&self) -> u16 {
-        self.endpoint
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_default()
-    }
 }
 
 impl Drop for LocalCloud {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Setup;
 use crate::aws::state_table::StateTable;
 use crate::aws::{ecs, logs, sns, AwsClients};
-use crate::config::{HttpsFormat, TriageConfig};
+use crate::config::TriageConfig;
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::detail_type;
@@ -437,11 +437,6 @@ impl TaskTriage {
                 .push(format!("log tail could not be fetched: {error}")),
         }
         enrichment
-    }
-
-    /// The HTTPS payload format in use (for tests and the CLI).
-    pub fn https_format(&self) -> HttpsFormat {
-        self.config.https_format
     }
 }
 
