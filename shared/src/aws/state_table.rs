@@ -149,6 +149,9 @@ impl StateTable {
         })
     }
 
+    /// Updates fields of an existing claim record. The record must exist: an update on a
+    /// missing key would otherwise create a claim without status or `expires_at`, one that
+    /// never expires (e.g. after TTL removed the original).
     async fn set_claim_fields(
         &self,
         key: &str,
@@ -160,7 +163,8 @@ impl StateTable {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression(expression);
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)");
         if expression.contains("#status") {
             request = request.expression_attribute_names("#status", "status");
         }
@@ -176,17 +180,8 @@ impl StateTable {
 
     /// Counts a redelivery of an already handled event on its record (an operational signal).
     pub async fn count_redelivery(&self, key: &str) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .update_expression("ADD redeliveries :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":one", n(1))
-            .send()
+        self.set_claim_fields(key, "ADD redeliveries :one", vec![(":one", n(1))])
             .await
-            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
-        Ok(())
     }
 
     /// Keeps the storm count given to a claimed event, so a retry reuses it.
