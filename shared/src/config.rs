@@ -2,15 +2,15 @@
 //!
 //! The document comes from `AUTOPILOT_CONFIG` (inline JSON) or from the SSM parameter named by
 //! `AUTOPILOT_CONFIG_SSM`; with neither, every default applies. Unknown keys are errors and every
-//! error names the JSON path of the offending field. Sections `scaling` and `jobs` belong to
-//! `alarm-scaler` and `batch-runner`; this crate accepts them as JSON objects and those functions
-//! give them their types.
+//! error names the JSON path of the offending field. Section `scaling` is typed in
+//! [`crate::scaling::policy`] and `jobs` in [`crate::batch::catalog`].
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use crate::error::{AutopilotError, Result};
+use crate::scaling::policy::{self as scaling_policy, ScalingConfig};
 use crate::triage::{Category, Severity};
 
 /// Environment variable holding the configuration document inline.
@@ -28,9 +28,9 @@ pub const ENV_STATE_TABLE: &str = "STATE_TABLE";
 pub struct StackConfig {
     #[serde(default)]
     pub triage: TriageConfig,
-    /// Scaling policies, typed and validated by `alarm-scaler`.
+    /// Step-scaling policies of `alarm-scaler`, keyed by alarm name.
     #[serde(default)]
-    pub scaling: serde_json::Map<String, serde_json::Value>,
+    pub scaling: ScalingConfig,
     /// Batch job catalog, typed and validated by `batch-runner`.
     #[serde(default)]
     pub jobs: serde_json::Map<String, serde_json::Value>,
@@ -190,6 +190,7 @@ impl StackConfig {
                 ));
             }
         }
+        scaling_policy::validate(&self.scaling)?;
         Ok(())
     }
 }

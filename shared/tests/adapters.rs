@@ -1,4 +1,5 @@
 //! Adapter error paths with `aws-smithy-mocks`: what the triage handler does when AWS calls fail.
+//! (The scaler's are in `scaler_adapters.rs`.)
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
@@ -30,6 +31,7 @@ fn service_error(code: &str) -> ErrorMetadata {
 
 fn clients(ecs: &[&Rule], sns: &[&Rule], dynamodb: &[&Rule]) -> AwsClients {
     AwsClients {
+        sdk_config: aws_config::SdkConfig::builder().build(),
         ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs),
         sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns),
         logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[]),

@@ -106,3 +106,21 @@ pub async fn awslogs_target(
         region: option("awslogs-region"),
     }))
 }
+
+/// Sets a service's desired count, and nothing else.
+pub async fn set_desired_count(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    desired: u32,
+) -> Result<()> {
+    client
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .desired_count(desired.min(i32::MAX as u32) as i32)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+    Ok(())
+}

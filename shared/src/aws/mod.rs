@@ -2,6 +2,8 @@
 //! `AWS_ENDPOINT_URL`, so the same code runs against the local cloud); each adapter turns SDK
 //! types into the library's plain data and SDK errors into [`AutopilotError::Aws`].
 
+pub mod autoscaling;
+pub mod cloudwatch;
 pub mod ecs;
 pub mod logs;
 pub mod sns;
@@ -12,9 +14,11 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::AutopilotError;
 
-/// The SDK clients a function uses, built from one shared configuration.
+/// The SDK clients every function uses, built from one shared configuration; a function that
+/// needs more builds them from [`AwsClients::sdk_config`] once per cold start.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
+    pub sdk_config: aws_config::SdkConfig,
     pub ecs: aws_sdk_ecs::Client,
     pub sns: aws_sdk_sns::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
@@ -32,6 +36,7 @@ impl AwsClients {
     /// Builds every client from one configuration.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         Self {
+            sdk_config: config.clone(),
             ecs: aws_sdk_ecs::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),

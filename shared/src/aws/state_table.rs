@@ -1,5 +1,6 @@
 //! DynamoDB adapter for [`crate::state`]: conditional claims for duplicate suppression and an
-//! atomic counter per storm window. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
+//! atomic counter per storm window; `alarm-scaler`'s per-service scaling memory with a revision
+//! for conditional writes. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
 
 use std::collections::HashMap;
 
@@ -9,6 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::aws_error;
 use crate::error::Result;
+use crate::scaling::ScalingMemory;
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
 
 type Item = HashMap<String, AttributeValue>;
@@ -309,5 +311,82 @@ impl StateTable {
     /// The window as it is, without counting (for `--dry-run` and resumed events).
     pub async fn peek_storm(&self, key: &str) -> Result<Option<StormWindow>> {
         Ok(self.get(key).await?.map(|item| storm_window(&item)))
+    }
+
+    /// A service's scaling memory and its revision (0 when nothing was recorded yet).
+    pub async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)> {
+        Ok(match self.get(key).await? {
+            None => (ScalingMemory::default(), 0),
+            Some(item) => (
+                ScalingMemory {
+                    last_scale_out_at: get_n(&item, "last_scale_out_at"),
+                    last_scale_in_at: get_n(&item, "last_scale_in_at"),
+                },
+                get_n(&item, "revision").unwrap_or_default(),
+            ),
+        })
+    }
+
+    /// Records a scaling change if the memory is still at `expected_revision`; false when
+    /// another invocation changed it first (the caller re-reads and decides again).
+    pub async fn record_scaling(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        memory: &ScalingMemory,
+        change: &str,
+    ) -> Result<bool> {
+        let condition = if expected_revision == 0 {
+            "attribute_not_exists(pk) OR revision = :expected"
+        } else {
+            "revision = :expected"
+        };
+        let mut set = vec!["revision = :next", "last_change = :change"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .condition_expression(condition)
+            .expression_attribute_values(":expected", n(expected_revision))
+            .expression_attribute_values(":next", n(expected_revision + 1))
+            .expression_attribute_values(":change", s(change));
+        for (name, value) in [
+            ("last_scale_out_at", memory.last_scale_out_at),
+            ("last_scale_in_at", memory.last_scale_in_at),
+        ] {
+            match value {
+                Some(at) => {
+                    set.push(match name {
+                        "last_scale_out_at" => "last_scale_out_at = :out",
+                        _ => "last_scale_in_at = :in",
+                    });
+                    let placeholder = if name == "last_scale_out_at" {
+                        ":out"
+                    } else {
+                        ":in"
+                    };
+                    request = request.expression_attribute_values(placeholder, n(at));
+                }
+                None => remove.push(name),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Typed inbound events and their parsing from raw JSON, with errors that name the bad field.
 
+pub mod alarm;
 pub mod ecs;
 
 use serde::de::DeserializeOwned;

@@ -1,4 +1,4 @@
-//! AWS console links to a task, a service and a CloudWatch Logs stream.
+//! AWS console links to a task, a service, a CloudWatch Logs stream and a CloudWatch alarm.
 
 /// The console's task page.
 pub fn task_url(region: &str, cluster: &str, task_id: &str) -> String {
@@ -16,6 +16,14 @@ pub fn log_stream_url(region: &str, group: &str, stream: &str) -> String {
         "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{}/log-events/{}",
         console_fragment(group),
         console_fragment(stream)
+    )
+}
+
+/// The CloudWatch console's page of one alarm.
+pub fn alarm_url(region: &str, alarm_name: &str) -> String {
+    format!(
+        "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#alarmsV2:alarm/{}",
+        path(alarm_name)
     )
 }
 

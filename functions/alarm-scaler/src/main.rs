@@ -1,0 +1,56 @@
+//! `alarm-scaler`: step-scales an ECS service's desired count from CloudWatch alarm state changes
+//! (EventBridge, direct alarm action, SNS) and a periodic tick. Under Lambda it serves those
+//! events; elsewhere it is a CLI over event files (see `--help`).
+
+use std::process::ExitCode;
+
+use autopilot::app::{scaler::AlarmScaler, Setup};
+use autopilot::entry::{self, CommonArgs, Mode};
+use autopilot::scaling::ServiceObservation;
+use clap::Parser;
+
+/// Decide (and apply) step scaling for alarm events; one JSON line per event.
+#[derive(Debug, Parser)]
+#[command(name = "alarm-scaler", version)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// With --offline: the service's current desired count.
+    #[arg(long, requires = "offline")]
+    assume_desired: Option<u32>,
+    /// With --offline: the service's running count (defaults to the desired count).
+    #[arg(long, requires = "assume_desired")]
+    assume_running: Option<u32>,
+    /// With --offline: a deployment is in progress (blocks scale-in).
+    #[arg(long, requires = "assume_desired")]
+    assume_deploying: bool,
+}
+
+impl Cli {
+    fn assumed(&self) -> Option<ServiceObservation> {
+        self.assume_desired.map(|desired| ServiceObservation {
+            desired,
+            running: self.assume_running.unwrap_or(desired),
+            deployment_in_progress: self.assume_deploying,
+        })
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    autopilot::telemetry::init();
+    let cli = (!entry::in_lambda()).then(Cli::parse);
+    let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
+    let assumed = cli.as_ref().and_then(Cli::assumed);
+    let scaler = match Setup::init(mode)
+        .await
+        .and_then(|setup| AlarmScaler::new(setup, assumed))
+    {
+        Ok(scaler) => scaler,
+        Err(error) => return entry::fail_init(&error),
+    };
+    entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
+        scaler.handle(event, invocation)
+    })
+    .await
+}

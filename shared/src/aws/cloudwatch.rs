@@ -1,0 +1,89 @@
+//! CloudWatch adapter: the current state of the configured alarms (DescribeAlarms), read on
+//! `alarm-scaler`'s tick to repeat steps while an alarm stays in ALARM.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricAlarm};
+
+use super::aws_error;
+use crate::error::Result;
+use crate::events::alarm::{
+    latest_datapoint_in_reason, threshold_in_reason, values_from_reason_data, AlarmTransition,
+    Delivery,
+};
+use crate::scaling::AlarmState;
+
+/// DescribeAlarms accepts at most this many names per call.
+const NAMES_PER_CALL: usize = 100;
+
+/// The current state of each named metric alarm that exists (unknown names are left out).
+pub async fn current_alarms(
+    client: &aws_sdk_cloudwatch::Client,
+    names: &[String],
+) -> Result<Vec<AlarmTransition>> {
+    let mut alarms = Vec::new();
+    for chunk in names.chunks(NAMES_PER_CALL) {
+        let mut next_token: Option<String> = None;
+        loop {
+            let output = client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("cloudwatch", "DescribeAlarms", e))?;
+            alarms.extend(output.metric_alarms().iter().filter_map(alarm_state));
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+    }
+    Ok(alarms)
+}
+
+fn collect(dimensions: &[Dimension], into: &mut BTreeMap<String, String>) {
+    for dimension in dimensions {
+        if let (Some(name), Some(value)) = (dimension.name(), dimension.value()) {
+            into.entry(name.to_owned())
+                .or_insert_with(|| value.to_owned());
+        }
+    }
+}
+
+fn alarm_state(alarm: &MetricAlarm) -> Option<AlarmTransition> {
+    let name = alarm.alarm_name().filter(|n| !n.is_empty())?;
+    let state = AlarmState::parse(alarm.state_value()?.as_str())?;
+    let reason = alarm.state_reason().map(str::to_owned);
+    let (mut metric_value, mut threshold) = alarm
+        .state_reason_data()
+        .and_then(|data| serde_json::from_str(data).ok())
+        .map(|data| values_from_reason_data(&data))
+        .unwrap_or_default();
+    if metric_value.is_none() {
+        metric_value = reason.as_deref().and_then(latest_datapoint_in_reason);
+    }
+    threshold = threshold
+        .or(alarm.threshold())
+        .or_else(|| reason.as_deref().and_then(threshold_in_reason));
+    let mut dimensions = BTreeMap::new();
+    collect(alarm.dimensions(), &mut dimensions);
+    for query in alarm.metrics() {
+        if let Some(metric) = query.metric_stat().and_then(|s| s.metric()) {
+            collect(metric.dimensions(), &mut dimensions);
+        }
+    }
+    Some(AlarmTransition {
+        delivery: Delivery::DescribeAlarms,
+        alarm_name: name.to_owned(),
+        alarm_arn: alarm.alarm_arn().map(str::to_owned),
+        state,
+        previous_state: None,
+        state_timestamp: alarm.state_updated_timestamp().map(|t| t.to_string()),
+        reason,
+        metric_value,
+        threshold,
+        dimensions,
+    })
+}

@@ -1,0 +1,273 @@
+//! Section `scaling` of the configuration document: one step-scaling policy per alarm name, its
+//! defaults and its validation (a bad policy fails cold start naming the alarm and the field).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AutopilotError, Result};
+
+/// Scaling policies keyed by CloudWatch alarm name.
+pub type ScalingConfig = BTreeMap<String, ScalingPolicy>;
+
+/// How a step's `adjustment` changes the desired count (as in Application Auto Scaling).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdjustmentType {
+    /// Add `adjustment` tasks (negative removes).
+    #[default]
+    Change,
+    /// Add `adjustment` percent of the current desired count.
+    Percent,
+    /// Set the desired count to `adjustment`.
+    Exact,
+}
+
+impl AdjustmentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Change => "change",
+            Self::Percent => "percent",
+            Self::Exact => "exact",
+        }
+    }
+}
+
+/// One step: applies when `metric value − threshold` lies in `[lower, upper)` (above the
+/// threshold) or `(lower, upper]` (below it); a missing bound is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default)]
+    pub lower: Option<f64>,
+    #[serde(default)]
+    pub upper: Option<f64>,
+    pub adjustment: i64,
+}
+
+impl Step {
+    /// Whether `delta` falls in this step; `upper_inclusive` picks the bound semantics used
+    /// below the threshold.
+    pub fn contains(&self, delta: f64, upper_inclusive: bool) -> bool {
+        let lower = self.lower.unwrap_or(f64::NEG_INFINITY);
+        let upper = self.upper.unwrap_or(f64::INFINITY);
+        if upper_inclusive {
+            lower < delta && delta <= upper
+        } else {
+            lower <= delta && delta < upper
+        }
+    }
+}
+
+fn default_scale_out_cooldown_s() -> u64 {
+    60
+}
+
+fn default_scale_in_cooldown_s() -> u64 {
+    300
+}
+
+/// The policy for one alarm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingPolicy {
+    /// Target cluster; when left out, the alarm's `ClusterName` dimension.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Target service; when left out, the alarm's `ServiceName` dimension.
+    #[serde(default)]
+    pub service: Option<String>,
+    pub min: u32,
+    pub max: u32,
+    /// Steps applied while the alarm is in ALARM (scale-out).
+    pub alarm_steps: Vec<Step>,
+    /// Steps applied when the alarm returns to OK (scale-in); none means OK does nothing.
+    #[serde(default)]
+    pub ok_steps: Vec<Step>,
+    #[serde(default)]
+    pub adjustment_type: AdjustmentType,
+    /// With `percent`: the smallest change in tasks a step makes.
+    #[serde(default)]
+    pub min_adjustment_magnitude: Option<u32>,
+    #[serde(default = "default_scale_out_cooldown_s")]
+    pub scale_out_cooldown_s: u64,
+    #[serde(default = "default_scale_in_cooldown_s")]
+    pub scale_in_cooldown_s: u64,
+    /// Repeat the ALARM step on every tick while the alarm stays in ALARM.
+    #[serde(default)]
+    pub repeat_while_alarm: bool,
+    /// Decide and report, but never change the service.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Largest desired count a policy may name (ECS's per-service task quota is far below it).
+pub const MAX_DESIRED: u32 = 100_000;
+/// Longest cooldown accepted, in seconds.
+pub const MAX_COOLDOWN_S: u64 = 24 * 3600;
+
+/// Validates every policy; errors name `scaling.<alarm>.<field>`.
+pub fn validate(config: &ScalingConfig) -> Result<()> {
+    for (alarm, policy) in config {
+        policy.validate(&format!("scaling.{alarm}"))?;
+    }
+    Ok(())
+}
+
+impl ScalingPolicy {
+    /// Checks the policy; `at` is its JSON path.
+    pub fn validate(&self, at: &str) -> Result<()> {
+        let bad = |field: &str, problem: String| {
+            Err(AutopilotError::invalid_config(
+                format!("{at}.{field}"),
+                problem,
+            ))
+        };
+        for (field, value) in [("cluster", &self.cluster), ("service", &self.service)] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return bad(field, "must not be empty".into());
+            }
+        }
+        if self.cluster.is_some() != self.service.is_some() {
+            let missing = if self.cluster.is_none() {
+                "cluster"
+            } else {
+                "service"
+            };
+            return bad(
+                missing,
+                "give both cluster and service, or neither (then the alarm's ClusterName and ServiceName dimensions are used)".into(),
+            );
+        }
+        if self.max > MAX_DESIRED {
+            return bad("max", format!("{} is more than {MAX_DESIRED}", self.max));
+        }
+        if self.min > self.max {
+            return bad(
+                "min",
+                format!("{} is more than max ({})", self.min, self.max),
+            );
+        }
+        for (field, value) in [
+            ("scale_out_cooldown_s", self.scale_out_cooldown_s),
+            ("scale_in_cooldown_s", self.scale_in_cooldown_s),
+        ] {
+            if value > MAX_COOLDOWN_S {
+                return bad(
+                    field,
+                    format!("{value} is more than {MAX_COOLDOWN_S} seconds"),
+                );
+            }
+        }
+        if self.min_adjustment_magnitude.is_some()
+            && self.adjustment_type != AdjustmentType::Percent
+        {
+            return bad(
+                "min_adjustment_magnitude",
+                "only applies with adjustment_type `percent`".into(),
+            );
+        }
+        if self.alarm_steps.is_empty() {
+            return bad("alarm_steps", "needs at least one step".into());
+        }
+        self.validate_steps(at, "alarm_steps", &self.alarm_steps, true)?;
+        self.validate_steps(at, "ok_steps", &self.ok_steps, false)
+    }
+
+    fn validate_steps(&self, at: &str, field: &str, steps: &[Step], scale_out: bool) -> Result<()> {
+        let bad = |index: usize, part: &str, problem: String| {
+            Err(AutopilotError::invalid_config(
+                format!("{at}.{field}[{index}].{part}"),
+                problem,
+            ))
+        };
+        let last = steps.len().saturating_sub(1);
+        for (index, step) in steps.iter().enumerate() {
+            for (part, bound) in [("lower", step.lower), ("upper", step.upper)] {
+                if bound.is_some_and(|b| !b.is_finite()) {
+                    return bad(index, part, "must be a finite number".into());
+                }
+            }
+            if step.lower.is_none() && index != 0 {
+                return bad(
+                    index,
+                    "lower",
+                    "only the first step may leave its lower bound open".into(),
+                );
+            }
+            if step.upper.is_none() && index != last {
+                return bad(
+                    index,
+                    "upper",
+                    "only the last step may leave its upper bound open".into(),
+                );
+            }
+            if let (Some(lower), Some(upper)) = (step.lower, step.upper) {
+                if lower >= upper {
+                    return bad(
+                        index,
+                        "upper",
+                        format!("{upper} is not above lower ({lower})"),
+                    );
+                }
+            }
+            if index > 0 {
+                let previous_upper = steps[index - 1].upper.unwrap_or(f64::INFINITY);
+                let lower = step.lower.unwrap_or(f64::NEG_INFINITY);
+                if lower < previous_upper {
+                    return bad(
+                        index,
+                        "lower",
+                        format!("{lower} overlaps the previous step (which ends at {previous_upper}); list steps in ascending order"),
+                    );
+                }
+                if lower > previous_upper {
+                    return bad(
+                        index,
+                        "lower",
+                        format!(
+                            "leaves a gap after the previous step (which ends at {previous_upper})"
+                        ),
+                    );
+                }
+            }
+            let adjustment = step.adjustment;
+            let ok = match (self.adjustment_type, scale_out) {
+                (AdjustmentType::Exact, _) => (0..=i64::from(MAX_DESIRED)).contains(&adjustment),
+                (_, true) => adjustment > 0,
+                (_, false) => adjustment < 0,
+            };
+            if !ok {
+                let expected = match (self.adjustment_type, scale_out) {
+                    (AdjustmentType::Exact, _) => {
+                        format!("an exact desired count in 0..={MAX_DESIRED}")
+                    }
+                    (_, true) => "positive: ALARM steps scale out".into(),
+                    (_, false) => "negative: OK steps scale in".into(),
+                };
+                return bad(
+                    index,
+                    "adjustment",
+                    format!("{adjustment} is not {expected}"),
+                );
+            }
+            if self.adjustment_type == AdjustmentType::Percent && adjustment.abs() > 10_000 {
+                return bad(
+                    index,
+                    "adjustment",
+                    format!("{adjustment}% is beyond ±10000%"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The steps for a direction.
+    pub fn steps(&self, scale_out: bool) -> &[Step] {
+        if scale_out {
+            &self.alarm_steps
+        } else {
+            &self.ok_steps
+        }
+    }
+}

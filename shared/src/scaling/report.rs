@@ -1,0 +1,175 @@
+//! The notification for a scaling change or a refusal that matters (pure): what the alarm said,
+//! the metric value, desired from → to, the step and the clamp.
+
+use serde_json::json;
+
+use super::{Action, Refusal, ScalingDecision, Trigger};
+use crate::events::alarm::AlarmTransition;
+use crate::notify::{links, Link, Notice, Section};
+use crate::triage::Severity;
+
+/// The service a decision is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub region: Option<&'a str>,
+}
+
+fn short_name(value: &str) -> &str {
+    value.rsplit('/').next().unwrap_or(value)
+}
+
+/// Builds the notice; `would` marks a policy in `dry_run` (nothing was changed).
+pub fn scaling_notice(
+    alarm: &AlarmTransition,
+    trigger: Trigger,
+    target: Target<'_>,
+    decision: &ScalingDecision,
+    would: bool,
+) -> Notice {
+    let cluster = short_name(target.cluster);
+    let service = short_name(target.service);
+    let (kind, severity, title) = match decision.action {
+        Action::ScaleOut | Action::ScaleIn => {
+            let verb = match (decision.action, would) {
+                (Action::ScaleOut, false) => "scaled out",
+                (Action::ScaleOut, true) => "would scale out (dry run)",
+                (_, false) => "scaled in",
+                (_, true) => "would scale in (dry run)",
+            };
+            (
+                if would { "would-scale" } else { "scaled" },
+                Severity::Info,
+                format!(
+                    "{verb} {} -> {} ({} {})",
+                    decision.from,
+                    decision.to,
+                    alarm.alarm_name,
+                    alarm.state.as_str()
+                ),
+            )
+        }
+        Action::None => (
+            "scaling-refused",
+            Severity::Warning,
+            format!("not scaled: {} ({})", decision.reason, alarm.alarm_name),
+        ),
+    };
+    let mut facts = vec![
+        ("Alarm".to_owned(), alarm.alarm_name.clone()),
+        (
+            "State".to_owned(),
+            match alarm.previous_state {
+                Some(previous) => format!("{} -> {}", previous.as_str(), alarm.state.as_str()),
+                None => alarm.state.as_str().to_owned(),
+            },
+        ),
+        (
+            "Trigger".to_owned(),
+            match trigger {
+                Trigger::Transition => "alarm state change".to_owned(),
+                Trigger::Tick => "still in ALARM (periodic re-check)".to_owned(),
+            },
+        ),
+        (
+            "Metric value".to_owned(),
+            alarm
+                .metric_value
+                .map_or("not in the event".to_owned(), |v| v.to_string()),
+        ),
+    ];
+    if let Some(threshold) = alarm.threshold {
+        facts.push(("Threshold".to_owned(), threshold.to_string()));
+    }
+    facts.push(("Service".to_owned(), format!("{cluster}/{service}")));
+    facts.push((
+        "Desired".to_owned(),
+        format!("{} -> {}", decision.from, decision.to),
+    ));
+    if let Some(step) = &decision.step {
+        let bound = |b: Option<f64>, open: &str| b.map_or(open.to_owned(), |v| v.to_string());
+        facts.push((
+            "Step".to_owned(),
+            format!(
+                "#{} [{}, {}] {} {:+}{}",
+                step.index,
+                bound(step.lower, "-inf"),
+                bound(step.upper, "+inf"),
+                step.adjustment_type.as_str(),
+                step.adjustment,
+                if step.assumed_at_threshold {
+                    " (no metric value: step at the threshold)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if let Some(clamp) = decision.clamped_by {
+        facts.push(("Clamped by".to_owned(), clamp.as_str().to_owned()));
+    }
+    let mut links = Vec::new();
+    if let Some(region) = target.region {
+        links.push(Link {
+            label: "Service".into(),
+            url: links::service_url(region, cluster, service),
+        });
+        links.push(Link {
+            label: "Alarm".into(),
+            url: links::alarm_url(region, &alarm.alarm_name),
+        });
+    }
+    let mut sections = Vec::new();
+    if let Some(reason) = &alarm.reason {
+        sections.push(Section {
+            heading: "Alarm reason".into(),
+            lines: vec![reason.clone()],
+        });
+    }
+    let advice: &[&str] = match decision.refusal {
+        Some(Refusal::AtMax) => &[
+            "Raise the policy's max (and the scalable target's MaxCapacity, if one is registered) if the service needs more tasks.",
+            "Check why demand stays above the threshold: a stuck consumer or a slow downstream dependency.",
+        ],
+        Some(Refusal::BoundsConflict) => &[
+            "Make the policy's [min, max] overlap the scalable target's MinCapacity/MaxCapacity (RegisterScalableTarget).",
+        ],
+        Some(Refusal::NoStepCovers) => &[
+            "Add a step whose range covers this metric value (steps are relative to the threshold and must leave no gap).",
+        ],
+        _ => &[],
+    };
+    if !advice.is_empty() {
+        sections.push(Section {
+            heading: "What to do".into(),
+            lines: advice.iter().map(|line| (*line).to_owned()).collect(),
+        });
+    }
+    Notice {
+        source: "alarm-scaler".into(),
+        kind: kind.into(),
+        severity,
+        category: "scaling".into(),
+        title,
+        summary: decision.reason.clone(),
+        region: target.region.map(str::to_owned),
+        cluster: Some(cluster.to_owned()),
+        service: Some(service.to_owned()),
+        facts,
+        sections,
+        log_heading: None,
+        log_tail: Vec::new(),
+        links,
+        details: json!({
+            "alarm": alarm.alarm_name,
+            "state": alarm.state,
+            "trigger": trigger,
+            "metric_value": alarm.metric_value,
+            "threshold": alarm.threshold,
+            "decision": decision,
+            "dry_run": would,
+        }),
+        thread_id: format!("alarm-scaler/{cluster}/{service}"),
+    }
+}
