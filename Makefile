@@ -61,7 +61,7 @@ demo: ministack release
 # API stub (beside a bare lambda_runtime echo), and package sizes.
 bench: package
 	$(CARGO) build --release -p autopilot-bench
-	./target/release/autopilot-bench tests/fixtures/ecs target/release/task-triage target/release/lambda-echo
+	./target/release/autopilot-bench tests/fixtures target/release
 	@for f in $(FUNCTIONS); do \
 	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(( $$(stat -c %s target/lambda/$$f/$$f.zip) / 1024 )) KiB | zipped ≤ 4096 KiB |"; \
 	done

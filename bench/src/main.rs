@@ -2,7 +2,10 @@
 //! time and peak RSS of a function binary served by a minimal local Lambda Runtime API stub,
 //! beside the bare `lambda-echo` baseline. Prints a Markdown table for the README.
 //!
-//! Usage: `autopilot-bench FIXTURES_DIR FUNCTION_BINARY ECHO_BINARY`
+//! The same for `alarm-scaler`: offline parse+decide throughput over the alarm fixtures, init
+//! and peak RSS.
+//!
+//! Usage: `autopilot-bench FIXTURES_ROOT BIN_DIR` (`tests/fixtures`, `target/release`).
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -14,7 +17,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use autopilot::events::alarm::{parse_scaler_event, ScalerEvent};
 use autopilot::events::ecs::parse_task_state_change;
+use autopilot::scaling::{
+    decide, ScalingInput, ScalingMemory, ScalingPolicy, ServiceObservation, Trigger,
+};
 use autopilot::triage::classify;
 
 const RUNS: usize = 15;
@@ -22,13 +29,17 @@ const INVOCATIONS: usize = 200;
 
 fn main() {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
-    let [fixtures, function, echo] = args.as_slice() else {
-        eprintln!("usage: autopilot-bench FIXTURES_DIR FUNCTION_BINARY ECHO_BINARY");
+    let [fixtures, bin_dir] = args.as_slice() else {
+        eprintln!("usage: autopilot-bench FIXTURES_ROOT BIN_DIR");
         std::process::exit(2);
     };
-    let texts = fixture_texts(fixtures);
+    let echo = bin_dir.join("lambda-echo");
+    let baseline_events: Vec<String> = vec!["{}".to_owned()];
+    let baseline = measure_runs(&echo, &baseline_events);
+
+    let texts = fixture_texts(&fixtures.join("ecs"));
     let rate = throughput(&texts, Duration::from_secs(3));
-    println!("| measure | value | target |");
+    println!("| task-triage | value | target |");
     println!("|---|---|---|");
     println!(
         "| parse+classify throughput, one core, {} fixtures repeated | {:.0} events/s | ≥ 100000 |",
@@ -39,32 +50,89 @@ fn main() {
     println!(
         "| of which: parse / classify, per event | {parse_ns:.0} ns / {classify_ns:.0} ns | — |"
     );
-
     let silent_events: Vec<String> = [
         "service-deployment-scale-in",
         "user-stopped",
         "batch-succeeded",
     ]
     .iter()
-    .map(|name| std::fs::read_to_string(fixtures.join(format!("{name}.json"))).expect("fixture"))
+    .map(|name| {
+        std::fs::read_to_string(fixtures.join(format!("ecs/{name}.json"))).expect("fixture")
+    })
     .collect();
-    let triage = measure_runs(function, &silent_events);
-    let baseline = measure_runs(echo, &silent_events);
+    print_process_rows(
+        &measure_runs(&bin_dir.join("task-triage"), &silent_events),
+        &baseline,
+    );
+
+    let alarms = fixture_texts(&fixtures.join("alarms"));
+    println!("\n| alarm-scaler | value | target |");
+    println!("|---|---|---|");
+    println!(
+        "| parse+decide throughput offline, one core, {} alarm fixtures repeated | {:.0} decisions/s | — |",
+        alarms.len(),
+        scaling_throughput(&alarms, Duration::from_secs(3))
+    );
+    // Alarms without a policy: the scaler answers without any AWS call.
+    print_process_rows(
+        &measure_runs(&bin_dir.join("alarm-scaler"), &alarms),
+        &baseline,
+    );
+}
+
+fn print_process_rows(function: &Measurement, baseline: &Measurement) {
     println!(
         "| init (spawn → first /next), median of {RUNS} | {:.2} ms ({:.2}× echo's {:.2} ms) | ≤ 1.5× echo |",
-        triage.init_ms,
-        triage.init_ms / baseline.init_ms,
+        function.init_ms,
+        function.init_ms / baseline.init_ms,
         baseline.init_ms
     );
     println!(
         "| peak RSS after {INVOCATIONS} invocations, median | {:.1} MB (echo {:.1} MB) | ≤ 20 MB |",
-        triage.peak_rss_kb as f64 / 1024.0,
+        function.peak_rss_kb as f64 / 1024.0,
         baseline.peak_rss_kb as f64 / 1024.0
     );
     println!(
         "| warm invocation round trip, median | {:.0} µs (echo {:.0} µs) | — |",
-        triage.invoke_us, baseline.invoke_us
+        function.invoke_us, baseline.invoke_us
     );
+}
+
+/// Decisions per second of JSON text → alarm transition → step-scaling decision.
+fn scaling_throughput(texts: &[String], budget: Duration) -> f64 {
+    let policy: ScalingPolicy = serde_json::from_str(
+        r#"{"min": 0, "max": 50, "alarm_steps": [{"lower": 0, "upper": 100, "adjustment": 1},
+            {"lower": 100, "upper": 500, "adjustment": 3}, {"lower": 500, "adjustment": 5}],
+            "ok_steps": [{"upper": 0, "adjustment": -1}]}"#,
+    )
+    .expect("policy");
+    let started = Instant::now();
+    let mut decisions = 0u64;
+    while started.elapsed() < budget {
+        for text in texts {
+            let value: serde_json::Value = serde_json::from_str(black_box(text)).expect("json");
+            let ScalerEvent::Transition(alarm) = parse_scaler_event(&value).expect("event") else {
+                continue;
+            };
+            black_box(decide(&ScalingInput {
+                policy: &policy,
+                state: alarm.state,
+                trigger: Trigger::Transition,
+                metric_value: alarm.metric_value,
+                threshold: alarm.threshold,
+                service: ServiceObservation {
+                    desired: 4,
+                    running: 4,
+                    deployment_in_progress: false,
+                },
+                target_bounds: None,
+                memory: ScalingMemory::default(),
+                now: 1_000_000,
+            }));
+            decisions += 1;
+        }
+    }
+    decisions as f64 / started.elapsed().as_secs_f64()
 }
 
 fn fixture_texts(dir: &Path) -> Vec<String> {
@@ -305,6 +373,7 @@ fn measure_once(binary: &Path, events: &[String]) -> Measurement {
             "arn:aws:sns:us-east-1:111122223333:bench",
         )
         .env("AUTOPILOT_CONFIG", "{}")
+        .env("STATE_TABLE", "bench")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -29,6 +29,8 @@ macro_rules! sdk {
     };
 }
 
+pub mod scaler;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

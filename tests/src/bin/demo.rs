@@ -1,11 +1,14 @@
 //! `make demo`: the main job end to end on a local cloud. Starts ministack, deploys
 //! `task-triage` behind an EventBridge rule, sends fixture stops (an OOM kill, a deployment
 //! scale-in, a duplicate delivery, an image-pull failure, a crash-loop storm of 50 stops),
-//! prints the notifications that reached the SQS inbox through SNS, and a summary.
+//! prints the notifications that reached the SQS inbox through SNS, and a summary. Then the
+//! scaling scene: an alarm on a custom metric trips through PutMetricData, its SNS action reaches
+//! `alarm-scaler`, which scales a service up from zero tasks and back in when the alarm clears.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, WORKER};
 use autopilot_tests::{
     binary, bootstrap_zip, crash_loop, LocalCloud, Received, Result, TriageStack,
 };
@@ -210,6 +213,55 @@ async fn run() -> Result<()> {
             cloud.log_path.display()
         ));
     }
+    scaling_scene(&cloud, &stack).await?;
     println!("\nall as expected; stopping the local cloud.");
+    Ok(())
+}
+
+/// PutMetricData → alarm → SNS → `alarm-scaler` → UpdateService, out from zero and back in.
+async fn scaling_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
+    println!("\n== scaling: alarm `{DEMO_ALARM}` drives shop/{WORKER} (starts at 0 tasks) ==");
+    let zip = bootstrap_zip(&binary("alarm-scaler")?)?;
+    let scaler =
+        ScalerStack::deploy(cloud, stack, zip, &json!({"scaling": scaling_config(5)})).await?;
+    println!("desired count before: {}", scaler.desired().await?);
+    println!("PutMetricData OrdersBacklog = 412 (threshold 100)");
+    scaler.put_backlog(412.0).await?;
+    println!("alarm state: {}", scaler.alarm_state().await?);
+    let out = scaler.wait_for_desired(2, Duration::from_secs(30)).await?;
+    println!("desired count after the ALARM: {out}");
+    let scaled_out = stack
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await?;
+    scaled_out.iter().for_each(print_notification);
+    println!(
+        "waiting {} s for the datapoint to leave the alarm's period …",
+        ALARM_PERIOD_S + 1
+    );
+    tokio::time::sleep(Duration::from_secs(ALARM_PERIOD_S as u64 + 1)).await;
+    println!("PutMetricData OrdersBacklog = 3");
+    scaler.put_backlog(3.0).await?;
+    println!("alarm state: {}", scaler.alarm_state().await?);
+    let back = scaler.wait_for_desired(1, Duration::from_secs(30)).await?;
+    println!("desired count after the OK: {back}");
+    let scaled_in = stack
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await?;
+    scaled_in.iter().for_each(print_notification);
+    println!("\n== scaling summary ==");
+    println!("alarm transitions in:  2 (ALARM, OK)");
+    println!("desired count:         0 -> {out} -> {back}");
+    println!(
+        "notifications out:     {}",
+        scaled_out.len() + scaled_in.len()
+    );
+    if out != 2 || back != 1 || scaled_out.len() != 1 || scaled_in.len() != 1 {
+        return Err(format!(
+            "unexpected scaling outcome: 0 -> {out} -> {back}, {} + {} notifications (ministack log: {})",
+            scaled_out.len(),
+            scaled_in.len(),
+            cloud.log_path.display()
+        ));
+    }
     Ok(())
 }

@@ -1,0 +1,252 @@
+//! Local-cloud harness for `alarm-scaler`: beside a deployed [`TriageStack`] (its topic, inbox,
+//! state table and cluster), a service at zero tasks, the `alarm-scaler` Lambda, an SNS topic
+//! for alarm actions subscribed to it, and a CloudWatch alarm on a custom metric whose actions
+//! go to that topic (the local cloud fires SNS alarm actions, not EventBridge alarm events).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{Result, TriageStack, CLUSTER};
+
+pub const SCALER: &str = "alarm-scaler";
+/// The service the scaler drives; it starts at zero tasks.
+pub const WORKER: &str = "orders-worker";
+/// The alarm the demo trips with PutMetricData.
+pub const DEMO_ALARM: &str = "orders-backlog-demo";
+/// The alarm the fixtures name.
+pub const FIXTURE_ALARM: &str = "orders-queue-backlog-high";
+pub const METRIC_NAMESPACE: &str = "Autopilot/Demo";
+pub const METRIC_NAME: &str = "OrdersBacklog";
+/// The alarm's period: short, so that the demo's OK transition comes quickly.
+pub const ALARM_PERIOD_S: i32 = 10;
+
+/// The scaling section deployed: one policy per alarm, both on the worker service.
+pub fn scaling_config(cooldown_s: u64) -> Value {
+    let policy = json!({
+        "cluster": CLUSTER, "service": WORKER, "min": 0, "max": 6,
+        "alarm_steps": [
+            {"lower": 0, "upper": 100, "adjustment": 2},
+            {"lower": 100, "upper": 500, "adjustment": 3},
+            {"lower": 500, "adjustment": 5}
+        ],
+        "ok_steps": [{"upper": 0, "adjustment": -1}],
+        "scale_out_cooldown_s": cooldown_s,
+        "scale_in_cooldown_s": cooldown_s
+    });
+    json!({ DEMO_ALARM: policy, FIXTURE_ALARM: policy })
+}
+
+/// The deployed scaler and what it acts on.
+pub struct ScalerStack {
+    pub alarms_topic_arn: String,
+    pub ecs: aws_sdk_ecs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub account: String,
+}
+
+impl ScalerStack {
+    /// Creates the worker service (0 tasks), the Lambda, the alarm topic and the alarm.
+    pub async fn deploy(
+        cloud: &crate::LocalCloud,
+        triage: &TriageStack,
+        bootstrap_zip: Vec<u8>,
+        config_document: &Value,
+    ) -> Result<Self> {
+        let c = &cloud.config;
+        let ecs = aws_sdk_ecs::Client::new(c);
+        let sns = aws_sdk_sns::Client::new(c);
+        let lambda = aws_sdk_lambda::Client::new(c);
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(c);
+        sdk!(
+            "CreateService",
+            ecs.create_service()
+                .cluster(CLUSTER)
+                .service_name(WORKER)
+                .task_definition(&triage.task_definition)
+                .desired_count(0)
+                .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+                .send()
+        )?;
+        let environment = aws_sdk_lambda::types::Environment::builder()
+            .variables("NOTIFY_TOPIC_ARN", &triage.topic_arn)
+            .variables("STATE_TABLE", &triage.table)
+            .variables("AUTOPILOT_CONFIG", config_document.to_string())
+            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .build();
+        let function = sdk!(
+            "CreateFunction",
+            lambda
+                .create_function()
+                .function_name(SCALER)
+                .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+                .handler("bootstrap")
+                .role(format!("arn:aws:iam::{}:role/alarm-scaler", triage.account))
+                .timeout(30)
+                .memory_size(128)
+                .environment(environment)
+                .code(
+                    aws_sdk_lambda::types::FunctionCode::builder()
+                        .zip_file(aws_smithy_types::Blob::new(bootstrap_zip))
+                        .build()
+                )
+                .send()
+        )?;
+        let function_arn = function.function_arn.unwrap_or_default();
+        let alarms_topic_arn = sdk!(
+            "CreateTopic",
+            sns.create_topic().name("autopilot-alarms").send()
+        )?
+        .topic_arn
+        .unwrap_or_default();
+        sdk!(
+            "Subscribe",
+            sns.subscribe()
+                .topic_arn(&alarms_topic_arn)
+                .protocol("lambda")
+                .endpoint(&function_arn)
+                .send()
+        )?;
+        sdk!(
+            "PutMetricAlarm",
+            cloudwatch
+                .put_metric_alarm()
+                .alarm_name(DEMO_ALARM)
+                .alarm_description("Backlog of the orders queue (demo)")
+                .namespace(METRIC_NAMESPACE)
+                .metric_name(METRIC_NAME)
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("QueueName")
+                        .value("orders")
+                        .build()
+                )
+                .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+                .period(ALARM_PERIOD_S)
+                .evaluation_periods(1)
+                .threshold(100.0)
+                .comparison_operator(
+                    aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold
+                )
+                .alarm_actions(&alarms_topic_arn)
+                .ok_actions(&alarms_topic_arn)
+                .send()
+        )?;
+        Ok(Self {
+            alarms_topic_arn,
+            ecs,
+            cloudwatch,
+            lambda,
+            account: triage.account.clone(),
+        })
+    }
+
+    /// Publishes one datapoint of the demo metric (the local cloud evaluates alarms at once).
+    pub async fn put_backlog(&self, value: f64) -> Result<()> {
+        sdk!(
+            "PutMetricData",
+            self.cloudwatch
+                .put_metric_data()
+                .namespace(METRIC_NAMESPACE)
+                .metric_data(
+                    aws_sdk_cloudwatch::types::MetricDatum::builder()
+                        .metric_name(METRIC_NAME)
+                        .dimensions(
+                            aws_sdk_cloudwatch::types::Dimension::builder()
+                                .name("QueueName")
+                                .value("orders")
+                                .build()
+                        )
+                        .value(value)
+                        .build()
+                )
+                .send()
+        )?;
+        Ok(())
+    }
+
+    /// The alarm's current state.
+    pub async fn alarm_state(&self) -> Result<String> {
+        let output = sdk!(
+            "DescribeAlarms",
+            self.cloudwatch
+                .describe_alarms()
+                .alarm_names(DEMO_ALARM)
+                .send()
+        )?;
+        Ok(output
+            .metric_alarms()
+            .first()
+            .and_then(|a| a.state_value())
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default())
+    }
+
+    /// The worker service's desired count.
+    pub async fn desired(&self) -> Result<i32> {
+        let output = sdk!(
+            "DescribeServices",
+            self.ecs
+                .describe_services()
+                .cluster(CLUSTER)
+                .services(WORKER)
+                .send()
+        )?;
+        Ok(output
+            .services()
+            .first()
+            .map(|s| s.desired_count())
+            .unwrap_or(-1))
+    }
+
+    /// Waits until the desired count is `expected` (or `timeout`); returns the last value seen.
+    pub async fn wait_for_desired(&self, expected: i32, timeout: Duration) -> Result<i32> {
+        let started = Instant::now();
+        loop {
+            let desired = self.desired().await?;
+            if desired == expected || started.elapsed() >= timeout {
+                return Ok(desired);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Invokes the scaler synchronously; an error names the function error.
+    pub async fn invoke(&self, payload: &Value) -> Result<Value> {
+        let output = sdk!(
+            "Invoke",
+            self.lambda
+                .invoke()
+                .function_name(SCALER)
+                .payload(aws_smithy_types::Blob::new(payload.to_string()))
+                .send()
+        )?;
+        let body: Value = output
+            .payload()
+            .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null);
+        match output.function_error() {
+            Some(kind) => Err(format!("{kind}: {body}")),
+            None => Ok(body),
+        }
+    }
+
+    /// An alarm fixture, with the account rewritten to the local cloud's and, when given, a
+    /// new state timestamp (a distinct transition).
+    pub fn alarm_fixture(&self, name: &str, timestamp: Option<&str>) -> Result<Value> {
+        let path = crate::fixtures_dir().join(format!("alarms/{name}.json"));
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut event: Value = serde_json::from_str(&text.replace("111122223333", &self.account))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(timestamp) = timestamp {
+            for pointer in ["/detail/state/timestamp", "/alarmData/state/timestamp"] {
+                if let Some(slot) = event.pointer_mut(pointer) {
+                    *slot = json!(timestamp);
+                }
+            }
+        }
+        Ok(event)
+    }
+}

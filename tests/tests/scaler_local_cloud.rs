@@ -1,0 +1,158 @@
+//! `alarm-scaler` end to end on the local cloud: PutMetricData → alarm → SNS → Lambda →
+//! UpdateService → notification in the inbox; then duplicate and concurrent deliveries of
+//! alarm events invoked directly, bad input, and states that must not scale.
+
+use std::time::Duration;
+
+use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S};
+use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarm_scaler_on_the_local_cloud() {
+    let cloud = LocalCloud::start().await.expect("local cloud");
+    let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
+    let triage = TriageStack::deploy(&cloud, triage_zip, &json!({}))
+        .await
+        .expect("deploy triage stack");
+    let zip = bootstrap_zip(&binary("alarm-scaler").expect("alarm-scaler binary")).unwrap();
+    let config = json!({"scaling": scaling_config(5)});
+    let scaler = ScalerStack::deploy(&cloud, &triage, zip, &config)
+        .await
+        .expect("deploy scaler");
+    assert_eq!(
+        scaler.desired().await.unwrap(),
+        0,
+        "the worker starts at zero"
+    );
+
+    // Scale from zero through the real alarm path. The local cloud's alarm message carries no
+    // datapoints, so the step at the threshold (+2) applies, and the result says so.
+    scaler.put_backlog(412.0).await.unwrap();
+    assert_eq!(scaler.alarm_state().await.unwrap(), "ALARM");
+    assert_eq!(
+        scaler
+            .wait_for_desired(2, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        2,
+        "scaled out from zero"
+    );
+    let out = triage
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1, "one notification for the scale-out");
+    assert_eq!(out[0].attributes["source"], "alarm-scaler");
+    assert_eq!(out[0].attributes["category"], "scaling");
+    assert_eq!(out[0].attributes["service"], "orders-worker");
+    assert!(
+        out[0].subject.contains("scaled out 0 -> 2"),
+        "{}",
+        out[0].subject
+    );
+    assert_eq!(out[0].body["details"]["decision"]["to"], 2);
+    assert_eq!(
+        out[0].body["details"]["decision"]["step"]["assumed_at_threshold"],
+        true
+    );
+
+    // Back to OK once the high datapoint left the alarm's period: one step in.
+    tokio::time::sleep(Duration::from_secs(ALARM_PERIOD_S as u64 + 1)).await;
+    scaler.put_backlog(3.0).await.unwrap();
+    assert_eq!(scaler.alarm_state().await.unwrap(), "OK");
+    assert_eq!(
+        scaler
+            .wait_for_desired(1, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        1,
+        "scaled in by one step"
+    );
+    let scaled_in = triage
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(scaled_in.len(), 1);
+    assert!(
+        scaled_in[0].subject.contains("scaled in 2 -> 1"),
+        "{}",
+        scaled_in[0].subject
+    );
+
+    // Duplicate and concurrent deliveries for one service: the same transition twice, and a
+    // different alarm event for the same service at the same moment. One change only.
+    let eventbridge = scaler.alarm_fixture("eventbridge-alarm", None).unwrap();
+    let action = scaler
+        .alarm_fixture("direct-lambda-action", Some("2026-09-14T12:00:38.000+0000"))
+        .unwrap();
+    let (a, b, c) = tokio::join!(
+        scaler.invoke(&eventbridge),
+        scaler.invoke(&eventbridge),
+        scaler.invoke(&action)
+    );
+    let results = [a, b, c];
+    let actions: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(body) => body["action"].as_str().unwrap_or("?").to_owned(),
+            Err(error) => format!("error: {error}"),
+        })
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "scale-out").count(),
+        1,
+        "exactly one change: {actions:?} {results:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|a| a == "scale-out" || a == "none" || a.contains("InProgressElsewhere")),
+        "{actions:?}"
+    );
+    assert_eq!(
+        scaler.desired().await.unwrap(),
+        4,
+        "1 + 3 (metric 412, threshold 100)"
+    );
+    let again = scaler.invoke(&eventbridge).await.unwrap();
+    assert_eq!(again["action"], "none");
+    assert!(
+        again["reason"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate delivery"),
+        "{again}"
+    );
+
+    // States and inputs that must not scale.
+    let mut insufficient = scaler
+        .alarm_fixture("eventbridge-alarm", Some("2026-09-14T12:10:00.000+0000"))
+        .unwrap();
+    insufficient["detail"]["state"]["value"] = json!("INSUFFICIENT_DATA");
+    let response = scaler.invoke(&insufficient).await.unwrap();
+    assert_eq!(response["action"], "none");
+    assert_eq!(response["reason"], "INSUFFICIENT_DATA never scales");
+    let mut unknown = scaler.alarm_fixture("eventbridge-alarm", None).unwrap();
+    unknown["detail"]["alarmName"] = json!("someone-elses-alarm");
+    let response = scaler.invoke(&unknown).await.unwrap();
+    assert_eq!(response["action"], "none");
+    assert!(response["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no scaling policy"));
+    let malformed = scaler.invoke(&json!({"hello": "world"})).await.unwrap_err();
+    assert!(malformed.contains("InvalidEvent"), "{malformed}");
+    let bad_state: Value = {
+        let mut event = scaler.alarm_fixture("eventbridge-alarm", None).unwrap();
+        event["detail"]["state"]["value"] = json!(7);
+        event
+    };
+    let error = scaler.invoke(&bad_state).await.unwrap_err();
+    assert!(error.contains("detail.state.value"), "{error}");
+    assert_eq!(
+        scaler.desired().await.unwrap(),
+        4,
+        "nothing else changed the service"
+    );
+}
