@@ -4,7 +4,7 @@ PYTHON ?= python3
 CARGO ?= cargo
 MINISTACK_VENV := .venv-ministack
 LINT_VENV := .venv-lint
-FUNCTIONS := task-triage alarm-scaler
+FUNCTIONS := task-triage alarm-scaler batch-runner
 
 .PHONY: all build release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench clean
 

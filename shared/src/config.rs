@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::batch::catalog::{self as job_catalog, JobCatalog};
 use crate::error::{AutopilotError, Result};
 use crate::scaling::policy::{self as scaling_policy, ScalingConfig};
 use crate::triage::{Category, Severity};
@@ -31,9 +32,9 @@ pub struct StackConfig {
     /// Step-scaling policies of `alarm-scaler`, keyed by alarm name.
     #[serde(default)]
     pub scaling: ScalingConfig,
-    /// Batch job catalog, typed and validated by `batch-runner`.
+    /// Batch job catalog of `batch-runner`, keyed by job name.
     #[serde(default)]
-    pub jobs: serde_json::Map<String, serde_json::Value>,
+    pub jobs: JobCatalog,
 }
 
 /// Section `triage`: how stopped tasks are diagnosed, folded and reported.
@@ -191,6 +192,7 @@ impl StackConfig {
             }
         }
         scaling_policy::validate(&self.scaling)?;
+        job_catalog::validate(&self.jobs)?;
         Ok(())
     }
 }

@@ -30,6 +30,16 @@ pub enum AutopilotError {
     #[error("event {key} is being processed by another invocation")]
     InProgressElsewhere { key: String },
 
+    /// A batch job could not start all its tasks for lack of capacity, after retries and the
+    /// fallback strategy; Lambda retries the run (tasks already started are kept).
+    #[error("job {job}: {started} of {requested} tasks started; capacity unavailable: {reason}")]
+    CapacityUnavailable {
+        job: String,
+        started: usize,
+        requested: u32,
+        reason: String,
+    },
+
     /// Reading an event file or standard input in CLI mode failed.
     #[error("cannot read {source_name}: {message}")]
     Input {
@@ -46,6 +56,7 @@ impl AutopilotError {
             Self::InvalidConfig { .. } => "InvalidConfig",
             Self::Aws { .. } => "AwsCallFailed",
             Self::InProgressElsewhere { .. } => "InProgressElsewhere",
+            Self::CapacityUnavailable { .. } => "CapacityUnavailable",
             Self::Input { .. } => "InputUnreadable",
         }
     }

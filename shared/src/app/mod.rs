@@ -1,6 +1,7 @@
 //! Wiring of each function: cold-start setup (configuration, clients) and the handlers that
 //! connect pure decisions to the AWS adapters.
 
+pub mod batch;
 pub mod scaler;
 pub mod triage;
 

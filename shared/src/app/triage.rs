@@ -7,6 +7,8 @@ use serde_json::Value;
 use super::Setup;
 use crate::aws::state_table::StateTable;
 use crate::aws::{ecs, logs, sns, AwsClients};
+use crate::batch::report::completion_notice;
+use crate::batch::{job_of_started_by, JobCatalog};
 use crate::config::TriageConfig;
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
@@ -15,7 +17,7 @@ use crate::events::ecs::{parse_task_state_change, TaskGroup, TaskStateChange, TA
 use crate::notify::{self, Notice};
 use crate::state::{self, window_open, Claim, Fold, StormWindow};
 use crate::triage::report::{self, Enrichment};
-use crate::triage::{classify, Diagnosis};
+use crate::triage::{classify, Category, Diagnosis, Severity};
 
 /// What happened to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,6 +62,16 @@ pub struct TaskTriage {
     topic_arn: Option<String>,
     clients: Option<AwsClients>,
     state: Option<StateTable>,
+    /// `batch-runner`'s catalog, to name the job of a task it started.
+    jobs: JobCatalog,
+}
+
+/// A stopped task that `batch-runner` started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchTask {
+    pub job: String,
+    pub succeeded: bool,
+    pub notify_on_success: bool,
 }
 
 fn now_s() -> i64 {
@@ -85,6 +97,22 @@ impl TaskTriage {
             topic_arn: setup.deployment.topic_arn,
             clients: setup.clients,
             state,
+            jobs: setup.config.jobs,
+        })
+    }
+
+    /// The batch job of a task whose `startedBy` is `batch-runner/…`, and whether it succeeded
+    /// (a standalone task whose essential containers exited 0).
+    pub fn batch_task(&self, change: &TaskStateChange, diagnosis: &Diagnosis) -> Option<BatchTask> {
+        let marker = change.detail.started_by.as_deref()?;
+        let job = job_of_started_by(marker, &self.jobs)?;
+        Some(BatchTask {
+            job: job.to_owned(),
+            succeeded: diagnosis.category == Category::Completed,
+            notify_on_success: self
+                .jobs
+                .get(job)
+                .is_some_and(|spec| spec.notify_on_success),
         })
     }
 
@@ -94,6 +122,14 @@ impl TaskTriage {
         if let Some(category) = self.config.override_for(diagnosis.category) {
             diagnosis.notify = category.notify.unwrap_or(diagnosis.notify);
             diagnosis.severity = category.severity.unwrap_or(diagnosis.severity);
+        }
+        // A batch job's completion is always reported when it failed (a stop by a user or by
+        // the runner's timeout included), and on success when the job asks for it.
+        if let Some(batch) = self.batch_task(change, &diagnosis) {
+            diagnosis.notify = !batch.succeeded || batch.notify_on_success;
+            if !batch.succeeded && diagnosis.severity == Severity::Info {
+                diagnosis.severity = Severity::Warning;
+            }
         }
         diagnosis
     }
@@ -135,6 +171,20 @@ impl TaskTriage {
             message_id: None,
             notes: Vec::new(),
         };
+        if let Some(batch) = self.batch_task(&change, &diagnosis) {
+            let duration = crate::batch::report::duration_s(&change)
+                .map(|s| format!(" after {}", crate::batch::report::human_duration(s)))
+                .unwrap_or_default();
+            outcome.notes.push(format!(
+                "batch job {}: {}{duration}",
+                batch.job,
+                if batch.succeeded {
+                    "succeeded"
+                } else {
+                    "failed"
+                }
+            ));
+        }
         if diagnosis.notify {
             self.notify(&change, &diagnosis, &invocation, &mut outcome)
                 .await?;
@@ -341,9 +391,16 @@ impl TaskTriage {
     ) -> Result<()> {
         outcome.decision = Decision::Notify;
         let enrichment = self.enrich(change, diagnosis).await;
-        let notice: Notice = match storm {
-            Some(window) => report::storm_notice(change, diagnosis, &enrichment, window),
-            None => report::task_notice(change, diagnosis, &enrichment, previous_storm),
+        let notice: Notice = match (storm, self.batch_task(change, diagnosis)) {
+            (Some(window), _) => report::storm_notice(change, diagnosis, &enrichment, window),
+            (None, Some(batch)) => completion_notice(
+                report::task_notice(change, diagnosis, &enrichment, previous_storm),
+                change,
+                diagnosis,
+                &batch.job,
+                batch.succeeded,
+            ),
+            (None, None) => report::task_notice(change, diagnosis, &enrichment, previous_storm),
         };
         outcome.notes.extend(enrichment.missing.iter().cloned());
         let publish = notify::render(&notice, self.config.https_format);

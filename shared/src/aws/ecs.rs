@@ -1,9 +1,12 @@
-//! ECS adapter: the service context and awslogs settings used to enrich a notification.
+//! ECS adapter: the service context and awslogs settings used to enrich a notification, the
+//! desired count `alarm-scaler` sets, and the RunTask/ListTasks/DescribeTasks/StopTask calls of
+//! `batch-runner`.
 
 use aws_sdk_ecs::types::LogDriver;
 use serde::Serialize;
 
 use super::aws_error;
+use crate::batch::{RunFailure, RunTaskResult};
 use crate::error::Result;
 
 /// What a notification says about the service a task belonged to.
@@ -122,5 +125,173 @@ pub async fn set_desired_count(
         .send()
         .await
         .map_err(|e| aws_error("ecs", "UpdateService", e))?;
+    Ok(())
+}
+
+/// Sends one RunTask call built by [`crate::batch::run_task_request`].
+pub async fn run_task(
+    client: &aws_sdk_ecs::Client,
+    request: &crate::batch::RunTaskRequest,
+) -> Result<RunTaskResult> {
+    use aws_sdk_ecs::types::{
+        AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride,
+        KeyValuePair, LaunchType, NetworkConfiguration, PropagateTags, Tag, TaskOverride,
+    };
+    let mut call = client
+        .run_task()
+        .cluster(&request.cluster)
+        .task_definition(&request.task_definition)
+        .count(request.count as i32)
+        .started_by(&request.started_by)
+        .client_token(&request.client_token);
+    if let Some(launch_type) = request.launch_type {
+        call = call.launch_type(LaunchType::from(launch_type));
+    }
+    for item in &request.capacity_provider_strategy {
+        let mut strategy =
+            CapacityProviderStrategyItem::builder().capacity_provider(&item.capacity_provider);
+        if let Some(weight) = item.weight {
+            strategy = strategy.weight(weight as i32);
+        }
+        if let Some(base) = item.base {
+            strategy = strategy.base(base as i32);
+        }
+        call = call.capacity_provider_strategy(strategy.build().map_err(|e| {
+            crate::error::AutopilotError::invalid_config(
+                "capacity_provider_strategy",
+                e.to_string(),
+            )
+        })?);
+    }
+    if let Some(network) = &request.network {
+        let vpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(network.subnets.clone()))
+            .set_security_groups(Some(network.security_groups.clone()))
+            .assign_public_ip(if network.assign_public_ip {
+                AssignPublicIp::Enabled
+            } else {
+                AssignPublicIp::Disabled
+            })
+            .build()
+            .map_err(|e| crate::error::AutopilotError::invalid_config("network", e.to_string()))?;
+        call = call.network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(vpc)
+                .build(),
+        );
+    }
+    if !request.overrides.is_empty() {
+        let mut overrides = TaskOverride::builder();
+        for container in &request.overrides {
+            let mut item = ContainerOverride::builder()
+                .name(&container.name)
+                .set_command(container.command.clone());
+            for (name, value) in &container.environment {
+                item = item.environment(KeyValuePair::builder().name(name).value(value).build());
+            }
+            if let Some(cpu) = container.cpu {
+                item = item.cpu(cpu as i32);
+            }
+            if let Some(memory) = container.memory {
+                item = item.memory(memory as i32);
+            }
+            overrides = overrides.container_overrides(item.build());
+        }
+        call = call.overrides(overrides.build());
+    }
+    for (key, value) in &request.tags {
+        call = call.tags(Tag::builder().key(key).value(value).build());
+    }
+    if let Some(propagate) = request.propagate_tags {
+        call = call.propagate_tags(PropagateTags::from(propagate));
+    }
+    let output = call
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "RunTask", e))?;
+    Ok(RunTaskResult {
+        tasks: output
+            .tasks()
+            .iter()
+            .filter_map(|t| t.task_arn().map(str::to_owned))
+            .collect(),
+        failures: output
+            .failures()
+            .iter()
+            .map(|f| RunFailure {
+                arn: f.arn().map(str::to_owned),
+                reason: f.reason().unwrap_or("unknown").to_owned(),
+                detail: f.detail().map(str::to_owned),
+            })
+            .collect(),
+    })
+}
+
+/// Tasks started with `started_by` that are running or about to (ListTasks, all pages).
+pub async fn tasks_started_by(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    started_by: &str,
+) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let output = client
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(started_by)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "ListTasks", e))?;
+        arns.extend(output.task_arns().iter().cloned());
+        match output.next_token() {
+            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+            _ => return Ok(arns),
+        }
+    }
+}
+
+/// When each task started (DescribeTasks, 100 per call).
+pub async fn task_start_times(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Vec<crate::batch::RunningTask>> {
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let output = client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DescribeTasks", e))?;
+        tasks.extend(output.tasks().iter().filter_map(|task| {
+            Some(crate::batch::RunningTask {
+                task_arn: task.task_arn()?.to_owned(),
+                started_at: task.started_at().or(task.created_at()).map(|t| t.secs()),
+            })
+        }));
+    }
+    Ok(tasks)
+}
+
+/// Stops one task with a reason ECS shows as its stoppedReason.
+pub async fn stop_task(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    task_arn: &str,
+    reason: &str,
+) -> Result<()> {
+    client
+        .stop_task()
+        .cluster(cluster)
+        .task(task_arn)
+        .reason(reason)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "StopTask", e))?;
     Ok(())
 }

@@ -389,4 +389,41 @@ impl StateTable {
             Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
         }
     }
+
+    /// Resuming a batch run after a failed invocation: counts the round (it goes into the
+    /// client tokens of calls not yet made) and returns it with the tasks already started.
+    pub async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("ADD rounds :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
+        let item = output.attributes.unwrap_or_default();
+        let tasks = item
+            .get("tasks")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok((get_n(&item, "rounds").unwrap_or(1), tasks))
+    }
+
+    /// Adds started task ARNs to a claimed batch run, so a resumed run starts only the rest.
+    pub async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        self.set_claim_fields(
+            key,
+            "ADD tasks :tasks",
+            vec![(":tasks", AttributeValue::Ss(tasks.to_vec()))],
+        )
+        .await
+    }
 }

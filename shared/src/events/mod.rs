@@ -2,6 +2,7 @@
 
 pub mod alarm;
 pub mod ecs;
+pub mod schedule;
 
 use serde::de::DeserializeOwned;
 

@@ -1,0 +1,32 @@
+//! `batch-runner`: starts named batch jobs from the catalog with ECS RunTask (overlap guard,
+//! idempotent starts, capacity retries, fallback strategy) and stops jobs over their timeout on
+//! a tick. Under Lambda it serves schedule events; elsewhere it is a CLI over event files.
+
+use std::process::ExitCode;
+
+use autopilot::app::{batch::BatchRunner, Setup};
+use autopilot::entry::{self, CommonArgs, Mode};
+use clap::Parser;
+
+/// Run batch jobs named by `{"job": …}` events; `--dry-run` prints the RunTask requests.
+#[derive(Debug, Parser)]
+#[command(name = "batch-runner", version)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    autopilot::telemetry::init();
+    let cli = (!entry::in_lambda()).then(Cli::parse);
+    let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
+    let runner = match Setup::init(mode).await.and_then(BatchRunner::new) {
+        Ok(runner) => runner,
+        Err(error) => return entry::fail_init(&error),
+    };
+    entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
+        runner.handle(event, invocation)
+    })
+    .await
+}

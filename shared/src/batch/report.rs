@@ -1,0 +1,287 @@
+//! Notifications about batch jobs (pure): a run that was skipped, replaced or failed to start
+//! (from `batch-runner`), and a job task's completion (from `task-triage`: job name, exit codes,
+//! duration).
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{FailureClass, RunFailure};
+use crate::events::ecs::TaskStateChange;
+use crate::notify::{links, Link, Notice, Section};
+use crate::triage::{Diagnosis, Severity};
+
+/// What `batch-runner` did with a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunAction {
+    Started,
+    Skipped,
+    Replaced,
+    Failed,
+}
+
+impl RunAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Skipped => "skipped",
+            Self::Replaced => "replaced",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The facts of a run a notice is built from.
+#[derive(Debug, Clone)]
+pub struct RunFacts<'a> {
+    pub job: &'a str,
+    pub cluster: &'a str,
+    pub action: RunAction,
+    pub requested: u32,
+    pub tasks: &'a [String],
+    pub failures: &'a [RunFailure],
+    pub failure_class: Option<FailureClass>,
+    pub stopped: &'a [String],
+    pub attempts: u32,
+    pub run_id: &'a str,
+    pub reason: &'a str,
+    pub region: Option<&'a str>,
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+fn cluster_name(cluster: &str) -> &str {
+    short(cluster)
+}
+
+/// The notice for a skipped, replaced or failed run.
+pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
+    let cluster = cluster_name(facts.cluster);
+    let (severity, title) = match facts.action {
+        RunAction::Failed => (
+            Severity::Critical,
+            format!(
+                "job {} failed to start: {} of {} tasks started",
+                facts.job,
+                facts.tasks.len(),
+                facts.requested
+            ),
+        ),
+        RunAction::Skipped => (
+            Severity::Warning,
+            format!(
+                "job {} skipped: previous run still going ({} tasks)",
+                facts.job,
+                facts.stopped.len().max(facts.tasks.len())
+            ),
+        ),
+        RunAction::Replaced => (
+            Severity::Warning,
+            format!(
+                "job {} replaced {} running tasks of its previous run",
+                facts.job,
+                facts.stopped.len()
+            ),
+        ),
+        RunAction::Started => (
+            Severity::Info,
+            format!("job {} started {} tasks", facts.job, facts.tasks.len()),
+        ),
+    };
+    let mut facts_list = vec![
+        ("Job".to_owned(), facts.job.to_owned()),
+        ("Cluster".to_owned(), cluster.to_owned()),
+        ("Run".to_owned(), facts.run_id.to_owned()),
+        (
+            "Tasks started".to_owned(),
+            format!("{} of {}", facts.tasks.len(), facts.requested),
+        ),
+        ("RunTask attempts".to_owned(), facts.attempts.to_string()),
+    ];
+    if let Some(class) = facts.failure_class {
+        facts_list.push((
+            "Failure class".to_owned(),
+            match class {
+                FailureClass::Capacity => "capacity (retried, then the fallback strategy)".into(),
+                FailureClass::Configuration => "configuration (not retried)".to_owned(),
+            },
+        ));
+    }
+    let mut sections = Vec::new();
+    if !facts.failures.is_empty() {
+        sections.push(Section {
+            heading: "RunTask failures".into(),
+            lines: facts
+                .failures
+                .iter()
+                .map(|f| match &f.detail {
+                    Some(detail) => format!("{} ({detail})", f.reason),
+                    None => f.reason.clone(),
+                })
+                .collect(),
+        });
+    }
+    let task_lines = |tasks: &[String]| tasks.iter().map(|t| short(t).to_owned()).collect();
+    if !facts.tasks.is_empty() {
+        sections.push(Section {
+            heading: "Started tasks".into(),
+            lines: task_lines(facts.tasks),
+        });
+    }
+    if !facts.stopped.is_empty() {
+        sections.push(Section {
+            heading: match facts.action {
+                RunAction::Skipped => "Still running".into(),
+                _ => "Stopped".into(),
+            },
+            lines: task_lines(facts.stopped),
+        });
+    }
+    let advice: Vec<String> = match (facts.action, facts.failure_class) {
+        (RunAction::Failed, Some(FailureClass::Capacity)) => vec![
+            "Capacity ran out in every attempt: add a fallback_capacity_provider_strategy (e.g. FARGATE beside FARGATE_SPOT) or more subnets/AZs.".into(),
+            "Lambda retries this run; the tasks already started are kept and not started twice.".into(),
+        ],
+        (RunAction::Failed, _) => vec![
+            "Fix the job in the `jobs` catalog or the task definition: a configuration failure does not go away on retry.".into(),
+        ],
+        (RunAction::Skipped, _) => vec![
+            "The previous run is still going; set `overlap` to `replace` or `allow` if runs may overlap, or give the job a `timeout_s`.".into(),
+        ],
+        _ => Vec::new(),
+    };
+    if !advice.is_empty() {
+        sections.push(Section {
+            heading: "What to do".into(),
+            lines: advice,
+        });
+    }
+    let mut link_list = Vec::new();
+    if let Some(region) = facts.region {
+        link_list.push(Link {
+            label: "Cluster tasks".into(),
+            url: format!(
+                "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/tasks?region={region}"
+            ),
+        });
+    }
+    Notice {
+        source: "batch-runner".into(),
+        kind: format!("job-{}", facts.action.as_str()),
+        severity,
+        category: "batch".into(),
+        title,
+        summary: facts.reason.to_owned(),
+        region: facts.region.map(str::to_owned),
+        cluster: Some(cluster.to_owned()),
+        service: None,
+        facts: facts_list,
+        sections,
+        log_heading: None,
+        log_tail: Vec::new(),
+        links: link_list,
+        details: json!({
+            "job": facts.job,
+            "action": facts.action,
+            "requested": facts.requested,
+            "tasks": facts.tasks,
+            "failures": facts.failures,
+            "stopped": facts.stopped,
+            "attempts": facts.attempts,
+            "run": facts.run_id,
+        }),
+        thread_id: format!("batch-runner/{cluster}/{}", facts.job),
+    }
+}
+
+/// Seconds from `startedAt` to `stoppedAt`, when both are known.
+pub fn duration_s(change: &TaskStateChange) -> Option<i64> {
+    let task = &change.detail;
+    Some((task.stopped_at? - task.started_at?).num_seconds())
+}
+
+/// `1h 37m 30s`.
+pub fn human_duration(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
+}
+
+/// The completion report of one job task, turned into a notice by adjusting the triage
+/// notice: the job's name leads the title, and exit codes and duration are facts.
+pub fn completion_notice(
+    mut notice: Notice,
+    change: &TaskStateChange,
+    diagnosis: &Diagnosis,
+    job: &str,
+    succeeded: bool,
+) -> Notice {
+    let task = &change.detail;
+    let duration = duration_s(change).map(human_duration);
+    let exit_codes: Vec<String> = task
+        .containers
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c.name.as_deref().unwrap_or("?"),
+                c.exit_code
+                    .map_or("none".to_owned(), |code| code.to_string())
+            )
+        })
+        .collect();
+    notice.kind = "job-completed".into();
+    notice.category = if succeeded {
+        "job-succeeded".into()
+    } else {
+        diagnosis.category.as_str().to_owned()
+    };
+    notice.title = match (succeeded, &duration) {
+        (true, Some(d)) => format!("job {job} succeeded in {d}"),
+        (true, None) => format!("job {job} succeeded"),
+        (false, Some(d)) => format!("job {job} failed after {d}: {}", diagnosis.title),
+        (false, None) => format!("job {job} failed: {}", diagnosis.title),
+    };
+    if succeeded {
+        notice.severity = Severity::Info;
+        notice.sections.retain(|s| s.heading != "What to do");
+    }
+    let mut facts = vec![("Job".to_owned(), job.to_owned())];
+    facts.push(("Exit codes".to_owned(), exit_codes.join(", ")));
+    if let Some(d) = &duration {
+        facts.push(("Duration".to_owned(), d.clone()));
+    }
+    facts.append(&mut notice.facts);
+    notice.facts = facts;
+    if let serde_json::Value::Object(details) = &mut notice.details {
+        details.insert(
+            "job".into(),
+            json!({
+                "name": job,
+                "succeeded": succeeded,
+                "exit_codes": task.containers.iter().map(|c| json!({"container": c.name, "exit_code": c.exit_code})).collect::<Vec<_>>(),
+                "duration_s": duration_s(change),
+            }),
+        );
+    }
+    if let (Some(region), Some(cluster)) = (notice.region.clone(), task.cluster_name()) {
+        if let Some(task_id) = task.task_id() {
+            if !notice.links.iter().any(|l| l.label == "Task") {
+                notice.links.insert(
+                    0,
+                    Link {
+                        label: "Task".into(),
+                        url: links::task_url(&region, cluster, task_id),
+                    },
+                );
+            }
+        }
+    }
+    notice.thread_id = format!("batch-runner/{}/{job}", task.cluster_name().unwrap_or("-"));
+    notice
+}

@@ -1,0 +1,132 @@
+//! What starts `batch-runner`: a schedule's input naming a job (`{"job": "invoice-export",
+//! "scheduled_time": "…"}`), or the tick (`{"tick": true}` or an EventBridge "Scheduled Event").
+//! Nothing else from the event is trusted: everything about the run comes from the catalog.
+
+use serde_json::Value;
+
+use super::alarm::SCHEDULED_EVENT;
+use super::json_kind;
+use crate::error::{AutopilotError, Result};
+
+/// A request to run a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub job: String,
+    /// EventBridge Scheduler's `<aws.scheduler.scheduled-time>`, when the schedule passes it.
+    pub scheduled_time: Option<String>,
+}
+
+/// What woke `batch-runner`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunnerEvent {
+    Run(JobRequest),
+    Tick,
+}
+
+/// Keys a job request may carry.
+const ACCEPTED: [&str; 2] = ["job", "scheduled_time"];
+
+/// Reads a runner event; anything else is an error naming the field.
+pub fn parse_runner_event(event: &Value) -> Result<RunnerEvent> {
+    let Some(object) = event.as_object() else {
+        return Err(AutopilotError::invalid_event(
+            "$",
+            format!("expected a JSON object, got {}", json_kind(event)),
+        ));
+    };
+    if object.contains_key("tick")
+        || object.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT)
+    {
+        return Ok(RunnerEvent::Tick);
+    }
+    let job =
+        match object.get("job") {
+            Some(Value::String(job)) if !job.trim().is_empty() => job.trim().to_owned(),
+            Some(Value::String(_)) => return Err(AutopilotError::invalid_event("job", "empty")),
+            Some(other) => {
+                return Err(AutopilotError::invalid_event(
+                    "job",
+                    format!("expected a job name, got {}", json_kind(other)),
+                ))
+            }
+            None => return Err(AutopilotError::invalid_event(
+                "job",
+                "missing: the schedule's input must name a job, e.g. {\"job\": \"invoice-export\"}",
+            )),
+        };
+    if let Some(extra) = object.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
+        return Err(AutopilotError::invalid_event(
+            extra.clone(),
+            "not accepted: cluster, task definition, network and overrides come from the job catalog",
+        ));
+    }
+    let scheduled_time = match object.get("scheduled_time") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(time)) if !time.trim().is_empty() => Some(time.trim().to_owned()),
+        Some(other) => {
+            return Err(AutopilotError::invalid_event(
+                "scheduled_time",
+                format!("expected a timestamp string, got {}", json_kind(other)),
+            ))
+        }
+    };
+    Ok(RunnerEvent::Run(JobRequest {
+        job,
+        scheduled_time,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field(event: Value) -> String {
+        match parse_runner_event(&event) {
+            Err(AutopilotError::InvalidEvent { field, .. }) => field,
+            other => panic!("expected InvalidEvent, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_the_schedule_input_and_ticks() {
+        let fixture = |name: &str| -> Value {
+            let path = format!(
+                "{}/../tests/fixtures/schedule/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        assert_eq!(
+            parse_runner_event(&fixture("scheduler-input.json")).unwrap(),
+            RunnerEvent::Run(JobRequest {
+                job: "invoice-export".into(),
+                scheduled_time: None
+            })
+        );
+        assert_eq!(
+            parse_runner_event(&fixture("eventbridge-scheduled-event.json")).unwrap(),
+            RunnerEvent::Tick
+        );
+        assert_eq!(
+            parse_runner_event(&json!({"job": "a", "scheduled_time": "2026-09-15T02:00:00Z"}))
+                .unwrap(),
+            RunnerEvent::Run(JobRequest {
+                job: "a".into(),
+                scheduled_time: Some("2026-09-15T02:00:00Z".into())
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_does_not_trust() {
+        assert_eq!(field(json!({"job": "a", "cluster": "prod"})), "cluster");
+        assert_eq!(field(json!({"job": 5})), "job");
+        assert_eq!(field(json!({})), "job");
+        assert_eq!(
+            field(json!({"job": "a", "scheduled_time": 1})),
+            "scheduled_time"
+        );
+        assert_eq!(field(json!("invoice-export")), "$");
+    }
+}
