@@ -29,6 +29,7 @@ macro_rules! sdk {
     };
 }
 
+pub mod batch;
 pub mod scaler;
 
 /// The workspace root.

@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
 use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, WORKER};
 use autopilot_tests::{
     binary, bootstrap_zip, crash_loop, LocalCloud, Received, Result, TriageStack,
@@ -69,18 +70,22 @@ fn print_notification(n: &Received) {
     println!("└─");
 }
 
+/// The one configuration document of the demo stack (every function reads it).
+fn stack_config() -> serde_json::Value {
+    json!({
+        "triage": {"log_lines": 20, "storm_window_s": 1800},
+        "scaling": scaling_config(5),
+        "jobs": jobs_config(),
+    })
+}
+
 async fn run() -> Result<()> {
     println!("== ECS Autopilot demo: task-triage on a local cloud ==");
     let cloud = LocalCloud::start().await?;
     println!("local cloud (ministack) ready at {}", cloud.endpoint);
     let zip = bootstrap_zip(&binary("task-triage")?)?;
     println!("deployment package: {} KiB", zip.len() / 1024);
-    let stack = TriageStack::deploy(
-        &cloud,
-        zip,
-        &json!({"triage": {"log_lines": 20, "storm_window_s": 1800}}),
-    )
-    .await?;
+    let stack = TriageStack::deploy(&cloud, zip, &stack_config()).await?;
     println!("deployed: SNS topic → SQS inbox, DynamoDB state table, ECS cluster shop / service orders-api, Lambda task-triage behind rule {}", autopilot_tests::RULE);
 
     let mut sent = 0usize;
@@ -214,6 +219,7 @@ async fn run() -> Result<()> {
         ));
     }
     scaling_scene(&cloud, &stack).await?;
+    batch_scene(&cloud, &stack).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
 }
@@ -222,8 +228,7 @@ async fn run() -> Result<()> {
 async fn scaling_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
     println!("\n== scaling: alarm `{DEMO_ALARM}` drives shop/{WORKER} (starts at 0 tasks) ==");
     let zip = bootstrap_zip(&binary("alarm-scaler")?)?;
-    let scaler =
-        ScalerStack::deploy(cloud, stack, zip, &json!({"scaling": scaling_config(5)})).await?;
+    let scaler = ScalerStack::deploy(cloud, stack, zip, &stack_config()).await?;
     println!("desired count before: {}", scaler.desired().await?);
     println!("PutMetricData OrdersBacklog = 412 (threshold 100)");
     scaler.put_backlog(412.0).await?;
@@ -261,6 +266,58 @@ async fn scaling_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
             scaled_out.len(),
             scaled_in.len(),
             cloud.log_path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// A scheduled job run, the next run skipped as overlapping, and the completion report when the
+/// job's task ends with an exit code.
+async fn batch_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
+    println!("\n== batch: job `{EXPORT_JOB}` (overlap: skip) through batch-runner ==");
+    let zip = bootstrap_zip(&binary("batch-runner")?)?;
+    let runner = BatchStack::deploy(cloud, stack, zip, &stack_config()).await?;
+    println!("schedule fires: {{\"job\": \"{EXPORT_JOB}\", \"scheduled_time\": \"2026-09-15T02:00:00Z\"}}");
+    let first = runner.run(EXPORT_JOB, "2026-09-15T02:00:00Z").await?;
+    println!("  {first}");
+    let task = first["tasks"][0]
+        .as_str()
+        .ok_or("the first run started no task")?
+        .to_owned();
+    println!("next day, the previous run is still going:");
+    let second = runner.run(EXPORT_JOB, "2026-09-16T02:00:00Z").await?;
+    println!("  {second}");
+    let skipped = stack
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await?;
+    skipped.iter().for_each(print_notification);
+    println!("the job's container exits with code 3 after 1h 37m; ECS emits the stop event (injected: the local cloud runs no containers):");
+    stack
+        .put_events(&[runner.finish(&task, 3, 5_850).await?])
+        .await?;
+    let report = stack
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await?;
+    report.iter().for_each(print_notification);
+    println!("\n== batch summary ==");
+    println!("runs requested:        2 (started: 1, skipped as overlapping: 1)");
+    println!(
+        "notifications out:     {} (skip) + {} (completion report)",
+        skipped.len(),
+        report.len()
+    );
+    let ok = first["action"] == "started"
+        && second["action"] == "skipped"
+        && skipped.len() == 1
+        && report.len() == 1
+        && report[0]
+            .subject
+            .contains("job invoice-export failed after 1h 37m 30s");
+    if !ok {
+        return Err(format!(
+            "unexpected batch outcome: {first} / {second}, {} + {} notifications",
+            skipped.len(),
+            report.len()
         ));
     }
     Ok(())

@@ -1,0 +1,232 @@
+//! Local-cloud harness for `batch-runner`: beside a deployed [`TriageStack`], the job task
+//! definitions and the `batch-runner` Lambda; helpers to invoke it, read a job's tasks, and
+//! build the "ECS Task State Change" event ECS would emit when a job task ends (the local cloud
+//! runs no containers and emits no `aws.ecs` events, so the stop is injected).
+
+use serde_json::{json, Value};
+
+use crate::{Result, TriageStack, CLUSTER};
+
+pub const RUNNER: &str = "batch-runner";
+/// Jobs of the catalog deployed: one per overlap behaviour, one with a timeout.
+pub const EXPORT_JOB: &str = "invoice-export";
+pub const SYNC_JOB: &str = "ledger-sync";
+pub const WARM_JOB: &str = "cache-warm";
+
+/// The `jobs` section deployed (also given to `task-triage`: one document for the stack).
+pub fn jobs_config() -> Value {
+    let job = |family: &str, overlap: &str| {
+        json!({
+            "cluster": CLUSTER, "task_definition": family, "count": 1,
+            "launch_type": "FARGATE",
+            "network": {"subnets": ["subnet-0a1b2c3d"], "security_groups": ["sg-0a1b2c3d"]},
+            "overrides": [{"name": family, "environment": {"RUN_MODE": "scheduled"}}],
+            "tags": {"team": "billing"},
+            "overlap": overlap
+        })
+    };
+    let mut warm = job(WARM_JOB, "allow");
+    warm["timeout_s"] = json!(1);
+    json!({
+        EXPORT_JOB: job(EXPORT_JOB, "skip"),
+        SYNC_JOB: job(SYNC_JOB, "replace"),
+        WARM_JOB: warm,
+    })
+}
+
+/// The deployed runner.
+pub struct BatchStack {
+    pub ecs: aws_sdk_ecs::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub account: String,
+}
+
+impl BatchStack {
+    /// Registers the jobs' task definitions and deploys the Lambda.
+    pub async fn deploy(
+        cloud: &crate::LocalCloud,
+        triage: &TriageStack,
+        bootstrap_zip: Vec<u8>,
+        config_document: &Value,
+    ) -> Result<Self> {
+        use aws_sdk_ecs::types::*;
+        let ecs = aws_sdk_ecs::Client::new(&cloud.config);
+        let lambda = aws_sdk_lambda::Client::new(&cloud.config);
+        for family in [EXPORT_JOB, SYNC_JOB, WARM_JOB] {
+            sdk!(
+                "RegisterTaskDefinition",
+                ecs.register_task_definition()
+                    .family(family)
+                    .network_mode(NetworkMode::Awsvpc)
+                    .requires_compatibilities(Compatibility::Fargate)
+                    .cpu("256")
+                    .memory("512")
+                    .container_definitions(
+                        ContainerDefinition::builder()
+                            .name(family)
+                            .image(format!(
+                                "111122223333.dkr.ecr.us-east-1.amazonaws.com/{family}:2.1.0"
+                            ))
+                            .essential(true)
+                            .build()
+                    )
+                    .send()
+            )?;
+        }
+        let environment = aws_sdk_lambda::types::Environment::builder()
+            .variables("NOTIFY_TOPIC_ARN", &triage.topic_arn)
+            .variables("STATE_TABLE", &triage.table)
+            .variables("AUTOPILOT_CONFIG", config_document.to_string())
+            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .build();
+        sdk!(
+            "CreateFunction",
+            lambda
+                .create_function()
+                .function_name(RUNNER)
+                .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+                .handler("bootstrap")
+                .role(format!("arn:aws:iam::{}:role/batch-runner", triage.account))
+                .timeout(60)
+                .memory_size(128)
+                .environment(environment)
+                .code(
+                    aws_sdk_lambda::types::FunctionCode::builder()
+                        .zip_file(aws_smithy_types::Blob::new(bootstrap_zip))
+                        .build()
+                )
+                .send()
+        )?;
+        Ok(Self {
+            ecs,
+            lambda,
+            account: triage.account.clone(),
+        })
+    }
+
+    /// Invokes the runner synchronously; an error names the function error.
+    pub async fn invoke(&self, payload: &Value) -> Result<Value> {
+        let output = sdk!(
+            "Invoke",
+            self.lambda
+                .invoke()
+                .function_name(RUNNER)
+                .payload(aws_smithy_types::Blob::new(payload.to_string()))
+                .send()
+        )?;
+        let body: Value = output
+            .payload()
+            .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null);
+        match output.function_error() {
+            Some(kind) => Err(format!("{kind}: {body}")),
+            None => Ok(body),
+        }
+    }
+
+    /// Runs `job` as its schedule would at `scheduled_time`.
+    pub async fn run(&self, job: &str, scheduled_time: &str) -> Result<Value> {
+        self.invoke(&json!({"job": job, "scheduled_time": scheduled_time}))
+            .await
+    }
+
+    /// Running (or pending) tasks started by the runner for `job`.
+    pub async fn running(&self, job: &str) -> Result<Vec<String>> {
+        let output = sdk!(
+            "ListTasks",
+            self.ecs
+                .list_tasks()
+                .cluster(CLUSTER)
+                .started_by(autopilot::batch::started_by(job))
+                .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+                .send()
+        )?;
+        Ok(output.task_arns().to_vec())
+    }
+
+    /// One task as DescribeTasks shows it.
+    pub async fn describe(&self, task_arn: &str) -> Result<aws_sdk_ecs::types::Task> {
+        let output = sdk!(
+            "DescribeTasks",
+            self.ecs
+                .describe_tasks()
+                .cluster(CLUSTER)
+                .tasks(task_arn)
+                .send()
+        )?;
+        output
+            .tasks()
+            .first()
+            .cloned()
+            .ok_or_else(|| format!("task {task_arn} not found"))
+    }
+
+    /// Stops a task as its container ending would, and returns the "ECS Task State Change"
+    /// event ECS would emit, built from DescribeTasks with the container's `exit_code`.
+    pub async fn finish(&self, task_arn: &str, exit_code: i32, ran_s: i64) -> Result<Value> {
+        sdk!(
+            "StopTask",
+            self.ecs
+                .stop_task()
+                .cluster(CLUSTER)
+                .task(task_arn)
+                .reason("Essential container in task exited")
+                .send()
+        )?;
+        let task = self.describe(task_arn).await?;
+        // RunTask without `group` gets `family:<family>` on ECS (the local cloud leaves it empty).
+        let group = match task.group() {
+            Some(group) if !group.is_empty() => group.to_owned(),
+            _ => {
+                let family = task
+                    .task_definition_arn()
+                    .and_then(|arn| arn.rsplit('/').next())
+                    .and_then(|name| name.split(':').next())
+                    .unwrap_or_default();
+                format!("family:{family}")
+            }
+        };
+        let stopped_at = chrono::Utc::now();
+        let started_at = stopped_at - chrono::Duration::seconds(ran_s);
+        let containers: Vec<Value> = task
+            .containers()
+            .iter()
+            .map(|c| {
+                json!({
+                    "containerArn": c.container_arn(),
+                    "name": c.name(),
+                    "lastStatus": "STOPPED",
+                    "exitCode": exit_code,
+                    "taskArn": task_arn,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "version": "0",
+            "id": format!("finish-{}", task_arn.rsplit('/').next().unwrap_or_default()),
+            "detail-type": "ECS Task State Change",
+            "source": "aws.ecs",
+            "account": self.account,
+            "time": stopped_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "region": "us-east-1",
+            "resources": [task_arn],
+            "detail": {
+                "taskArn": task_arn,
+                "clusterArn": task.cluster_arn(),
+                "taskDefinitionArn": task.task_definition_arn(),
+                "group": group,
+                "startedBy": task.started_by(),
+                "launchType": "FARGATE",
+                "lastStatus": "STOPPED",
+                "desiredStatus": "STOPPED",
+                "stopCode": "EssentialContainerExited",
+                "stoppedReason": "Essential container in task exited",
+                "createdAt": started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "startedAt": started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "stoppedAt": stopped_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "containers": containers,
+                "version": 5
+            }
+        }))
+    }
+}
