@@ -2,8 +2,8 @@
 //! time and peak RSS of a function binary served by a minimal local Lambda Runtime API stub,
 //! beside the bare `lambda-echo` baseline. Prints a Markdown table for the README.
 //!
-//! The same for `alarm-scaler`: offline parse+decide throughput over the alarm fixtures, init
-//! and peak RSS.
+//! The same for `alarm-scaler` (offline parse+decide throughput over the alarm fixtures) and
+//! `batch-runner` (parse+plan throughput of a job request), with their init and peak RSS.
 //!
 //! Usage: `autopilot-bench FIXTURES_ROOT BIN_DIR` (`tests/fixtures`, `target/release`).
 
@@ -17,8 +17,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use autopilot::batch::{run_task_request, split, JobSpec, Placement};
 use autopilot::events::alarm::{parse_scaler_event, ScalerEvent};
 use autopilot::events::ecs::parse_task_state_change;
+use autopilot::events::schedule::{parse_runner_event, RunnerEvent};
 use autopilot::scaling::{
     decide, ScalingInput, ScalingMemory, ScalingPolicy, ServiceObservation, Trigger,
 };
@@ -78,6 +80,60 @@ fn main() {
         &measure_runs(&bin_dir.join("alarm-scaler"), &alarms),
         &baseline,
     );
+
+    println!("\n| batch-runner | value | target |");
+    println!("|---|---|---|");
+    println!(
+        "| parse+plan throughput offline, one core (a 23-task job: 3 RunTask requests) | {:.0} runs/s | — |",
+        planning_throughput(Duration::from_secs(3))
+    );
+    // Ticks with no job that has a timeout: the runner answers without any AWS call.
+    let ticks = vec![r#"{"tick": true}"#.to_owned()];
+    print_process_rows(
+        &measure_runs(&bin_dir.join("batch-runner"), &ticks),
+        &baseline,
+    );
+}
+
+/// Job requests per second: JSON text → job request → the run's RunTask requests.
+fn planning_throughput(budget: Duration) -> f64 {
+    let job: JobSpec = serde_json::from_str(
+        r#"{"cluster": "shop", "task_definition": "invoice-export:3", "count": 23,
+            "capacity_provider_strategy": [{"capacity_provider": "FARGATE_SPOT", "weight": 1}],
+            "network": {"subnets": ["subnet-1", "subnet-2"], "security_groups": ["sg-1"]},
+            "overrides": [{"name": "invoice-export", "command": ["export"], "environment": {"MODE": "full"}}],
+            "tags": {"team": "billing"}}"#,
+    )
+    .expect("job");
+    let text = r#"{"job": "invoice-export", "scheduled_time": "2026-09-15T02:00:00Z"}"#;
+    let started = Instant::now();
+    let mut runs = 0u64;
+    while started.elapsed() < budget {
+        let value: serde_json::Value = serde_json::from_str(black_box(text)).expect("json");
+        let RunnerEvent::Run(request) = parse_runner_event(&value).expect("event") else {
+            continue;
+        };
+        let run_id = request.scheduled_time.as_deref().unwrap_or("-");
+        let requests: Vec<_> = split(job.count)
+            .into_iter()
+            .enumerate()
+            .map(|(call, count)| {
+                run_task_request(
+                    &request.job,
+                    &job,
+                    run_id,
+                    0,
+                    call,
+                    1,
+                    count,
+                    Placement::Primary,
+                )
+            })
+            .collect();
+        black_box(requests);
+        runs += 1;
+    }
+    runs as f64 / started.elapsed().as_secs_f64()
 }
 
 fn print_process_rows(function: &Measurement, baseline: &Measurement) {
