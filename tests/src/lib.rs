@@ -45,11 +45,17 @@ pub fn fixtures_dir() -> PathBuf {
     workspace().join("tests/fixtures")
 }
 
-/// Where the function binaries are: `AUTOPILOT_BIN_DIR`, else `target/debug`.
+/// Where the function binaries are: `AUTOPILOT_BIN_DIR`, else the debug directory of
+/// `CARGO_TARGET_DIR` (relative to the workspace), else `target/debug`.
 pub fn binary(name: &str) -> Result<PathBuf> {
     let dir = std::env::var_os("AUTOPILOT_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/debug"));
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("target"));
+            workspace().join(target).join("debug")
+        });
     let path = dir.join(name);
     if path.is_file() {
         Ok(path)
