@@ -45,17 +45,19 @@ pub fn fixtures_dir() -> PathBuf {
     workspace().join("tests/fixtures")
 }
 
-/// Where the function binaries are: `AUTOPILOT_BIN_DIR`, else the debug directory of
-/// `CARGO_TARGET_DIR` (relative to the workspace), else `target/debug`.
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the workspace), else `target`.
+pub fn target_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    workspace().join(target)
+}
+
+/// Where the function binaries are: `AUTOPILOT_BIN_DIR`, else the target directory's `debug`.
 pub fn binary(name: &str) -> Result<PathBuf> {
     let dir = std::env::var_os("AUTOPILOT_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("target"));
-            workspace().join(target).join("debug")
-        });
+        .unwrap_or_else(|| target_dir().join("debug"));
     let path = dir.join(name);
     if path.is_file() {
         Ok(path)
@@ -132,7 +134,9 @@ impl LocalCloud {
         let binary = ministack_binary()?;
         let port = free_port()?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let log_path = workspace().join(format!("target/ministack-{port}.log"));
+        let log_dir = target_dir();
+        std::fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
+        let log_path = log_dir.join(format!("ministack-{port}.log"));
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let child = Command::new(&binary)
             .env("AWS_ENDPOINT_URL", &endpoint)
