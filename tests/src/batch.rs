@@ -73,30 +73,16 @@ impl BatchStack {
                     .send()
             )?;
         }
-        let environment = aws_sdk_lambda::types::Environment::builder()
-            .variables("NOTIFY_TOPIC_ARN", &triage.topic_arn)
-            .variables("STATE_TABLE", &triage.table)
-            .variables("AUTOPILOT_CONFIG", config_document.to_string())
-            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .build();
-        sdk!(
-            "CreateFunction",
-            lambda
-                .create_function()
-                .function_name(RUNNER)
-                .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-                .handler("bootstrap")
-                .role(format!("arn:aws:iam::{}:role/batch-runner", triage.account))
-                .timeout(60)
-                .memory_size(128)
-                .environment(environment)
-                .code(
-                    aws_sdk_lambda::types::FunctionCode::builder()
-                        .zip_file(aws_smithy_types::Blob::new(bootstrap_zip))
-                        .build()
-                )
-                .send()
-        )?;
+        let environment = triage.function_environment(config_document);
+        crate::create_function(
+            &lambda,
+            RUNNER,
+            &triage.account,
+            bootstrap_zip,
+            environment,
+            60,
+        )
+        .await?;
         Ok(Self {
             ecs,
             lambda,
@@ -104,24 +90,9 @@ impl BatchStack {
         })
     }
 
-    /// Invokes the runner synchronously; an error names the function error.
+    /// Invokes the function synchronously; an error names the function error.
     pub async fn invoke(&self, payload: &Value) -> Result<Value> {
-        let output = sdk!(
-            "Invoke",
-            self.lambda
-                .invoke()
-                .function_name(RUNNER)
-                .payload(aws_smithy_types::Blob::new(payload.to_string()))
-                .send()
-        )?;
-        let body: Value = output
-            .payload()
-            .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
-            .unwrap_or(Value::Null);
-        match output.function_error() {
-            Some(kind) => Err(format!("{kind}: {body}")),
-            None => Ok(body),
-        }
+        crate::invoke_sync(&self.lambda, RUNNER, payload).await
     }
 
     /// Runs `job` as its schedule would at `scheduled_time`.

@@ -45,6 +45,61 @@ pub fn fixtures_dir() -> PathBuf {
     workspace().join("tests/fixtures")
 }
 
+/// Deploys a Rust `bootstrap` package as a `provided.al2023` function; returns its ARN.
+pub async fn create_function(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    account: &str,
+    bootstrap_zip: Vec<u8>,
+    environment: aws_sdk_lambda::types::Environment,
+    timeout_s: i32,
+) -> Result<String> {
+    let function = sdk!(
+        "CreateFunction",
+        lambda
+            .create_function()
+            .function_name(name)
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(format!("arn:aws:iam::{account}:role/{name}"))
+            .timeout(timeout_s)
+            .memory_size(128)
+            .environment(environment)
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_smithy_types::Blob::new(bootstrap_zip))
+                    .build()
+            )
+            .send()
+    )?;
+    Ok(function.function_arn.unwrap_or_default())
+}
+
+/// Invokes a function synchronously and returns its response; a function error is an `Err`
+/// naming the error and carrying the response.
+pub async fn invoke_sync(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    payload: &Value,
+) -> Result<Value> {
+    let output = sdk!(
+        "Invoke",
+        lambda
+            .invoke()
+            .function_name(name)
+            .payload(aws_smithy_types::Blob::new(payload.to_string()))
+            .send()
+    )?;
+    let body: Value = output
+        .payload()
+        .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    match output.function_error() {
+        Some(kind) => Err(format!("{kind}: {body}")),
+        None => Ok(body),
+    }
+}
+
 /// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the workspace), else `target`.
 pub fn target_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -250,6 +305,20 @@ pub struct Received {
 }
 
 impl TriageStack {
+    /// The environment of another function of the stack: the same topic, table and config
+    /// document, JSON logs.
+    pub fn function_environment(
+        &self,
+        config_document: &Value,
+    ) -> aws_sdk_lambda::types::Environment {
+        aws_sdk_lambda::types::Environment::builder()
+            .variables("NOTIFY_TOPIC_ARN", &self.topic_arn)
+            .variables("STATE_TABLE", &self.table)
+            .variables("AUTOPILOT_CONFIG", config_document.to_string())
+            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .build()
+    }
+
     /// Creates every resource and deploys the function from `bootstrap_zip`.
     pub async fn deploy(
         cloud: &LocalCloud,
@@ -357,25 +426,15 @@ impl TriageStack {
         if let Ok(level) = std::env::var("AUTOPILOT_LAMBDA_LOG") {
             environment = environment.variables("RUST_LOG", level);
         }
-        let function = sdk!(
-            "CreateFunction",
-            lambda
-                .create_function()
-                .function_name(FUNCTION)
-                .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-                .handler("bootstrap")
-                .role(format!("arn:aws:iam::{account}:role/task-triage"))
-                .timeout(30)
-                .memory_size(128)
-                .environment(environment.build())
-                .code(
-                    aws_sdk_lambda::types::FunctionCode::builder()
-                        .zip_file(aws_smithy_types::Blob::new(bootstrap_zip))
-                        .build()
-                )
-                .send()
-        )?;
-        let function_arn = function.function_arn.unwrap_or_default();
+        let function_arn = create_function(
+            &lambda,
+            FUNCTION,
+            &account,
+            bootstrap_zip,
+            environment.build(),
+            30,
+        )
+        .await?;
         sdk!(
             "PutFunctionEventInvokeConfig",
             lambda

@@ -69,31 +69,16 @@ impl ScalerStack {
                 .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
                 .send()
         )?;
-        let environment = aws_sdk_lambda::types::Environment::builder()
-            .variables("NOTIFY_TOPIC_ARN", &triage.topic_arn)
-            .variables("STATE_TABLE", &triage.table)
-            .variables("AUTOPILOT_CONFIG", config_document.to_string())
-            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .build();
-        let function = sdk!(
-            "CreateFunction",
-            lambda
-                .create_function()
-                .function_name(SCALER)
-                .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-                .handler("bootstrap")
-                .role(format!("arn:aws:iam::{}:role/alarm-scaler", triage.account))
-                .timeout(30)
-                .memory_size(128)
-                .environment(environment)
-                .code(
-                    aws_sdk_lambda::types::FunctionCode::builder()
-                        .zip_file(aws_smithy_types::Blob::new(bootstrap_zip))
-                        .build()
-                )
-                .send()
-        )?;
-        let function_arn = function.function_arn.unwrap_or_default();
+        let environment = triage.function_environment(config_document);
+        let function_arn = crate::create_function(
+            &lambda,
+            SCALER,
+            &triage.account,
+            bootstrap_zip,
+            environment,
+            30,
+        )
+        .await?;
         let alarms_topic_arn = sdk!(
             "CreateTopic",
             sns.create_topic().name("autopilot-alarms").send()
@@ -212,24 +197,9 @@ impl ScalerStack {
         }
     }
 
-    /// Invokes the scaler synchronously; an error names the function error.
+    /// Invokes the function synchronously; an error names the function error.
     pub async fn invoke(&self, payload: &Value) -> Result<Value> {
-        let output = sdk!(
-            "Invoke",
-            self.lambda
-                .invoke()
-                .function_name(SCALER)
-                .payload(aws_smithy_types::Blob::new(payload.to_string()))
-                .send()
-        )?;
-        let body: Value = output
-            .payload()
-            .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
-            .unwrap_or(Value::Null);
-        match output.function_error() {
-            Some(kind) => Err(format!("{kind}: {body}")),
-            None => Ok(body),
-        }
+        crate::invoke_sync(&self.lambda, SCALER, payload).await
     }
 
     /// An alarm fixture, with the account rewritten to the local cloud's and, when given, a

@@ -16,7 +16,7 @@ use crate::batch::{
     run_token, split, started_by, timed_out, timeout_reason, FailureClass, JobCatalog, JobSpec,
     OverlapDecision, Placement, RunFailure, RunTaskRequest,
 };
-use crate::config::{HttpsFormat, ENV_TOPIC};
+use crate::config::HttpsFormat;
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
@@ -101,21 +101,9 @@ enum Stop {
 impl BatchRunner {
     /// Builds the handler; a live run needs `NOTIFY_TOPIC_ARN`.
     pub fn new(setup: Setup) -> Result<Self> {
-        if setup.mode == Mode::Live && setup.deployment.topic_arn.is_none() {
-            return Err(AutopilotError::invalid_config(
-                ENV_TOPIC,
-                "required to publish notifications",
-            ));
-        }
-        let state = match (&setup.clients, &setup.deployment.state_table) {
-            (Some(clients), Some(table)) => Some(StateTable::new(clients.dynamodb.clone(), table)),
-            _ => None,
-        };
-        let region = setup
-            .clients
-            .as_ref()
-            .and_then(|c| c.sdk_config.region())
-            .map(|r| r.to_string());
+        setup.require_topic_when_live()?;
+        let state = setup.state_table();
+        let region = setup.region();
         Ok(Self {
             mode: setup.mode,
             jobs: setup.config.jobs,

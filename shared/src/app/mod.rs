@@ -5,8 +5,9 @@ pub mod batch;
 pub mod scaler;
 pub mod triage;
 
+use crate::aws::state_table::StateTable;
 use crate::aws::{ssm, AwsClients};
-use crate::config::{ConfigSource, Deployment, StackConfig, ENV_SSM};
+use crate::config::{ConfigSource, Deployment, StackConfig, ENV_SSM, ENV_TOPIC};
 use crate::entry::Mode;
 use crate::error::{AutopilotError, Result};
 
@@ -55,5 +56,34 @@ impl Setup {
             deployment: Deployment::from_env(),
             clients,
         })
+    }
+}
+
+impl Setup {
+    /// A live run publishes, so it needs `NOTIFY_TOPIC_ARN`.
+    pub fn require_topic_when_live(&self) -> Result<()> {
+        if self.mode == Mode::Live && self.deployment.topic_arn.is_none() {
+            return Err(AutopilotError::invalid_config(
+                ENV_TOPIC,
+                "required to publish notifications",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The state table, when `STATE_TABLE` is set and the mode makes AWS calls.
+    pub fn state_table(&self) -> Option<StateTable> {
+        match (&self.clients, &self.deployment.state_table) {
+            (Some(clients), Some(table)) => Some(StateTable::new(clients.dynamodb.clone(), table)),
+            _ => None,
+        }
+    }
+
+    /// The region the clients talk to (for console links).
+    pub fn region(&self) -> Option<String> {
+        self.clients
+            .as_ref()
+            .and_then(|c| c.sdk_config.region())
+            .map(|r| r.to_string())
     }
 }

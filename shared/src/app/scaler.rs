@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Setup;
 use crate::aws::state_table::StateTable;
 use crate::aws::{autoscaling, cloudwatch, ecs, sns, AwsClients};
-use crate::config::{HttpsFormat, ENV_STATE_TABLE, ENV_TOPIC};
+use crate::config::{HttpsFormat, ENV_STATE_TABLE};
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::alarm::{parse_scaler_event, AlarmTransition, Delivery, ScalerEvent};
@@ -128,29 +128,15 @@ impl AlarmScaler {
         assumed: Option<ServiceObservation>,
         clients: Option<ScalerClients>,
     ) -> Result<Self> {
-        if setup.mode == Mode::Live {
-            if setup.deployment.topic_arn.is_none() {
-                return Err(AutopilotError::invalid_config(
-                    ENV_TOPIC,
-                    "required to publish notifications",
-                ));
-            }
-            if setup.deployment.state_table.is_none() {
-                return Err(AutopilotError::invalid_config(
-                    ENV_STATE_TABLE,
-                    "required: cooldowns and once-only transitions are kept there",
-                ));
-            }
+        setup.require_topic_when_live()?;
+        if setup.mode == Mode::Live && setup.deployment.state_table.is_none() {
+            return Err(AutopilotError::invalid_config(
+                ENV_STATE_TABLE,
+                "required: cooldowns and once-only transitions are kept there",
+            ));
         }
-        let state = match (&setup.clients, &setup.deployment.state_table) {
-            (Some(clients), Some(table)) => Some(StateTable::new(clients.dynamodb.clone(), table)),
-            _ => None,
-        };
-        let region = setup
-            .clients
-            .as_ref()
-            .and_then(|c| c.sdk_config.region())
-            .map(|r| r.to_string());
+        let state = setup.state_table();
+        let region = setup.region();
         Ok(Self {
             mode: setup.mode,
             policies: setup.config.scaling,

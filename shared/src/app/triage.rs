@@ -81,16 +81,8 @@ fn now_s() -> i64 {
 impl TaskTriage {
     /// Builds the handler from the cold-start setup; a live run needs `NOTIFY_TOPIC_ARN`.
     pub fn new(setup: Setup) -> Result<Self> {
-        if setup.mode == Mode::Live && setup.deployment.topic_arn.is_none() {
-            return Err(AutopilotError::invalid_config(
-                crate::config::ENV_TOPIC,
-                "required to publish notifications",
-            ));
-        }
-        let state = match (&setup.clients, &setup.deployment.state_table) {
-            (Some(clients), Some(table)) => Some(StateTable::new(clients.dynamodb.clone(), table)),
-            _ => None,
-        };
+        setup.require_topic_when_live()?;
+        let state = setup.state_table();
         Ok(Self {
             mode: setup.mode,
             config: setup.config.triage,
