@@ -37,6 +37,14 @@ pub fn scaling_config(cooldown_s: u64) -> Value {
     json!({ DEMO_ALARM: policy, FIXTURE_ALARM: policy })
 }
 
+/// The demo metric's one dimension.
+fn queue_dimension() -> aws_sdk_cloudwatch::types::Dimension {
+    aws_sdk_cloudwatch::types::Dimension::builder()
+        .name("QueueName")
+        .value("orders")
+        .build()
+}
+
 /// The deployed scaler and what it acts on.
 pub struct ScalerStack {
     pub alarms_topic_arn: String,
@@ -101,12 +109,7 @@ impl ScalerStack {
                 .alarm_description("Backlog of the orders queue (demo)")
                 .namespace(METRIC_NAMESPACE)
                 .metric_name(METRIC_NAME)
-                .dimensions(
-                    aws_sdk_cloudwatch::types::Dimension::builder()
-                        .name("QueueName")
-                        .value("orders")
-                        .build()
-                )
+                .dimensions(queue_dimension())
                 .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
                 .period(ALARM_PERIOD_S)
                 .evaluation_periods(1)
@@ -137,12 +140,7 @@ impl ScalerStack {
                 .metric_data(
                     aws_sdk_cloudwatch::types::MetricDatum::builder()
                         .metric_name(METRIC_NAME)
-                        .dimensions(
-                            aws_sdk_cloudwatch::types::Dimension::builder()
-                                .name("QueueName")
-                                .value("orders")
-                                .build()
-                        )
+                        .dimensions(queue_dimension())
                         .value(value)
                         .build()
                 )

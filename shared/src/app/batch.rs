@@ -204,7 +204,15 @@ impl BatchRunner {
             _ => None,
         };
         let result = self
-            .run_claimed(job, spec, &run_id, round, claimed, invocation, &mut outcome)
+            .run_claimed(
+                job,
+                spec,
+                &run_id,
+                round,
+                claimed.map(|state| (state, key.as_str())),
+                invocation,
+                &mut outcome,
+            )
             .await;
         if let Some(state) = claimed {
             let finished = match &result {
@@ -234,7 +242,8 @@ impl BatchRunner {
         spec: &JobSpec,
         run_id: &str,
         round: u32,
-        claim: Option<&StateTable>,
+        // The run's claim and its key, where the started tasks are recorded.
+        claim: Option<(&StateTable, &str)>,
         invocation: &Invocation,
         outcome: &mut RunOutcome,
     ) -> Result<()> {
@@ -308,10 +317,8 @@ impl BatchRunner {
                 let request =
                     run_task_request(job, spec, run_id, round, call, attempt, need, placement);
                 let result = ecs::run_task(&clients.ecs, &request).await?;
-                if let Some(state) = claim {
-                    state
-                        .add_run_tasks(&format!("{RUN_PREFIX}{job}#{run_id}"), &result.tasks)
-                        .await?;
+                if let Some((state, key)) = claim {
+                    state.add_run_tasks(key, &result.tasks).await?;
                 }
                 need = need.saturating_sub(result.tasks.len() as u32);
                 outcome.tasks.extend(result.tasks);
