@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use autopilot::batch::{run_task_request, split, JobSpec, Placement};
 use autopilot::events::alarm::{parse_scaler_event, ScalerEvent};
-use autopilot::events::ecs::parse_task_state_change;
+use autopilot::events::ecs::{parse_triage_input, TaskStateChange, TriageInput};
 use autopilot::events::schedule::{parse_runner_event, RunnerEvent};
 use autopilot::scaling::{
     decide, ScalingInput, ScalingMemory, ScalingPolicy, ServiceObservation, Trigger,
@@ -204,14 +204,21 @@ fn fixture_texts(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The handler's parse: JSON text → typed envelope and detail.
+fn parse(text: &str) -> Box<TaskStateChange> {
+    match parse_triage_input(text).expect("event") {
+        TriageInput::TaskStateChange(change) => change,
+        TriageInput::Other { detail_type, .. } => panic!("fixture of type {detail_type}"),
+    }
+}
+
 /// Events per second of JSON text → envelope → typed detail → diagnosis.
 fn throughput(texts: &[String], budget: Duration) -> f64 {
     let started = Instant::now();
     let mut events = 0u64;
     while started.elapsed() < budget {
         for text in texts {
-            let value: serde_json::Value = serde_json::from_str(black_box(text)).expect("json");
-            let change = parse_task_state_change(&value).expect("event");
+            let change = parse(black_box(text));
             black_box(classify(&change.detail));
             events += 1;
         }
@@ -227,8 +234,7 @@ fn stage_costs(texts: &[String]) -> (f64, f64) {
     for _ in 0..rounds {
         parsed.clear();
         for text in texts {
-            let value: serde_json::Value = serde_json::from_str(black_box(text)).expect("json");
-            parsed.push(parse_task_state_change(&value).expect("event"));
+            parsed.push(parse(black_box(text)));
         }
     }
     let parse = started.elapsed().as_nanos() as f64 / (rounds * texts.len()) as f64;
@@ -272,6 +278,8 @@ struct Stub {
     queue: VecDeque<String>,
     issued: usize,
     answered: usize,
+    /// Invocations the function answered with an error, and init errors.
+    errors: usize,
     seen_first_next: bool,
 }
 
@@ -360,6 +368,9 @@ fn serve_connection(stream: TcpStream, stub: Arc<Mutex<Stub>>, signals: mpsc::Se
             let done = {
                 let mut stub = stub.lock().unwrap();
                 stub.answered += 1;
+                if request_line.contains("/error") {
+                    stub.errors += 1;
+                }
                 stub.queue.is_empty() && stub.answered == stub.issued
             };
             if writer
@@ -396,6 +407,7 @@ fn measure_once(binary: &Path, events: &[String]) -> Measurement {
         queue,
         issued: 0,
         answered: 0,
+        errors: 0,
         seen_first_next: false,
     }));
     let (signals, received) = mpsc::channel();
@@ -449,6 +461,13 @@ fn measure_once(binary: &Path, events: &[String]) -> Measurement {
     let rss = peak_rss_kb(child.id());
     let _ = child.kill();
     let _ = child.wait();
+    let errors = stub.lock().unwrap().errors;
+    assert_eq!(
+        errors,
+        0,
+        "{}: {errors} of {INVOCATIONS} invocations answered with an error",
+        binary.display()
+    );
     Measurement {
         init_ms: (first_next - spawned).as_secs_f64() * 1000.0,
         peak_rss_kb: rss,

@@ -9,9 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::error::{AutopilotError, Result};
+use crate::events::InboundEvent;
 
 /// Whether the process runs under a Lambda runtime API.
 pub fn in_lambda() -> bool {
@@ -91,7 +92,7 @@ pub fn fail_init(error: &AutopilotError) -> ExitCode {
 /// Runs `handler` under Lambda or over the CLI's event files.
 pub async fn serve<F, Fut, R>(cli: Option<&CommonArgs>, handler: F) -> ExitCode
 where
-    F: Fn(Value, Invocation) -> Fut,
+    F: Fn(InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
     R: Serialize,
 {
@@ -103,12 +104,12 @@ where
 
 async fn serve_lambda<F, Fut, R>(handler: F) -> ExitCode
 where
-    F: Fn(Value, Invocation) -> Fut,
+    F: Fn(InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
     R: Serialize,
 {
     let handler = &handler;
-    let service = service_fn(move |event: LambdaEvent<Value>| async move {
+    let service = service_fn(move |event: LambdaEvent<InboundEvent>| async move {
         let invocation = Invocation {
             request_id: Some(event.context.request_id.clone()),
             deadline: Some(event.context.deadline()),
@@ -135,7 +136,7 @@ where
 #[derive(Debug)]
 pub struct InputEvent {
     pub label: String,
-    pub event: Result<Value>,
+    pub event: Result<InboundEvent>,
 }
 
 /// Reads events from files (or stdin): a file holds one event or a JSON array of events.
@@ -164,19 +165,19 @@ pub fn read_events(files: &[PathBuf]) -> Vec<InputEvent> {
                 message: e.to_string(),
             })
             .and_then(|text| {
-                serde_json::from_str::<Value>(&text).map_err(|e| AutopilotError::Input {
+                split_events(&text).map_err(|e| AutopilotError::Input {
                     source_name: label.clone(),
                     message: format!("not JSON: {e}"),
                 })
             });
         match parsed {
-            Ok(Value::Array(items)) => {
+            Ok(Batch::Many(items)) => {
                 events.extend(items.into_iter().enumerate().map(|(i, event)| InputEvent {
                     label: format!("{label}[{i}]"),
                     event: Ok(event),
                 }))
             }
-            Ok(event) => events.push(InputEvent {
+            Ok(Batch::One(event)) => events.push(InputEvent {
                 label,
                 event: Ok(event),
             }),
@@ -189,9 +190,23 @@ pub fn read_events(files: &[PathBuf]) -> Vec<InputEvent> {
     events
 }
 
+/// What one file holds.
+enum Batch {
+    One(InboundEvent),
+    Many(Vec<InboundEvent>),
+}
+
+fn split_events(text: &str) -> std::result::Result<Batch, serde_json::Error> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text).map(Batch::Many)
+    } else {
+        InboundEvent::from_text(text).map(Batch::One)
+    }
+}
+
 async fn serve_cli<F, Fut, R>(args: &CommonArgs, handler: F) -> ExitCode
 where
-    F: Fn(Value, Invocation) -> Fut,
+    F: Fn(InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
     R: Serialize,
 {

@@ -30,14 +30,15 @@ fn service_error(code: &str) -> ErrorMetadata {
 }
 
 fn clients(ecs: &[&Rule], sns: &[&Rule], dynamodb: &[&Rule]) -> AwsClients {
-    AwsClients {
-        sdk_config: aws_config::SdkConfig::builder().build(),
-        ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs),
-        sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns),
-        logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[]),
-        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
-        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]),
-    }
+    AwsClients::from_config(aws_config::SdkConfig::builder().build())
+        .with_ecs(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs))
+        .with_sns(mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns))
+        .with_logs(mock_client!(
+            aws_sdk_cloudwatchlogs,
+            RuleMode::MatchAny,
+            &[]
+        ))
+        .with_dynamodb(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb))
 }
 
 fn triage(clients: AwsClients, state_table: Option<&str>) -> TaskTriage {
@@ -82,7 +83,7 @@ async fn throttled_publish_is_returned_as_an_error() {
         .then_error(|| PublishError::generic(service_error("Throttling")));
     let triage = triage_with_failing_enrichment(&publish, &[], None);
     let error = triage
-        .handle(oom_event(), Invocation::default())
+        .handle(oom_event().into(), Invocation::default())
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "AwsCallFailed");
@@ -104,7 +105,7 @@ async fn failing_enrichment_never_blocks_the_notification() {
         .then_output(|| PublishOutput::builder().message_id("m-1").build());
     let triage = triage_with_failing_enrichment(&publish, &[], None);
     let outcome = triage
-        .handle(oom_event(), Invocation::default())
+        .handle(oom_event().into(), Invocation::default())
         .await
         .unwrap();
     assert_eq!(outcome.decision, Decision::Notify);
@@ -170,7 +171,7 @@ async fn a_failed_publish_releases_the_claim_so_the_retry_is_not_blocked() {
         Some("state"),
     );
     let error = triage
-        .handle(oom_event(), Invocation::default())
+        .handle(oom_event().into(), Invocation::default())
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "AwsCallFailed");

@@ -41,14 +41,10 @@ fn runner(
     dynamodb: &[&Rule],
     table: bool,
 ) -> BatchRunner {
-    let clients = AwsClients {
-        sdk_config: aws_config::SdkConfig::builder().build(),
-        ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs),
-        sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns),
-        logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[]),
-        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb),
-        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]),
-    };
+    let clients = AwsClients::from_config(aws_config::SdkConfig::builder().build())
+        .with_ecs(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs))
+        .with_sns(mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns))
+        .with_dynamodb(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb));
     BatchRunner::new(Setup {
         mode: Mode::Live,
         config,
@@ -99,7 +95,10 @@ fn published() -> Rule {
 }
 
 async fn run(runner: &BatchRunner) -> autopilot::Result<RunOutcome> {
-    match runner.handle(request(), Invocation::default()).await? {
+    match runner
+        .handle(request().into(), Invocation::default())
+        .await?
+    {
         RunnerResponse::Run(outcome) => Ok(*outcome),
         other => panic!("expected a run, got {other:?}"),
     }

@@ -19,7 +19,7 @@ use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 
-use autopilot::app::scaler::{AlarmScaler, ScalerClients, ScalerResponse, ScalingOutcome};
+use autopilot::app::scaler::{AlarmScaler, ScalerResponse, ScalingOutcome};
 use autopilot::app::Setup;
 use autopilot::aws::AwsClients;
 use autopilot::config::{Deployment as Env, StackConfig};
@@ -61,24 +61,24 @@ struct Mocks<'a> {
 }
 
 fn scaler(mocks: &Mocks<'_>) -> AlarmScaler {
-    let common = AwsClients {
-        sdk_config: aws_config::SdkConfig::builder().build(),
-        ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &mocks.ecs),
-        sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, &mocks.sns),
-        logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &[]),
-        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &mocks.dynamodb),
-        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[]),
-    };
-    let clients = ScalerClients {
-        ecs: common.ecs.clone(),
-        sns: common.sns.clone(),
-        cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &mocks.cloudwatch),
-        autoscaling: mock_client!(
+    let clients = AwsClients::from_config(aws_config::SdkConfig::builder().build())
+        .with_ecs(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &mocks.ecs))
+        .with_sns(mock_client!(aws_sdk_sns, RuleMode::MatchAny, &mocks.sns))
+        .with_dynamodb(mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            &mocks.dynamodb
+        ))
+        .with_cloudwatch(mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            &mocks.cloudwatch
+        ))
+        .with_autoscaling(mock_client!(
             aws_sdk_applicationautoscaling,
             RuleMode::MatchAny,
             &mocks.autoscaling
-        ),
-    };
+        ));
     let setup = Setup {
         mode: Mode::Live,
         config: StackConfig::parse(POLICY).unwrap(),
@@ -86,9 +86,9 @@ fn scaler(mocks: &Mocks<'_>) -> AlarmScaler {
             topic_arn: Some("arn:aws:sns:us-east-1:111122223333:autopilot".into()),
             state_table: Some("state".into()),
         },
-        clients: Some(common),
+        clients: Some(clients),
     };
-    AlarmScaler::with_clients(setup, None, Some(clients)).unwrap()
+    AlarmScaler::new(setup, None).unwrap()
 }
 
 fn describe_service(desired: i32, running: i32) -> Rule {
@@ -191,7 +191,11 @@ fn published() -> Rule {
 }
 
 async fn one(scaler: &AlarmScaler, event: serde_json::Value) -> ScalingOutcome {
-    match scaler.handle(event, Invocation::default()).await.unwrap() {
+    match scaler
+        .handle(event.into(), Invocation::default())
+        .await
+        .unwrap()
+    {
         ScalerResponse::One(outcome) => *outcome,
         other => panic!("expected one outcome, got {other:?}"),
     }
@@ -379,7 +383,7 @@ async fn a_failed_update_gives_the_cooldown_back_and_releases_the_transition() {
         ..Mocks::default()
     });
     let error = scaler
-        .handle(alarm_event(), Invocation::default())
+        .handle(alarm_event().into(), Invocation::default())
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "AwsCallFailed");
@@ -462,7 +466,10 @@ async fn the_tick_repeats_the_step_for_alarms_still_in_alarm() {
         autoscaling: vec![&target],
     });
     let response = scaler
-        .handle(serde_json::json!({"tick": true}), Invocation::default())
+        .handle(
+            serde_json::json!({"tick": true}).into(),
+            Invocation::default(),
+        )
         .await
         .unwrap();
     let ScalerResponse::Tick { results, .. } = response else {

@@ -5,7 +5,6 @@
 //! `task-triage` reports completions.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Setup;
 use crate::aws::state_table::StateTable;
@@ -20,6 +19,7 @@ use crate::config::HttpsFormat;
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
+use crate::events::InboundEvent;
 use crate::notify;
 use crate::state::{self, Claim};
 
@@ -116,8 +116,12 @@ impl BatchRunner {
     }
 
     /// Handles one event: a job request or the tick.
-    pub async fn handle(&self, event: Value, invocation: Invocation) -> Result<RunnerResponse> {
-        match parse_runner_event(&event)? {
+    pub async fn handle(
+        &self,
+        event: InboundEvent,
+        invocation: Invocation,
+    ) -> Result<RunnerResponse> {
+        match parse_runner_event(&event.to_value()?)? {
             RunnerEvent::Run(request) => Ok(RunnerResponse::Run(Box::new(
                 self.run(&request, &invocation).await?,
             ))),
@@ -250,7 +254,7 @@ impl BatchRunner {
         let resumed = round > 0;
         let marker = started_by(job);
         if let (Some(clients), false) = (&self.clients, resumed) {
-            let running = ecs::tasks_started_by(&clients.ecs, &spec.cluster, &marker).await?;
+            let running = ecs::tasks_started_by(clients.ecs(), &spec.cluster, &marker).await?;
             match overlap_decision(spec.overlap, &running) {
                 OverlapDecision::Start => {}
                 OverlapDecision::Skip(tasks) => {
@@ -266,7 +270,7 @@ impl BatchRunner {
                     let reason = replace_reason(run_id);
                     if self.mode == Mode::Live {
                         for task in &tasks {
-                            ecs::stop_task(&clients.ecs, &spec.cluster, task, &reason).await?;
+                            ecs::stop_task(clients.ecs(), &spec.cluster, task, &reason).await?;
                         }
                     } else {
                         outcome.notes.push(format!(
@@ -316,7 +320,7 @@ impl BatchRunner {
                 outcome.attempts += 1;
                 let request =
                     run_task_request(job, spec, run_id, round, call, attempt, need, placement);
-                let result = ecs::run_task(&clients.ecs, &request).await?;
+                let result = ecs::run_task(clients.ecs(), &request).await?;
                 if let Some((state, key)) = claim {
                     state.add_run_tasks(key, &result.tasks).await?;
                 }
@@ -446,7 +450,7 @@ impl BatchRunner {
         let publish = notify::render(&notice, self.https_format);
         match (self.mode, &self.clients, &self.topic_arn) {
             (Mode::Live, Some(clients), Some(topic)) => {
-                let id = sns::publish(&clients.sns, topic, &publish).await?;
+                let id = sns::publish(clients.sns(), topic, &publish).await?;
                 tracing::info!(message_id = id, subject = publish.subject, "published");
                 outcome.message_id = Some(id);
             }
@@ -475,16 +479,21 @@ impl BatchRunner {
                 continue;
             };
             let running =
-                ecs::tasks_started_by(&clients.ecs, &spec.cluster, &started_by(job)).await?;
+                ecs::tasks_started_by(clients.ecs(), &spec.cluster, &started_by(job)).await?;
             if running.is_empty() {
                 continue;
             }
-            let tasks = ecs::task_start_times(&clients.ecs, &spec.cluster, &running).await?;
+            let tasks = ecs::task_start_times(clients.ecs(), &spec.cluster, &running).await?;
             for (task, ran_s) in timed_out(&tasks, timeout, now) {
                 let live = self.mode == Mode::Live;
                 if live {
-                    ecs::stop_task(&clients.ecs, &spec.cluster, &task, &timeout_reason(timeout))
-                        .await?;
+                    ecs::stop_task(
+                        clients.ecs(),
+                        &spec.cluster,
+                        &task,
+                        &timeout_reason(timeout),
+                    )
+                    .await?;
                 }
                 tracing::info!(job, task, ran_s, stopped = live, "timeout");
                 stopped.push(TimeoutStop {

@@ -39,7 +39,7 @@ impl Setup {
                     )
                 })?;
                 Some(
-                    ssm::parameter_value(&clients.ssm, &name)
+                    ssm::parameter_value(clients.ssm(), &name)
                         .await
                         .map_err(|e| AutopilotError::invalid_config(ENV_SSM, e.to_string()))?,
                 )
@@ -74,7 +74,7 @@ impl Setup {
     /// The state table, when `STATE_TABLE` is set and the mode makes AWS calls.
     pub fn state_table(&self) -> Option<StateTable> {
         match (&self.clients, &self.deployment.state_table) {
-            (Some(clients), Some(table)) => Some(StateTable::new(clients.dynamodb.clone(), table)),
+            (Some(clients), Some(table)) => Some(StateTable::new(clients.clone(), table)),
             _ => None,
         }
     }
@@ -83,7 +83,7 @@ impl Setup {
     pub fn region(&self) -> Option<String> {
         self.clients
             .as_ref()
-            .and_then(|c| c.sdk_config.region())
+            .and_then(|c| c.sdk_config().region())
             .map(|r| r.to_string())
     }
 }

@@ -4,7 +4,6 @@
 //! invocations racing for one service produce one change (revisioned scaling memory).
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Setup;
 use crate::aws::state_table::StateTable;
@@ -13,6 +12,7 @@ use crate::config::{HttpsFormat, ENV_STATE_TABLE};
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::alarm::{parse_scaler_event, AlarmTransition, Delivery, ScalerEvent};
+use crate::events::InboundEvent;
 use crate::notify;
 use crate::scaling::report::{scaling_notice, Target};
 use crate::scaling::{
@@ -66,28 +66,6 @@ pub enum ScalerResponse {
     },
 }
 
-/// SDK clients `alarm-scaler` uses.
-#[derive(Debug, Clone)]
-pub struct ScalerClients {
-    pub ecs: aws_sdk_ecs::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub autoscaling: aws_sdk_applicationautoscaling::Client,
-}
-
-impl ScalerClients {
-    /// Shares the common clients and builds CloudWatch and Application Auto Scaling ones from
-    /// the same configuration.
-    pub fn new(clients: &AwsClients) -> Self {
-        Self {
-            ecs: clients.ecs.clone(),
-            sns: clients.sns.clone(),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&clients.sdk_config),
-            autoscaling: aws_sdk_applicationautoscaling::Client::new(&clients.sdk_config),
-        }
-    }
-}
-
 /// The function, built once per cold start.
 #[derive(Debug)]
 pub struct AlarmScaler {
@@ -95,7 +73,7 @@ pub struct AlarmScaler {
     policies: ScalingConfig,
     https_format: HttpsFormat,
     topic_arn: Option<String>,
-    clients: Option<ScalerClients>,
+    clients: Option<AwsClients>,
     state: Option<StateTable>,
     assumed: Option<ServiceObservation>,
     region: Option<String>,
@@ -118,16 +96,6 @@ impl AlarmScaler {
     /// Builds the handler. A live run needs `NOTIFY_TOPIC_ARN` and `STATE_TABLE` (cooldowns and
     /// once-only transitions are safety rules); `assumed` is the offline service state.
     pub fn new(setup: Setup, assumed: Option<ServiceObservation>) -> Result<Self> {
-        let clients = setup.clients.as_ref().map(ScalerClients::new);
-        Self::with_clients(setup, assumed, clients)
-    }
-
-    /// As [`AlarmScaler::new`], with the scaler's clients given (tests use mocked ones).
-    pub fn with_clients(
-        setup: Setup,
-        assumed: Option<ServiceObservation>,
-        clients: Option<ScalerClients>,
-    ) -> Result<Self> {
         setup.require_topic_when_live()?;
         if setup.mode == Mode::Live && setup.deployment.state_table.is_none() {
             return Err(AutopilotError::invalid_config(
@@ -142,7 +110,7 @@ impl AlarmScaler {
             policies: setup.config.scaling,
             https_format: setup.config.triage.https_format,
             topic_arn: setup.deployment.topic_arn,
-            clients,
+            clients: setup.clients,
             state,
             assumed,
             region,
@@ -150,8 +118,12 @@ impl AlarmScaler {
     }
 
     /// Handles one event: an alarm transition in any of its shapes, or a tick.
-    pub async fn handle(&self, event: Value, invocation: Invocation) -> Result<ScalerResponse> {
-        match parse_scaler_event(&event)? {
+    pub async fn handle(
+        &self,
+        event: InboundEvent,
+        invocation: Invocation,
+    ) -> Result<ScalerResponse> {
+        match parse_scaler_event(&event.to_value()?)? {
             ScalerEvent::Transition(alarm) => {
                 let outcome = self.act(&alarm, Trigger::Transition, &invocation).await?;
                 Ok(ScalerResponse::One(Box::new(outcome)))
@@ -183,7 +155,7 @@ impl AlarmScaler {
         let alarms = if names.is_empty() {
             Vec::new()
         } else {
-            cloudwatch::current_alarms(&clients.cloudwatch, &names).await?
+            cloudwatch::current_alarms(clients.cloudwatch(), &names).await?
         };
         for name in &names {
             if !alarms.iter().any(|a| &a.alarm_name == name) {
@@ -382,7 +354,7 @@ impl AlarmScaler {
                 ));
                 continue;
             }
-            let client = &self.clients.as_ref().expect("live mode has clients").ecs;
+            let client = self.clients.as_ref().expect("live mode has clients").ecs();
             if let Err(error) = ecs::set_desired_count(client, cluster, service, decided.to).await {
                 // Give the cooldown back so the retry is not blocked by a change that never was.
                 if let Err(revert) = state
@@ -452,8 +424,8 @@ impl AlarmScaler {
             return Ok((assumed, None));
         };
         let (snapshot, bounds) = tokio::join!(
-            ecs::describe_service(&clients.ecs, cluster, service),
-            autoscaling::service_bounds(&clients.autoscaling, cluster, service)
+            ecs::describe_service(clients.ecs(), cluster, service),
+            autoscaling::service_bounds(clients.autoscaling(), cluster, service)
         );
         let snapshot = snapshot?
             .filter(|s| s.status.as_deref().is_none_or(|status| status == "ACTIVE"))
@@ -503,7 +475,7 @@ impl AlarmScaler {
         let publish = notify::render(&notice, self.https_format);
         match (self.mode, &self.clients, &self.topic_arn) {
             (Mode::Live, Some(clients), Some(topic)) => {
-                match sns::publish(&clients.sns, topic, &publish).await {
+                match sns::publish(clients.sns(), topic, &publish).await {
                     Ok(message_id) => {
                         tracing::info!(message_id, subject = publish.subject, "published");
                         outcome.message_id = Some(message_id);

@@ -2,7 +2,6 @@
 //! response line every invocation returns. Writes happen only in [`Mode::Live`].
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Setup;
 use crate::aws::state_table::StateTable;
@@ -12,8 +11,8 @@ use crate::batch::{job_of_started_by, JobCatalog};
 use crate::config::TriageConfig;
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
-use crate::events::detail_type;
-use crate::events::ecs::{parse_task_state_change, TaskGroup, TaskStateChange, TASK_STATE_CHANGE};
+use crate::events::ecs::{parse_triage_input, TaskGroup, TaskStateChange, TriageInput};
+use crate::events::InboundEvent;
 use crate::notify::{self, Notice};
 use crate::state::{self, window_open, Claim, Fold, StormWindow};
 use crate::triage::report::{self, Enrichment};
@@ -127,18 +126,26 @@ impl TaskTriage {
     }
 
     /// Handles one event.
-    pub async fn handle(&self, event: Value, invocation: Invocation) -> Result<TriageOutcome> {
-        let kind = detail_type(&event)?;
-        let event_id = event.get("id").and_then(Value::as_str).map(str::to_owned);
-        if kind != TASK_STATE_CHANGE {
-            tracing::info!(detail_type = kind, "ignored: not a task state change");
-            return Ok(ignored(
+    pub async fn handle(
+        &self,
+        event: InboundEvent,
+        invocation: Invocation,
+    ) -> Result<TriageOutcome> {
+        let change = match parse_triage_input(event.text())? {
+            TriageInput::TaskStateChange(change) => change,
+            TriageInput::Other {
                 event_id,
-                None,
-                format!("detail-type `{kind}` is not handled"),
-            ));
-        }
-        let change = parse_task_state_change(&event)?;
+                detail_type,
+            } => {
+                tracing::info!(detail_type, "ignored: not a task state change");
+                return Ok(ignored(
+                    event_id,
+                    None,
+                    format!("detail-type `{detail_type}` is not handled"),
+                ));
+            }
+        };
+        let event_id = change.id.clone();
         let task = &change.detail;
         if !task.is_stopped() && !task.is_termination_notice() {
             let status = task.last_status.as_deref().unwrap_or("missing");
@@ -404,7 +411,7 @@ impl TaskTriage {
         }
         match (self.mode, &self.clients, &self.topic_arn) {
             (Mode::Live, Some(clients), Some(topic)) => {
-                let message_id = sns::publish(&clients.sns, topic, &publish).await?;
+                let message_id = sns::publish(clients.sns(), topic, &publish).await?;
                 tracing::info!(message_id, subject = publish.subject, "published");
                 outcome.message_id = Some(message_id);
             }
@@ -435,7 +442,7 @@ impl TaskTriage {
             else {
                 return Ok(None);
             };
-            ecs::describe_service(&clients.ecs, cluster, &name).await
+            ecs::describe_service(clients.ecs(), cluster, &name).await
         };
         let log_tail = async {
             let (Some(container), Some(definition), Some(task_id)) = (
@@ -448,7 +455,7 @@ impl TaskTriage {
             if self.config.log_lines == 0 {
                 return Ok(None);
             }
-            let Some(target) = ecs::awslogs_target(&clients.ecs, definition, container)
+            let Some(target) = ecs::awslogs_target(clients.ecs(), definition, container)
                 .await
                 .map_err(|e| e.to_string())?
             else {
@@ -457,9 +464,14 @@ impl TaskTriage {
             let Some(stream) = target.stream_for(container, task_id) else {
                 return Err(format!("container {container} has no awslogs-stream-prefix, so its stream cannot be named"));
             };
-            let lines = logs::tail(&clients.logs, &target.group, &stream, self.config.log_lines)
-                .await
-                .map_err(|e| e.to_string());
+            let lines = logs::tail(
+                clients.logs(),
+                &target.group,
+                &stream,
+                self.config.log_lines,
+            )
+            .await
+            .map_err(|e| e.to_string());
             Ok(Some((target, stream, lines)))
         };
         let (service, log_tail) = tokio::join!(service, log_tail);

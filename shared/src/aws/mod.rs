@@ -1,48 +1,101 @@
-//! Thin AWS adapters. Clients are built once per cold start from `aws_config` (which honours
-//! `AWS_ENDPOINT_URL`, so the same code runs against the local cloud); each adapter turns SDK
-//! types into the library's plain data and SDK errors into [`AutopilotError::Aws`].
+//! Thin AWS adapters. Clients come from one `aws_config` configuration per execution
+//! environment (which honours `AWS_ENDPOINT_URL`, so the same code runs against the local
+//! cloud); each adapter turns SDK types into the library's plain data and SDK errors into
+//! [`AutopilotError::Aws`].
 
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ecs;
+pub mod http;
 pub mod logs;
 pub mod sns;
 pub mod ssm;
 pub mod state_table;
 
+use std::sync::{Arc, OnceLock};
+
+use aws_config::BehaviorVersion;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::AutopilotError;
 
-/// The SDK clients every function uses, built from one shared configuration; a function that
-/// needs more builds them from [`AwsClients::sdk_config`] once per cold start.
+/// The SDK clients the functions use, from one shared configuration. Each client is built on
+/// its first use and kept for the life of the execution environment (clones share them), so a
+/// function pays only for the clients its events need.
 #[derive(Clone, Debug)]
-pub struct AwsClients {
-    pub sdk_config: aws_config::SdkConfig,
-    pub ecs: aws_sdk_ecs::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub ssm: aws_sdk_ssm::Client,
+pub struct AwsClients(Arc<Clients>);
+
+#[derive(Debug)]
+struct Clients {
+    sdk_config: aws_config::SdkConfig,
+    ecs: OnceLock<aws_sdk_ecs::Client>,
+    sns: OnceLock<aws_sdk_sns::Client>,
+    logs: OnceLock<aws_sdk_cloudwatchlogs::Client>,
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    ssm: OnceLock<aws_sdk_ssm::Client>,
+    cloudwatch: OnceLock<aws_sdk_cloudwatch::Client>,
+    autoscaling: OnceLock<aws_sdk_applicationautoscaling::Client>,
+}
+
+/// For each client: the accessor that builds it on first use, and a `with_` method that
+/// supplies it ready-made (tests pass mocked clients).
+macro_rules! clients {
+    ($($name:ident, $with:ident: $client:ty;)*) => {
+        impl AwsClients {
+            $(
+                pub fn $name(&self) -> &$client {
+                    self.0.$name.get_or_init(|| <$client>::new(&self.0.sdk_config))
+                }
+
+                pub fn $with(self, client: $client) -> Self {
+                    // A client already built stays; `with_` is for fresh sets.
+                    let _ = self.0.$name.set(client);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+clients! {
+    ecs, with_ecs: aws_sdk_ecs::Client;
+    sns, with_sns: aws_sdk_sns::Client;
+    logs, with_logs: aws_sdk_cloudwatchlogs::Client;
+    dynamodb, with_dynamodb: aws_sdk_dynamodb::Client;
+    ssm, with_ssm: aws_sdk_ssm::Client;
+    cloudwatch, with_cloudwatch: aws_sdk_cloudwatch::Client;
+    autoscaling, with_autoscaling: aws_sdk_applicationautoscaling::Client;
 }
 
 impl AwsClients {
-    /// Loads the shared configuration from the environment and builds every client.
+    /// Loads the shared configuration from the environment (which honours `AWS_ENDPOINT_URL`)
+    /// with the SDK's HTTPS client, its TLS set up on the first request (see [`http`]).
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::from_config(&config)
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(client) = http::https_client_set_up_on_first_request(BehaviorVersion::latest())
+        {
+            loader = loader.http_client(client);
+        }
+        Self::from_config(loader.load().await)
     }
 
-    /// Builds every client from one configuration.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self {
-            sdk_config: config.clone(),
-            ecs: aws_sdk_ecs::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-        }
+    /// Clients built from `config` on first use.
+    pub fn from_config(config: aws_config::SdkConfig) -> Self {
+        Self(Arc::new(Clients {
+            sdk_config: config,
+            ecs: OnceLock::new(),
+            sns: OnceLock::new(),
+            logs: OnceLock::new(),
+            dynamodb: OnceLock::new(),
+            ssm: OnceLock::new(),
+            cloudwatch: OnceLock::new(),
+            autoscaling: OnceLock::new(),
+        }))
+    }
+
+    /// The shared configuration.
+    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.0.sdk_config
     }
 }
 

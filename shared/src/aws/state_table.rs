@@ -15,10 +15,10 @@ use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, St
 
 type Item = HashMap<String, AttributeValue>;
 
-/// The state table and its client.
+/// The state table; its DynamoDB client is built on the first call.
 #[derive(Clone, Debug)]
 pub struct StateTable {
-    client: aws_sdk_dynamodb::Client,
+    clients: super::AwsClients,
     table: String,
 }
 
@@ -70,16 +70,20 @@ fn storm_window(item: &Item) -> StormWindow {
 }
 
 impl StateTable {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(clients: super::AwsClients, table: impl Into<String>) -> Self {
         Self {
-            client,
+            clients,
             table: table.into(),
         }
     }
 
+    fn client(&self) -> &aws_sdk_dynamodb::Client {
+        self.clients.dynamodb()
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Item>> {
         let output = self
-            .client
+            .client()
             .get_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -93,7 +97,7 @@ impl StateTable {
     /// Claims an event for processing until `lease_until` (see [`crate::state`] for the semantics).
     pub async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -161,7 +165,7 @@ impl StateTable {
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<()> {
         let mut request = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -236,7 +240,7 @@ impl StateTable {
         let expires = now + window_s as i64 + 24 * 3600;
         for _ in 0..5 {
             let added = self
-                .client
+                .client()
                 .update_item()
                 .table_name(&self.table)
                 .key("pk", s(key))
@@ -261,7 +265,7 @@ impl StateTable {
                 Err(error) => return Err(aws_error("dynamodb", "UpdateItem", error)),
             }
             let opened = self
-                .client
+                .client()
                 .put_item()
                 .table_name(&self.table)
                 .item("pk", s(key))
@@ -344,7 +348,7 @@ impl StateTable {
         let mut set = vec!["revision = :next", "last_change = :change"];
         let mut remove = Vec::new();
         let mut request = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -394,7 +398,7 @@ impl StateTable {
     /// client tokens of calls not yet made) and returns it with the tasks already started.
     pub async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)> {
         let output = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))

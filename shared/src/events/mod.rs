@@ -4,9 +4,50 @@ pub mod alarm;
 pub mod ecs;
 pub mod schedule;
 
+#[cfg(test)]
+mod parse_paths;
+
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::error::{AutopilotError, Result};
+
+/// One inbound event as the JSON text it arrived as. The runtime only checks that the text is
+/// JSON; each function then parses it straight into its own types, which costs a fraction of
+/// building a `serde_json::Value` tree first (see `make bench`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InboundEvent(Box<RawValue>);
+
+impl InboundEvent {
+    /// Checks that `text` is one JSON document.
+    pub fn from_text(text: &str) -> std::result::Result<Self, serde_json::Error> {
+        serde_json::from_str(text).map(Self)
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The event as a JSON value tree, for events whose parsing wants one.
+    pub fn to_value(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(self.text())
+            .map_err(|e| AutopilotError::invalid_event("$", format!("not JSON: {e}")))
+    }
+}
+
+impl From<serde_json::Value> for InboundEvent {
+    fn from(value: serde_json::Value) -> Self {
+        // A `Value` always serializes: its map keys are strings.
+        Self(
+            serde_json::value::to_raw_value(&value).unwrap_or_else(|_| {
+                RawValue::from_string("null".to_owned()).expect("`null` is JSON")
+            }),
+        )
+    }
+}
 
 /// Deserializes `value` into `T`; a type error names the JSON path (prefixed by `root`).
 ///
