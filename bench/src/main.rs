@@ -4,6 +4,8 @@
 //!
 //! The same for `alarm-scaler` (offline parse+decide throughput over the alarm fixtures) and
 //! `batch-runner` (parse+plan throughput of a job request), with their init and peak RSS.
+//! Last, what the first AWS call of a fresh process costs against the next one (clients and the
+//! HTTPS connector are set up on first use, not at init).
 //!
 //! Usage: `autopilot-bench FIXTURES_ROOT BIN_DIR` (`tests/fixtures`, `target/release`).
 
@@ -17,6 +19,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use autopilot::aws::{ssm, AwsClients};
 use autopilot::batch::{run_task_request, split, JobSpec, Placement};
 use autopilot::events::alarm::{parse_scaler_event, ScalerEvent};
 use autopilot::events::ecs::{parse_triage_input, TaskStateChange, TriageInput};
@@ -31,6 +34,10 @@ const INVOCATIONS: usize = 200;
 
 fn main() {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if args.first().is_some_and(|a| a == FIRST_CALL_CHILD) {
+        first_call_child();
+        return;
+    }
     let [fixtures, bin_dir] = args.as_slice() else {
         eprintln!("usage: autopilot-bench FIXTURES_ROOT BIN_DIR");
         std::process::exit(2);
@@ -93,6 +100,95 @@ fn main() {
         &measure_runs(&bin_dir.join("batch-runner"), &ticks),
         &baseline,
     );
+
+    let (first, next) = first_aws_call();
+    println!("\n| AWS clients (all functions) | value | target |");
+    println!("|---|---|---|");
+    println!(
+        "| first AWS call of an environment (client, HTTPS connector, trust store) / the next call, median of {RUNS} | {first:.2} ms / {next:.2} ms | — |"
+    );
+}
+
+const FIRST_CALL_CHILD: &str = "--first-aws-call";
+
+/// What the first AWS call of a fresh process costs (it builds the client and the HTTPS
+/// connector, which loads the system trust store) and what the next one costs, each call an SSM
+/// GetParameter answered by a local endpoint stub. Fresh processes, medians.
+fn first_aws_call() -> (f64, f64) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve_ssm(stream));
+        }
+    });
+    let own = std::env::current_exe().expect("own path");
+    let mut firsts = Vec::new();
+    let mut nexts = Vec::new();
+    for _ in 0..RUNS {
+        let output = Command::new(&own)
+            .arg(FIRST_CALL_CHILD)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_SESSION_TOKEN", "bench")
+            .output()
+            .expect("spawn the first-call probe");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut numbers = text.split_whitespace().map(|n| n.parse::<f64>());
+        match (numbers.next(), numbers.next()) {
+            (Some(Ok(first)), Some(Ok(next))) => {
+                firsts.push(first / 1000.0);
+                nexts.push(next / 1000.0);
+            }
+            _ => panic!(
+                "first-call probe failed: {text} {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+    (median(firsts), median(nexts))
+}
+
+/// The probe process: two GetParameter calls, their durations in µs on one line.
+fn first_call_child() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let clients = AwsClients::from_env().await;
+        let mut micros = Vec::new();
+        for _ in 0..2 {
+            let started = Instant::now();
+            let value = ssm::parameter_value(clients.ssm(), "bench")
+                .await
+                .expect("GetParameter against the stub");
+            assert_eq!(value, "{}");
+            micros.push(started.elapsed().as_micros());
+        }
+        println!("{} {}", micros[0], micros[1]);
+    });
+}
+
+/// Answers every request on a connection as SSM GetParameter would.
+fn serve_ssm(stream: TcpStream) {
+    let body = r#"{"Parameter":{"Name":"bench","Type":"String","Value":"{}","Version":1}}"#;
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    while read_request(&mut reader).is_some() {
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
 }
 
 /// Job requests per second: JSON text → job request → the run's RunTask requests.

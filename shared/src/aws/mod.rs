@@ -14,6 +14,9 @@ pub mod state_table;
 
 use std::sync::{Arc, OnceLock};
 
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
 use aws_config::BehaviorVersion;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -70,11 +73,21 @@ clients! {
 impl AwsClients {
     /// Loads the shared configuration from the environment (which honours `AWS_ENDPOINT_URL`)
     /// with the SDK's HTTPS client, its TLS set up on the first request (see [`http`]).
+    ///
+    /// Under Lambda the execution role's credentials and the region always arrive in
+    /// environment variables, so only those providers are built: the rest of the default chains
+    /// (profiles, web identity with its own STS client, ECS and IMDS endpoints) would never
+    /// answer there and cost most of the init. Elsewhere (the CLI) the full chains apply.
     pub async fn from_env() -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(client) = http::https_client_set_up_on_first_request(BehaviorVersion::latest())
         {
             loader = loader.http_client(client);
+        }
+        if crate::entry::in_lambda() {
+            loader = loader
+                .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+                .region(EnvironmentVariableRegionProvider::new());
         }
         Self::from_config(loader.load().await)
     }
@@ -114,5 +127,25 @@ where
         operation,
         code,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_built_on_first_use_and_shared_by_clones() {
+        let clients = AwsClients::from_config(aws_config::SdkConfig::builder().build());
+        let clone = clients.clone();
+        assert!(clients.0.ecs.get().is_none());
+        clients.ecs();
+        assert!(clone.0.ecs.get().is_some(), "a clone sees the built client");
+        assert!(clone.0.sns.get().is_none(), "other clients stay unbuilt");
+    }
+
+    #[test]
+    fn the_sdk_default_https_client_is_available_to_wrap() {
+        assert!(http::https_client_set_up_on_first_request(BehaviorVersion::latest()).is_some());
     }
 }
