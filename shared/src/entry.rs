@@ -77,16 +77,54 @@ impl Invocation {
     }
 }
 
-/// Reports a failed initialisation (bad configuration) and gives the exit code.
-pub fn fail_init(error: &AutopilotError) -> ExitCode {
+/// Reports a failed initialisation (bad configuration) and gives the exit code. Under Lambda the
+/// error also goes to the Runtime API's `/runtime/init/error`, so the failed invocation carries
+/// its type and message (naming the field) rather than only an exit status.
+pub async fn fail_init(error: &AutopilotError) -> ExitCode {
     tracing::error!(
         error_type = error.error_type(),
         "initialisation failed: {error}"
     );
-    if !in_lambda() {
+    if in_lambda() {
+        if let Err(report_error) = report_init_error(None, error).await {
+            tracing::warn!("the Runtime API did not take the init error: {report_error}");
+        }
+    } else {
         eprintln!("error: {error}");
     }
     ExitCode::FAILURE
+}
+
+/// Posts `error` to `/runtime/init/error` of the Runtime API at `endpoint` (default: the
+/// `AWS_LAMBDA_RUNTIME_API` address). `lambda_runtime` reports init errors only for its own
+/// SnapStart hooks, so a failure before the runtime starts is reported here.
+pub async fn report_init_error(
+    endpoint: Option<http::Uri>,
+    error: &AutopilotError,
+) -> std::result::Result<(), lambda_runtime::Error> {
+    let mut client = lambda_runtime_api_client::PooledClient::builder();
+    if let Some(endpoint) = endpoint {
+        client = client.with_endpoint(endpoint);
+    }
+    let diagnostic = lambda_runtime::Diagnostic {
+        error_type: error.error_type().to_owned(),
+        error_message: error.to_string(),
+    };
+    let request = lambda_runtime_api_client::build_request()
+        .method(http::Method::POST)
+        .uri("/2018-06-01/runtime/init/error")
+        .header(
+            "lambda-runtime-function-error-type",
+            format!("Runtime.{}", error.error_type()),
+        )
+        .body(lambda_runtime_api_client::body::Body::from(
+            serde_json::to_vec(&diagnostic)?,
+        ))?;
+    let response = client.build().call(request).await?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()).into());
+    }
+    Ok(())
 }
 
 /// Runs `handler` under Lambda or over the CLI's event files.

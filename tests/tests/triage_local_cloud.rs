@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use autopilot_tests::{binary, bootstrap_zip, crash_loop, LocalCloud, TriageStack, OOM_LOG_LINES};
+use autopilot_tests::{
+    binary, bootstrap_zip, crash_loop, create_function, invoke_sync, LocalCloud, TriageStack,
+    OOM_LOG_LINES,
+};
 use serde_json::json;
 
 const STORM: usize = 12;
@@ -12,7 +15,7 @@ const STORM: usize = 12;
 async fn task_triage_on_the_local_cloud() {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).expect("package");
-    let stack = TriageStack::deploy(&cloud, zip, &json!({"triage": {"log_lines": 3}}))
+    let stack = TriageStack::deploy(&cloud, zip.clone(), &json!({"triage": {"log_lines": 3}}))
         .await
         .expect("deploy");
 
@@ -135,4 +138,29 @@ async fn task_triage_on_the_local_cloud() {
         0,
         "nothing else was published"
     );
+
+    // A bad configuration fails init, reported to the Runtime API: the invocation's error
+    // carries its type and names the field.
+    create_function(
+        &stack.lambda,
+        "task-triage-bad-config",
+        &stack.account,
+        zip,
+        stack.function_environment(&json!({"triage": {"log_lines": 3, "colour": "blue"}})),
+        10,
+    )
+    .await
+    .unwrap();
+    let error = invoke_sync(
+        &stack.lambda,
+        "task-triage-bad-config",
+        &stack.fixture("service-oom").unwrap(),
+    )
+    .await
+    .expect_err("init fails");
+    // The local cloud relays a report to /runtime/init/error as `init error: {…}`; without one
+    // it would only say that the bootstrap exited during init.
+    assert!(error.contains("init error"), "{error}");
+    assert!(error.contains("InvalidConfig"), "{error}");
+    assert!(error.contains("triage.colour"), "{error}");
 }

@@ -47,7 +47,7 @@ async fn main() -> ExitCode {
         .and_then(|setup| AlarmScaler::new(setup, assumed))
     {
         Ok(scaler) => scaler,
-        Err(error) => return entry::fail_init(&error),
+        Err(error) => return entry::fail_init(&error).await,
     };
     entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
         scaler.handle(event, invocation)

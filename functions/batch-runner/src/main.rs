@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
     let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
     let runner = match Setup::init(mode).await.and_then(BatchRunner::new) {
         Ok(runner) => runner,
-        Err(error) => return entry::fail_init(&error),
+        Err(error) => return entry::fail_init(&error).await,
     };
     entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
         runner.handle(event, invocation)

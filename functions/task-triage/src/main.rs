@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
     let triage = match Setup::init(mode).await.and_then(TaskTriage::new) {
         Ok(triage) => triage,
-        Err(error) => return entry::fail_init(&error),
+        Err(error) => return entry::fail_init(&error).await,
     };
     entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
         triage.handle(event, invocation)
