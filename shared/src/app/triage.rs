@@ -325,17 +325,16 @@ impl TaskTriage {
             .unwrap_or_default();
         let window = match (self.mode, known_count) {
             (Mode::Live, None) => {
-                let window = state
-                    .count_stop(
+                state
+                    .count_stop_once(
+                        dedup_key,
                         storm_key,
                         now,
                         self.config.storm_window_s,
                         &diagnosis.title,
                         &reason,
                     )
-                    .await?;
-                state.record_storm_count(dedup_key, window.count).await?;
-                window
+                    .await?
             }
             (_, Some(count)) => StormWindow {
                 count,

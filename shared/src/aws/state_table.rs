@@ -1,12 +1,16 @@
-//! DynamoDB adapter for [`crate::state`]: conditional claims for duplicate suppression and an
-//! atomic counter per storm window; `alarm-scaler`'s per-service scaling memory with a revision
+//! DynamoDB adapter for [`crate::state`]: conditional claims for duplicate suppression and a
+//! counter per storm window that counts each claimed stop once (one transaction writes the
+//! window's count and the claim's number); `alarm-scaler`'s per-service scaling memory with a revision
 //! for conditional writes. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::aws_error;
 use crate::error::Result;
@@ -14,6 +18,29 @@ use crate::scaling::ScalingMemory;
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
 
 type Item = HashMap<String, AttributeValue>;
+
+/// How often counting a stop reads and tries again when concurrent stops take its number.
+const COUNT_ATTEMPTS: u32 = 40;
+
+/// A pause of 5–40 ms growing with the attempt, spread by the clock so that contenders part.
+fn contention_pause(attempt: u32) -> Duration {
+    let spread = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let ceiling_ms = 5 + 5 * attempt.min(7);
+    Duration::from_millis(u64::from(spread % ceiling_ms + 1))
+}
+
+/// A request the SDK's builder refused (a missing required field: a bug here, not input).
+fn build_error(operation: &'static str, error: BuildError) -> crate::error::AutopilotError {
+    crate::error::AutopilotError::Aws {
+        service: "dynamodb",
+        operation,
+        code: "InvalidRequest".into(),
+        message: error.to_string(),
+    }
+}
 
 /// The state table; its DynamoDB client is built on the first call.
 #[derive(Clone, Debug)]
@@ -190,12 +217,6 @@ impl StateTable {
             .await
     }
 
-    /// Keeps the storm count given to a claimed event, so a retry reuses it.
-    pub async fn record_storm_count(&self, key: &str, count: u64) -> Result<()> {
-        self.set_claim_fields(key, "SET storm_count = :count", vec![(":count", n(count))])
-            .await
-    }
-
     /// Marks a claimed event handled.
     pub async fn complete(
         &self,
@@ -227,10 +248,18 @@ impl StateTable {
         .await
     }
 
-    /// Counts one stop in its storm window (opening a new window when the last one closed).
-    pub async fn count_stop(
+    /// Counts a stop into the storm window at `storm_key`, exactly once for the claim at
+    /// `claim_key`, and gives the window with this stop's number as its count.
+    ///
+    /// The window's new count and the claim's record of it are written in one transaction,
+    /// conditional on the count read just before (a concurrent stop took the number: read
+    /// again) and on the claim not having counted yet (a retried delivery whose first attempt
+    /// got this far: its recorded number is returned, nothing is counted twice). A window older
+    /// than `window_s` is replaced by a new one counting from 1.
+    pub async fn count_stop_once(
         &self,
-        key: &str,
+        claim_key: &str,
+        storm_key: &str,
         now: i64,
         window_s: u64,
         title: &str,
@@ -238,77 +267,120 @@ impl StateTable {
     ) -> Result<StormWindow> {
         let cutoff = now - window_s as i64;
         let expires = now + window_s as i64 + 24 * 3600;
-        for _ in 0..5 {
-            let added = self
-                .client()
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(key))
-                .update_expression("ADD stops :one, titles :title SET last_at = :now, last_reason = :reason, expires_at = :expires")
-                .condition_expression("attribute_exists(pk) AND started_at > :cutoff")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":title", AttributeValue::Ss(vec![title.to_owned()]))
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":reason", s(reason))
-                .expression_attribute_values(":expires", n(expires))
-                .expression_attribute_values(":cutoff", n(cutoff))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match added {
-                Ok(output) => return Ok(storm_window(&output.attributes.unwrap_or_default())),
-                Err(error)
-                    if matches!(
-                        error.as_service_error(),
-                        Some(UpdateItemError::ConditionalCheckFailedException(_))
-                    ) => {}
-                Err(error) => return Err(aws_error("dynamodb", "UpdateItem", error)),
-            }
-            let opened = self
-                .client()
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(key))
-                .item("stops", n(1))
-                .item("started_at", n(now))
-                .item("last_at", n(now))
-                .item("titles", AttributeValue::Ss(vec![title.to_owned()]))
-                .item("last_reason", s(reason))
-                .item("expires_at", n(expires))
-                .condition_expression("attribute_not_exists(pk) OR started_at <= :cutoff")
-                .expression_attribute_values(":cutoff", n(cutoff))
-                .return_values(ReturnValue::AllOld)
-                .send()
-                .await;
-            match opened {
-                Ok(output) => {
-                    let previous = output
-                        .attributes
-                        .map(|old| storm_window(&old).count)
-                        .filter(|&c| c > 1);
-                    return Ok(StormWindow {
+        for attempt in 0..COUNT_ATTEMPTS {
+            let current = self.get(storm_key).await?.map(|item| storm_window(&item));
+            let (storm_write, window) = match current {
+                Some(open) if open.started_at > cutoff => {
+                    let mut window = StormWindow {
+                        count: open.count + 1,
+                        last_at: now,
+                        last_reason: Some(reason.to_owned()).filter(|r| !r.is_empty()),
+                        ..open.clone()
+                    };
+                    if !window.titles.iter().any(|t| t == title) {
+                        window.titles.push(title.to_owned());
+                        window.titles.sort();
+                    }
+                    let update = Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(storm_key))
+                        .update_expression("SET stops = :next, last_at = :now, last_reason = :reason, expires_at = :expires ADD titles :title")
+                        .condition_expression("stops = :seen AND started_at = :started")
+                        .expression_attribute_values(":next", n(window.count))
+                        .expression_attribute_values(":seen", n(open.count))
+                        .expression_attribute_values(":started", n(open.started_at))
+                        .expression_attribute_values(":now", n(now))
+                        .expression_attribute_values(":reason", s(reason))
+                        .expression_attribute_values(":expires", n(expires))
+                        .expression_attribute_values(":title", AttributeValue::Ss(vec![title.to_owned()]))
+                        .build()
+                        .map_err(|e| build_error("TransactWriteItems", e))?;
+                    (TransactWriteItem::builder().update(update).build(), window)
+                }
+                previous => {
+                    let mut put = Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", s(storm_key))
+                        .item("stops", n(1))
+                        .item("started_at", n(now))
+                        .item("last_at", n(now))
+                        .item("titles", AttributeValue::Ss(vec![title.to_owned()]))
+                        .item("last_reason", s(reason))
+                        .item("expires_at", n(expires));
+                    put = match &previous {
+                        // Replace exactly the closed window that was read.
+                        Some(closed) => put
+                            .condition_expression("started_at = :started")
+                            .expression_attribute_values(":started", n(closed.started_at)),
+                        None => put.condition_expression("attribute_not_exists(pk)"),
+                    };
+                    let put = put
+                        .build()
+                        .map_err(|e| build_error("TransactWriteItems", e))?;
+                    let window = StormWindow {
                         count: 1,
                         started_at: now,
                         last_at: now,
                         titles: vec![title.to_owned()],
                         last_reason: Some(reason.to_owned()).filter(|r| !r.is_empty()),
-                        previous_count: previous,
-                    });
+                        previous_count: previous.map(|closed| closed.count).filter(|&c| c > 1),
+                    };
+                    (TransactWriteItem::builder().put(put).build(), window)
                 }
-                // Another invocation opened the window first: count into it.
-                Err(error)
-                    if matches!(
-                        error.as_service_error(),
-                        Some(PutItemError::ConditionalCheckFailedException(_))
-                    ) => {}
-                Err(error) => return Err(aws_error("dynamodb", "PutItem", error)),
+            };
+            let claim_record = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(claim_key))
+                .update_expression("SET storm_count = :count")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(storm_count)")
+                .expression_attribute_values(":count", n(window.count))
+                .build()
+                .map_err(|e| build_error("TransactWriteItems", e))?;
+            let written = self
+                .client()
+                .transact_write_items()
+                .transact_items(storm_write)
+                .transact_items(TransactWriteItem::builder().update(claim_record).build())
+                .send()
+                .await;
+            let reasons = match written {
+                Ok(_) => return Ok(window),
+                Err(error) => match error.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                        canceled.cancellation_reasons().to_vec()
+                    }
+                    _ => return Err(aws_error("dynamodb", "TransactWriteItems", error)),
+                },
+            };
+            let failed =
+                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            if failed(1) {
+                return self.counted_before(claim_key, storm_key).await;
             }
+            // Another stop took this number (or the window changed, or a conflicting
+            // transaction): read again after a short, spread-out pause.
+            tokio::time::sleep(contention_pause(attempt)).await;
         }
         Err(crate::error::AutopilotError::Aws {
             service: "dynamodb",
-            operation: "UpdateItem",
+            operation: "TransactWriteItems",
             code: "ContendedStormWindow".into(),
-            message: format!("could not count a stop in {key} after 5 attempts"),
+            message: format!(
+                "could not count a stop in {storm_key} after {COUNT_ATTEMPTS} attempts"
+            ),
+        })
+    }
+
+    /// The window with the number the claim recorded when it counted its stop.
+    async fn counted_before(&self, claim_key: &str, storm_key: &str) -> Result<StormWindow> {
+        let recorded = self
+            .get(claim_key)
+            .await?
+            .and_then(|item| get_n(&item, "storm_count"))
+            .unwrap_or_default();
+        Ok(StormWindow {
+            count: recorded,
+            ..self.peek_storm(storm_key).await?.unwrap_or_default()
         })
     }
 
