@@ -22,7 +22,8 @@ type Item = HashMap<String, AttributeValue>;
 /// How often counting a stop reads and tries again when concurrent stops take its number.
 const COUNT_ATTEMPTS: u32 = 40;
 
-/// A pause of 5–40 ms growing with the attempt, spread by the clock so that contenders part.
+/// A pause of 1 ms up to a ceiling that grows from 5 ms to 40 ms with the attempt, spread by
+/// the clock so that contenders part.
 fn contention_pause(attempt: u32) -> Duration {
     let spread = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

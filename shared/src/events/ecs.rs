@@ -70,9 +70,7 @@ pub fn parse_triage_input(text: &str) -> Result<TriageInput> {
             return Ok(TriageInput::TaskStateChange(Box::new(change)));
         }
     }
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| AutopilotError::invalid_event("$", format!("not JSON: {e}")))?;
-    triage_input_from_value(&value)
+    triage_input_from_value(&super::value_from_text(text)?)
 }
 
 /// The reference parse over a value tree: the `detail-type` decides, then the detail is typed

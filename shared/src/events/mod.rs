@@ -33,9 +33,14 @@ impl InboundEvent {
 
     /// The event as a JSON value tree, for events whose parsing wants one.
     pub fn to_value(&self) -> Result<serde_json::Value> {
-        serde_json::from_str(self.text())
-            .map_err(|e| AutopilotError::invalid_event("$", format!("not JSON: {e}")))
+        value_from_text(self.text())
     }
+}
+
+/// An event's JSON text as a value tree; text that is not JSON is an invalid event.
+pub fn value_from_text(text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text)
+        .map_err(|e| AutopilotError::invalid_event("$", format!("not JSON: {e}")))
 }
 
 impl From<serde_json::Value> for InboundEvent {
