@@ -161,7 +161,7 @@ fn first_call_child() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let clients = AwsClients::from_env().await;
+        let clients = AwsClients::from_env(autopilot::entry::in_lambda()).await;
         let mut micros = Vec::new();
         for _ in 0..2 {
             let started = Instant::now();

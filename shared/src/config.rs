@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::batch::catalog::{self as job_catalog, JobCatalog};
+use crate::domain::HttpsFormat;
 use crate::error::{AutopilotError, Result};
 use crate::scaling::policy::{self as scaling_policy, ScalingConfig};
-use crate::triage::{Category, Severity};
+use crate::triage::{Category, CategoryOverride};
 
 /// Environment variable holding the configuration document inline.
 pub const ENV_INLINE: &str = "AUTOPILOT_CONFIG";
@@ -29,6 +30,9 @@ pub const ENV_STATE_TABLE: &str = "STATE_TABLE";
 pub struct StackConfig {
     #[serde(default)]
     pub triage: TriageConfig,
+    /// How notifications are delivered (every function).
+    #[serde(default)]
+    pub notify: NotifyConfig,
     /// Step-scaling policies of `alarm-scaler`, keyed by alarm name.
     #[serde(default)]
     pub scaling: ScalingConfig,
@@ -47,8 +51,9 @@ pub struct TriageConfig {
     pub storm_window_s: u64,
     /// How long a delivered event's dedup record lives, in seconds.
     pub dedup_ttl_s: u64,
-    /// What the `https` protocol of the SNS message carries.
-    pub https_format: HttpsFormat,
+    /// Moved to `notify.https_format`; present only to say so.
+    #[serde(skip_serializing)]
+    pub https_format: Option<serde_json::Value>,
     /// Per-category overrides of whether to notify and at which severity, keyed by category
     /// identifier (`health-check`); names are checked by [`StackConfig::validate`].
     pub categories: BTreeMap<String, CategoryOverride>,
@@ -67,29 +72,18 @@ impl Default for TriageConfig {
             log_lines: 20,
             storm_window_s: 30 * 60,
             dedup_ttl_s: 24 * 60 * 60,
-            https_format: HttpsFormat::Structured,
+            https_format: None,
             categories: BTreeMap::new(),
         }
     }
 }
 
-/// Payload carried by the `https` protocol of a notification.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum HttpsFormat {
-    /// The same structured JSON as `sqs` and `lambda`.
-    #[default]
-    Structured,
-    /// Amazon Q Developer in chat applications (Chatbot) custom-notification schema.
-    Chatbot,
-}
-
-/// Overrides for one diagnosis category.
+/// Section `notify`: how every function's notifications are delivered.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct CategoryOverride {
-    pub notify: Option<bool>,
-    pub severity: Option<Severity>,
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// What the `https` protocol of the SNS message carries.
+    pub https_format: HttpsFormat,
 }
 
 /// Values from the environment that sit beside the document.
@@ -161,6 +155,12 @@ impl StackConfig {
     /// Range checks that types alone do not express.
     pub fn validate(&self) -> Result<()> {
         let triage = &self.triage;
+        if triage.https_format.is_some() {
+            return Err(AutopilotError::invalid_config(
+                "triage.https_format",
+                "moved: set notify.https_format instead (every function reads it)",
+            ));
+        }
         if triage.log_lines > 500 {
             return Err(AutopilotError::invalid_config(
                 "triage.log_lines",
@@ -200,6 +200,7 @@ impl StackConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{HttpsFormat, Severity};
 
     fn field_of(result: Result<StackConfig>) -> String {
         match result {
@@ -219,12 +220,12 @@ mod tests {
     #[test]
     fn full_triage_section_parses() {
         let config = StackConfig::parse(
-            r#"{"triage": {"log_lines": 50, "storm_window_s": 600, "https_format": "chatbot",
+            r#"{"triage": {"log_lines": 50, "storm_window_s": 600,
                 "categories": {"health-check": {"notify": false}, "oom": {"severity": "warning"}}},
-                "scaling": {}, "jobs": {}}"#,
+                "notify": {"https_format": "chatbot"}, "scaling": {}, "jobs": {}}"#,
         )
         .unwrap();
-        assert_eq!(config.triage.https_format, HttpsFormat::Chatbot);
+        assert_eq!(config.notify.https_format, HttpsFormat::Chatbot);
         assert_eq!(
             config
                 .triage
@@ -278,6 +279,25 @@ mod tests {
         assert_eq!(
             field_of(StackConfig::parse(r#"{"triage": {"storm_window_s": 5}}"#)),
             "triage.storm_window_s"
+        );
+    }
+
+    #[test]
+    fn the_old_https_format_place_names_the_new_one() {
+        let result = StackConfig::parse(r#"{"triage": {"https_format": "chatbot"}}"#);
+        assert_eq!(
+            field_of(StackConfig::parse(
+                r#"{"triage": {"https_format": "chatbot"}}"#
+            )),
+            "triage.https_format"
+        );
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("notify.https_format"), "{message}");
+        assert_eq!(
+            field_of(StackConfig::parse(
+                r#"{"notify": {"https_format": "html"}}"#
+            )),
+            "notify.https_format"
         );
     }
 

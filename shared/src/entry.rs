@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
@@ -44,6 +44,17 @@ pub struct CommonArgs {
     pub files: Vec<PathBuf>,
 }
 
+impl Mode {
+    /// How notes and logs name the mode: `live`, `dry-run`, `offline`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::DryRun => "dry-run",
+            Self::Offline => "offline",
+        }
+    }
+}
+
 impl CommonArgs {
     pub fn mode(&self) -> Mode {
         if self.offline {
@@ -65,15 +76,16 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// The deadline as epoch seconds, or `now + fallback_s` outside Lambda.
-    pub fn deadline_epoch_s(&self, fallback_s: u64) -> i64 {
-        let deadline = self
-            .deadline
-            .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(fallback_s));
-        deadline
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default()
+    /// The deadline as epoch seconds, or `now + fallback_s` outside Lambda (`now` in epoch
+    /// seconds, from the handler's clock).
+    pub fn deadline_epoch_s(&self, now: i64, fallback_s: u64) -> i64 {
+        match self.deadline {
+            Some(deadline) => deadline
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or_default(),
+            None => now.saturating_add(fallback_s as i64),
+        }
     }
 }
 

@@ -5,8 +5,9 @@ use lambda_runtime::Diagnostic;
 /// Shorthand for results carrying [`AutopilotError`].
 pub type Result<T, E = AutopilotError> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in a function. Each variant has a stable [`error_type`]
-/// (`AutopilotError::error_type`) that Lambda reports and on-failure destinations carry.
+/// Everything that can go wrong in a function. Each variant has a stable
+/// [`error_type`](AutopilotError::error_type) that Lambda reports and on-failure destinations
+/// carry; README lists them.
 #[derive(Debug, thiserror::Error)]
 pub enum AutopilotError {
     /// The event cannot be acted on; `field` is the JSON path of the offending part.
@@ -40,6 +41,29 @@ pub enum AutopilotError {
         reason: String,
     },
 
+    /// A conditional write lost to concurrent writers on every attempt (a storm window, a
+    /// service's scaling memory); Lambda retries the event.
+    #[error("{resource} changed under every one of {attempts} attempts")]
+    Contention { resource: String, attempts: u32 },
+
+    /// An action was taken and recorded, but telling about it failed; the error names the
+    /// action so that the on-failure destination still says what happened.
+    #[error("{action}, but the notification failed: {cause}")]
+    NotificationLost { action: String, cause: String },
+
+    /// The service an action names does not exist (or is not ACTIVE); `field` names the
+    /// configuration that points at it.
+    #[error("no active service {service} in cluster {cluster} (from `{field}`)")]
+    ServiceNotFound {
+        cluster: String,
+        service: String,
+        field: String,
+    },
+
+    /// The command line asks for something that cannot be done as given.
+    #[error("usage: {0}")]
+    Usage(String),
+
     /// Reading an event file or standard input in CLI mode failed.
     #[error("cannot read {source_name}: {message}")]
     Input {
@@ -57,6 +81,10 @@ impl AutopilotError {
             Self::Aws { .. } => "AwsCallFailed",
             Self::InProgressElsewhere { .. } => "InProgressElsewhere",
             Self::CapacityUnavailable { .. } => "CapacityUnavailable",
+            Self::Contention { .. } => "Contention",
+            Self::NotificationLost { .. } => "NotificationLost",
+            Self::ServiceNotFound { .. } => "ServiceNotFound",
+            Self::Usage(_) => "Usage",
             Self::Input { .. } => "InputUnreadable",
         }
     }
@@ -78,6 +106,22 @@ impl AutopilotError {
     }
 }
 
+impl AutopilotError {
+    /// Every stable error type, as the README lists them.
+    pub const ERROR_TYPES: [&'static str; 10] = [
+        "InvalidEvent",
+        "InvalidConfig",
+        "AwsCallFailed",
+        "InProgressElsewhere",
+        "CapacityUnavailable",
+        "Contention",
+        "NotificationLost",
+        "ServiceNotFound",
+        "Usage",
+        "InputUnreadable",
+    ];
+}
+
 impl From<AutopilotError> for Diagnostic {
     fn from(error: AutopilotError) -> Self {
         Diagnostic {
@@ -90,6 +134,54 @@ impl From<AutopilotError> for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_lists_every_error_type() {
+        let readme = include_str!("../../README.md");
+        for error_type in AutopilotError::ERROR_TYPES {
+            assert!(
+                readme.contains(&format!("`{error_type}`")),
+                "README does not list `{error_type}`"
+            );
+        }
+        let samples = [
+            AutopilotError::invalid_event("f", "p"),
+            AutopilotError::invalid_config("f", "p"),
+            AutopilotError::Aws {
+                service: "s",
+                operation: "o",
+                code: "c".into(),
+                message: "m".into(),
+            },
+            AutopilotError::InProgressElsewhere { key: "k".into() },
+            AutopilotError::CapacityUnavailable {
+                job: "j".into(),
+                started: 0,
+                requested: 1,
+                reason: "r".into(),
+            },
+            AutopilotError::Contention {
+                resource: "r".into(),
+                attempts: 3,
+            },
+            AutopilotError::NotificationLost {
+                action: "a".into(),
+                cause: "c".into(),
+            },
+            AutopilotError::ServiceNotFound {
+                cluster: "c".into(),
+                service: "s".into(),
+                field: "f".into(),
+            },
+            AutopilotError::Usage("u".into()),
+            AutopilotError::Input {
+                source_name: "s".into(),
+                message: "m".into(),
+            },
+        ];
+        let types: Vec<&str> = samples.iter().map(AutopilotError::error_type).collect();
+        assert_eq!(types, AutopilotError::ERROR_TYPES);
+    }
 
     #[test]
     fn diagnostic_carries_stable_type_and_field() {

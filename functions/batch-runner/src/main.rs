@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
     let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
-    let runner = match Setup::init(mode).await.and_then(BatchRunner::new) {
+    let runner = match Setup::init(mode).await.map(BatchRunner::new) {
         Ok(runner) => runner,
         Err(error) => return entry::fail_init(&error).await,
     };

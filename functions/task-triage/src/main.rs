@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
     let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
-    let triage = match Setup::init(mode).await.and_then(TaskTriage::new) {
+    let triage = match Setup::init(mode).await.map(TaskTriage::new) {
         Ok(triage) => triage,
         Err(error) => return entry::fail_init(&error).await,
     };

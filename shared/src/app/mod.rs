@@ -1,33 +1,147 @@
-//! Wiring of each function: cold-start setup (configuration, clients) and the handlers that
-//! connect pure decisions to the AWS adapters.
+//! Orchestration of each function: cold-start [`Setup`] (configuration, the [`Backend`] of
+//! ports), and handlers that read the event, ask the pure core for decisions and carry them out
+//! through the ports. Shared steps live here once: taking and settling a claim ([`claim`]),
+//! delivering a notice ([`publish`]) and counting a stop into its storm window ([`storm`]).
+//!
+//! A new event source is a parser in [`crate::events`], a decision in the pure core and a
+//! handler (or a branch of one) here; a new destination is a [`crate::ports::Notifier`].
 
 pub mod batch;
+pub mod claim;
+pub mod enrich;
+pub mod publish;
 pub mod scaler;
+pub mod storm;
 pub mod triage;
 
+use std::sync::Arc;
+
+use crate::aws::sns::SnsNotifier;
 use crate::aws::state_table::StateTable;
 use crate::aws::{ssm, AwsClients};
 use crate::config::{ConfigSource, Deployment, StackConfig, ENV_SSM, ENV_TOPIC};
-use crate::entry::Mode;
+use crate::entry::{in_lambda, Mode};
 use crate::error::{AutopilotError, Result};
+use crate::ports::{
+    AlarmReader, Clock, EcsGateway, LogReader, Notifier, ScalableTargets, StateStore, SystemClock,
+};
+
+/// The ports a function reads through (and, live, writes through).
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// The state table, when `STATE_TABLE` is set.
+    pub state: Option<Arc<dyn StateStore>>,
+    pub ecs: Arc<dyn EcsGateway>,
+    pub logs: Arc<dyn LogReader>,
+    pub alarms: Arc<dyn AlarmReader>,
+    pub targets: Arc<dyn ScalableTargets>,
+}
+
+impl Ports {
+    /// Every port on the AWS adapters.
+    pub fn aws(clients: &AwsClients, state_table: Option<&str>) -> Self {
+        Self {
+            state: state_table.map(|table| {
+                Arc::new(StateTable::new(clients.clone(), table)) as Arc<dyn StateStore>
+            }),
+            ecs: Arc::new(clients.clone()),
+            logs: Arc::new(clients.clone()),
+            alarms: Arc::new(clients.clone()),
+            targets: Arc::new(clients.clone()),
+        }
+    }
+}
+
+/// How much a function may do, with the ports that mode has and no others.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Reads and writes; notifications go to `notifier`.
+    Live {
+        ports: Ports,
+        notifier: Arc<dyn Notifier>,
+    },
+    /// Reads, writes nothing.
+    DryRun(Ports),
+    /// No call outside the process at all.
+    Offline,
+}
+
+impl Backend {
+    pub fn mode(&self) -> Mode {
+        match self {
+            Self::Live { .. } => Mode::Live,
+            Self::DryRun(_) => Mode::DryRun,
+            Self::Offline => Mode::Offline,
+        }
+    }
+
+    /// The ports to read through (live and dry-run).
+    pub fn ports(&self) -> Option<&Ports> {
+        match self {
+            Self::Live { ports, .. } | Self::DryRun(ports) => Some(ports),
+            Self::Offline => None,
+        }
+    }
+
+    /// The state store, when the mode reads and `STATE_TABLE` is set.
+    pub fn state(&self) -> Option<&dyn StateStore> {
+        self.ports()?.state.as_deref()
+    }
+
+    /// The ports and the state store of a live backend with a state table: what acting once
+    /// needs.
+    pub fn live_state(&self) -> Option<(&Ports, &dyn StateStore)> {
+        match self {
+            Self::Live { ports, .. } => Some((ports, ports.state.as_deref()?)),
+            _ => None,
+        }
+    }
+
+    /// The ports of a live backend.
+    pub fn live(&self) -> Option<&Ports> {
+        match self {
+            Self::Live { ports, .. } => Some(ports),
+            _ => None,
+        }
+    }
+
+    /// The AWS adapters for `mode`; a live run publishes, so it needs `NOTIFY_TOPIC_ARN`.
+    pub fn aws(mode: Mode, clients: Option<&AwsClients>, deployment: &Deployment) -> Result<Self> {
+        let Some(clients) = clients.filter(|_| mode != Mode::Offline) else {
+            return Ok(Self::Offline);
+        };
+        let ports = Ports::aws(clients, deployment.state_table.as_deref());
+        if mode == Mode::DryRun {
+            return Ok(Self::DryRun(ports));
+        }
+        let topic = deployment.topic_arn.as_deref().ok_or_else(|| {
+            AutopilotError::invalid_config(ENV_TOPIC, "required to publish notifications")
+        })?;
+        Ok(Self::Live {
+            ports,
+            notifier: Arc::new(SnsNotifier::new(clients.clone(), topic)),
+        })
+    }
+}
 
 /// What every function builds once per cold start.
 #[derive(Debug, Clone)]
 pub struct Setup {
-    pub mode: Mode,
     pub config: StackConfig,
-    pub deployment: Deployment,
-    /// `None` in offline mode: no AWS call at all.
-    pub clients: Option<AwsClients>,
+    pub backend: Backend,
+    pub clock: Arc<dyn Clock>,
+    /// The region the functions run in (for console links when an event names none).
+    pub region: Option<String>,
 }
 
 impl Setup {
-    /// Builds clients (unless offline) and loads and validates the configuration document.
+    /// Loads and validates the configuration document and builds the AWS backend for `mode`
+    /// (no client at all offline).
     pub async fn init(mode: Mode) -> Result<Self> {
         let source = ConfigSource::from_env()?;
         let clients = match mode {
             Mode::Offline => None,
-            Mode::Live | Mode::DryRun => Some(AwsClients::from_env().await),
+            Mode::Live | Mode::DryRun => Some(AwsClients::from_env(in_lambda()).await),
         };
         let document = match source {
             ConfigSource::Inline(json) => Some(json),
@@ -50,40 +164,16 @@ impl Setup {
             Some(json) => StackConfig::parse(&json)?,
             None => StackConfig::default(),
         };
-        Ok(Self {
-            mode,
-            config,
-            deployment: Deployment::from_env(),
-            clients,
-        })
-    }
-}
-
-impl Setup {
-    /// A live run publishes, so it needs `NOTIFY_TOPIC_ARN`.
-    pub fn require_topic_when_live(&self) -> Result<()> {
-        if self.mode == Mode::Live && self.deployment.topic_arn.is_none() {
-            return Err(AutopilotError::invalid_config(
-                ENV_TOPIC,
-                "required to publish notifications",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The state table, when `STATE_TABLE` is set and the mode makes AWS calls.
-    pub fn state_table(&self) -> Option<StateTable> {
-        match (&self.clients, &self.deployment.state_table) {
-            (Some(clients), Some(table)) => Some(StateTable::new(clients.clone(), table)),
-            _ => None,
-        }
-    }
-
-    /// The region the clients talk to (for console links).
-    pub fn region(&self) -> Option<String> {
-        self.clients
+        let backend = Backend::aws(mode, clients.as_ref(), &Deployment::from_env())?;
+        let region = clients
             .as_ref()
             .and_then(|c| c.sdk_config().region())
-            .map(|r| r.to_string())
+            .map(|r| r.to_string());
+        Ok(Self {
+            config,
+            backend,
+            clock: Arc::new(SystemClock),
+            region,
+        })
     }
 }

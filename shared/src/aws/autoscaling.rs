@@ -1,10 +1,13 @@
-//! Application Auto Scaling adapter: the bounds of a scalable target registered for an ECS
-//! service, which `alarm-scaler` must respect besides its own policy bounds.
+//! Application Auto Scaling adapter: the [`ScalableTargets`] port, the bounds of a scalable
+//! target registered for an ECS service, which `alarm-scaler` must respect besides its own
+//! policy bounds.
 
+use async_trait::async_trait;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 
-use super::aws_error;
+use super::{aws_error, AwsClients};
 use crate::error::Result;
+use crate::ports::ScalableTargets;
 use crate::scaling::TargetBounds;
 
 /// The resource id of an ECS service: `service/<cluster name>/<service name>` (names, not ARNs).
@@ -13,8 +16,15 @@ pub fn ecs_resource_id(cluster: &str, service: &str) -> String {
     format!("service/{}/{}", name(cluster), name(service))
 }
 
-/// The registered scalable target's [min, max], or `None` when none is registered.
-pub async fn service_bounds(
+#[async_trait]
+impl ScalableTargets for AwsClients {
+    /// The registered scalable target's [min, max], or `None` when none is registered.
+    async fn service_bounds(&self, cluster: &str, service: &str) -> Result<Option<TargetBounds>> {
+        service_bounds(self.autoscaling(), cluster, service).await
+    }
+}
+
+async fn service_bounds(
     client: &aws_sdk_applicationautoscaling::Client,
     cluster: &str,
     service: &str,

@@ -1,23 +1,32 @@
-//! CloudWatch adapter: the current state of the configured alarms (DescribeAlarms), read on
-//! `alarm-scaler`'s tick to repeat steps while an alarm stays in ALARM.
+//! CloudWatch adapter: the [`AlarmReader`] giving the current state of the configured alarms
+//! (DescribeAlarms), read on `alarm-scaler`'s tick to repeat steps while an alarm stays in ALARM.
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricAlarm};
 
-use super::aws_error;
+use super::{aws_error, AwsClients};
+use crate::domain::AlarmState;
 use crate::error::Result;
 use crate::events::alarm::{
     latest_datapoint_in_reason, threshold_in_reason, values_from_reason_data, AlarmTransition,
     Delivery,
 };
-use crate::scaling::AlarmState;
+use crate::ports::AlarmReader;
 
 /// DescribeAlarms accepts at most this many names per call.
 const NAMES_PER_CALL: usize = 100;
 
+#[async_trait]
+impl AlarmReader for AwsClients {
+    async fn current_alarms(&self, names: &[String]) -> Result<Vec<AlarmTransition>> {
+        current_alarms(self.cloudwatch(), names).await
+    }
+}
+
 /// The current state of each named metric alarm that exists (unknown names are left out).
-pub async fn current_alarms(
+async fn current_alarms(
     client: &aws_sdk_cloudwatch::Client,
     names: &[String],
 ) -> Result<Vec<AlarmTransition>> {

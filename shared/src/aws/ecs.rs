@@ -1,48 +1,57 @@
-//! ECS adapter: the service context and awslogs settings used to enrich a notification, the
-//! desired count `alarm-scaler` sets, and the RunTask/ListTasks/DescribeTasks/StopTask calls of
-//! `batch-runner`.
+//! ECS adapter: the [`EcsGateway`] port — the service context and awslogs settings used to
+//! enrich a notification, the desired count `alarm-scaler` sets, and the
+//! RunTask/ListTasks/DescribeTasks/StopTask calls of `batch-runner`.
 
+use async_trait::async_trait;
 use aws_sdk_ecs::types::LogDriver;
-use serde::Serialize;
 
-use super::aws_error;
-use crate::batch::{RunFailure, RunTaskResult};
+use super::{aws_error, AwsClients};
+use crate::batch::{RunFailure, RunTaskRequest, RunTaskResult, RunningTask};
+use crate::domain::{AwsLogsTarget, ServiceSnapshot};
 use crate::error::Result;
+use crate::ports::EcsGateway;
 
-/// What a notification says about the service a task belonged to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct ServiceSnapshot {
-    pub status: Option<String>,
-    pub desired: i32,
-    pub running: i32,
-    pub pending: i32,
-    /// Rollout state of the primary deployment (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
-    pub rollout_state: Option<String>,
-    /// Whether the deployment circuit breaker is on, and with rollback.
-    pub circuit_breaker: Option<bool>,
-    pub circuit_breaker_rollback: Option<bool>,
-    pub deployments: usize,
-}
+#[async_trait]
+impl EcsGateway for AwsClients {
+    async fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<ServiceSnapshot>> {
+        describe_service(self.ecs(), cluster, service).await
+    }
 
-/// Where a container's awslogs output goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AwsLogsTarget {
-    pub group: String,
-    pub stream_prefix: Option<String>,
-    pub region: Option<String>,
-}
+    async fn awslogs_target(
+        &self,
+        task_definition: &str,
+        container: &str,
+    ) -> Result<Option<AwsLogsTarget>> {
+        awslogs_target(self.ecs(), task_definition, container).await
+    }
 
-impl AwsLogsTarget {
-    /// The stream of one task's container: `prefix/container/task-id`.
-    pub fn stream_for(&self, container: &str, task_id: &str) -> Option<String> {
-        self.stream_prefix
-            .as_ref()
-            .map(|prefix| format!("{prefix}/{container}/{task_id}"))
+    async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()> {
+        set_desired_count(self.ecs(), cluster, service, desired).await
+    }
+
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult> {
+        run_task(self.ecs(), request).await
+    }
+
+    async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> Result<Vec<String>> {
+        tasks_started_by(self.ecs(), cluster, started_by).await
+    }
+
+    async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>> {
+        task_start_times(self.ecs(), cluster, arns).await
+    }
+
+    async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {
+        stop_task(self.ecs(), cluster, task_arn, reason).await
     }
 }
 
 /// DescribeServices for one service.
-pub async fn describe_service(
+async fn describe_service(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
@@ -79,7 +88,7 @@ pub async fn describe_service(
 }
 
 /// The awslogs target of `container` in a task definition, if it logs with awslogs.
-pub async fn awslogs_target(
+async fn awslogs_target(
     client: &aws_sdk_ecs::Client,
     task_definition: &str,
     container: &str,
@@ -111,7 +120,7 @@ pub async fn awslogs_target(
 }
 
 /// Sets a service's desired count, and nothing else.
-pub async fn set_desired_count(
+async fn set_desired_count(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
@@ -129,10 +138,7 @@ pub async fn set_desired_count(
 }
 
 /// Sends one RunTask call built by [`crate::batch::run_task_request`].
-pub async fn run_task(
-    client: &aws_sdk_ecs::Client,
-    request: &crate::batch::RunTaskRequest,
-) -> Result<RunTaskResult> {
+async fn run_task(client: &aws_sdk_ecs::Client, request: &RunTaskRequest) -> Result<RunTaskResult> {
     use aws_sdk_ecs::types::{
         AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride,
         KeyValuePair, LaunchType, NetworkConfiguration, PropagateTags, Tag, TaskOverride,
@@ -228,7 +234,7 @@ pub async fn run_task(
 }
 
 /// Tasks started with `started_by` that are running or about to (ListTasks, all pages).
-pub async fn tasks_started_by(
+async fn tasks_started_by(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     started_by: &str,
@@ -254,11 +260,11 @@ pub async fn tasks_started_by(
 }
 
 /// When each task started (DescribeTasks, 100 per call).
-pub async fn task_start_times(
+async fn task_start_times(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     arns: &[String],
-) -> Result<Vec<crate::batch::RunningTask>> {
+) -> Result<Vec<RunningTask>> {
     let mut tasks = Vec::new();
     for chunk in arns.chunks(100) {
         let output = client
@@ -269,7 +275,7 @@ pub async fn task_start_times(
             .await
             .map_err(|e| aws_error("ecs", "DescribeTasks", e))?;
         tasks.extend(output.tasks().iter().filter_map(|task| {
-            Some(crate::batch::RunningTask {
+            Some(RunningTask {
                 task_arn: task.task_arn()?.to_owned(),
                 started_at: task.started_at().or(task.created_at()).map(|t| t.secs()),
             })
@@ -279,7 +285,7 @@ pub async fn task_start_times(
 }
 
 /// Stops one task with a reason ECS shows as its stoppedReason.
-pub async fn stop_task(
+async fn stop_task(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     task_arn: &str,

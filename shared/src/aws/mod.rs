@@ -1,7 +1,9 @@
-//! Thin AWS adapters. Clients come from one `aws_config` configuration per execution
-//! environment (which honours `AWS_ENDPOINT_URL`, so the same code runs against the local
-//! cloud); each adapter turns SDK types into the library's plain data and SDK errors into
-//! [`AutopilotError::Aws`].
+//! Thin AWS adapters implementing the [`crate::ports`]. Clients come from one `aws_config`
+//! configuration per execution environment (which honours `AWS_ENDPOINT_URL`, so the same code
+//! runs against the local cloud); each adapter turns SDK types into the library's plain data and
+//! SDK errors into [`AutopilotError::Aws`]. [`AwsClients`] itself is the ECS, Logs, alarms and
+//! scalable-targets port; [`sns::SnsNotifier`] the notifier; [`state_table::StateTable`] the
+//! state store.
 
 pub mod autoscaling;
 pub mod cloudwatch;
@@ -78,13 +80,13 @@ impl AwsClients {
     /// environment variables, so only those providers are built: the rest of the default chains
     /// (profiles, web identity with its own STS client, ECS and IMDS endpoints) would never
     /// answer there and cost most of the init. Elsewhere (the CLI) the full chains apply.
-    pub async fn from_env() -> Self {
+    pub async fn from_env(in_lambda: bool) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(client) = http::https_client_set_up_on_first_request(BehaviorVersion::latest())
         {
             loader = loader.http_client(client);
         }
-        if crate::entry::in_lambda() {
+        if in_lambda {
             loader = loader
                 .credentials_provider(EnvironmentVariableCredentialsProvider::new())
                 .region(EnvironmentVariableRegionProvider::new());

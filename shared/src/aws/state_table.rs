@@ -1,12 +1,12 @@
-//! DynamoDB adapter for [`crate::state`]: conditional claims for duplicate suppression and a
-//! counter per storm window that counts each claimed stop once (one transaction writes the
-//! window's count and the claim's number); `alarm-scaler`'s per-service scaling memory with a revision
-//! for conditional writes. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
+//! DynamoDB adapter implementing the state ports ([`ClaimStore`], [`StormStore`],
+//! [`ScalingStore`], [`RunStore`]): conditional claims for duplicate suppression; a storm
+//! window's count and the claim's record of it written in one conditional transaction;
+//! `alarm-scaler`'s per-service scaling memory with a revision for conditional writes;
+//! `batch-runner`'s run records. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
 
 use std::collections::HashMap;
 
-use std::time::Duration;
-
+use async_trait::async_trait;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -14,24 +14,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 
 use super::aws_error;
 use crate::error::Result;
+use crate::ports::{ClaimStore, CountWrite, RunStore, ScalingStore, StormStore};
 use crate::scaling::ScalingMemory;
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
 
 type Item = HashMap<String, AttributeValue>;
-
-/// How often counting a stop reads and tries again when concurrent stops take its number.
-const COUNT_ATTEMPTS: u32 = 40;
-
-/// A pause of 1 ms up to a ceiling that grows from 5 ms to 40 ms with the attempt, spread by
-/// the clock so that contenders part.
-fn contention_pause(attempt: u32) -> Duration {
-    let spread = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let ceiling_ms = 5 + 5 * attempt.min(7);
-    Duration::from_millis(u64::from(spread % ceiling_ms + 1))
-}
 
 /// A request the SDK's builder refused (a missing required field: a bug here, not input).
 fn build_error(operation: &'static str, error: BuildError) -> crate::error::AutopilotError {
@@ -122,8 +109,49 @@ impl StateTable {
         Ok(output.item)
     }
 
+    /// Updates fields of an existing claim record. The record must exist: an update on a
+    /// missing key would otherwise create a claim without status or `expires_at`, one that
+    /// never expires (e.g. after TTL removed the original).
+    async fn set_claim_fields(
+        &self,
+        key: &str,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<()> {
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)");
+        if expression.contains("#status") {
+            request = request.expression_attribute_names("#status", "status");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// The number the claim at `claim_key` recorded when it counted its stop.
+    async fn recorded_count(&self, claim_key: &str) -> Result<u64> {
+        Ok(self
+            .get(claim_key)
+            .await?
+            .and_then(|item| get_n(&item, "storm_count"))
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ClaimStore for StateTable {
     /// Claims an event for processing until `lease_until` (see [`crate::state`] for the semantics).
-    pub async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim> {
+    async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim> {
         let result = self
             .client()
             .update_item()
@@ -167,7 +195,7 @@ impl StateTable {
     }
 
     /// What a claim would find, without writing (for `--dry-run`).
-    pub async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
+    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
         Ok(match self.get(key).await? {
             None => Claim::Fresh,
             Some(item) => {
@@ -183,48 +211,8 @@ impl StateTable {
         })
     }
 
-    /// Updates fields of an existing claim record. The record must exist: an update on a
-    /// missing key would otherwise create a claim without status or `expires_at`, one that
-    /// never expires (e.g. after TTL removed the original).
-    async fn set_claim_fields(
-        &self,
-        key: &str,
-        expression: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<()> {
-        let mut request = self
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .update_expression(expression)
-            .condition_expression("attribute_exists(pk)");
-        if expression.contains("#status") {
-            request = request.expression_attribute_names("#status", "status");
-        }
-        for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
-        }
-        request
-            .send()
-            .await
-            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
-        Ok(())
-    }
-
-    /// Counts a redelivery of an already handled event on its record (an operational signal).
-    pub async fn count_redelivery(&self, key: &str) -> Result<()> {
-        self.set_claim_fields(key, "ADD redeliveries :one", vec![(":one", n(1))])
-            .await
-    }
-
     /// Marks a claimed event handled.
-    pub async fn complete(
-        &self,
-        key: &str,
-        decision: &str,
-        message_id: Option<&str>,
-    ) -> Result<()> {
+    async fn complete(&self, key: &str, decision: &str, message_id: Option<&str>) -> Result<()> {
         let mut values = vec![
             (":complete", s(ClaimStatus::Complete.as_str())),
             (":decision", s(decision)),
@@ -240,7 +228,7 @@ impl StateTable {
     }
 
     /// Gives a claim back after a failure so that the retry can take it at once.
-    pub async fn release(&self, key: &str) -> Result<()> {
+    async fn release(&self, key: &str) -> Result<()> {
         self.set_claim_fields(
             key,
             "SET #status = :retryable",
@@ -248,150 +236,110 @@ impl StateTable {
         )
         .await
     }
+}
 
-    /// Counts a stop into the storm window at `storm_key`, exactly once for the claim at
-    /// `claim_key`, and gives the window with this stop's number as its count.
-    ///
-    /// The window's new count and the claim's record of it are written in one transaction,
-    /// conditional on the count read just before (a concurrent stop took the number: read
-    /// again) and on the claim not having counted yet (a retried delivery whose first attempt
-    /// got this far: its recorded number is returned, nothing is counted twice). A window older
-    /// than `window_s` is replaced by a new one counting from 1.
-    pub async fn count_stop_once(
+#[async_trait]
+impl StormStore for StateTable {
+    async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>> {
+        Ok(self.get(storm_key).await?.map(|item| storm_window(&item)))
+    }
+
+    /// One `TransactWriteItems`: the window (an update conditional on the count and start read,
+    /// or a put of a new window conditional on replacing exactly the closed one read, or on
+    /// there being none) and the claim's `storm_count` (conditional on the claim existing
+    /// without one).
+    async fn write_count(
         &self,
         claim_key: &str,
         storm_key: &str,
-        now: i64,
-        window_s: u64,
-        title: &str,
-        reason: &str,
-    ) -> Result<StormWindow> {
-        let cutoff = now - window_s as i64;
-        let expires = now + window_s as i64 + 24 * 3600;
-        for attempt in 0..COUNT_ATTEMPTS {
-            let current = self.get(storm_key).await?.map(|item| storm_window(&item));
-            let (storm_write, window) = match current {
-                Some(open) if open.started_at > cutoff => {
-                    let mut window = StormWindow {
-                        count: open.count + 1,
-                        last_at: now,
-                        last_reason: Some(reason.to_owned()).filter(|r| !r.is_empty()),
-                        ..open.clone()
-                    };
-                    if !window.titles.iter().any(|t| t == title) {
-                        window.titles.push(title.to_owned());
-                        window.titles.sort();
-                    }
-                    let update = Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(storm_key))
-                        .update_expression("SET stops = :next, last_at = :now, last_reason = :reason, expires_at = :expires ADD titles :title")
-                        .condition_expression("stops = :seen AND started_at = :started")
-                        .expression_attribute_values(":next", n(window.count))
-                        .expression_attribute_values(":seen", n(open.count))
-                        .expression_attribute_values(":started", n(open.started_at))
-                        .expression_attribute_values(":now", n(now))
-                        .expression_attribute_values(":reason", s(reason))
-                        .expression_attribute_values(":expires", n(expires))
-                        .expression_attribute_values(":title", AttributeValue::Ss(vec![title.to_owned()]))
-                        .build()
-                        .map_err(|e| build_error("TransactWriteItems", e))?;
-                    (TransactWriteItem::builder().update(update).build(), window)
+        seen: Option<&StormWindow>,
+        next: &StormWindow,
+        expires_at: i64,
+    ) -> Result<CountWrite> {
+        let titles = AttributeValue::Ss(next.titles.clone());
+        let reason = s(next.last_reason.clone().unwrap_or_default());
+        let storm_write = match seen {
+            Some(open) if next.started_at == open.started_at && next.count == open.count + 1 => {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(storm_key))
+                    .update_expression(
+                        "SET stops = :next, last_at = :now, last_reason = :reason, titles = :titles, expires_at = :expires",
+                    )
+                    .condition_expression("stops = :seen AND started_at = :started")
+                    .expression_attribute_values(":next", n(next.count))
+                    .expression_attribute_values(":seen", n(open.count))
+                    .expression_attribute_values(":started", n(open.started_at))
+                    .expression_attribute_values(":now", n(next.last_at))
+                    .expression_attribute_values(":reason", reason)
+                    .expression_attribute_values(":titles", titles)
+                    .expression_attribute_values(":expires", n(expires_at))
+                    .build()
+                    .map_err(|e| build_error("TransactWriteItems", e))?;
+                TransactWriteItem::builder().update(update).build()
+            }
+            replaced => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(storm_key))
+                    .item("stops", n(next.count))
+                    .item("started_at", n(next.started_at))
+                    .item("last_at", n(next.last_at))
+                    .item("titles", titles)
+                    .item("last_reason", reason)
+                    .item("expires_at", n(expires_at));
+                let put = match replaced {
+                    // Replace exactly the closed window that was read.
+                    Some(closed) => put
+                        .condition_expression("started_at = :started")
+                        .expression_attribute_values(":started", n(closed.started_at)),
+                    None => put.condition_expression("attribute_not_exists(pk)"),
                 }
-                previous => {
-                    let mut put = Put::builder()
-                        .table_name(&self.table)
-                        .item("pk", s(storm_key))
-                        .item("stops", n(1))
-                        .item("started_at", n(now))
-                        .item("last_at", n(now))
-                        .item("titles", AttributeValue::Ss(vec![title.to_owned()]))
-                        .item("last_reason", s(reason))
-                        .item("expires_at", n(expires));
-                    put = match &previous {
-                        // Replace exactly the closed window that was read.
-                        Some(closed) => put
-                            .condition_expression("started_at = :started")
-                            .expression_attribute_values(":started", n(closed.started_at)),
-                        None => put.condition_expression("attribute_not_exists(pk)"),
-                    };
-                    let put = put
-                        .build()
-                        .map_err(|e| build_error("TransactWriteItems", e))?;
-                    let window = StormWindow {
-                        count: 1,
-                        started_at: now,
-                        last_at: now,
-                        titles: vec![title.to_owned()],
-                        last_reason: Some(reason.to_owned()).filter(|r| !r.is_empty()),
-                        previous_count: previous.map(|closed| closed.count).filter(|&c| c > 1),
-                    };
-                    (TransactWriteItem::builder().put(put).build(), window)
-                }
-            };
-            let claim_record = Update::builder()
-                .table_name(&self.table)
-                .key("pk", s(claim_key))
-                .update_expression("SET storm_count = :count")
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(storm_count)")
-                .expression_attribute_values(":count", n(window.count))
                 .build()
                 .map_err(|e| build_error("TransactWriteItems", e))?;
-            let written = self
-                .client()
-                .transact_write_items()
-                .transact_items(storm_write)
-                .transact_items(TransactWriteItem::builder().update(claim_record).build())
-                .send()
-                .await;
-            let reasons = match written {
-                Ok(_) => return Ok(window),
-                Err(error) => match error.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                        canceled.cancellation_reasons().to_vec()
-                    }
-                    _ => return Err(aws_error("dynamodb", "TransactWriteItems", error)),
-                },
-            };
-            let failed =
-                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-            if failed(1) {
-                return self.counted_before(claim_key, storm_key).await;
+                TransactWriteItem::builder().put(put).build()
             }
-            // Another stop took this number (or the window changed, or a conflicting
-            // transaction): read again after a short, spread-out pause.
-            tokio::time::sleep(contention_pause(attempt)).await;
+        };
+        let claim_record = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(claim_key))
+            .update_expression("SET storm_count = :count")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(storm_count)")
+            .expression_attribute_values(":count", n(next.count))
+            .build()
+            .map_err(|e| build_error("TransactWriteItems", e))?;
+        let written = self
+            .client()
+            .transact_write_items()
+            .transact_items(storm_write)
+            .transact_items(TransactWriteItem::builder().update(claim_record).build())
+            .send()
+            .await;
+        let reasons = match written {
+            Ok(_) => return Ok(CountWrite::Written),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                    canceled.cancellation_reasons().to_vec()
+                }
+                _ => return Err(aws_error("dynamodb", "TransactWriteItems", error)),
+            },
+        };
+        let failed =
+            |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if failed(1) {
+            return Ok(CountWrite::CountedBefore(
+                self.recorded_count(claim_key).await?,
+            ));
         }
-        Err(crate::error::AutopilotError::Aws {
-            service: "dynamodb",
-            operation: "TransactWriteItems",
-            code: "ContendedStormWindow".into(),
-            message: format!(
-                "could not count a stop in {storm_key} after {COUNT_ATTEMPTS} attempts"
-            ),
-        })
+        // Another stop took this number (or the window changed, or a conflicting transaction).
+        Ok(CountWrite::Contended)
     }
+}
 
-    /// The window with the number the claim recorded when it counted its stop.
-    async fn counted_before(&self, claim_key: &str, storm_key: &str) -> Result<StormWindow> {
-        let recorded = self
-            .get(claim_key)
-            .await?
-            .and_then(|item| get_n(&item, "storm_count"))
-            .unwrap_or_default();
-        Ok(StormWindow {
-            count: recorded,
-            ..self.peek_storm(storm_key).await?.unwrap_or_default()
-        })
-    }
-
-    /// The window as it is, without counting (for `--dry-run` and resumed events).
-    pub async fn peek_storm(&self, key: &str) -> Result<Option<StormWindow>> {
-        Ok(self.get(key).await?.map(|item| storm_window(&item)))
-    }
-
+#[async_trait]
+impl ScalingStore for StateTable {
     /// A service's scaling memory and its revision (0 when nothing was recorded yet).
-    pub async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)> {
+    async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)> {
         Ok(match self.get(key).await? {
             None => (ScalingMemory::default(), 0),
             Some(item) => (
@@ -406,7 +354,7 @@ impl StateTable {
 
     /// Records a scaling change if the memory is still at `expected_revision`; false when
     /// another invocation changed it first (the caller re-reads and decides again).
-    pub async fn record_scaling(
+    async fn record_scaling(
         &self,
         key: &str,
         expected_revision: u64,
@@ -466,10 +414,13 @@ impl StateTable {
             Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
         }
     }
+}
 
+#[async_trait]
+impl RunStore for StateTable {
     /// Resuming a batch run after a failed invocation: counts the round (it goes into the
     /// client tokens of calls not yet made) and returns it with the tasks already started.
-    pub async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)> {
+    async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)> {
         let output = self
             .client()
             .update_item()
@@ -492,7 +443,7 @@ impl StateTable {
     }
 
     /// Adds started task ARNs to a claimed batch run, so a resumed run starts only the rest.
-    pub async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()> {
+    async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()> {
         if tasks.is_empty() {
             return Ok(());
         }

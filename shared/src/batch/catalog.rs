@@ -143,6 +143,23 @@ pub const MAX_OVERRIDES_BYTES: usize = 8 * 1024;
 /// Tasks per run.
 pub const MAX_COUNT: u32 = 100;
 
+/// The job `name` of the catalog; an unknown name is an error on the event's `job` that lists
+/// the catalog.
+pub fn job<'a>(catalog: &'a JobCatalog, name: &str) -> Result<&'a JobSpec> {
+    catalog.get(name).ok_or_else(|| {
+        let known: Vec<&str> = catalog.keys().map(String::as_str).collect();
+        let known = if known.is_empty() {
+            "no jobs".to_owned()
+        } else {
+            known.join(", ")
+        };
+        AutopilotError::invalid_event(
+            "job",
+            format!("unknown job `{name}`; the catalog has: {known}"),
+        )
+    })
+}
+
 /// Validates every job; errors name `jobs.<job>.<field>`.
 pub fn validate(catalog: &JobCatalog) -> Result<()> {
     for (name, job) in catalog {

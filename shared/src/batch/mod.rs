@@ -4,7 +4,9 @@
 //! tasks exceeded their job's timeout.
 
 pub mod catalog;
+pub mod outcome;
 pub mod report;
+pub mod stepper;
 
 #[cfg(test)]
 mod tests;
@@ -12,6 +14,23 @@ mod tests;
 use serde::Serialize;
 
 pub use catalog::{CapacityProviderItem, JobCatalog, JobSpec, Overlap};
+
+/// Prefix of run claims in the state table.
+pub const RUN_PREFIX: &str = "batch#run#";
+/// How long a run claim is kept.
+pub const RUN_TTL_S: u64 = 7 * 24 * 3600;
+
+/// The identity of a run: its scheduled time, else the invocation's request id, else the time.
+pub fn run_id(scheduled_time: Option<&str>, request_id: Option<&str>, now: i64) -> String {
+    scheduled_time
+        .or(request_id)
+        .map_or_else(|| format!("manual-{now}"), str::to_owned)
+}
+
+/// The claim key of a run.
+pub fn run_key(job: &str, run_id: &str) -> String {
+    format!("{RUN_PREFIX}{job}#{run_id}")
+}
 
 /// Every task the runner starts carries `startedBy = batch-runner/<job>`.
 pub const STARTED_BY_PREFIX: &str = "batch-runner/";

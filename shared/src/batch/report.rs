@@ -5,10 +5,11 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{FailureClass, RunFailure};
+use super::{job_of_started_by, FailureClass, JobCatalog, RunFailure};
+use crate::domain::Severity;
 use crate::events::ecs::TaskStateChange;
 use crate::notify::{links, Link, Notice, Section};
-use crate::triage::{Diagnosis, Severity};
+use crate::triage::Diagnosis;
 
 /// What `batch-runner` did with a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,6 +28,58 @@ impl RunAction {
             Self::Skipped => "skipped",
             Self::Replaced => "replaced",
             Self::Failed => "failed",
+        }
+    }
+}
+
+/// Why a run started nothing: its previous run is still going.
+pub fn skipped_reason(running: usize) -> String {
+    format!(
+        "{running} task(s) of the previous run are still running (overlap: skip); nothing started"
+    )
+}
+
+/// Why a redelivered run request does nothing.
+pub fn duplicate_reason(run_id: &str, decision: Option<&str>) -> String {
+    format!(
+        "duplicate delivery of run {run_id}: already handled ({})",
+        decision.unwrap_or("unknown")
+    )
+}
+
+/// What a run that started everything did; `replaced` counts the previous run's stopped tasks.
+pub fn started_reason(
+    started: usize,
+    requested: u32,
+    attempts: u32,
+    replaced: Option<usize>,
+) -> String {
+    let mut reason =
+        format!("started {started} of {requested} task(s) in {attempts} RunTask attempt(s)");
+    if let Some(stopped) = replaced {
+        reason.push_str(&format!("; stopped {stopped} task(s) of the previous run"));
+    }
+    reason
+}
+
+/// Why a run failed, after `attempts` calls; `first` is the first failure's reason.
+pub fn failed_reason(
+    class: FailureClass,
+    attempts: u32,
+    with_fallback: bool,
+    first: &str,
+) -> String {
+    match class {
+        FailureClass::Capacity => format!(
+            "capacity unavailable after {attempts} attempt(s){}: {first}",
+            if with_fallback {
+                " and the fallback strategy"
+            } else {
+                ""
+            }
+        ),
+        FailureClass::Configuration => {
+            format!("RunTask failed for a configuration reason (not retried): {first}")
         }
     }
 }
@@ -194,6 +247,55 @@ pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
         }),
         thread_id: format!("batch-runner/{cluster}/{}", facts.job),
     }
+}
+
+/// A stopped task that `batch-runner` started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchTask {
+    pub job: String,
+    pub succeeded: bool,
+    pub notify_on_success: bool,
+}
+
+/// The batch job of a stopped task whose `startedBy` is `batch-runner/…`, and whether it
+/// succeeded (its diagnosis is `completed`).
+pub fn batch_task(
+    change: &TaskStateChange,
+    diagnosis: &Diagnosis,
+    catalog: &JobCatalog,
+) -> Option<BatchTask> {
+    let marker = change.detail.started_by.as_deref()?;
+    let job = job_of_started_by(marker, catalog)?;
+    Some(BatchTask {
+        job: job.to_owned(),
+        succeeded: diagnosis.category == crate::triage::Category::Completed,
+        notify_on_success: catalog.get(job).is_some_and(|spec| spec.notify_on_success),
+    })
+}
+
+/// A job's completion is always reported when it failed (a stop by a user or by the runner's
+/// timeout included), at warning severity at least, and on success when the job asks for it.
+pub fn apply_job_policy(mut diagnosis: Diagnosis, task: Option<&BatchTask>) -> Diagnosis {
+    if let Some(task) = task {
+        diagnosis.notify = !task.succeeded || task.notify_on_success;
+        if !task.succeeded && diagnosis.severity == Severity::Info {
+            diagnosis.severity = Severity::Warning;
+        }
+    }
+    diagnosis
+}
+
+/// The note a job's completion leaves on the triage response: `batch job x: failed after 5m 0s`.
+pub fn completion_note(change: &TaskStateChange, task: &BatchTask) -> String {
+    let duration = duration_s(change)
+        .map(|s| format!(" after {}", human_duration(s)))
+        .unwrap_or_default();
+    let result = if task.succeeded {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    format!("batch job {}: {result}{duration}", task.job)
 }
 
 /// Seconds from `startedAt` to `stoppedAt`, when both are known.

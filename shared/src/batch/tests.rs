@@ -60,6 +60,11 @@ fn tokens_identify_the_run_and_stay_within_64_ascii() {
     );
     assert_ne!(
         a,
+        client_token("invoice-export", "2026-09-15T02:00:00Z", 1, 0, 1),
+        "a resumed round sends new tokens"
+    );
+    assert_ne!(
+        a,
         client_token("invoice-export", "2026-09-15T02:00:00Z", 1, 0, 1)
     );
     assert_eq!(run_token("invoice-export", "2026-09-15T02:00:00Z"), a);
@@ -262,9 +267,158 @@ proptest! {
     }
 
     #[test]
+    fn tokens_of_distinct_calls_never_collide(
+        job in "[A-Za-z0-9_-]{1,128}",
+        run in ".{0,80}",
+        a in (0u32..1000, 0usize..10, 1u32..200),
+        b in (0u32..1000, 0usize..10, 1u32..200),
+    ) {
+        let (ta, tb) = (client_token(&job, &run, a.0, a.1, a.2), client_token(&job, &run, b.0, b.1, b.2));
+        prop_assert_eq!(ta == tb, a == b, "{} vs {}", ta, tb);
+    }
+
+    #[test]
     fn split_covers_the_count_exactly(count in 1u32..=100) {
         let calls = split(count);
         prop_assert_eq!(calls.iter().sum::<u32>(), count);
         prop_assert!(calls.iter().all(|&c| (1..=MAX_TASKS_PER_CALL).contains(&c)));
     }
+}
+
+/// A scripted RunTask answer: how many of the asked tasks start, and the failure reason of the
+/// rest (capacity or configuration).
+#[derive(Debug, Clone)]
+struct Answer {
+    start: u32,
+    capacity: bool,
+}
+
+fn answers() -> impl Strategy<Value = Vec<Answer>> {
+    proptest::collection::vec(
+        (0u32..12, proptest::bool::weighted(0.85))
+            .prop_map(|(start, capacity)| Answer { start, capacity }),
+        0..80,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    /// The stepper, driven with arbitrary answers and clocks, keeps every rule of the loop.
+    #[test]
+    fn the_run_stepper_keeps_its_rules(
+        count in 1u32..=40,
+        already in 0u32..=45,
+        fallback in proptest::bool::ANY,
+        budget in 0i64..200,
+        answers in answers(),
+        call_s in 0i64..4,
+    ) {
+        use super::stepper::{RunEnd, RunStep, RunStepper, MAX_ATTEMPTS};
+        let mut spec = job();
+        spec.count = count;
+        if !fallback {
+            spec.fallback_capacity_provider_strategy.clear();
+        }
+        let started: Vec<String> = (0..already).map(|i| format!("old-{i}")).collect();
+        let mut now = 1_000_000i64;
+        let deadline = now + budget;
+        let mut stepper = RunStepper::new("invoice-export", &spec, "run-1", 0, started, deadline);
+        let mut tokens = std::collections::HashSet::new();
+        let mut answers = answers.into_iter();
+        let mut steps = 0;
+        let mut per_call_placement: std::collections::HashMap<(usize, bool), u32> = Default::default();
+        let mut last_config_failure = false;
+        let end = loop {
+            steps += 1;
+            prop_assert!(steps < 1_000, "the stepper ends");
+            match stepper.next_step() {
+                RunStep::Call(request) => {
+                    prop_assert!(!last_config_failure);
+                    prop_assert!((1..=MAX_TASKS_PER_CALL).contains(&request.count));
+                    prop_assert!(tokens.insert(request.client_token.clone()), "token reused: {}", request.client_token);
+                    let call: usize = request.client_token.rsplit_once('c').unwrap().1.split('a').next().unwrap().parse().unwrap();
+                    let on_fallback = request.capacity_provider_strategy.iter().any(|s| s.capacity_provider == "FARGATE")
+                        && !request.capacity_provider_strategy.iter().any(|s| s.capacity_provider == "FARGATE_SPOT");
+                    let attempts = per_call_placement.entry((call, on_fallback)).or_default();
+                    *attempts += 1;
+                    prop_assert!(*attempts <= MAX_ATTEMPTS);
+                    prop_assert!(!on_fallback || fallback);
+                    let answer = answers.next().unwrap_or(Answer { start: request.count, capacity: true });
+                    let start = answer.start.min(request.count) as usize;
+                    let tasks: Vec<String> = (0..start).map(|i| format!("{}-{i}", request.client_token)).collect();
+                    let failures = if start < request.count as usize {
+                        vec![RunFailure { arn: None, reason: if answer.capacity { "Capacity is unavailable at this time".into() } else { "MISSING".into() }, detail: None }]
+                    } else {
+                        Vec::new()
+                    };
+                    last_config_failure = start < request.count as usize && !answer.capacity;
+                    now += call_s;
+                    stepper.record(RunTaskResult { tasks, failures }, now);
+                }
+                RunStep::Wait(seconds) => {
+                    prop_assert!(now + seconds as i64 + 5 <= deadline, "waits only within the budget");
+                    now += seconds as i64;
+                }
+                RunStep::Done(end) => break end,
+            }
+        };
+        let wanted = count.saturating_sub(already) as usize;
+        let new_tasks = stepper.tasks.len() - already as usize;
+        prop_assert!(new_tasks <= wanted, "never more than asked: {} of {}", new_tasks, wanted);
+        match end {
+            RunEnd::AllStarted => {
+                prop_assert_eq!(new_tasks, wanted);
+                prop_assert!(stepper.failures.is_empty());
+            }
+            RunEnd::Configuration => prop_assert!(last_config_failure),
+            RunEnd::CapacityExhausted => prop_assert!(new_tasks < wanted && !stepper.failures.is_empty()),
+        }
+        prop_assert_eq!(stepper.attempts as usize, tokens.len());
+        prop_assert_eq!(stepper.next_step(), RunStep::Done(end), "a finished run stays finished");
+    }
+}
+
+#[test]
+fn the_stepper_retries_capacity_then_falls_back_then_gives_up() {
+    use super::stepper::{RunEnd, RunStep, RunStepper};
+    let mut spec = job();
+    spec.count = 1;
+    let capacity = || RunTaskResult {
+        tasks: Vec::new(),
+        failures: vec![RunFailure {
+            arn: None,
+            reason: "Capacity is unavailable at this time".into(),
+            detail: None,
+        }],
+    };
+    let mut stepper = RunStepper::new("invoice-export", &spec, "run-1", 0, Vec::new(), 1_000);
+    let mut waits = Vec::new();
+    let mut placements = Vec::new();
+    let mut now = 0;
+    let end = loop {
+        match stepper.next_step() {
+            RunStep::Call(request) => {
+                placements.push(
+                    request.capacity_provider_strategy[0]
+                        .capacity_provider
+                        .clone(),
+                );
+                stepper.record(capacity(), now);
+            }
+            RunStep::Wait(s) => {
+                waits.push(s);
+                now += s as i64;
+            }
+            RunStep::Done(end) => break end,
+        }
+    };
+    assert_eq!(end, RunEnd::CapacityExhausted);
+    assert_eq!(waits, [1, 2, 4, 8, 1, 2, 4, 8]);
+    assert_eq!(
+        placements.iter().filter(|p| *p == "FARGATE_SPOT").count(),
+        5
+    );
+    assert_eq!(placements.iter().filter(|p| *p == "FARGATE").count(), 5);
+    assert_eq!(stepper.attempts, 10);
 }

@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{from_value_at, json_kind};
+use crate::domain::AlarmState;
 use crate::error::{AutopilotError, Result};
-use crate::scaling::AlarmState;
 
 /// EventBridge detail-type of alarm state changes.
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";

@@ -1,4 +1,4 @@
-//! Rendering of notifications into one SNS publish (pure; [`crate::aws::sns`] sends it).
+//! Rendering of notifications into one SNS publish (pure; a `Notifier` port sends it).
 //!
 //! A [`Notice`] is what any function wants to say (a triage diagnosis, a storm digest, later a
 //! scaling change or a job report). [`render`] turns it into a [`Publish`]: an ASCII subject of at
@@ -13,8 +13,7 @@ pub mod links;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::HttpsFormat;
-use crate::triage::Severity;
+use crate::domain::{HttpsFormat, Severity};
 
 /// Version of the structured JSON schema carried on `sqs`, `lambda` and `https`.
 pub const SCHEMA_VERSION: u32 = 1;

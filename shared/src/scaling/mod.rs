@@ -12,6 +12,7 @@
 //!   both its own cooldown and the scale-out cooldown.
 //! - A scale-out never lowers desired; a scale-in never raises it.
 
+pub mod outcome;
 pub mod policy;
 pub mod report;
 
@@ -20,37 +21,10 @@ mod tests;
 
 use serde::Serialize;
 
+use crate::domain::{AlarmState, ServiceSnapshot};
+use crate::error::{AutopilotError, Result};
+use crate::events::alarm::AlarmTransition;
 pub use policy::{AdjustmentType, ScalingConfig, ScalingPolicy, Step};
-
-/// An alarm's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum AlarmState {
-    #[serde(rename = "ALARM")]
-    Alarm,
-    #[serde(rename = "OK")]
-    Ok,
-    #[serde(rename = "INSUFFICIENT_DATA")]
-    InsufficientData,
-}
-
-impl AlarmState {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_uppercase().as_str() {
-            "ALARM" => Some(Self::Alarm),
-            "OK" => Some(Self::Ok),
-            "INSUFFICIENT_DATA" => Some(Self::InsufficientData),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Alarm => "ALARM",
-            Self::Ok => "OK",
-            Self::InsufficientData => "INSUFFICIENT_DATA",
-        }
-    }
-}
 
 /// What woke the scaler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,6 +42,20 @@ pub struct ServiceObservation {
     pub desired: u32,
     pub running: u32,
     pub deployment_in_progress: bool,
+}
+
+impl ServiceObservation {
+    /// What the scaler sees of a service: its counts, and whether a deployment is in progress
+    /// (the primary rollout is `IN_PROGRESS`, or more than one deployment exists), which blocks
+    /// scale-in.
+    pub fn of(snapshot: &ServiceSnapshot) -> Self {
+        Self {
+            desired: snapshot.desired.max(0) as u32,
+            running: snapshot.running.max(0) as u32,
+            deployment_in_progress: snapshot.rollout_state.as_deref() == Some("IN_PROGRESS")
+                || snapshot.deployments > 1,
+        }
+    }
 }
 
 /// Bounds of a registered Application Auto Scaling scalable target.
@@ -216,6 +204,82 @@ impl ScalingDecision {
     pub fn changes(&self) -> bool {
         self.action != Action::None
     }
+
+    /// Whether users hear about it: any change, and on a transition (never on a tick) a
+    /// refusal worth naming.
+    pub fn worth_telling(&self, trigger: Trigger) -> bool {
+        self.changes()
+            || (trigger == Trigger::Transition
+                && self.refusal.is_some_and(Refusal::worth_notifying))
+    }
+
+    /// The scaling memory once this change is made at `now`.
+    pub fn memory_after(&self, memory: ScalingMemory, now: i64) -> ScalingMemory {
+        match self.action {
+            Action::ScaleOut => ScalingMemory {
+                last_scale_out_at: Some(now),
+                ..memory
+            },
+            Action::ScaleIn => ScalingMemory {
+                last_scale_in_at: Some(now),
+                ..memory
+            },
+            Action::None => memory,
+        }
+    }
+
+    /// How the change is recorded: `scale-out 2 -> 4 by <alarm>`.
+    pub fn change_text(&self, alarm: &str) -> String {
+        format!(
+            "{} {} -> {} by {alarm}",
+            self.action.as_str(),
+            self.from,
+            self.to
+        )
+    }
+}
+
+/// Prefix of transition claims in the state table.
+pub const TRANSITION_PREFIX: &str = "scaler#transition#";
+/// Prefix of per-service scaling memory in the state table.
+pub const SERVICE_PREFIX: &str = "scaler#service#";
+/// How long a transition claim is kept (alarm deliveries are retried for at most a day).
+pub const TRANSITION_TTL_S: u64 = 2 * 24 * 3600;
+
+/// The claim key of one alarm transition.
+pub fn transition_key(alarm: &AlarmTransition) -> String {
+    format!("{TRANSITION_PREFIX}{}", alarm.transition_id())
+}
+
+/// The key of a service's scaling memory.
+pub fn memory_key(cluster: &str, service: &str) -> String {
+    format!("{SERVICE_PREFIX}{cluster}#{service}")
+}
+
+/// The service a policy scales: its own `cluster` and `service`, else the alarm's
+/// `ClusterName`/`ServiceName` dimensions.
+pub fn scaled_service<'a>(
+    alarm: &'a AlarmTransition,
+    policy: &'a ScalingPolicy,
+) -> Result<(&'a str, &'a str)> {
+    match (&policy.cluster, &policy.service) {
+        (Some(cluster), Some(service)) => Ok((cluster, service)),
+        _ => alarm.service_dimensions().ok_or_else(|| {
+            AutopilotError::invalid_config(
+                format!("scaling.{}.service", alarm.alarm_name),
+                "not set, and the alarm has no ClusterName/ServiceName dimensions to take it from",
+            )
+        }),
+    }
+}
+
+/// The alarms a tick re-reads: those whose policies repeat while in ALARM.
+pub fn repeating_alarms(policies: &ScalingConfig) -> Vec<String> {
+    policies
+        .iter()
+        .filter(|(_, policy)| policy.repeat_while_alarm)
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// The effective bounds: policy ∩ scalable target, with the bound that set each side.

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::{Action, Refusal, ScalingDecision, Trigger};
+use crate::domain::Severity;
 use crate::events::alarm::AlarmTransition;
 use crate::notify::{links, Link, Notice, Section};
-use crate::triage::Severity;
 
 /// The service a decision is about.
 #[derive(Debug, Clone, Copy)]

@@ -319,53 +319,56 @@ fn arb_policy() -> impl Strategy<Value = ScalingPolicy> {
         prop::collection::vec((1u32..200, 1i64..20), 0..4),
         prop::option::of(1u32..5),
         any::<bool>(),
+        (0u64..2_000, 0u64..2_000),
     )
-        .prop_map(|(min, span, kind, out, inn, magnitude, open_first)| {
-            let mut lower = if open_first { None } else { Some(0.0) };
-            let mut alarm_steps = Vec::new();
-            for (i, (width, adjustment)) in out.iter().enumerate() {
-                let start = lower.unwrap_or(0.0);
-                let upper = (i + 1 < out.len()).then(|| start + f64::from(*width));
-                alarm_steps.push(Step {
-                    lower,
-                    upper,
-                    adjustment: *adjustment,
-                });
-                lower = upper;
-            }
-            let mut upper = Some(0.0);
-            let mut ok_steps = Vec::new();
-            for (i, (width, adjustment)) in inn.iter().enumerate() {
-                let end = upper.unwrap_or(0.0);
-                let lower = (i + 1 < inn.len()).then(|| end - f64::from(*width));
-                let adjustment = if kind == AdjustmentType::Exact {
-                    *adjustment
-                } else {
-                    -adjustment
-                };
-                ok_steps.push(Step {
-                    lower,
-                    upper,
-                    adjustment,
-                });
-                upper = lower;
-            }
-            ok_steps.reverse();
-            ScalingPolicy {
-                cluster: None,
-                service: None,
-                min,
-                max: min + span,
-                alarm_steps,
-                ok_steps,
-                adjustment_type: kind,
-                min_adjustment_magnitude: magnitude.filter(|_| kind == AdjustmentType::Percent),
-                scale_out_cooldown_s: 60,
-                scale_in_cooldown_s: 300,
-                repeat_while_alarm: true,
-                dry_run: false,
-            }
-        })
+        .prop_map(
+            |(min, span, kind, out, inn, magnitude, open_first, (out_cooldown, in_cooldown))| {
+                let mut lower = if open_first { None } else { Some(0.0) };
+                let mut alarm_steps = Vec::new();
+                for (i, (width, adjustment)) in out.iter().enumerate() {
+                    let start = lower.unwrap_or(0.0);
+                    let upper = (i + 1 < out.len()).then(|| start + f64::from(*width));
+                    alarm_steps.push(Step {
+                        lower,
+                        upper,
+                        adjustment: *adjustment,
+                    });
+                    lower = upper;
+                }
+                let mut upper = Some(0.0);
+                let mut ok_steps = Vec::new();
+                for (i, (width, adjustment)) in inn.iter().enumerate() {
+                    let end = upper.unwrap_or(0.0);
+                    let lower = (i + 1 < inn.len()).then(|| end - f64::from(*width));
+                    let adjustment = if kind == AdjustmentType::Exact {
+                        *adjustment
+                    } else {
+                        -adjustment
+                    };
+                    ok_steps.push(Step {
+                        lower,
+                        upper,
+                        adjustment,
+                    });
+                    upper = lower;
+                }
+                ok_steps.reverse();
+                ScalingPolicy {
+                    cluster: None,
+                    service: None,
+                    min,
+                    max: min + span,
+                    alarm_steps,
+                    ok_steps,
+                    adjustment_type: kind,
+                    min_adjustment_magnitude: magnitude.filter(|_| kind == AdjustmentType::Percent),
+                    scale_out_cooldown_s: out_cooldown,
+                    scale_in_cooldown_s: in_cooldown,
+                    repeat_while_alarm: true,
+                    dry_run: false,
+                }
+            },
+        )
 }
 
 proptest! {
@@ -381,9 +384,10 @@ proptest! {
         running in 0u32..60,
         deploying in any::<bool>(),
         value in prop::option::of(-1000.0f64..1000.0),
+        threshold in -500.0f64..500.0,
         target in prop::option::of((0u32..30, 0u32..40)),
-        since_out in prop::option::of(0i64..1000),
-        since_in in prop::option::of(0i64..1000),
+        since_out in prop::option::of(0i64..3000),
+        since_in in prop::option::of(0i64..3000),
     ) {
         prop_assert!(policy.validate("scaling.p").is_ok(), "generator made an invalid policy");
         let now = 10_000;
@@ -391,8 +395,8 @@ proptest! {
             policy: &policy,
             state,
             trigger: if tick { Trigger::Tick } else { Trigger::Transition },
-            metric_value: value,
-            threshold: Some(0.0),
+            metric_value: value.map(|v| v + threshold),
+            threshold: Some(threshold),
             service: ServiceObservation { desired, running, deployment_in_progress: deploying },
             target_bounds: target.map(|(min, max)| TargetBounds { min, max }),
             memory: ScalingMemory {
@@ -410,15 +414,15 @@ proptest! {
                 prop_assert!(d.to > desired);
                 prop_assert!(d.to >= min && d.to <= max, "{} outside [{min}, {max}]", d.to);
                 prop_assert_eq!(state, AlarmState::Alarm);
-                prop_assert!(since_out.is_none_or(|s| s >= 60));
+                prop_assert!(since_out.is_none_or(|s| s >= policy.scale_out_cooldown_s as i64));
             }
             Action::ScaleIn => {
                 prop_assert!(d.to < desired);
                 prop_assert!(d.to >= min && d.to <= max, "{} outside [{min}, {max}]", d.to);
                 prop_assert_eq!(state, AlarmState::Ok);
                 prop_assert!(!deploying && !tick);
-                prop_assert!(since_out.is_none_or(|s| s >= 60));
-                prop_assert!(since_in.is_none_or(|s| s >= 300));
+                prop_assert!(since_out.is_none_or(|s| s >= policy.scale_out_cooldown_s as i64));
+                prop_assert!(since_in.is_none_or(|s| s >= policy.scale_in_cooldown_s as i64));
             }
         }
         if state == AlarmState::InsufficientData {
@@ -444,14 +448,14 @@ proptest! {
 
     /// A larger metric value never picks a smaller scale-out adjustment when adjustments grow.
     #[test]
-    fn larger_breach_never_scales_less(a in 0.0f64..1000.0, b in 0.0f64..1000.0, desired in 0u32..20) {
+    fn larger_breach_never_scales_less(a in 0.0f64..1000.0, b in 0.0f64..1000.0, threshold in -500.0f64..500.0, desired in 0u32..20) {
         let p = policy();
         let (low, high) = if a <= b { (a, b) } else { (b, a) };
         let mut i = input(&p, AlarmState::Alarm, desired);
-        i.threshold = Some(0.0);
-        i.metric_value = Some(low);
+        i.threshold = Some(threshold);
+        i.metric_value = Some(threshold + low);
         let to_low = decide(&i).to;
-        i.metric_value = Some(high);
+        i.metric_value = Some(threshold + high);
         let to_high = decide(&i).to;
         prop_assert!(to_high >= to_low);
     }

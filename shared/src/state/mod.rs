@@ -1,5 +1,6 @@
-//! Duplicate suppression and storm folding: keys and decisions (pure). The DynamoDB side lives
-//! in [`crate::aws::state_table`].
+//! Duplicate suppression and storm folding: keys, decisions and the storm-window arithmetic
+//! (pure). The stores behind them are ports (`ClaimStore`, `StormStore`), implemented on
+//! DynamoDB by the `aws::state_table` adapter.
 //!
 //! Duplicates: EventBridge delivers at least once and a redelivery carries the same task ARN and
 //! `detail.version`, so those two make the key. A claim is `IN_PROGRESS` while an invocation works
@@ -158,6 +159,67 @@ fn is_power_of_ten(mut n: u64) -> bool {
     n == 1
 }
 
+/// The window after counting one more stop at `now`: the open window `current` with its count,
+/// latest time and reason advanced and `title` added, or, when no window is open, a new one
+/// counting from 1 that remembers the count of the closed one it replaces. The state store and
+/// `--dry-run`'s projection both count with this.
+pub fn advance_window(
+    current: Option<&StormWindow>,
+    now: i64,
+    window_s: u64,
+    title: &str,
+    reason: &str,
+) -> StormWindow {
+    let reason = Some(reason.to_owned()).filter(|r| !r.is_empty());
+    match current {
+        Some(open) if window_open(open.started_at, now, window_s) => {
+            let mut titles = open.titles.clone();
+            if !titles.iter().any(|t| t == title) {
+                titles.push(title.to_owned());
+                titles.sort();
+            }
+            StormWindow {
+                count: open.count + 1,
+                started_at: open.started_at,
+                last_at: now,
+                titles,
+                last_reason: reason,
+                previous_count: open.previous_count,
+            }
+        }
+        closed => StormWindow {
+            count: 1,
+            started_at: now,
+            last_at: now,
+            titles: vec![title.to_owned()],
+            last_reason: reason,
+            previous_count: closed.map(|w| w.count).filter(|&count| count > 1),
+        },
+    }
+}
+
+/// How long a window's record is kept after its latest stop.
+pub fn window_expires_at(now: i64, window_s: u64) -> i64 {
+    now.saturating_add(i64::try_from(window_s).unwrap_or(i64::MAX))
+        .saturating_add(24 * 3600)
+}
+
+/// How often counting a stop reads and tries again when concurrent stops take its number.
+pub const COUNT_ATTEMPTS: u32 = 40;
+
+/// The pause before attempt `attempt + 1` at a contended write: 1 ms up to a ceiling that grows
+/// from 5 ms to 40 ms with the attempt, spread by `contender` (the claim's key) so that
+/// contenders part.
+pub fn contention_pause(attempt: u32, contender: &str) -> std::time::Duration {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in contender.bytes().chain(attempt.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let ceiling_ms = 5 + 5 * u64::from(attempt.min(7));
+    std::time::Duration::from_millis(hash % ceiling_ms + 1)
+}
+
 /// Whether a window that started at `started_at` still covers `now`.
 pub fn window_open(started_at: i64, now: i64, window_s: u64) -> bool {
     now < started_at.saturating_add(i64::try_from(window_s).unwrap_or(i64::MAX))
@@ -244,8 +306,45 @@ mod tests {
     proptest! {
         #[test]
         fn exactly_one_first_and_log10_digests(n in 1u64..200_000) {
+            let firsts: Vec<u64> = (1..=n).filter(|&c| fold_for(c) == Fold::First).collect();
+            prop_assert_eq!(firsts, vec![1]);
             let digests = (1..=n).filter(|&c| fold_for(c) == Fold::Digest).count() as u32;
             prop_assert_eq!(digests, n.ilog10());
+        }
+
+        #[test]
+        fn advancing_counts_every_stop_once_and_reopens_after_the_window(
+            gaps in proptest::collection::vec(0i64..400, 1..60),
+            window in 60u64..1_000,
+        ) {
+            let mut now = 1_000_000;
+            let mut window_state: Option<StormWindow> = None;
+            let mut in_window = 0u64;
+            let mut started = now;
+            for (i, gap) in gaps.iter().enumerate() {
+                now += gap;
+                let next = advance_window(window_state.as_ref(), now, window, &format!("t{}", i % 3), "r");
+                if now < started + window as i64 && window_state.is_some() {
+                    in_window += 1;
+                    prop_assert_eq!(next.started_at, started);
+                    prop_assert_eq!(next.previous_count, window_state.as_ref().unwrap().previous_count);
+                } else {
+                    prop_assert_eq!(next.previous_count, window_state.as_ref().map(|w| w.count).filter(|&c| c > 1));
+                    in_window = 1;
+                    started = now;
+                }
+                prop_assert_eq!(next.count, in_window);
+                prop_assert_eq!(next.last_at, now);
+                prop_assert!(next.titles.windows(2).all(|w| w[0] < w[1]), "titles sorted and distinct");
+                window_state = Some(next);
+            }
+        }
+
+        #[test]
+        fn contention_pauses_stay_between_1_and_40_ms(attempt in 0u32..100, key in ".{0,40}") {
+            let pause = contention_pause(attempt, &key).as_millis();
+            prop_assert!((1..=40).contains(&pause), "{pause}");
+            prop_assert!(pause <= u128::from(5 + 5 * attempt.min(7)));
         }
 
         #[test]

@@ -4,11 +4,13 @@
 //! the task stopped because it exited), then `stoppedReason`, then `stopCode`. Reasons are matched
 //! against the phrase table in [`rules`]; exit codes are explained by [`explain_exit_code`].
 
+pub mod outcome;
 pub mod report;
 pub mod rules;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Severity;
 use crate::events::ecs::{Container, StopCode, TaskDetail, TaskGroup};
 use rules::{match_reason, Rule};
 
@@ -97,23 +99,40 @@ impl std::fmt::Display for Category {
     }
 }
 
-/// How urgent a notification is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
+/// The storm window a stop counts in: its (cluster, group, category).
+pub fn storm_key(task: &TaskDetail, category: Category) -> String {
+    crate::state::storm_key(
+        task.cluster_name().unwrap_or("-"),
+        task.group.as_deref().unwrap_or("-"),
+        category.as_str(),
+    )
 }
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
+/// The raw reason a storm window keeps as its latest: the first container reason, else the
+/// task's stopped reason.
+pub fn storm_reason(task: &TaskDetail) -> String {
+    task.containers
+        .iter()
+        .find_map(|c| c.reason.clone())
+        .or_else(|| task.stopped_reason.clone())
+        .unwrap_or_default()
+}
+
+/// Configured overrides for one diagnosis category (section `triage.categories`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryOverride {
+    pub notify: Option<bool>,
+    pub severity: Option<Severity>,
+}
+
+/// A diagnosis with the configured override of its category applied.
+pub fn apply_override(mut diagnosis: Diagnosis, category: Option<&CategoryOverride>) -> Diagnosis {
+    if let Some(category) = category {
+        diagnosis.notify = category.notify.unwrap_or(diagnosis.notify);
+        diagnosis.severity = category.severity.unwrap_or(diagnosis.severity);
     }
+    diagnosis
 }
 
 /// The outcome of classifying one task stop.

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::aws::ecs::{AwsLogsTarget, ServiceSnapshot};
+use crate::domain::{AwsLogsTarget, ServiceSnapshot};
 use crate::events::ecs::{TaskDetail, TaskGroup, TaskStateChange};
 use crate::notify::{links, Link, Notice, Section};
 use crate::state::{span_text, StormWindow};

@@ -1,0 +1,217 @@
+//! The `batch-runner` handler: job request → claim the run (once per scheduled time) → start
+//! its tasks ([`start`]: overlap guard, then the RunTask calls the pure stepper asks for) →
+//! report. The tick stops tasks over their job's `timeout_s`. No invocation waits for a task:
+//! `task-triage` reports completions.
+
+mod start;
+
+use std::sync::Arc;
+
+use super::claim::{self, Taken};
+use super::{publish::deliver, Backend, Setup};
+use crate::batch::report::{duplicate_reason, run_notice, RunAction, RunFacts};
+use crate::batch::{
+    catalog, run_id, run_key, started_by, timed_out, timeout_reason, FailureClass, JobCatalog,
+    JobSpec, RUN_TTL_S,
+};
+use crate::domain::HttpsFormat;
+use crate::entry::{Invocation, Mode};
+use crate::error::Result;
+use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
+use crate::events::InboundEvent;
+use crate::ports::{Clock, RunStore};
+
+pub use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
+
+/// The function, built once per cold start.
+#[derive(Debug)]
+pub struct BatchRunner {
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    jobs: JobCatalog,
+    https_format: HttpsFormat,
+    region: Option<String>,
+}
+
+/// One run of a job.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    job: &'a str,
+    spec: &'a JobSpec,
+    run_id: &'a str,
+    /// How often this run was resumed after a failed invocation.
+    round: u32,
+    /// Where the run's started tasks are recorded (a claimed run).
+    record: Option<(&'a dyn RunStore, &'a str)>,
+}
+
+impl BatchRunner {
+    pub fn new(setup: Setup) -> Self {
+        Self {
+            backend: setup.backend,
+            clock: setup.clock,
+            jobs: setup.config.jobs,
+            https_format: setup.config.notify.https_format,
+            region: setup.region,
+        }
+    }
+
+    /// Handles one event: a job request or the tick.
+    pub async fn handle(
+        &self,
+        event: InboundEvent,
+        invocation: Invocation,
+    ) -> Result<RunnerResponse> {
+        match parse_runner_event(&event.to_value()?)? {
+            RunnerEvent::Run(request) => {
+                let outcome = self.run(&request, &invocation).await?;
+                Ok(RunnerResponse::Run(Box::new(outcome)))
+            }
+            RunnerEvent::Tick => self.tick().await,
+        }
+    }
+
+    /// Claims the run, starts it, and completes or releases the claim.
+    async fn run(&self, request: &JobRequest, invocation: &Invocation) -> Result<RunOutcome> {
+        let (job, now) = (request.job.as_str(), self.clock.now_s());
+        let spec = catalog::job(&self.jobs, job)?;
+        let run_id = run_id(
+            request.scheduled_time.as_deref(),
+            invocation.request_id.as_deref(),
+            now,
+        );
+        let mut outcome = RunOutcome::new(job, &run_id, spec);
+        let key = run_key(job, &run_id);
+        let mut run = Run {
+            job,
+            spec,
+            run_id: &run_id,
+            round: 0,
+            record: None,
+        };
+        let held = match self.backend.live_state() {
+            Some((_, state)) => {
+                match claim::take(state, key.clone(), now, invocation, RUN_TTL_S).await? {
+                    Taken::Duplicate { decision, .. } => {
+                        outcome.action = RunAction::Skipped;
+                        outcome.reason = duplicate_reason(&run_id, decision.as_deref());
+                        tracing::info!(job, run_id, "duplicate run request");
+                        return Ok(outcome);
+                    }
+                    Taken::Fresh(held) => {
+                        run.record = Some((state, &key));
+                        Some(held)
+                    }
+                    Taken::Resumed(held, _) => {
+                        (run.round, outcome.tasks) = state.resume_run(&key).await?;
+                        let (round, started) = (run.round, outcome.tasks.len());
+                        outcome.notes.push(format!("resumed after a failed invocation (round {round}); {started} tasks were already started"));
+                        run.record = Some((state, &key));
+                        Some(held)
+                    }
+                }
+            }
+            None if self.backend.mode() == Mode::Live => {
+                outcome.notes.push("no STATE_TABLE: duplicates are caught by client tokens and the overlap guard only".into());
+                None
+            }
+            None => None,
+        };
+        let result = self.start(run, invocation, &mut outcome).await;
+        if let Some(held) = held {
+            outcome
+                .notes
+                .extend(held.settle(&result, outcome.action.as_str(), None).await);
+        }
+        tracing::info!(
+            job,
+            run_id,
+            action = outcome.action.as_str(),
+            tasks = outcome.tasks.len(),
+            requested = outcome.requested,
+            attempts = outcome.attempts,
+            "outcome"
+        );
+        result.map(|()| outcome)
+    }
+
+    async fn notify(
+        &self,
+        run: Run<'_>,
+        failure_class: Option<FailureClass>,
+        outcome: &mut RunOutcome,
+    ) -> Result<()> {
+        let notice = run_notice(&RunFacts {
+            job: run.job,
+            cluster: &run.spec.cluster,
+            action: outcome.action,
+            requested: run.spec.count,
+            tasks: &outcome.tasks,
+            failures: &outcome.failures,
+            failure_class,
+            stopped: &outcome.previous_tasks,
+            attempts: outcome.attempts,
+            run_id: run.run_id,
+            reason: &outcome.reason,
+            region: self.region.as_deref(),
+        });
+        outcome.message_id = deliver(
+            &self.backend,
+            &notice,
+            self.https_format,
+            &mut outcome.notes,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Stops tasks of jobs with `timeout_s` that have run longer.
+    async fn tick(&self) -> Result<RunnerResponse> {
+        let (mut stopped, mut notes) = (Vec::new(), Vec::new());
+        let Some(ports) = self.backend.ports() else {
+            notes.push("offline: the tick needs ListTasks; nothing checked".into());
+            return Ok(RunnerResponse::Tick {
+                tick: true,
+                stopped,
+                notes,
+            });
+        };
+        let (now, live) = (self.clock.now_s(), self.backend.mode() == Mode::Live);
+        for (job, spec) in &self.jobs {
+            let Some(timeout) = spec.timeout_s else {
+                continue;
+            };
+            let running = ports
+                .ecs
+                .tasks_started_by(&spec.cluster, &started_by(job))
+                .await?;
+            if running.is_empty() {
+                continue;
+            }
+            let tasks = ports.ecs.task_start_times(&spec.cluster, &running).await?;
+            for (task, ran_s) in timed_out(&tasks, timeout, now) {
+                if live {
+                    ports
+                        .ecs
+                        .stop_task(&spec.cluster, &task, &timeout_reason(timeout))
+                        .await?;
+                }
+                tracing::info!(job, task, ran_s, stopped = live, "timeout");
+                stopped.push(TimeoutStop {
+                    job: job.clone(),
+                    task,
+                    ran_s,
+                    stopped: live,
+                });
+            }
+        }
+        if self.jobs.values().all(|s| s.timeout_s.is_none()) {
+            notes.push("no job sets timeout_s".into());
+        }
+        Ok(RunnerResponse::Tick {
+            tick: true,
+            stopped,
+            notes,
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! Applying one alarm's decision: observe the service and its scalable target, decide (pure),
+//! record the change in the revisioned scaling memory (deciding again after losing a race),
+//! UpdateService, and tell.
+
+use super::{AlarmScaler, Scaled};
+use crate::app::publish::deliver;
+use crate::domain::region_of_arn;
+use crate::error::{AutopilotError, Result};
+use crate::scaling::report::{scaling_notice, Target};
+use crate::scaling::{
+    decide, memory_key, ScalingDecision, ScalingInput, ScalingMemory, ServiceObservation,
+    TargetBounds,
+};
+
+use super::ScalingOutcome;
+
+/// Attempts at the conditional write before giving up on a contended service.
+const RECORD_ATTEMPTS: u32 = 3;
+
+impl AlarmScaler {
+    /// Observes, decides, records and applies (again after losing a race); then notifies.
+    pub(super) async fn scale(
+        &self,
+        scaled: Scaled<'_>,
+        outcome: &mut ScalingOutcome,
+    ) -> Result<()> {
+        let Scaled {
+            alarm,
+            policy,
+            trigger,
+            cluster,
+            service,
+        } = scaled;
+        let key = memory_key(cluster, service);
+        let mut decision = None;
+        for attempt in 1..=RECORD_ATTEMPTS {
+            let (observed, bounds) = self.observe(scaled, outcome).await?;
+            let (memory, revision) = match self.backend.state() {
+                Some(state) => state.scaling_memory(&key).await?,
+                None => (ScalingMemory::default(), 0),
+            };
+            let now = self.clock.now_s();
+            let decided = decide(&ScalingInput {
+                policy,
+                state: alarm.state,
+                trigger,
+                metric_value: alarm.metric_value,
+                threshold: alarm.threshold,
+                service: observed,
+                target_bounds: bounds,
+                memory,
+                now,
+            });
+            let acting = self
+                .backend
+                .live_state()
+                .filter(|_| decided.changes() && !outcome.dry_run);
+            let Some((ports, state)) = acting else {
+                decision = Some(decided);
+                break;
+            };
+            let next = decided.memory_after(memory, now);
+            if !state
+                .record_scaling(
+                    &key,
+                    revision,
+                    &next,
+                    &decided.change_text(&alarm.alarm_name),
+                )
+                .await?
+            {
+                outcome.notes.push(format!("attempt {attempt}: another invocation scaled {cluster}/{service} first; decided again"));
+                continue;
+            }
+            if let Err(error) = ports
+                .ecs
+                .set_desired_count(cluster, service, decided.to)
+                .await
+            {
+                // Give the cooldown back so the retry is not blocked by a change that never was.
+                let reverted = state
+                    .record_scaling(
+                        &key,
+                        revision + 1,
+                        &memory,
+                        "reverted: UpdateService failed",
+                    )
+                    .await;
+                if let Err(revert) = reverted {
+                    tracing::warn!("could not revert the scaling memory of {key}: {revert}");
+                }
+                return Err(error);
+            }
+            decision = Some(decided);
+            break;
+        }
+        let resource = format!("scaling memory {key}");
+        let decision = decision.ok_or(AutopilotError::Contention {
+            resource,
+            attempts: RECORD_ATTEMPTS,
+        })?;
+        outcome.record(&decision);
+        if decision.worth_telling(trigger) {
+            self.notify(scaled, &decision, outcome).await?;
+        }
+        Ok(())
+    }
+
+    /// The service's counts and deployment state, and the scalable target's bounds (a failed
+    /// read of the latter falls back to the policy's bounds with a note).
+    async fn observe(
+        &self,
+        scaled: Scaled<'_>,
+        outcome: &mut ScalingOutcome,
+    ) -> Result<(ServiceObservation, Option<TargetBounds>)> {
+        let Some(ports) = self.backend.ports() else {
+            let usage =
+                "offline mode reads no service: pass --assume-desired N (and --assume-running N)";
+            return Ok((
+                self.assumed
+                    .ok_or_else(|| AutopilotError::Usage(usage.into()))?,
+                None,
+            ));
+        };
+        let (cluster, service) = (scaled.cluster, scaled.service);
+        let (snapshot, bounds) = tokio::join!(
+            ports.ecs.describe_service(cluster, service),
+            ports.targets.service_bounds(cluster, service)
+        );
+        let snapshot =
+            snapshot?
+                .filter(|s| s.is_active())
+                .ok_or_else(|| AutopilotError::ServiceNotFound {
+                    cluster: cluster.to_owned(),
+                    service: service.to_owned(),
+                    field: format!("scaling.{}.service", scaled.alarm.alarm_name),
+                })?;
+        let bounds = bounds.unwrap_or_else(|error| {
+            tracing::warn!("scalable target of {cluster}/{service} unreadable, using the policy bounds: {error}");
+            outcome.notes.push(format!("scalable target bounds unreadable, policy bounds used: {error}"));
+            None
+        });
+        Ok((ServiceObservation::of(&snapshot), bounds))
+    }
+
+    async fn notify(
+        &self,
+        scaled: Scaled<'_>,
+        decision: &ScalingDecision,
+        outcome: &mut ScalingOutcome,
+    ) -> Result<()> {
+        let (alarm, cluster, service) = (scaled.alarm, scaled.cluster, scaled.service);
+        let region = alarm
+            .alarm_arn
+            .as_deref()
+            .and_then(region_of_arn)
+            .or(self.region.as_deref());
+        let (trigger, would) = (scaled.trigger, scaled.policy.dry_run);
+        let notice = scaling_notice(
+            alarm,
+            trigger,
+            Target {
+                cluster,
+                service,
+                region,
+            },
+            decision,
+            would,
+        );
+        match deliver(
+            &self.backend,
+            &notice,
+            self.https_format,
+            &mut outcome.notes,
+        )
+        .await
+        {
+            Ok(message_id) => outcome.message_id = message_id,
+            // The service was changed and that is recorded; the error that reaches the
+            // on-failure destination says so.
+            Err(error) if decision.changes() && !would => {
+                let (from, to) = (decision.from, decision.to);
+                let action = format!("{cluster}/{service} was scaled {from} -> {to}");
+                return Err(AutopilotError::NotificationLost {
+                    action,
+                    cause: error.to_string(),
+                });
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+}

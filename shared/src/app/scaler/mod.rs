@@ -1,0 +1,201 @@
+//! The `alarm-scaler` handler: alarm transition or tick → observe the service (ECS, scalable
+//! targets) → decide (pure, [`crate::scaling::decide`]) → conditional write of the scaling
+//! memory → UpdateService (`desiredCount` only) → notify. Each transition acts once (a claim);
+//! two invocations racing for one service produce one change (revisioned scaling memory).
+//! Applying one decision lives in [`apply`].
+
+mod apply;
+
+use std::sync::Arc;
+
+use super::claim::{self, Access};
+use super::{Backend, Setup};
+use crate::config::ENV_STATE_TABLE;
+use crate::domain::{AlarmState, HttpsFormat};
+use crate::entry::{Invocation, Mode};
+use crate::error::{AutopilotError, Result};
+use crate::events::alarm::{parse_scaler_event, AlarmTransition, ScalerEvent};
+use crate::events::InboundEvent;
+use crate::ports::Clock;
+use crate::scaling::{
+    repeating_alarms, scaled_service, transition_key, ScalingConfig, ScalingPolicy,
+    ServiceObservation, Trigger, TRANSITION_TTL_S,
+};
+
+pub use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
+
+/// The function, built once per cold start.
+#[derive(Debug)]
+pub struct AlarmScaler {
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    policies: ScalingConfig,
+    https_format: HttpsFormat,
+    region: Option<String>,
+    /// Offline: the service state to assume (`--assume-desired` …).
+    assumed: Option<ServiceObservation>,
+}
+
+/// The service one alarm scales.
+#[derive(Clone, Copy)]
+struct Scaled<'a> {
+    alarm: &'a AlarmTransition,
+    policy: &'a ScalingPolicy,
+    trigger: Trigger,
+    cluster: &'a str,
+    service: &'a str,
+}
+
+impl AlarmScaler {
+    /// A live scaler needs `STATE_TABLE`: cooldowns and once-only transitions are kept there.
+    pub fn new(setup: Setup, assumed: Option<ServiceObservation>) -> Result<Self> {
+        if setup.backend.mode() == Mode::Live && setup.backend.live_state().is_none() {
+            let problem = "required: cooldowns and once-only transitions are kept there";
+            return Err(AutopilotError::invalid_config(ENV_STATE_TABLE, problem));
+        }
+        Ok(Self {
+            backend: setup.backend,
+            clock: setup.clock,
+            policies: setup.config.scaling,
+            https_format: setup.config.notify.https_format,
+            region: setup.region,
+            assumed,
+        })
+    }
+
+    /// Handles one event: an alarm transition in any of its shapes, or a tick.
+    pub async fn handle(
+        &self,
+        event: InboundEvent,
+        invocation: Invocation,
+    ) -> Result<ScalerResponse> {
+        match parse_scaler_event(&event.to_value()?)? {
+            ScalerEvent::Transition(alarm) => {
+                let outcome = self.act(&alarm, Trigger::Transition, &invocation).await?;
+                Ok(ScalerResponse::One(Box::new(outcome)))
+            }
+            ScalerEvent::Tick => self.tick(&invocation).await,
+        }
+    }
+
+    /// Re-reads the alarms whose policies repeat while in ALARM and steps those still in ALARM.
+    async fn tick(&self, invocation: &Invocation) -> Result<ScalerResponse> {
+        let names = repeating_alarms(&self.policies);
+        let mut notes = Vec::new();
+        let Some(ports) = self.backend.ports() else {
+            notes.push("offline: a tick needs DescribeAlarms; nothing re-read".into());
+            return Ok(ScalerResponse::Tick {
+                tick: true,
+                results: Vec::new(),
+                notes,
+            });
+        };
+        let alarms = match names.is_empty() {
+            true => {
+                notes.push("no policy sets repeat_while_alarm".into());
+                Vec::new()
+            }
+            false => ports.alarms.current_alarms(&names).await?,
+        };
+        for name in names
+            .iter()
+            .filter(|n| !alarms.iter().any(|a| &a.alarm_name == *n))
+        {
+            notes.push(format!("alarm `{name}` does not exist"));
+        }
+        let (mut results, mut first_error) = (Vec::new(), None);
+        for alarm in alarms.iter().filter(|a| a.state == AlarmState::Alarm) {
+            match self.act(alarm, Trigger::Tick, invocation).await {
+                Ok(outcome) => results.push(outcome),
+                Err(error) => {
+                    tracing::error!(
+                        alarm = alarm.alarm_name,
+                        error_type = error.error_type(),
+                        "tick failed for an alarm: {error}"
+                    );
+                    notes.push(format!("{}: {error}", alarm.alarm_name));
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        // Alarms that did act are recorded; a failure is returned so it is seen and retried.
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(ScalerResponse::Tick {
+                tick: true,
+                results,
+                notes,
+            }),
+        }
+    }
+
+    /// One alarm state: find its policy and service, act once per transition.
+    async fn act(
+        &self,
+        alarm: &AlarmTransition,
+        trigger: Trigger,
+        invocation: &Invocation,
+    ) -> Result<ScalingOutcome> {
+        let mut outcome =
+            ScalingOutcome::pending(alarm, trigger, self.backend.mode() != Mode::Live);
+        let Some(policy) = self.policies.get(&alarm.alarm_name) else {
+            outcome.reason = format!("no scaling policy for alarm `{}`", alarm.alarm_name);
+            tracing::info!(alarm = alarm.alarm_name, "ignored: no policy");
+            return Ok(outcome);
+        };
+        outcome.dry_run |= policy.dry_run;
+        let (cluster, service) = scaled_service(alarm, policy)?;
+        outcome.service = Some(format!("{cluster}/{service}"));
+        let held = match (self.backend.live_state(), trigger) {
+            (Some((_, state)), Trigger::Transition) => {
+                let (key, now) = (transition_key(alarm), self.clock.now_s());
+                let ttl_s = TRANSITION_TTL_S;
+                match claim::access(
+                    state,
+                    &key,
+                    now,
+                    invocation,
+                    ttl_s,
+                    true,
+                    &mut outcome.notes,
+                )
+                .await?
+                {
+                    Access::Duplicate { decision, .. } => {
+                        let decision = decision.as_deref().unwrap_or("unknown action");
+                        outcome.reason =
+                            format!("transition already handled ({decision}): duplicate delivery");
+                        tracing::info!(alarm = alarm.alarm_name, "duplicate transition");
+                        return Ok(outcome);
+                    }
+                    Access::Go { held, .. } => held,
+                }
+            }
+            _ => None,
+        };
+        let scaled = Scaled {
+            alarm,
+            policy,
+            trigger,
+            cluster,
+            service,
+        };
+        let result = self.scale(scaled, &mut outcome).await;
+        if let Some(held) = held {
+            outcome
+                .notes
+                .extend(held.settle(&result, outcome.action.as_str(), None).await);
+        }
+        result?;
+        tracing::info!(
+            alarm = outcome.alarm,
+            service = outcome.service,
+            action = outcome.action.as_str(),
+            from = outcome.from,
+            to = outcome.to,
+            reason = outcome.reason,
+            "outcome"
+        );
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,128 @@
+//! Duplicates and storms for `task-triage`: take (or, dry-run, look at) the delivery's claim,
+//! count the stop into its storm window exactly once (or project the count), then notify the
+//! first stop and the digests and fold the rest; the claim completes or is released.
+
+use super::{Decision, Stopped, TaskTriage, TriageOutcome};
+use crate::app::claim::{self, duplicate_note, Access};
+use crate::app::storm::{self, Stop};
+use crate::entry::{Invocation, Mode};
+use crate::error::Result;
+use crate::ports::StateStore;
+use crate::state::{self, advance_window, Fold, StormWindow};
+use crate::triage::{storm_key, storm_reason};
+
+impl TaskTriage {
+    /// Claims the delivery, counts and folds the stop, and settles the claim.
+    pub(super) async fn fold(
+        &self,
+        stop: &Stopped<'_>,
+        state: &dyn StateStore,
+        invocation: &Invocation,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        let task = &stop.change.detail;
+        let now = self.clock.now_s();
+        let task_arn = task.task_arn.as_deref().unwrap_or_default();
+        let dedup_key = state::dedup_key(task_arn, task.version, stop.change.id.as_deref());
+        let live = self.backend.mode() == Mode::Live;
+        let ttl_s = self.config.dedup_ttl_s;
+        let (held, counted) = match claim::access(
+            state,
+            &dedup_key,
+            now,
+            invocation,
+            ttl_s,
+            live,
+            &mut outcome.notes,
+        )
+        .await?
+        {
+            Access::Duplicate {
+                decision,
+                message_id,
+            } => {
+                outcome.decision = Decision::Duplicate;
+                outcome
+                    .notes
+                    .push(duplicate_note(decision.as_deref(), message_id.as_deref()));
+                return Ok(());
+            }
+            Access::Go { held, counted } => (held, counted),
+        };
+        let result = self
+            .count_and_send(stop, state, &dedup_key, counted, now, outcome)
+            .await;
+        if let Some(held) = held {
+            let decision = if outcome.decision == Decision::Folded {
+                "folded"
+            } else {
+                "notify"
+            };
+            outcome.notes.extend(
+                held.settle(&result, decision, outcome.message_id.as_deref())
+                    .await,
+            );
+        }
+        result
+    }
+
+    /// Counts the stop into its storm window (live) or projects the count (dry-run), then
+    /// notifies the first stop and the digests.
+    async fn count_and_send(
+        &self,
+        stop: &Stopped<'_>,
+        state: &dyn StateStore,
+        dedup_key: &str,
+        counted: Option<u64>,
+        now: i64,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        let task = &stop.change.detail;
+        let storm_key = storm_key(task, stop.diagnosis.category);
+        let reason = storm_reason(task);
+        let counting = Stop {
+            claim_key: dedup_key,
+            storm_key: &storm_key,
+            now,
+            window_s: self.config.storm_window_s,
+            title: &stop.diagnosis.title,
+            reason: &reason,
+        };
+        let window = match (self.backend.mode(), counted) {
+            (_, Some(count)) => StormWindow {
+                count,
+                ..state.read_window(&storm_key).await?.unwrap_or_default()
+            },
+            (Mode::Live, None) => {
+                storm::count_stop_once(state, self.clock.as_ref(), counting).await?
+            }
+            (_, None) => {
+                let open = state.read_window(&storm_key).await?;
+                advance_window(
+                    open.as_ref(),
+                    now,
+                    counting.window_s,
+                    counting.title,
+                    counting.reason,
+                )
+            }
+        };
+        match state::fold_for(window.count) {
+            Fold::Folded => {
+                outcome.decision = Decision::Folded;
+                outcome.notes.push(format!(
+                    "stop {} of a storm in {storm_key}; next digest at the next power of ten",
+                    window.count
+                ));
+                Ok(())
+            }
+            Fold::Digest => {
+                outcome
+                    .notes
+                    .push(format!("storm digest: {} stops", window.count));
+                self.send(stop, Some(&window), None, outcome).await
+            }
+            Fold::First => self.send(stop, None, window.previous_count, outcome).await,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Plain domain types every part of the library shares: how urgent a message is, the format of
+//! the `https` payload, an alarm's state, and what ECS tells about a service and a container's
+//! logs. No I/O and no dependencies on other modules of the crate: the pure modules, the ports
+//! and the adapters all speak these.
+
+use serde::{Deserialize, Serialize};
+
+/// How urgent a notification is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// Payload carried by the `https` protocol of a notification.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpsFormat {
+    /// The same structured JSON as `sqs` and `lambda`.
+    #[default]
+    Structured,
+    /// Amazon Q Developer in chat applications (Chatbot) custom-notification schema.
+    Chatbot,
+}
+
+/// A CloudWatch alarm's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AlarmState {
+    #[serde(rename = "ALARM")]
+    Alarm,
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "INSUFFICIENT_DATA")]
+    InsufficientData,
+}
+
+impl AlarmState {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_uppercase().as_str() {
+            "ALARM" => Some(Self::Alarm),
+            "OK" => Some(Self::Ok),
+            "INSUFFICIENT_DATA" => Some(Self::InsufficientData),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alarm => "ALARM",
+            Self::Ok => "OK",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+/// What ECS says about a service (DescribeServices), as a notification and the scaler use it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ServiceSnapshot {
+    pub status: Option<String>,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    /// Rollout state of the primary deployment (`IN_PROGRESS`, `COMPLETED`, `FAILED`).
+    pub rollout_state: Option<String>,
+    /// Whether the deployment circuit breaker is on, and with rollback.
+    pub circuit_breaker: Option<bool>,
+    pub circuit_breaker_rollback: Option<bool>,
+    pub deployments: usize,
+}
+
+impl ServiceSnapshot {
+    /// Whether the service is usable (`ACTIVE`, or no status reported).
+    pub fn is_active(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_none_or(|status| status == "ACTIVE")
+    }
+}
+
+/// Where a container's awslogs output goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AwsLogsTarget {
+    pub group: String,
+    pub stream_prefix: Option<String>,
+    pub region: Option<String>,
+}
+
+impl AwsLogsTarget {
+    /// The stream of one task's container: `prefix/container/task-id`.
+    pub fn stream_for(&self, container: &str, task_id: &str) -> Option<String> {
+        self.stream_prefix
+            .as_ref()
+            .map(|prefix| format!("{prefix}/{container}/{task_id}"))
+    }
+}
+
+/// The region of an ARN (`arn:aws:cloudwatch:eu-west-1:…` → `eu-west-1`), if it names one.
+pub fn region_of_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|region| !region.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_is_the_fourth_arn_field() {
+        assert_eq!(
+            region_of_arn("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:x"),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_of_arn("arn:aws:iam::111122223333:role/x"), None);
+        assert_eq!(region_of_arn("not an arn"), None);
+    }
+
+    #[test]
+    fn alarm_states_parse_loosely_and_print_exactly() {
+        assert_eq!(AlarmState::parse(" alarm "), Some(AlarmState::Alarm));
+        assert_eq!(AlarmState::parse("nope"), None);
+        assert_eq!(AlarmState::InsufficientData.as_str(), "INSUFFICIENT_DATA");
+    }
+}

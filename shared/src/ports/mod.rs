@@ -1,0 +1,173 @@
+//! The ports: the narrow traits the handlers in [`crate::app`] depend on for everything outside
+//! the process. The AWS adapters in [`crate::aws`] implement them for real; [`crate::testkit`]
+//! (feature `testkit`) implements them in memory for tests. Each port speaks the library's plain
+//! types, never SDK types, so a handler cannot tell which implementation it talks to.
+//!
+//! Loops that decide (how to advance a storm window, when to retry a RunTask call) stay in the
+//! pure modules; a port performs one call and reports what happened.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::batch::{RunTaskRequest, RunTaskResult, RunningTask};
+use crate::domain::{AwsLogsTarget, ServiceSnapshot};
+use crate::error::Result;
+use crate::events::alarm::AlarmTransition;
+use crate::notify::Publish;
+use crate::scaling::{ScalingMemory, TargetBounds};
+use crate::state::{Claim, StormWindow};
+
+/// Time, passed in: handlers never read the system clock themselves.
+#[async_trait]
+pub trait Clock: Send + Sync + Debug {
+    /// Now, in epoch seconds.
+    fn now_s(&self) -> i64;
+    /// Waits (backoff between attempts, contention pauses).
+    async fn sleep(&self, duration: Duration);
+}
+
+/// Claims: an event, a transition or a run is worked on by one invocation at a time and acted
+/// on once (see [`crate::state`] for the semantics).
+#[async_trait]
+pub trait ClaimStore: Send + Sync + Debug {
+    /// Takes the claim at `key` until `lease_until`, or says why not.
+    async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim>;
+    /// What a claim would find, without writing (for `--dry-run`).
+    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim>;
+    /// Marks a claimed item handled, with the decision and message it led to.
+    async fn complete(&self, key: &str, decision: &str, message_id: Option<&str>) -> Result<()>;
+    /// Gives a claim back after a failure so that the retry can take it at once.
+    async fn release(&self, key: &str) -> Result<()>;
+}
+
+/// What one attempt at counting a stop into its storm window did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountWrite {
+    /// The window now holds the new count and the claim records it.
+    Written,
+    /// The window is no longer the one read (a concurrent stop took the number): read again.
+    Contended,
+    /// The claim counted its stop before (a retried delivery); its recorded number.
+    CountedBefore(u64),
+}
+
+/// Storm windows: exact counts of stops per (cluster, group, category).
+#[async_trait]
+pub trait StormStore: Send + Sync + Debug {
+    /// The window at `storm_key` as stored.
+    async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>>;
+    /// Writes `next` at `storm_key` (kept until `expires_at`) if the stored window is still
+    /// `seen`, and records `next.count` on the claim at `claim_key` if it has no number yet:
+    /// both or neither.
+    async fn write_count(
+        &self,
+        claim_key: &str,
+        storm_key: &str,
+        seen: Option<&StormWindow>,
+        next: &StormWindow,
+        expires_at: i64,
+    ) -> Result<CountWrite>;
+}
+
+/// `alarm-scaler`'s per-service memory of its last changes, with a revision for conditional
+/// writes.
+#[async_trait]
+pub trait ScalingStore: Send + Sync + Debug {
+    /// The memory at `key` and its revision (0 when nothing was recorded yet).
+    async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)>;
+    /// Records `memory` if the stored revision is still `expected_revision`; false when another
+    /// invocation changed it first.
+    async fn record_scaling(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        memory: &ScalingMemory,
+        change: &str,
+    ) -> Result<bool>;
+}
+
+/// `batch-runner`'s record of a claimed run.
+#[async_trait]
+pub trait RunStore: Send + Sync + Debug {
+    /// Counts one more resumption of the run at `key`; gives the round and the tasks already
+    /// started.
+    async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)>;
+    /// Adds started tasks to the run at `key`.
+    async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()>;
+}
+
+/// The state table: every store above in one place.
+pub trait StateStore: ClaimStore + StormStore + ScalingStore + RunStore {}
+impl<T: ClaimStore + StormStore + ScalingStore + RunStore> StateStore for T {}
+
+/// Where notifications go.
+#[async_trait]
+pub trait Notifier: Send + Sync + Debug {
+    /// Sends one rendered notification; gives its message id.
+    async fn publish(&self, publish: &Publish) -> Result<String>;
+}
+
+/// The ECS calls the functions make.
+#[async_trait]
+pub trait EcsGateway: Send + Sync + Debug {
+    /// DescribeServices for one service; `None` when ECS does not know it.
+    async fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<ServiceSnapshot>>;
+    /// The awslogs target of `container` in a task definition, if it logs with awslogs.
+    async fn awslogs_target(
+        &self,
+        task_definition: &str,
+        container: &str,
+    ) -> Result<Option<AwsLogsTarget>>;
+    /// Sets a service's desired count, and nothing else.
+    async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()>;
+    /// One RunTask call.
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult>;
+    /// Tasks started with `started_by` that are running or about to.
+    async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> Result<Vec<String>>;
+    /// When each task started.
+    async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>>;
+    /// Stops one task with a reason ECS shows as its stoppedReason.
+    async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()>;
+}
+
+/// Container logs.
+#[async_trait]
+pub trait LogReader: Send + Sync + Debug {
+    /// The last `lines` events of a stream, oldest first.
+    async fn tail(&self, group: &str, stream: &str, lines: u32) -> Result<Vec<String>>;
+}
+
+/// CloudWatch alarms, read on `alarm-scaler`'s tick.
+#[async_trait]
+pub trait AlarmReader: Send + Sync + Debug {
+    /// The current state of each named alarm that exists (unknown names are left out).
+    async fn current_alarms(&self, names: &[String]) -> Result<Vec<AlarmTransition>>;
+}
+
+/// Application Auto Scaling scalable targets.
+#[async_trait]
+pub trait ScalableTargets: Send + Sync + Debug {
+    /// The registered scalable target's bounds for an ECS service, if one is registered.
+    async fn service_bounds(&self, cluster: &str, service: &str) -> Result<Option<TargetBounds>>;
+}
+
+/// The system clock and tokio's timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+#[async_trait]
+impl Clock for SystemClock {
+    fn now_s(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}

@@ -1,0 +1,848 @@
+//! In-memory implementations of every port (feature `testkit`), for handler tests without SDK
+//! mocks: a clock that moves only when told (and when slept on), a state store with the same
+//! conditional semantics as the DynamoDB table, a notifier that keeps what it was given, and
+//! ECS, Logs, alarm and scalable-target fakes seeded by the test. Every fake records its calls
+//! in one [`Recorder`], which can also make chosen operations fail.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::app::{Backend, Ports, Setup};
+use crate::batch::{RunTaskRequest, RunTaskResult, RunningTask};
+use crate::config::StackConfig;
+use crate::domain::{AwsLogsTarget, ServiceSnapshot};
+use crate::entry::Mode;
+use crate::error::{AutopilotError, Result};
+use crate::events::alarm::AlarmTransition;
+use crate::notify::Publish;
+use crate::ports::{
+    AlarmReader, ClaimStore, Clock, CountWrite, EcsGateway, LogReader, Notifier, RunStore,
+    ScalableTargets, ScalingStore, StateStore, StormStore,
+};
+use crate::scaling::{ScalingMemory, TargetBounds};
+use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The last segment of an ARN or path (`…:cluster/shop` → `shop`).
+fn short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Every call the fakes receive, by operation name (`Publish`, `RunTask`, `UpdateItem` …), and
+/// the faults planned for them.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    calls: Mutex<Vec<&'static str>>,
+    faults: Mutex<HashMap<&'static str, VecDeque<String>>>,
+    always: Mutex<HashMap<&'static str, String>>,
+}
+
+impl Recorder {
+    /// Records a call; fails it when a fault is planned for the operation.
+    fn enter(&self, service: &'static str, operation: &'static str) -> Result<()> {
+        lock(&self.calls).push(operation);
+        let planned = lock(&self.faults)
+            .get_mut(operation)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| lock(&self.always).get(operation).cloned());
+        match planned {
+            Some(code) => Err(AutopilotError::Aws {
+                service,
+                operation,
+                code,
+                message: "injected by the testkit".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The next `times` calls of `operation` fail with `code`.
+    pub fn fail_next(&self, operation: &'static str, code: &str, times: usize) {
+        lock(&self.faults)
+            .entry(operation)
+            .or_default()
+            .extend(std::iter::repeat_n(code.to_owned(), times));
+    }
+
+    /// Every call of `operation` fails with `code`.
+    pub fn fail_always(&self, operation: &'static str, code: &str) {
+        lock(&self.always).insert(operation, code.to_owned());
+    }
+
+    /// How many calls `operation` received.
+    pub fn count(&self, operation: &str) -> usize {
+        lock(&self.calls)
+            .iter()
+            .filter(|&&op| op == operation)
+            .count()
+    }
+
+    /// Every call so far, in order.
+    pub fn log(&self) -> Vec<&'static str> {
+        lock(&self.calls).clone()
+    }
+}
+
+/// A clock that stands still until told to move; sleeping moves it by the time slept.
+#[derive(Debug)]
+pub struct FakeClock {
+    now_ms: AtomicI64,
+    slept: Mutex<Vec<Duration>>,
+}
+
+impl FakeClock {
+    /// A clock at `now` (epoch seconds).
+    pub fn at(now: i64) -> Self {
+        Self {
+            now_ms: AtomicI64::new(now * 1000),
+            slept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Moves the clock on.
+    pub fn advance(&self, by: Duration) {
+        self.now_ms
+            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+
+    /// Every sleep so far.
+    pub fn slept(&self) -> Vec<Duration> {
+        lock(&self.slept).clone()
+    }
+}
+
+#[async_trait]
+impl Clock for FakeClock {
+    fn now_s(&self) -> i64 {
+        self.now_ms.load(Ordering::SeqCst).div_euclid(1000)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        lock(&self.slept).push(duration);
+        self.advance(duration);
+    }
+}
+
+/// A claim record as the memory store keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredClaim {
+    pub status: Option<ClaimStatus>,
+    pub lease_until: i64,
+    pub expires_at: i64,
+    pub storm_count: Option<u64>,
+    pub decision: Option<String>,
+    pub message_id: Option<String>,
+    /// Batch runs: how often resumed, and the tasks started.
+    pub rounds: u32,
+    pub tasks: BTreeSet<String>,
+}
+
+impl StoredClaim {
+    fn record(&self) -> ClaimRecord {
+        ClaimRecord {
+            status: self.status,
+            lease_until: self.lease_until,
+            storm_count: self.storm_count,
+            message_id: self.message_id.clone(),
+            decision: self.decision.clone(),
+        }
+    }
+}
+
+/// The state table in memory, with the table's conditions.
+#[derive(Debug)]
+pub struct MemoryState {
+    recorder: Arc<Recorder>,
+    claims: Mutex<BTreeMap<String, StoredClaim>>,
+    windows: Mutex<BTreeMap<String, StormWindow>>,
+    scaling: Mutex<BTreeMap<String, (ScalingMemory, u64, String)>>,
+    /// Stops that other invocations count just before the next writes.
+    concurrent_stops: Mutex<u32>,
+    /// A change another invocation records just before the next scaling write.
+    concurrent_scaling: Mutex<Option<ScalingMemory>>,
+}
+
+impl MemoryState {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            recorder,
+            claims: Mutex::default(),
+            windows: Mutex::default(),
+            scaling: Mutex::default(),
+            concurrent_stops: Mutex::new(0),
+            concurrent_scaling: Mutex::new(None),
+        }
+    }
+
+    /// The claim at `key`.
+    pub fn claim_at(&self, key: &str) -> Option<StoredClaim> {
+        lock(&self.claims).get(key).cloned()
+    }
+
+    /// Every claim key.
+    pub fn claim_keys(&self) -> Vec<String> {
+        lock(&self.claims).keys().cloned().collect()
+    }
+
+    /// Sets the claim at `key`.
+    pub fn put_claim(&self, key: &str, claim: StoredClaim) {
+        lock(&self.claims).insert(key.to_owned(), claim);
+    }
+
+    /// The storm window at `key`.
+    pub fn window_at(&self, key: &str) -> Option<StormWindow> {
+        lock(&self.windows).get(key).cloned()
+    }
+
+    /// Every storm window.
+    pub fn windows(&self) -> BTreeMap<String, StormWindow> {
+        lock(&self.windows).clone()
+    }
+
+    /// Sets the storm window at `key`.
+    pub fn put_window(&self, key: &str, window: StormWindow) {
+        lock(&self.windows).insert(key.to_owned(), window);
+    }
+
+    /// The scaling memory at `key`, its revision and its last recorded change.
+    pub fn scaling_at(&self, key: &str) -> Option<(ScalingMemory, u64, String)> {
+        lock(&self.scaling).get(key).cloned()
+    }
+
+    /// The next `stops` count writes find that another invocation counted a stop first.
+    pub fn count_concurrently(&self, stops: u32) {
+        *lock(&self.concurrent_stops) += stops;
+    }
+
+    /// The next scaling write finds that another invocation recorded `memory` first.
+    pub fn scale_concurrently(&self, memory: ScalingMemory) {
+        *lock(&self.concurrent_scaling) = Some(memory);
+    }
+
+    fn missing(operation: &'static str, key: &str) -> AutopilotError {
+        AutopilotError::Aws {
+            service: "dynamodb",
+            operation,
+            code: "ConditionalCheckFailedException".into(),
+            message: format!("no record {key}"),
+        }
+    }
+
+    fn update_claim(
+        &self,
+        operation: &'static str,
+        key: &str,
+        change: impl FnOnce(&mut StoredClaim),
+    ) -> Result<StoredClaim> {
+        self.recorder.enter("dynamodb", operation)?;
+        let mut claims = lock(&self.claims);
+        let claim = claims
+            .get_mut(key)
+            .ok_or_else(|| Self::missing(operation, key))?;
+        change(claim);
+        Ok(claim.clone())
+    }
+}
+
+#[async_trait]
+impl ClaimStore for MemoryState {
+    async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim> {
+        self.recorder.enter("dynamodb", "UpdateItem")?;
+        let mut claims = lock(&self.claims);
+        let existing = claims.get(key).cloned();
+        if let Some(old) = &existing {
+            let takeable = match old.status {
+                None | Some(ClaimStatus::Retryable) => true,
+                Some(ClaimStatus::InProgress) => old.lease_until < now,
+                Some(ClaimStatus::Complete) => false,
+            };
+            if !takeable {
+                return Ok(refused_claim(&old.record()));
+            }
+        }
+        let mut claim = existing.clone().unwrap_or_default();
+        claim.status = Some(ClaimStatus::InProgress);
+        claim.lease_until = lease_until;
+        claim.expires_at = now.saturating_add(ttl_s as i64);
+        claims.insert(key.to_owned(), claim);
+        Ok(match existing {
+            Some(old) => Claim::Resumed {
+                storm_count: old.storm_count,
+            },
+            None => Claim::Fresh,
+        })
+    }
+
+    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(match lock(&self.claims).get(key) {
+            None => Claim::Fresh,
+            Some(claim) if claimable(&claim.record(), now) => Claim::Resumed {
+                storm_count: claim.storm_count,
+            },
+            Some(claim) => refused_claim(&claim.record()),
+        })
+    }
+
+    async fn complete(&self, key: &str, decision: &str, message_id: Option<&str>) -> Result<()> {
+        self.update_claim("UpdateItem", key, |claim| {
+            claim.status = Some(ClaimStatus::Complete);
+            claim.decision = Some(decision.to_owned());
+            if let Some(id) = message_id {
+                claim.message_id = Some(id.to_owned());
+            }
+        })
+        .map(drop)
+    }
+
+    async fn release(&self, key: &str) -> Result<()> {
+        self.update_claim("UpdateItem", key, |claim| {
+            claim.status = Some(ClaimStatus::Retryable)
+        })
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl StormStore for MemoryState {
+    async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.windows)
+            .get(storm_key)
+            .map(|window| StormWindow {
+                previous_count: None,
+                ..window.clone()
+            }))
+    }
+
+    async fn write_count(
+        &self,
+        claim_key: &str,
+        storm_key: &str,
+        seen: Option<&StormWindow>,
+        next: &StormWindow,
+        _expires_at: i64,
+    ) -> Result<CountWrite> {
+        self.recorder.enter("dynamodb", "TransactWriteItems")?;
+        let mut windows = lock(&self.windows);
+        {
+            let mut concurrent = lock(&self.concurrent_stops);
+            if *concurrent > 0 {
+                *concurrent -= 1;
+                let window = windows.entry(storm_key.to_owned()).or_default();
+                window.count += 1;
+                if window.started_at == 0 {
+                    window.started_at = next.started_at;
+                }
+            }
+        }
+        let mut claims = lock(&self.claims);
+        let Some(claim) = claims.get_mut(claim_key) else {
+            return Ok(CountWrite::CountedBefore(0));
+        };
+        if let Some(count) = claim.storm_count {
+            return Ok(CountWrite::CountedBefore(count));
+        }
+        let stored = windows.get(storm_key);
+        let continues = seen
+            .is_some_and(|open| next.started_at == open.started_at && next.count == open.count + 1);
+        let unchanged = match (seen, stored) {
+            (Some(open), Some(now)) if continues => {
+                now.count == open.count && now.started_at == open.started_at
+            }
+            (Some(closed), Some(now)) => now.started_at == closed.started_at,
+            (None, None) => true,
+            _ => false,
+        };
+        if !unchanged {
+            return Ok(CountWrite::Contended);
+        }
+        windows.insert(
+            storm_key.to_owned(),
+            StormWindow {
+                previous_count: None,
+                ..next.clone()
+            },
+        );
+        claim.storm_count = Some(next.count);
+        Ok(CountWrite::Written)
+    }
+}
+
+#[async_trait]
+impl ScalingStore for MemoryState {
+    async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.scaling)
+            .get(key)
+            .map(|(memory, revision, _)| (*memory, *revision))
+            .unwrap_or_default())
+    }
+
+    async fn record_scaling(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        memory: &ScalingMemory,
+        change: &str,
+    ) -> Result<bool> {
+        self.recorder.enter("dynamodb", "UpdateItem")?;
+        let mut scaling = lock(&self.scaling);
+        if let Some(other) = lock(&self.concurrent_scaling).take() {
+            let entry = scaling.entry(key.to_owned()).or_insert((
+                ScalingMemory::default(),
+                0,
+                String::new(),
+            ));
+            *entry = (other, entry.1 + 1, "a concurrent invocation".into());
+        }
+        let revision = scaling.get(key).map_or(0, |(_, revision, _)| *revision);
+        if revision != expected_revision {
+            return Ok(false);
+        }
+        scaling.insert(
+            key.to_owned(),
+            (*memory, expected_revision + 1, change.to_owned()),
+        );
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl RunStore for MemoryState {
+    async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)> {
+        let claim = self.update_claim("UpdateItem", key, |claim| claim.rounds += 1)?;
+        Ok((claim.rounds, claim.tasks.into_iter().collect()))
+    }
+
+    async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        self.update_claim("UpdateItem", key, |claim| {
+            claim.tasks.extend(tasks.iter().cloned())
+        })
+        .map(drop)
+    }
+}
+
+/// A notifier that keeps every notification it is given.
+#[derive(Debug)]
+pub struct MemoryNotifier {
+    recorder: Arc<Recorder>,
+    sent: Mutex<Vec<Publish>>,
+}
+
+impl MemoryNotifier {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            recorder,
+            sent: Mutex::default(),
+        }
+    }
+
+    /// Everything published, in order.
+    pub fn sent(&self) -> Vec<Publish> {
+        lock(&self.sent).clone()
+    }
+
+    /// The subjects published, in order.
+    pub fn subjects(&self) -> Vec<String> {
+        lock(&self.sent).iter().map(|p| p.subject.clone()).collect()
+    }
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, publish: &Publish) -> Result<String> {
+        self.recorder.enter("sns", "Publish")?;
+        let mut sent = lock(&self.sent);
+        sent.push(publish.clone());
+        Ok(format!("m-{}", sent.len()))
+    }
+}
+
+/// A task the fake ECS knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeTask {
+    pub arn: String,
+    pub cluster: String,
+    pub started_by: String,
+    pub started_at: Option<i64>,
+}
+
+/// How the fake ECS answers RunTask: started tasks and failures for a request.
+pub type RunTaskScript = Box<dyn Fn(&RunTaskRequest) -> RunTaskResult + Send + Sync>;
+
+/// ECS in memory: services, task definitions' log settings, running tasks, and RunTask answers
+/// (all tasks start unless a script says otherwise; a repeated client token gets the first
+/// answer again, as ECS's idempotency does).
+#[derive(Default)]
+pub struct FakeEcs {
+    recorder: Arc<Recorder>,
+    services: Mutex<HashMap<(String, String), ServiceSnapshot>>,
+    log_targets: Mutex<HashMap<(String, String), AwsLogsTarget>>,
+    tasks: Mutex<Vec<FakeTask>>,
+    run_script: Mutex<VecDeque<RunTaskScript>>,
+    answered_tokens: Mutex<HashMap<String, RunTaskResult>>,
+    run_requests: Mutex<Vec<RunTaskRequest>>,
+    desired_updates: Mutex<Vec<(String, String, u32)>>,
+    stopped: Mutex<Vec<(String, String, String)>>,
+}
+
+impl std::fmt::Debug for FakeEcs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeEcs").finish_non_exhaustive()
+    }
+}
+
+impl FakeEcs {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            recorder,
+            ..Self::default()
+        }
+    }
+
+    /// Sets what DescribeServices says of `cluster`/`service` (names or ARNs).
+    pub fn set_service(&self, cluster: &str, service: &str, snapshot: ServiceSnapshot) {
+        lock(&self.services).insert((short(cluster).into(), short(service).into()), snapshot);
+    }
+
+    /// What the service looks like now.
+    pub fn service(&self, cluster: &str, service: &str) -> Option<ServiceSnapshot> {
+        lock(&self.services)
+            .get(&(short(cluster).into(), short(service).into()))
+            .cloned()
+    }
+
+    /// Sets the awslogs target of `container` in `task_definition`.
+    pub fn set_log_target(&self, task_definition: &str, container: &str, target: AwsLogsTarget) {
+        lock(&self.log_targets).insert((task_definition.into(), container.into()), target);
+    }
+
+    /// Adds a running task.
+    pub fn add_task(&self, task: FakeTask) {
+        lock(&self.tasks).push(task);
+    }
+
+    /// The tasks running now.
+    pub fn tasks(&self) -> Vec<FakeTask> {
+        lock(&self.tasks).clone()
+    }
+
+    /// The next RunTask calls are answered by these scripts, in order (then all tasks start).
+    pub fn script_run_task(&self, scripts: impl IntoIterator<Item = RunTaskScript>) {
+        lock(&self.run_script).extend(scripts);
+    }
+
+    /// Every RunTask request received.
+    pub fn run_requests(&self) -> Vec<RunTaskRequest> {
+        lock(&self.run_requests).clone()
+    }
+
+    /// Every UpdateService call: cluster, service, desired count.
+    pub fn desired_updates(&self) -> Vec<(String, String, u32)> {
+        lock(&self.desired_updates).clone()
+    }
+
+    /// Every StopTask call: cluster, task, reason.
+    pub fn stopped(&self) -> Vec<(String, String, String)> {
+        lock(&self.stopped).clone()
+    }
+}
+
+/// A script that starts `n` of the asked tasks and fails the rest with `reason`.
+pub fn start_then_fail(n: u32, reason: &'static str) -> RunTaskScript {
+    Box::new(move |request| {
+        let started = n.min(request.count);
+        RunTaskResult {
+            tasks: (0..started)
+                .map(|i| {
+                    format!(
+                        "arn:aws:ecs:us-east-1:111122223333:task/{}/{}-{i}",
+                        short(&request.cluster),
+                        request.client_token
+                    )
+                })
+                .collect(),
+            failures: (started..request.count)
+                .map(|_| crate::batch::RunFailure {
+                    arn: None,
+                    reason: reason.to_owned(),
+                    detail: None,
+                })
+                .collect(),
+        }
+    })
+}
+
+#[async_trait]
+impl EcsGateway for FakeEcs {
+    async fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<ServiceSnapshot>> {
+        self.recorder.enter("ecs", "DescribeServices")?;
+        Ok(self.service(cluster, service))
+    }
+
+    async fn awslogs_target(
+        &self,
+        task_definition: &str,
+        container: &str,
+    ) -> Result<Option<AwsLogsTarget>> {
+        self.recorder.enter("ecs", "DescribeTaskDefinition")?;
+        Ok(lock(&self.log_targets)
+            .get(&(task_definition.into(), container.into()))
+            .cloned())
+    }
+
+    async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()> {
+        self.recorder.enter("ecs", "UpdateService")?;
+        lock(&self.desired_updates).push((cluster.into(), service.into(), desired));
+        if let Some(snapshot) =
+            lock(&self.services).get_mut(&(short(cluster).into(), short(service).into()))
+        {
+            snapshot.desired = desired as i32;
+        }
+        Ok(())
+    }
+
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult> {
+        self.recorder.enter("ecs", "RunTask")?;
+        lock(&self.run_requests).push(request.clone());
+        if let Some(answer) = lock(&self.answered_tokens).get(&request.client_token) {
+            return Ok(answer.clone());
+        }
+        let script = lock(&self.run_script).pop_front();
+        let answer = match script {
+            Some(script) => script(request),
+            None => start_then_fail(request.count, "unused")(request),
+        };
+        lock(&self.answered_tokens).insert(request.client_token.clone(), answer.clone());
+        lock(&self.tasks).extend(answer.tasks.iter().map(|arn| FakeTask {
+            arn: arn.clone(),
+            cluster: short(&request.cluster).into(),
+            started_by: request.started_by.clone(),
+            started_at: None,
+        }));
+        Ok(answer)
+    }
+
+    async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> Result<Vec<String>> {
+        self.recorder.enter("ecs", "ListTasks")?;
+        Ok(lock(&self.tasks)
+            .iter()
+            .filter(|t| t.cluster == short(cluster) && t.started_by == started_by)
+            .map(|t| t.arn.clone())
+            .collect())
+    }
+
+    async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>> {
+        self.recorder.enter("ecs", "DescribeTasks")?;
+        Ok(lock(&self.tasks)
+            .iter()
+            .filter(|t| t.cluster == short(cluster) && arns.contains(&t.arn))
+            .map(|t| RunningTask {
+                task_arn: t.arn.clone(),
+                started_at: t.started_at,
+            })
+            .collect())
+    }
+
+    async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {
+        self.recorder.enter("ecs", "StopTask")?;
+        lock(&self.tasks).retain(|t| t.arn != task_arn);
+        lock(&self.stopped).push((cluster.into(), task_arn.into(), reason.into()));
+        Ok(())
+    }
+}
+
+/// Log streams in memory.
+#[derive(Debug)]
+pub struct FakeLogs {
+    recorder: Arc<Recorder>,
+    streams: Mutex<HashMap<(String, String), Vec<String>>>,
+}
+
+impl FakeLogs {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            recorder,
+            streams: Mutex::default(),
+        }
+    }
+
+    /// Sets the lines of a stream.
+    pub fn set_stream(&self, group: &str, stream: &str, lines: &[&str]) {
+        lock(&self.streams).insert(
+            (group.into(), stream.into()),
+            lines.iter().map(|l| (*l).to_owned()).collect(),
+        );
+    }
+}
+
+#[async_trait]
+impl LogReader for FakeLogs {
+    async fn tail(&self, group: &str, stream: &str, lines: u32) -> Result<Vec<String>> {
+        self.recorder.enter("logs", "GetLogEvents")?;
+        let all = lock(&self.streams)
+            .get(&(group.into(), stream.into()))
+            .cloned()
+            .ok_or_else(|| AutopilotError::Aws {
+                service: "logs",
+                operation: "GetLogEvents",
+                code: "ResourceNotFoundException".into(),
+                message: format!("no stream {group}/{stream}"),
+            })?;
+        Ok(all[all.len().saturating_sub(lines as usize)..].to_vec())
+    }
+}
+
+/// Alarms in memory.
+#[derive(Debug)]
+pub struct FakeAlarms {
+    recorder: Arc<Recorder>,
+    alarms: Mutex<Vec<AlarmTransition>>,
+}
+
+impl FakeAlarms {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            recorder,
+            alarms: Mutex::default(),
+        }
+    }
+
+    /// Sets the alarms DescribeAlarms knows.
+    pub fn set(&self, alarms: Vec<AlarmTransition>) {
+        *lock(&self.alarms) = alarms;
+    }
+}
+
+#[async_trait]
+impl AlarmReader for FakeAlarms {
+    async fn current_alarms(&self, names: &[String]) -> Result<Vec<AlarmTransition>> {
+        self.recorder.enter("cloudwatch", "DescribeAlarms")?;
+        Ok(lock(&self.alarms)
+            .iter()
+            .filter(|a| names.contains(&a.alarm_name))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Scalable targets in memory, by service name.
+#[derive(Debug)]
+pub struct FakeTargets {
+    recorder: Arc<Recorder>,
+    bounds: Mutex<HashMap<(String, String), TargetBounds>>,
+}
+
+impl FakeTargets {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            recorder,
+            bounds: Mutex::default(),
+        }
+    }
+
+    /// Registers a scalable target for `cluster`/`service`.
+    pub fn register(&self, cluster: &str, service: &str, bounds: TargetBounds) {
+        lock(&self.bounds).insert((short(cluster).into(), short(service).into()), bounds);
+    }
+}
+
+#[async_trait]
+impl ScalableTargets for FakeTargets {
+    async fn service_bounds(&self, cluster: &str, service: &str) -> Result<Option<TargetBounds>> {
+        self.recorder
+            .enter("application-autoscaling", "DescribeScalableTargets")?;
+        Ok(lock(&self.bounds)
+            .get(&(short(cluster).into(), short(service).into()))
+            .copied())
+    }
+}
+
+/// Every fake, sharing one recorder: build a [`Setup`] from it, run a handler, inspect.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub calls: Arc<Recorder>,
+    pub clock: Arc<FakeClock>,
+    pub state: Arc<MemoryState>,
+    pub notifier: Arc<MemoryNotifier>,
+    pub ecs: Arc<FakeEcs>,
+    pub logs: Arc<FakeLogs>,
+    pub alarms: Arc<FakeAlarms>,
+    pub targets: Arc<FakeTargets>,
+}
+
+/// 2026-09-15T02:00:00Z, where every world's clock starts.
+pub const START: i64 = 1_789_437_600;
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    pub fn new() -> Self {
+        let calls = Arc::new(Recorder::default());
+        Self {
+            clock: Arc::new(FakeClock::at(START)),
+            state: Arc::new(MemoryState::new(calls.clone())),
+            notifier: Arc::new(MemoryNotifier::new(calls.clone())),
+            ecs: Arc::new(FakeEcs::new(calls.clone())),
+            logs: Arc::new(FakeLogs::new(calls.clone())),
+            alarms: Arc::new(FakeAlarms::new(calls.clone())),
+            targets: Arc::new(FakeTargets::new(calls.clone())),
+            calls,
+        }
+    }
+
+    /// The ports, with or without the state store.
+    pub fn ports(&self, with_state: bool) -> Ports {
+        Ports {
+            state: with_state.then(|| self.state.clone() as Arc<dyn StateStore>),
+            ecs: self.ecs.clone(),
+            logs: self.logs.clone(),
+            alarms: self.alarms.clone(),
+            targets: self.targets.clone(),
+        }
+    }
+
+    /// A setup for `mode` on this world's fakes, with the state store.
+    pub fn setup(&self, mode: Mode, config: StackConfig) -> Setup {
+        self.setup_with(mode, config, true)
+    }
+
+    /// A setup for `mode`, with or without the state store.
+    pub fn setup_with(&self, mode: Mode, config: StackConfig, with_state: bool) -> Setup {
+        let backend = match mode {
+            Mode::Live => Backend::Live {
+                ports: self.ports(with_state),
+                notifier: self.notifier.clone(),
+            },
+            Mode::DryRun => Backend::DryRun(self.ports(with_state)),
+            Mode::Offline => Backend::Offline,
+        };
+        Setup {
+            config,
+            backend,
+            clock: self.clock.clone(),
+            region: Some("us-east-1".into()),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! What `task-triage` answers for each event: the decision taken and why (the Lambda response
+//! and the CLI's JSON line).
+
+use serde::Serialize;
+
+use super::Diagnosis;
+
+/// What happened to an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Notify,
+    Silent,
+    Duplicate,
+    Folded,
+    Ignored,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Notify => "notify",
+            Self::Silent => "silent",
+            Self::Duplicate => "duplicate",
+            Self::Folded => "folded",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+/// The response of one invocation (and the CLI's output line).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriageOutcome {
+    pub event_id: Option<String>,
+    pub task_arn: Option<String>,
+    pub decision: Decision,
+    pub diagnosis: Option<Diagnosis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl TriageOutcome {
+    /// An event that is not a task stop: nothing to decide.
+    pub fn ignored(event_id: Option<String>, task_arn: Option<String>, note: String) -> Self {
+        Self {
+            event_id,
+            task_arn,
+            decision: Decision::Ignored,
+            diagnosis: None,
+            message_id: None,
+            notes: vec![note],
+        }
+    }
+}

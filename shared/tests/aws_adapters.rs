@@ -1,0 +1,623 @@
+//! What only the AWS adapters know, against mocked SDK clients (`aws-smithy-mocks`): the
+//! requests they build (conditions, the fields UpdateService and RunTask carry), how they read
+//! answers back (old claims, cancellation reasons, failures[], alarm reasons) and how SDK errors
+//! become [`autopilot::AutopilotError::Aws`] with the service's code. Handler behaviour is tested on
+//! the in-memory ports (`*_handler.rs`).
+
+use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ScalableTarget, ServiceNamespace};
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+use aws_sdk_cloudwatchlogs::operation::get_log_events::GetLogEventsOutput;
+use aws_sdk_cloudwatchlogs::types::OutputLogEvent;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::error::{
+    ConditionalCheckFailedException, TransactionCanceledException,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, ReturnValue};
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+use aws_sdk_ecs::operation::run_task::RunTaskOutput;
+use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+use aws_sdk_ecs::types::{
+    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState, Failure,
+    Service, Task,
+};
+use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+
+use autopilot::aws::sns::SnsNotifier;
+use autopilot::aws::state_table::StateTable;
+use autopilot::aws::AwsClients;
+use autopilot::batch::{run_task_request, JobSpec, Placement};
+use autopilot::domain::AlarmState;
+use autopilot::notify::Publish;
+use autopilot::ports::{
+    AlarmReader, ClaimStore, CountWrite, EcsGateway, LogReader, Notifier, ScalableTargets,
+    ScalingStore, StormStore,
+};
+use autopilot::scaling::{ScalingMemory, TargetBounds};
+use autopilot::state::{Claim, StormWindow};
+
+fn clients() -> AwsClients {
+    AwsClients::from_config(aws_config::SdkConfig::builder().build())
+}
+
+fn dynamodb(rules: &[&Rule]) -> StateTable {
+    StateTable::new(
+        clients().with_dynamodb(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules)),
+        "state",
+    )
+}
+
+fn ecs(rules: &[&Rule]) -> AwsClients {
+    clients().with_ecs(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules))
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn condition_failed() -> UpdateItemError {
+    UpdateItemError::ConditionalCheckFailedException(
+        ConditionalCheckFailedException::builder().build(),
+    )
+}
+
+fn cancelled(codes: [&str; 2]) -> TransactWriteItemsError {
+    let mut exception = TransactionCanceledException::builder().message("cancelled (mocked)");
+    for code in codes {
+        exception =
+            exception.cancellation_reasons(CancellationReason::builder().code(code).build());
+    }
+    TransactWriteItemsError::TransactionCanceledException(exception.build())
+}
+
+fn window(count: u64, started_at: i64) -> StormWindow {
+    StormWindow {
+        count,
+        started_at,
+        last_at: started_at,
+        titles: vec!["a".into()],
+        last_reason: Some("r".into()),
+        previous_count: None,
+    }
+}
+
+#[tokio::test]
+async fn a_claim_is_conditional_and_reads_what_it_replaced() {
+    let take = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.condition_expression() == Some("attribute_not_exists(pk) OR #status = :retryable OR (#status = :in_progress AND lease_until < :now)")
+                && r.return_values() == Some(&ReturnValue::AllOld)
+                && r.expression_attribute_values().and_then(|v| v.get(":expires")) == Some(&n(100 + 3600))
+        })
+        .then_output(|| UpdateItemOutput::builder().attributes("storm_count", n(4)).attributes("status", AttributeValue::S("RETRYABLE".into())).build());
+    let table = dynamodb(&[&take]);
+    assert_eq!(
+        table.claim("dedup#k", 100, 200, 3600).await.unwrap(),
+        Claim::Resumed {
+            storm_count: Some(4)
+        }
+    );
+    assert_eq!(take.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_claim_reads_the_record_to_say_why() {
+    let refuse = mock!(aws_sdk_dynamodb::Client::update_item).then_error(condition_failed);
+    let record = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|r| r.consistent_read() == Some(true))
+        .then_output(|| {
+            GetItemOutput::builder()
+                .item("status", AttributeValue::S("COMPLETE".into()))
+                .item("decision", AttributeValue::S("notify".into()))
+                .item("message_id", AttributeValue::S("m-9".into()))
+                .build()
+        });
+    let claim = dynamodb(&[&refuse, &record])
+        .claim("dedup#k", 100, 200, 3600)
+        .await
+        .unwrap();
+    assert_eq!(
+        claim,
+        Claim::Duplicate {
+            decision: Some("notify".into()),
+            message_id: Some("m-9".into())
+        }
+    );
+}
+
+#[tokio::test]
+async fn completing_a_claim_requires_its_record() {
+    let complete = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.condition_expression() == Some("attribute_exists(pk)")
+                && r.update_expression()
+                    == Some(
+                        "SET #status = :complete, decision = :decision, message_id = :message_id",
+                    )
+        })
+        .then_error(condition_failed);
+    let error = dynamodb(&[&complete])
+        .complete("dedup#gone", "notify", Some("m-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AwsCallFailed");
+    assert!(
+        error
+            .to_string()
+            .starts_with("dynamodb.UpdateItem failed: ")
+            && error
+                .to_string()
+                .contains("ConditionalCheckFailedException"),
+        "{error}"
+    );
+    assert_eq!(complete.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn counting_into_an_open_window_is_one_transaction_conditional_on_what_was_read() {
+    let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .match_requests(|r| {
+            let items = r.transact_items();
+            let window = items[0].update().expect("an update of the open window");
+            let claim = items[1].update().expect("an update of the claim");
+            let Some(values) = window.expression_attribute_values() else {
+                return false;
+            };
+            window.condition_expression() == Some("stops = :seen AND started_at = :started")
+                && values.get(":seen") == Some(&n(2))
+                && values.get(":next") == Some(&n(3))
+                && values.get(":started") == Some(&n(50))
+                && claim.condition_expression()
+                    == Some("attribute_exists(pk) AND attribute_not_exists(storm_count)")
+                && claim
+                    .expression_attribute_values()
+                    .and_then(|v| v.get(":count"))
+                    == Some(&n(3))
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let table = dynamodb(&[&write]);
+    let mut next = window(3, 50);
+    next.last_at = 60;
+    let written = table
+        .write_count("dedup#k", "storm#s", Some(&window(2, 50)), &next, 9_999)
+        .await
+        .unwrap();
+    assert_eq!((written, write.num_calls()), (CountWrite::Written, 1));
+}
+
+#[tokio::test]
+async fn a_new_window_is_put_only_where_none_is_or_the_closed_one_still_is() {
+    let fresh = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .match_requests(|r| {
+            r.transact_items()[0]
+                .put()
+                .is_some_and(|p| p.condition_expression() == Some("attribute_not_exists(pk)"))
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let replacing = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .match_requests(|r| {
+            r.transact_items()[0].put().is_some_and(|p| {
+                p.condition_expression() == Some("started_at = :started")
+                    && p.expression_attribute_values()
+                        .and_then(|v| v.get(":started"))
+                        == Some(&n(10))
+                    && p.item().get("stops") == Some(&n(1))
+            })
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let table = dynamodb(&[&fresh, &replacing]);
+    table
+        .write_count("c", "s", None, &window(1, 5_000), 9_999)
+        .await
+        .unwrap();
+    table
+        .write_count("c", "s", Some(&window(40, 10)), &window(1, 5_000), 9_999)
+        .await
+        .unwrap();
+    assert_eq!((fresh.num_calls(), replacing.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn cancellation_reasons_say_contended_or_counted_before() {
+    let raced = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .sequence()
+        .error(|| cancelled(["ConditionalCheckFailed", "None"]))
+        .error(|| cancelled(["None", "ConditionalCheckFailed"]))
+        .build();
+    let recorded = mock!(aws_sdk_dynamodb::Client::get_item)
+        .then_output(|| GetItemOutput::builder().item("storm_count", n(7)).build());
+    let table = dynamodb(&[&raced, &recorded]);
+    let next = window(1, 5);
+    assert_eq!(
+        table.write_count("c", "s", None, &next, 9).await.unwrap(),
+        CountWrite::Contended
+    );
+    assert_eq!(
+        table.write_count("c", "s", None, &next, 9).await.unwrap(),
+        CountWrite::CountedBefore(7)
+    );
+    assert_eq!(recorded.num_calls(), 1, "the claim's number is read back");
+}
+
+#[tokio::test]
+async fn a_scaling_write_is_revisioned_and_a_lost_race_is_false() {
+    let first = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.condition_expression() == Some("attribute_not_exists(pk) OR revision = :expected")
+                && r.update_expression() == Some("SET revision = :next, last_change = :change, last_scale_out_at = :out REMOVE last_scale_in_at")
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let later = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| r.condition_expression() == Some("revision = :expected"))
+        .then_error(condition_failed);
+    let table = dynamodb(&[&first, &later]);
+    let memory = ScalingMemory {
+        last_scale_out_at: Some(10),
+        last_scale_in_at: None,
+    };
+    assert!(table
+        .record_scaling("scaler#service#a", 0, &memory, "x")
+        .await
+        .unwrap());
+    assert!(!table
+        .record_scaling("scaler#service#a", 3, &memory, "x")
+        .await
+        .unwrap());
+}
+
+fn publish() -> Publish {
+    Publish {
+        subject: "subject".into(),
+        message: "{\"default\": \"text\"}".into(),
+        attributes: vec![("severity".into(), "critical".into())],
+        log_lines_dropped: 0,
+    }
+}
+
+#[tokio::test]
+async fn sns_publishes_json_structure_with_attributes_and_maps_throttling() {
+    let ok = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(|r| {
+            r.topic_arn() == Some("arn:aws:sns:us-east-1:111122223333:t")
+                && r.message_structure() == Some("json")
+                && r.message_attributes()
+                    .and_then(|a| a.get("severity"))
+                    .and_then(|v| v.string_value())
+                    == Some("critical")
+        })
+        .then_output(|| PublishOutput::builder().message_id("m-1").build());
+    let throttled = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(|r| r.subject() == Some("throttled"))
+        .then_error(|| {
+            PublishError::generic(
+                ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("slow down")
+                    .build(),
+            )
+        });
+    let sns = SnsNotifier::new(
+        clients().with_sns(mock_client!(
+            aws_sdk_sns,
+            RuleMode::MatchAny,
+            &[&throttled, &ok]
+        )),
+        "arn:aws:sns:us-east-1:111122223333:t",
+    );
+    assert_eq!(sns.publish(&publish()).await.unwrap(), "m-1");
+    let error = sns
+        .publish(&Publish {
+            subject: "throttled".into(),
+            ..publish()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AwsCallFailed");
+    assert_eq!(
+        error.to_string(),
+        "sns.Publish failed: Throttling: slow down"
+    );
+}
+
+#[tokio::test]
+async fn update_service_carries_the_desired_count_only() {
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(|r| {
+            r.desired_count() == Some(4)
+                && r.cluster() == Some("shop")
+                && r.service() == Some("orders-worker")
+                && r.task_definition().is_none()
+                && r.force_new_deployment().is_none()
+                && r.deployment_configuration().is_none()
+                && r.network_configuration().is_none()
+                && r.capacity_provider_strategy().is_empty()
+                && r.platform_version().is_none()
+        })
+        .then_output(|| UpdateServiceOutput::builder().build());
+    ecs(&[&update])
+        .set_desired_count("shop", "orders-worker", 4)
+        .await
+        .unwrap();
+    assert_eq!(update.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn describe_services_reads_the_primary_rollout_and_the_circuit_breaker() {
+    let describe = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .status("ACTIVE")
+                    .desired_count(3)
+                    .running_count(1)
+                    .pending_count(2)
+                    .deployments(
+                        Deployment::builder()
+                            .status("ACTIVE")
+                            .rollout_state(DeploymentRolloutState::Completed)
+                            .build(),
+                    )
+                    .deployments(
+                        Deployment::builder()
+                            .status("PRIMARY")
+                            .rollout_state(DeploymentRolloutState::InProgress)
+                            .build(),
+                    )
+                    .deployment_configuration(
+                        DeploymentConfiguration::builder()
+                            .deployment_circuit_breaker(
+                                DeploymentCircuitBreaker::builder()
+                                    .enable(true)
+                                    .rollback(true)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let snapshot = ecs(&[&describe])
+        .describe_service("shop", "orders-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            snapshot.desired,
+            snapshot.running,
+            snapshot.pending,
+            snapshot.deployments
+        ),
+        (3, 1, 2, 2)
+    );
+    assert_eq!(snapshot.rollout_state.as_deref(), Some("IN_PROGRESS"));
+    assert_eq!(
+        (snapshot.circuit_breaker, snapshot.circuit_breaker_rollback),
+        (Some(true), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn run_task_sends_the_plan_and_reads_failures() {
+    let spec: JobSpec = serde_json::from_value(serde_json::json!({
+        "cluster": "shop", "task_definition": "invoice-export:3", "count": 2,
+        "capacity_provider_strategy": [{"capacity_provider": "FARGATE_SPOT", "weight": 2, "base": 1}],
+        "network": {"subnets": ["subnet-1"], "security_groups": ["sg-1"]},
+        "overrides": [{"name": "app", "command": ["run"], "environment": {"MODE": "full"}}],
+        "tags": {"team": "billing"}
+    }))
+    .unwrap();
+    let request = run_task_request(
+        "invoice-export",
+        &spec,
+        "2026-09-15T02:00:00Z",
+        0,
+        0,
+        1,
+        2,
+        Placement::Primary,
+    );
+    let token = request.client_token.clone();
+    let run = mock!(aws_sdk_ecs::Client::run_task)
+        .match_requests(move |r| {
+            let strategy = &r.capacity_provider_strategy()[0];
+            let vpc = r
+                .network_configuration()
+                .and_then(|n| n.awsvpc_configuration())
+                .unwrap();
+            let container = &r.overrides().unwrap().container_overrides()[0];
+            r.client_token() == Some(token.as_str())
+                && r.started_by() == Some("batch-runner/invoice-export")
+                && r.count() == Some(2)
+                && (
+                    strategy.capacity_provider(),
+                    strategy.weight(),
+                    strategy.base(),
+                ) == ("FARGATE_SPOT", 2, 1)
+                && vpc.subnets() == ["subnet-1"]
+                && vpc.security_groups() == ["sg-1"]
+                && container.command() == ["run"]
+                && container.environment()[0].name() == Some("MODE")
+                && r.tags()[0].key() == Some("team")
+                && r.launch_type().is_none()
+        })
+        .then_output(|| {
+            RunTaskOutput::builder()
+                .tasks(
+                    Task::builder()
+                        .task_arn("arn:aws:ecs:us-east-1:111122223333:task/shop/t0")
+                        .build(),
+                )
+                .failures(
+                    Failure::builder()
+                        .reason("RESOURCE:MEMORY")
+                        .arn("arn:ci/1")
+                        .detail("d")
+                        .build(),
+                )
+                .build()
+        });
+    let result = ecs(&[&run]).run_task(&request).await.unwrap();
+    assert_eq!(
+        result.tasks,
+        ["arn:aws:ecs:us-east-1:111122223333:task/shop/t0"]
+    );
+    assert_eq!(
+        (
+            result.failures[0].reason.as_str(),
+            result.failures[0].arn.as_deref()
+        ),
+        ("RESOURCE:MEMORY", Some("arn:ci/1"))
+    );
+    assert_eq!(run.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn list_tasks_follows_every_page() {
+    let pages = mock!(aws_sdk_ecs::Client::list_tasks)
+        .sequence()
+        .output(|| {
+            ListTasksOutput::builder()
+                .task_arns("a")
+                .next_token("p2")
+                .build()
+        })
+        .output(|| ListTasksOutput::builder().task_arns("b").build())
+        .build();
+    let tasks = ecs(&[&pages])
+        .tasks_started_by("shop", "batch-runner/x")
+        .await
+        .unwrap();
+    assert_eq!(
+        (tasks, pages.num_calls()),
+        (vec!["a".to_owned(), "b".to_owned()], 2)
+    );
+}
+
+#[tokio::test]
+async fn describe_alarms_reads_state_value_and_threshold() {
+    let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
+        DescribeAlarmsOutput::builder()
+            .metric_alarms(
+                MetricAlarm::builder()
+                    .alarm_name("orders-queue-backlog-high")
+                    .state_value(StateValue::Alarm)
+                    .state_reason("Threshold Crossed: 1 out of the last 1 datapoints [640.0 (14/09/26 12:05:00)] was greater than the threshold (100.0).")
+                    .threshold(100.0)
+                    .build(),
+            )
+            .build()
+    });
+    let clients = clients().with_cloudwatch(mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        &[&alarms]
+    ));
+    let read = clients
+        .current_alarms(&["orders-queue-backlog-high".into()])
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(
+        (read[0].state, read[0].metric_value, read[0].threshold),
+        (AlarmState::Alarm, Some(640.0), Some(100.0))
+    );
+}
+
+#[tokio::test]
+async fn scalable_targets_give_bounds_or_none() {
+    let target = mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
+        .match_requests(|r| r.resource_ids() == ["service/shop/orders-worker"])
+        .sequence()
+        .output(|| {
+            DescribeScalableTargetsOutput::builder()
+                .scalable_targets(
+                    ScalableTarget::builder()
+                        .service_namespace(ServiceNamespace::Ecs)
+                        .resource_id("service/shop/orders-worker")
+                        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                        .min_capacity(1)
+                        .max_capacity(4)
+                        .role_arn("arn:aws:iam::111122223333:role/aas")
+                        .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .output(|| DescribeScalableTargetsOutput::builder().build())
+        .build();
+    let clients = clients().with_autoscaling(mock_client!(
+        aws_sdk_applicationautoscaling,
+        RuleMode::MatchAny,
+        &[&target]
+    ));
+    let arn = "arn:aws:ecs:us-east-1:111122223333:service/shop/orders-worker";
+    assert_eq!(
+        clients.service_bounds("shop", arn).await.unwrap(),
+        Some(TargetBounds { min: 1, max: 4 })
+    );
+    assert_eq!(
+        clients
+            .service_bounds("shop", "orders-worker")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_log_tail_is_oldest_first_without_line_ends() {
+    let events = mock!(aws_sdk_cloudwatchlogs::Client::get_log_events)
+        .match_requests(|r| r.start_from_head() == Some(false) && r.limit() == Some(2))
+        .then_output(|| {
+            GetLogEventsOutput::builder()
+                .events(OutputLogEvent::builder().message("one\n").build())
+                .events(OutputLogEvent::builder().message("two\r\n").build())
+                .build()
+        });
+    let clients = clients().with_logs(mock_client!(
+        aws_sdk_cloudwatchlogs,
+        RuleMode::MatchAny,
+        &[&events]
+    ));
+    assert_eq!(clients.tail("g", "s", 2).await.unwrap(), ["one", "two"]);
+}
+
+#[tokio::test]
+async fn reading_a_window_reads_the_stored_attributes() {
+    let item = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+        GetItemOutput::builder()
+            .item("stops", n(12))
+            .item("started_at", n(100))
+            .item("last_at", n(160))
+            .item("titles", AttributeValue::Ss(vec!["b".into(), "a".into()]))
+            .item("last_reason", AttributeValue::S(String::new()))
+            .build()
+    });
+    let window = dynamodb(&[&item])
+        .read_window("storm#s")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        window,
+        StormWindow {
+            count: 12,
+            started_at: 100,
+            last_at: 160,
+            titles: vec!["a".into(), "b".into()],
+            last_reason: None,
+            previous_count: None
+        }
+    );
+}
