@@ -304,7 +304,7 @@ fn fixture_texts(dir: &Path) -> Vec<String> {
 fn parse(text: &str) -> Box<TaskStateChange> {
     match parse_triage_input(text).expect("event") {
         TriageInput::TaskStateChange(change) => change,
-        TriageInput::Other { detail_type, .. } => panic!("fixture of type {detail_type}"),
+        other => panic!("not a task state change fixture: {other:?}"),
     }
 }
 

@@ -78,9 +78,31 @@ pub struct ServiceSnapshot {
     pub circuit_breaker: Option<bool>,
     pub circuit_breaker_rollback: Option<bool>,
     pub deployments: usize,
+    /// Each deployment, primary first as ECS lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deployment_list: Vec<DeploymentSnapshot>,
+}
+
+/// One deployment of a service (DescribeServices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct DeploymentSnapshot {
+    pub id: String,
+    /// `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    pub status: Option<String>,
+    pub task_definition: Option<String>,
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub running: i32,
+    pub desired: i32,
+    pub failed_tasks: i32,
 }
 
 impl ServiceSnapshot {
+    /// The deployment with this id.
+    pub fn deployment(&self, id: &str) -> Option<&DeploymentSnapshot> {
+        self.deployment_list.iter().find(|d| d.id == id)
+    }
+
     /// Whether the service is usable (`ACTIVE`, or no status reported).
     pub fn is_active(&self) -> bool {
         self.status

@@ -18,6 +18,7 @@ use crate::domain::{AwsLogsTarget, ServiceSnapshot};
 use crate::entry::Mode;
 use crate::error::{AutopilotError, Result};
 use crate::events::alarm::AlarmTransition;
+use crate::events::ecs::TaskDetail;
 use crate::notify::Publish;
 use crate::ports::{
     AlarmReader, ClaimStore, Clock, CountWrite, EcsGateway, LogReader, Notifier, RunStore,
@@ -497,6 +498,7 @@ pub struct FakeEcs {
     run_requests: Mutex<Vec<RunTaskRequest>>,
     desired_updates: Mutex<Vec<(String, String, u32)>>,
     stopped: Mutex<Vec<(String, String, String)>>,
+    stopped_tasks: Mutex<HashMap<(String, String), Vec<TaskDetail>>>,
 }
 
 impl std::fmt::Debug for FakeEcs {
@@ -553,6 +555,11 @@ impl FakeEcs {
     /// Every UpdateService call: cluster, service, desired count.
     pub fn desired_updates(&self) -> Vec<(String, String, u32)> {
         lock(&self.desired_updates).clone()
+    }
+
+    /// Sets the recently stopped tasks of `cluster`/`service`, newest first.
+    pub fn set_stopped_tasks(&self, cluster: &str, service: &str, tasks: Vec<TaskDetail>) {
+        lock(&self.stopped_tasks).insert((short(cluster).into(), short(service).into()), tasks);
     }
 
     /// Every StopTask call: cluster, task, reason.
@@ -666,6 +673,23 @@ impl EcsGateway for FakeEcs {
         lock(&self.tasks).retain(|t| t.arn != task_arn);
         lock(&self.stopped).push((cluster.into(), task_arn.into(), reason.into()));
         Ok(())
+    }
+
+    async fn recent_stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>> {
+        self.recorder.enter("ecs", "ListTasks")?;
+        let tasks = lock(&self.stopped_tasks)
+            .get(&(short(cluster).into(), short(service).into()))
+            .cloned()
+            .unwrap_or_default();
+        if !tasks.is_empty() {
+            self.recorder.enter("ecs", "DescribeTasks")?;
+        }
+        Ok(tasks.into_iter().take(limit as usize).collect())
     }
 }
 

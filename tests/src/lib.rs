@@ -251,6 +251,9 @@ pub const SERVICE: &str = "orders-api";
 pub const LOG_GROUP: &str = "/ecs/orders-api";
 pub const FUNCTION: &str = "task-triage";
 pub const RULE: &str = "autopilot-ecs-task-stopped";
+/// The rule that sends service events (deployment state changes, service actions) to the
+/// function.
+pub const SERVICE_EVENTS_RULE: &str = "autopilot-ecs-service-events";
 /// The task of the OOM fixture; its log stream gets lines.
 pub const OOM_TASK_ID: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
@@ -264,6 +267,11 @@ pub fn triage_pattern() -> Value {
             {"detail": {"stopCode": ["TerminationNotice"]}}
         ]
     })
+}
+
+/// The EventBridge pattern of the service-events rule, less `source`.
+pub fn service_events_pattern() -> Value {
+    json!({"detail-type": ["ECS Deployment State Change", "ECS Service Action"]})
 }
 
 /// The deployed `task-triage` stack.
@@ -474,6 +482,30 @@ impl TriageStack {
                 )
                 .send()
         )?;
+        for (rule, pattern) in [(SERVICE_EVENTS_RULE, service_events_pattern())] {
+            sdk!(
+                "PutRule",
+                events
+                    .put_rule()
+                    .name(rule)
+                    .event_pattern(pattern.to_string())
+                    .send()
+            )?;
+            sdk!(
+                "PutTargets",
+                events
+                    .put_targets()
+                    .rule(rule)
+                    .targets(
+                        aws_sdk_eventbridge::types::Target::builder()
+                            .id("task-triage")
+                            .arn(&function_arn)
+                            .build()
+                            .map_err(|e| e.to_string())?
+                    )
+                    .send()
+            )?;
+        }
         Ok(Self {
             account,
             topic_arn,
@@ -488,9 +520,14 @@ impl TriageStack {
         })
     }
 
-    /// A fixture event rewritten for this stack's account and task definition.
+    /// A fixture event rewritten for this stack's account and task definition: `name` under
+    /// `tests/fixtures/ecs/`, or `dir/name` under `tests/fixtures/`.
     pub fn fixture(&self, name: &str) -> Result<Value> {
-        let path = fixtures_dir().join(format!("ecs/{name}.json"));
+        let relative = match name.contains('/') {
+            true => format!("{name}.json"),
+            false => format!("ecs/{name}.json"),
+        };
+        let path = fixtures_dir().join(relative);
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let text = text.replace("111122223333", &self.account).replace(

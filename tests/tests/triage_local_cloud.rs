@@ -139,6 +139,41 @@ async fn task_triage_on_the_local_cloud() {
         "nothing else was published"
     );
 
+    // Service events through their own rule: a failed deployment is told (joined with what
+    // ECS says of the service); a steady state is silent.
+    stack
+        .put_events(&[
+            stack.fixture("service/steady-state").unwrap(),
+            stack.fixture("service/deployment-failed").unwrap(),
+        ])
+        .await
+        .unwrap();
+    let service = stack
+        .drain_inbox(1, Duration::from_secs(2), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(service.len(), 1, "the failed deployment only");
+    assert_eq!(service[0].attributes["category"], "deployment-failed");
+    assert_eq!(service[0].attributes["severity"], "critical");
+    assert!(
+        service[0]
+            .subject
+            .starts_with("[CRITICAL] shop/orders-api: deployment of"),
+        "{}",
+        service[0].subject
+    );
+    assert_eq!(
+        service[0].body["details"]["event"]["eventName"],
+        "SERVICE_DEPLOYMENT_FAILED"
+    );
+    assert!(
+        service[0].body["details"]["what_failed"]
+            .as_str()
+            .is_some_and(|line| line.contains(" failed: ")),
+        "{}",
+        service[0].body["details"]
+    );
+
     // A bad configuration fails init, reported to the Runtime API: the invocation's error
     // carries its type and names the field.
     create_function(

@@ -7,8 +7,9 @@ use aws_sdk_ecs::types::LogDriver;
 
 use super::{aws_error, AwsClients};
 use crate::batch::{RunFailure, RunTaskRequest, RunTaskResult, RunningTask};
-use crate::domain::{AwsLogsTarget, ServiceSnapshot};
+use crate::domain::{AwsLogsTarget, DeploymentSnapshot, ServiceSnapshot};
 use crate::error::Result;
+use crate::events::ecs::{Container, StopCode, TaskDetail};
 use crate::ports::EcsGateway;
 
 #[async_trait]
@@ -48,6 +49,89 @@ impl EcsGateway for AwsClients {
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {
         stop_task(self.ecs(), cluster, task_arn, reason).await
     }
+
+    async fn recent_stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>> {
+        recent_stopped_tasks(self.ecs(), cluster, service, limit).await
+    }
+}
+
+/// ListTasks (the service's STOPPED tasks, one page of at most `limit`) and DescribeTasks.
+async fn recent_stopped_tasks(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    limit: u32,
+) -> Result<Vec<TaskDetail>> {
+    let listed = client
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .max_results(limit.clamp(1, 100) as i32)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "ListTasks", e))?;
+    if listed.task_arns().is_empty() {
+        return Ok(Vec::new());
+    }
+    let output = client
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(listed.task_arns().to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs", "DescribeTasks", e))?;
+    let mut tasks: Vec<TaskDetail> = output.tasks().iter().map(task_detail).collect();
+    tasks.sort_by_key(|task| std::cmp::Reverse(task.stopped_at));
+    Ok(tasks)
+}
+
+fn timestamp(at: Option<&aws_smithy_types::DateTime>) -> Option<chrono::DateTime<chrono::Utc>> {
+    at.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+/// A described task in the shape of a task state change's `detail`, so the same classifier
+/// diagnoses it.
+fn task_detail(task: &aws_sdk_ecs::types::Task) -> TaskDetail {
+    let text = |value: Option<&str>| value.map(str::to_owned);
+    TaskDetail {
+        task_arn: text(task.task_arn()),
+        cluster_arn: text(task.cluster_arn()),
+        task_definition_arn: text(task.task_definition_arn()),
+        group: text(task.group()),
+        started_by: text(task.started_by()),
+        last_status: text(task.last_status()),
+        desired_status: text(task.desired_status()),
+        stop_code: task
+            .stop_code()
+            .map(|code| StopCode::from(code.as_str().to_owned())),
+        stopped_reason: text(task.stopped_reason()),
+        launch_type: task.launch_type().map(|l| l.as_str().to_owned()),
+        capacity_provider_name: text(task.capacity_provider_name()),
+        availability_zone: text(task.availability_zone()),
+        containers: task
+            .containers()
+            .iter()
+            .map(|c| Container {
+                name: text(c.name()),
+                image: text(c.image()),
+                last_status: text(c.last_status()),
+                exit_code: c.exit_code().map(i64::from),
+                reason: text(c.reason()),
+                health_status: c.health_status().map(|h| h.as_str().to_owned()),
+            })
+            .collect(),
+        created_at: timestamp(task.created_at()),
+        started_at: timestamp(task.started_at()),
+        stopping_at: timestamp(task.stopping_at()),
+        stopped_at: timestamp(task.stopped_at()),
+        version: u64::try_from(task.version()).ok(),
+    }
 }
 
 /// DescribeServices for one service.
@@ -84,6 +168,20 @@ async fn describe_service(
         circuit_breaker: breaker.map(|b| b.enable()),
         circuit_breaker_rollback: breaker.map(|b| b.rollback()),
         deployments: found.deployments().len(),
+        deployment_list: found
+            .deployments()
+            .iter()
+            .map(|d| DeploymentSnapshot {
+                id: d.id().unwrap_or_default().to_owned(),
+                status: d.status().map(str::to_owned),
+                task_definition: d.task_definition().map(str::to_owned),
+                rollout_state: d.rollout_state().map(|s| s.as_str().to_owned()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+                running: d.running_count(),
+                desired: d.desired_count(),
+                failed_tasks: d.failed_tasks(),
+            })
+            .collect(),
     }))
 }
 

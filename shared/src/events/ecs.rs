@@ -37,10 +37,12 @@ pub fn parse_task_state_change(event: &serde_json::Value) -> Result<TaskStateCha
     Ok(parsed)
 }
 
-/// What `task-triage` was handed: a task state change, or another EventBridge event it ignores.
+/// What `task-triage` was handed: a task state change, a service event (deployment state change
+/// or service action), or another EventBridge event it ignores.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TriageInput {
     TaskStateChange(Box<TaskStateChange>),
+    Service(Box<super::service::ServiceEvent>),
     Other {
         event_id: Option<String>,
         detail_type: String,
@@ -77,6 +79,10 @@ pub fn parse_triage_input(text: &str) -> Result<TriageInput> {
 /// with errors naming the field.
 pub fn triage_input_from_value(event: &serde_json::Value) -> Result<TriageInput> {
     let kind = super::detail_type(event)?;
+    if super::service::is_service_event(kind) {
+        let parsed = super::service::parse_service_event(event, kind)?;
+        return Ok(TriageInput::Service(Box::new(parsed)));
+    }
     if kind != TASK_STATE_CHANGE {
         return Ok(TriageInput::Other {
             event_id: event

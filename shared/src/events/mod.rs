@@ -3,6 +3,7 @@
 pub mod alarm;
 pub mod ecs;
 pub mod schedule;
+pub mod service;
 
 #[cfg(test)]
 mod parse_paths;

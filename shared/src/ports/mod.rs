@@ -15,6 +15,7 @@ use crate::batch::{RunTaskRequest, RunTaskResult, RunningTask};
 use crate::domain::{AwsLogsTarget, ServiceSnapshot};
 use crate::error::Result;
 use crate::events::alarm::AlarmTransition;
+use crate::events::ecs::TaskDetail;
 use crate::notify::Publish;
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{Claim, StormWindow};
@@ -134,6 +135,13 @@ pub trait EcsGateway: Send + Sync + Debug {
     async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>>;
     /// Stops one task with a reason ECS shows as its stoppedReason.
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()>;
+    /// The service's most recently stopped tasks (at most `limit`), as task details.
+    async fn recent_stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>>;
 }
 
 /// Container logs.

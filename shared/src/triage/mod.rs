@@ -7,6 +7,8 @@
 pub mod outcome;
 pub mod report;
 pub mod rules;
+pub mod service;
+pub mod service_report;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,11 +35,24 @@ pub enum Category {
     UserStop,
     Completed,
     Unknown,
+    // Service events (deployment state changes, service actions).
+    DeploymentFailed,
+    Rollback,
+    DeploymentProgress,
+    StartImpaired,
+    PlacementFailure,
+    ConfigurationFailure,
+    Throttled,
+    UnhealthyTargets,
+    DaemonPlacement,
+    SteadyState,
+    DesiredCount,
+    TasksStopped,
 }
 
 impl Category {
     /// Every category, in table order.
-    pub const ALL: [Category; 15] = [
+    pub const ALL: [Category; 27] = [
         Self::Oom,
         Self::AppExit,
         Self::ImagePull,
@@ -53,6 +68,18 @@ impl Category {
         Self::UserStop,
         Self::Completed,
         Self::Unknown,
+        Self::DeploymentFailed,
+        Self::Rollback,
+        Self::DeploymentProgress,
+        Self::StartImpaired,
+        Self::PlacementFailure,
+        Self::ConfigurationFailure,
+        Self::Throttled,
+        Self::UnhealthyTargets,
+        Self::DaemonPlacement,
+        Self::SteadyState,
+        Self::DesiredCount,
+        Self::TasksStopped,
     ];
 
     /// The identifier as serialized (`image-pull`).
@@ -73,6 +100,18 @@ impl Category {
             Self::UserStop => "user-stop",
             Self::Completed => "completed",
             Self::Unknown => "unknown",
+            Self::DeploymentFailed => "deployment-failed",
+            Self::Rollback => "rollback",
+            Self::DeploymentProgress => "deployment-progress",
+            Self::StartImpaired => "start-impaired",
+            Self::PlacementFailure => "placement-failure",
+            Self::ConfigurationFailure => "configuration-failure",
+            Self::Throttled => "throttled",
+            Self::UnhealthyTargets => "unhealthy-targets",
+            Self::DaemonPlacement => "daemon-placement",
+            Self::SteadyState => "steady-state",
+            Self::DesiredCount => "desired-count",
+            Self::TasksStopped => "tasks-stopped",
         }
     }
 
@@ -89,6 +128,17 @@ impl Category {
             }
             Self::SpotInterruption => (true, Info),
             Self::Deployment | Self::UserStop | Self::Completed => (false, Info),
+            Self::DeploymentFailed
+            | Self::StartImpaired
+            | Self::PlacementFailure
+            | Self::ConfigurationFailure => (true, Critical),
+            Self::Rollback | Self::Throttled | Self::UnhealthyTargets | Self::DaemonPlacement => {
+                (true, Warning)
+            }
+            Self::DeploymentProgress
+            | Self::SteadyState
+            | Self::DesiredCount
+            | Self::TasksStopped => (false, Info),
         }
     }
 }

@@ -33,6 +33,9 @@ impl Decision {
 pub struct TriageOutcome {
     pub event_id: Option<String>,
     pub task_arn: Option<String>,
+    /// `cluster/service` of a service event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub decision: Decision,
     pub diagnosis: Option<Diagnosis>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,11 +44,29 @@ pub struct TriageOutcome {
 }
 
 impl TriageOutcome {
+    /// An event that is handled, before anything is decided.
+    pub fn silent(
+        event_id: Option<String>,
+        task_arn: Option<String>,
+        service: Option<String>,
+    ) -> Self {
+        Self {
+            event_id,
+            task_arn,
+            service,
+            decision: Decision::Silent,
+            diagnosis: None,
+            message_id: None,
+            notes: Vec::new(),
+        }
+    }
+
     /// An event that is not a task stop: nothing to decide.
     pub fn ignored(event_id: Option<String>, task_arn: Option<String>, note: String) -> Self {
         Self {
             event_id,
             task_arn,
+            service: None,
             decision: Decision::Ignored,
             diagnosis: None,
             message_id: None,

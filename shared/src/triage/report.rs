@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::domain::{AwsLogsTarget, ServiceSnapshot};
+use crate::domain::{region_of_arn, AwsLogsTarget, ServiceSnapshot};
 use crate::events::ecs::{TaskDetail, TaskGroup, TaskStateChange};
 use crate::notify::{links, Link, Notice, Section};
 use crate::state::{span_text, StormWindow};
@@ -33,7 +33,7 @@ pub fn region_of(change: &TaskStateChange) -> Option<String> {
                 .detail
                 .task_arn
                 .as_deref()
-                .and_then(|arn| arn.split(':').nth(3))
+                .and_then(region_of_arn)
                 .map(str::to_owned)
         })
         .filter(|r| !r.is_empty())

@@ -2,28 +2,25 @@
 //! count the stop into its storm window exactly once (or project the count), then notify the
 //! first stop and the digests and fold the rest; the claim completes or is released.
 
-use super::{Decision, Stopped, TaskTriage, TriageOutcome};
+use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
 use crate::app::claim::{self, duplicate_note, Access};
 use crate::app::storm::{self, Stop};
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::ports::StateStore;
 use crate::state::{self, advance_window, Fold, StormWindow};
-use crate::triage::{storm_key, storm_reason};
 
 impl TaskTriage {
     /// Claims the delivery, counts and folds the stop, and settles the claim.
     pub(super) async fn fold(
         &self,
-        stop: &Stopped<'_>,
+        signal: &Diagnosed<'_>,
         state: &dyn StateStore,
         invocation: &Invocation,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
-        let task = &stop.change.detail;
         let now = self.clock.now_s();
-        let task_arn = task.task_arn.as_deref().unwrap_or_default();
-        let dedup_key = state::dedup_key(task_arn, task.version, stop.change.id.as_deref());
+        let dedup_key = signal.dedup_key();
         let live = self.backend.mode() == Mode::Live;
         let ttl_s = self.config.dedup_ttl_s;
         let (held, counted) = match claim::access(
@@ -50,7 +47,7 @@ impl TaskTriage {
             Access::Go { held, counted } => (held, counted),
         };
         let result = self
-            .count_and_send(stop, state, &dedup_key, counted, now, outcome)
+            .count_and_send(signal, state, &dedup_key, counted, now, outcome)
             .await;
         if let Some(held) = held {
             let decision = if outcome.decision == Decision::Folded {
@@ -70,22 +67,20 @@ impl TaskTriage {
     /// notifies the first stop and the digests.
     async fn count_and_send(
         &self,
-        stop: &Stopped<'_>,
+        signal: &Diagnosed<'_>,
         state: &dyn StateStore,
         dedup_key: &str,
         counted: Option<u64>,
         now: i64,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
-        let task = &stop.change.detail;
-        let storm_key = storm_key(task, stop.diagnosis.category);
-        let reason = storm_reason(task);
+        let (storm_key, reason) = signal.storm();
         let counting = Stop {
             claim_key: dedup_key,
             storm_key: &storm_key,
             now,
             window_s: self.config.storm_window_s,
-            title: &stop.diagnosis.title,
+            title: &signal.diagnosis.title,
             reason: &reason,
         };
         let window = match (self.backend.mode(), counted) {
@@ -120,9 +115,12 @@ impl TaskTriage {
                 outcome
                     .notes
                     .push(format!("storm digest: {} stops", window.count));
-                self.send(stop, Some(&window), None, outcome).await
+                self.send(signal, Some(&window), None, outcome).await
             }
-            Fold::First => self.send(stop, None, window.previous_count, outcome).await,
+            Fold::First => {
+                self.send(signal, None, window.previous_count, outcome)
+                    .await
+            }
         }
     }
 }

@@ -1,24 +1,27 @@
 //! The `task-triage` handler: parse → diagnose (pure) → claim and fold ([`fold`]: state store)
-//! → enrich (ECS, Logs) → deliver (notifier), answering every invocation with a
-//! [`TriageOutcome`]. Writes happen only on a live backend.
+//! → enrich and deliver ([`tell`]: ECS, Logs, notifier), answering every invocation with a
+//! [`TriageOutcome`]. It handles stopped tasks and service events (deployment state changes,
+//! service actions) alike. Writes happen only on a live backend.
 
 mod fold;
+mod tell;
 
 use std::sync::Arc;
 
-use super::{enrich::enrich, publish::deliver, Backend, Setup};
-use crate::batch::report::{apply_job_policy, batch_task, completion_note, completion_notice};
+use super::{Backend, Setup};
+use crate::batch::report::{apply_job_policy, batch_task, completion_note};
 use crate::batch::{report::BatchTask, JobCatalog};
 use crate::config::TriageConfig;
 use crate::domain::HttpsFormat;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::ecs::{parse_triage_input, TaskStateChange, TriageInput};
+use crate::events::service::ServiceEvent;
 use crate::events::InboundEvent;
 use crate::ports::Clock;
-use crate::state::StormWindow;
-use crate::triage::report::{self, Enrichment};
-use crate::triage::{apply_override, classify, Diagnosis};
+use crate::state;
+use crate::triage::service::classify_service_event;
+use crate::triage::{apply_override, classify, storm_key, storm_reason, Diagnosis};
 
 pub use crate::triage::outcome::{Decision, TriageOutcome};
 
@@ -33,11 +36,57 @@ pub struct TaskTriage {
     jobs: JobCatalog,
 }
 
-/// One stop being handled: the event, its diagnosis and its batch job, if any.
-struct Stopped<'a> {
-    change: &'a TaskStateChange,
+/// What is being told about: a stopped task (and its batch job) or a service event.
+enum Signal<'a> {
+    Stop {
+        change: &'a TaskStateChange,
+        batch: Option<&'a BatchTask>,
+    },
+    Service(&'a ServiceEvent),
+}
+
+/// A signal with its diagnosis.
+struct Diagnosed<'a> {
+    signal: Signal<'a>,
     diagnosis: &'a Diagnosis,
-    batch: Option<&'a BatchTask>,
+}
+
+impl Diagnosed<'_> {
+    /// The claim key of this delivery.
+    fn dedup_key(&self) -> String {
+        match &self.signal {
+            Signal::Stop { change, .. } => {
+                let task = &change.detail;
+                let arn = task.task_arn.as_deref().unwrap_or_default();
+                state::dedup_key(arn, task.version, change.id.as_deref())
+            }
+            Signal::Service(event) => {
+                let service = event.service_arn.as_deref().unwrap_or("service");
+                state::dedup_key(service, None, event.id.as_deref())
+            }
+        }
+    }
+
+    /// The storm window it counts in, and the raw reason the window keeps.
+    fn storm(&self) -> (String, String) {
+        let category = self.diagnosis.category;
+        match &self.signal {
+            Signal::Stop { change, .. } => (
+                storm_key(&change.detail, category),
+                storm_reason(&change.detail),
+            ),
+            Signal::Service(event) => {
+                let cluster = event.cluster_name().unwrap_or("-");
+                let group = format!("service:{}", event.service_name().unwrap_or("-"));
+                let detail = &event.detail;
+                let reason = detail
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| detail.reasons.join(", "));
+                (state::storm_key(cluster, &group, category.as_str()), reason)
+            }
+        }
+    }
 }
 
 impl TaskTriage {
@@ -60,23 +109,41 @@ impl TaskTriage {
         (apply_job_policy(diagnosis, batch.as_ref()), batch)
     }
 
+    /// Diagnoses a service event and applies its category's override (pure).
+    pub fn diagnose_service(&self, event: &ServiceEvent) -> Diagnosis {
+        let classified = classify_service_event(event);
+        let category = self.config.override_for(classified.category);
+        apply_override(classified, category)
+    }
+
     /// Handles one event.
     pub async fn handle(
         &self,
         event: InboundEvent,
         invocation: Invocation,
     ) -> Result<TriageOutcome> {
-        let change = match parse_triage_input(event.text())? {
-            TriageInput::TaskStateChange(change) => change,
+        match parse_triage_input(event.text())? {
+            TriageInput::TaskStateChange(change) => self.handle_stop(&change, &invocation).await,
+            TriageInput::Service(event) => self.handle_service(&event, &invocation).await,
             TriageInput::Other {
                 event_id,
                 detail_type,
             } => {
-                tracing::info!(detail_type, "ignored: not a task state change");
+                tracing::info!(
+                    detail_type,
+                    "ignored: not a task state change or service event"
+                );
                 let note = format!("detail-type `{detail_type}` is not handled");
-                return Ok(TriageOutcome::ignored(event_id, None, note));
+                Ok(TriageOutcome::ignored(event_id, None, note))
             }
-        };
+        }
+    }
+
+    async fn handle_stop(
+        &self,
+        change: &TaskStateChange,
+        invocation: &Invocation,
+    ) -> Result<TriageOutcome> {
         let task = &change.detail;
         if !task.is_stopped() && !task.is_termination_notice() {
             let status = task.last_status.as_deref().unwrap_or("missing");
@@ -92,75 +159,77 @@ impl TaskTriage {
                 note,
             ));
         }
-        let (diagnosis, batch) = self.diagnose(&change);
-        tracing::info!(task_arn = task.task_arn, category = %diagnosis.category, rule = diagnosis.rule, notify = diagnosis.notify, "classified");
-        let mut outcome = TriageOutcome {
-            event_id: change.id.clone(),
-            task_arn: task.task_arn.clone(),
-            decision: Decision::Silent,
-            diagnosis: None,
-            message_id: None,
-            notes: batch.iter().map(|b| completion_note(&change, b)).collect(),
+        let (diagnosis, batch) = self.diagnose(change);
+        let mut outcome = TriageOutcome::silent(change.id.clone(), task.task_arn.clone(), None);
+        outcome
+            .notes
+            .extend(batch.iter().map(|b| completion_note(change, b)));
+        let signal = Signal::Stop {
+            change,
+            batch: batch.as_ref(),
         };
-        if diagnosis.notify {
-            let stopped = Stopped {
-                change: &change,
+        self.decide(
+            Diagnosed {
+                signal,
                 diagnosis: &diagnosis,
-                batch: batch.as_ref(),
-            };
+            },
+            invocation,
+            &mut outcome,
+        )
+        .await?;
+        outcome.diagnosis = Some(diagnosis);
+        Ok(outcome)
+    }
+
+    async fn handle_service(
+        &self,
+        event: &ServiceEvent,
+        invocation: &Invocation,
+    ) -> Result<TriageOutcome> {
+        let diagnosis = self.diagnose_service(event);
+        let service = match (event.cluster_name(), event.service_name()) {
+            (Some(cluster), Some(service)) => Some(format!("{cluster}/{service}")),
+            (_, service) => service.map(str::to_owned),
+        };
+        let mut outcome = TriageOutcome::silent(event.id.clone(), None, service);
+        let signal = Signal::Service(event);
+        self.decide(
+            Diagnosed {
+                signal,
+                diagnosis: &diagnosis,
+            },
+            invocation,
+            &mut outcome,
+        )
+        .await?;
+        outcome.diagnosis = Some(diagnosis);
+        Ok(outcome)
+    }
+
+    /// Tells about a diagnosed signal that deserves it: folded with its duplicates and storm
+    /// (with a state table), else sent as it is.
+    async fn decide(
+        &self,
+        diagnosed: Diagnosed<'_>,
+        invocation: &Invocation,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        let diagnosis = diagnosed.diagnosis;
+        tracing::info!(category = %diagnosis.category, rule = diagnosis.rule, notify = diagnosis.notify, "classified");
+        if diagnosis.notify {
             match self.backend.state() {
-                Some(state) => {
-                    self.fold(&stopped, state, &invocation, &mut outcome)
-                        .await?
-                }
+                Some(state) => self.fold(&diagnosed, state, invocation, outcome).await?,
                 None => {
                     if self.backend.mode() != Mode::Offline {
                         outcome
                             .notes
                             .push("no STATE_TABLE: duplicates and storms are not folded".into());
                     }
-                    self.send(&stopped, None, None, &mut outcome).await?;
+                    self.send(&diagnosed, None, None, outcome).await?;
                 }
             }
         }
-        tracing::info!(task_arn = outcome.task_arn, decision = outcome.decision.as_str(), category = %diagnosis.category, message_id = outcome.message_id, "outcome");
-        outcome.diagnosis = Some(diagnosis);
-        Ok(outcome)
-    }
-
-    /// Enriches, words and delivers the notification: of the stop, of its job's completion, or
-    /// the storm's digest.
-    async fn send(
-        &self,
-        stop: &Stopped<'_>,
-        storm: Option<&StormWindow>,
-        previous_storm: Option<u64>,
-        outcome: &mut TriageOutcome,
-    ) -> Result<()> {
-        outcome.decision = Decision::Notify;
-        let (change, diagnosis) = (stop.change, stop.diagnosis);
-        let enrichment = match self.backend.ports() {
-            Some(ports) => enrich(ports, change, diagnosis, self.config.log_lines).await,
-            None => Enrichment::default(),
-        };
-        let notice = match (storm, stop.batch) {
-            (Some(window), _) => report::storm_notice(change, diagnosis, &enrichment, window),
-            (None, batch) => {
-                let notice = report::task_notice(change, diagnosis, &enrichment, previous_storm);
-                match batch {
-                    Some(b) => completion_notice(notice, change, diagnosis, &b.job, b.succeeded),
-                    None => notice,
-                }
-            }
-        };
-        outcome.notes.extend(enrichment.missing.iter().cloned());
-        outcome.message_id = deliver(
-            &self.backend,
-            &notice,
-            self.https_format,
-            &mut outcome.notes,
-        )
-        .await?;
+        tracing::info!(task_arn = outcome.task_arn, service = outcome.service, decision = outcome.decision.as_str(), category = %diagnosis.category, message_id = outcome.message_id, "outcome");
         Ok(())
     }
 }

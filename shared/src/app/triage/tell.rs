@@ -1,0 +1,119 @@
+//! Telling: enrich a diagnosed signal (a stopped task's service and log tail; a service event's
+//! service, deployments and recently stopped tasks), word it and deliver it.
+
+use super::{Decision, Diagnosed, Signal, TaskTriage, TriageOutcome};
+use crate::app::{enrich::enrich, publish::deliver, Ports};
+use crate::batch::report::completion_notice;
+use crate::error::Result;
+use crate::events::service::ServiceEvent;
+use crate::notify::Notice;
+use crate::state::StormWindow;
+use crate::triage::report::{self, Enrichment};
+use crate::triage::service_report::{service_notice, wants_stopped_tasks, ServiceContext};
+use crate::triage::{apply_override, classify, Diagnosis};
+
+/// How many of a service's stopped tasks a failed deployment's notification reads.
+const STOPPED_TASKS_READ: u32 = 10;
+
+impl TaskTriage {
+    /// Enriches, words and delivers the notification of `diagnosed`; with `storm`, the digest
+    /// of its window.
+    pub(super) async fn send(
+        &self,
+        diagnosed: &Diagnosed<'_>,
+        storm: Option<&StormWindow>,
+        previous_storm: Option<u64>,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        outcome.decision = Decision::Notify;
+        let diagnosis = diagnosed.diagnosis;
+        let notice = match &diagnosed.signal {
+            Signal::Stop { change, batch } => {
+                let enrichment = match self.backend.ports() {
+                    Some(ports) => enrich(ports, change, diagnosis, self.config.log_lines).await,
+                    None => Enrichment::default(),
+                };
+                outcome.notes.extend(enrichment.missing.iter().cloned());
+                match (storm, batch) {
+                    (Some(window), _) => {
+                        report::storm_notice(change, diagnosis, &enrichment, window)
+                    }
+                    (None, Some(b)) => {
+                        let notice =
+                            report::task_notice(change, diagnosis, &enrichment, previous_storm);
+                        completion_notice(notice, change, diagnosis, &b.job, b.succeeded)
+                    }
+                    (None, None) => {
+                        report::task_notice(change, diagnosis, &enrichment, previous_storm)
+                    }
+                }
+            }
+            Signal::Service(event) => {
+                let context = match self.backend.ports() {
+                    Some(ports) => self.service_context(ports, event, diagnosis).await,
+                    None => ServiceContext::default(),
+                };
+                outcome.notes.extend(context.missing.iter().cloned());
+                service_notice(event, diagnosis, &context, storm, previous_storm)
+            }
+        };
+        self.deliver(&notice, outcome).await
+    }
+
+    async fn deliver(&self, notice: &Notice, outcome: &mut TriageOutcome) -> Result<()> {
+        outcome.message_id =
+            deliver(&self.backend, notice, self.https_format, &mut outcome.notes).await?;
+        Ok(())
+    }
+
+    /// The service's state and deployments, and (for failed deployments, rollbacks and
+    /// impaired starts) its recently stopped tasks diagnosed; what cannot be read is said.
+    async fn service_context(
+        &self,
+        ports: &Ports,
+        event: &ServiceEvent,
+        diagnosis: &Diagnosis,
+    ) -> ServiceContext {
+        let mut context = ServiceContext::default();
+        let (Some(cluster), Some(service)) = (event.cluster_name(), event.service_name()) else {
+            context
+                .missing
+                .push("the event names no service, so nothing about it could be read".into());
+            return context;
+        };
+        let stopped = async {
+            if !wants_stopped_tasks(diagnosis.category) {
+                return Ok(Vec::new());
+            }
+            ports
+                .ecs
+                .recent_stopped_tasks(cluster, service, STOPPED_TASKS_READ)
+                .await
+        };
+        let (snapshot, stopped) =
+            tokio::join!(ports.ecs.describe_service(cluster, service), stopped);
+        match snapshot {
+            Ok(snapshot) => context.service = snapshot,
+            Err(error) => context
+                .missing
+                .push(format!("service context could not be fetched: {error}")),
+        }
+        match stopped {
+            Ok(tasks) => {
+                context.stopped = tasks
+                    .into_iter()
+                    .map(|task| {
+                        let classified = classify(&task);
+                        let overridden = self.config.override_for(classified.category);
+                        let diagnosis = apply_override(classified, overridden);
+                        (task, diagnosis)
+                    })
+                    .collect()
+            }
+            Err(error) => context
+                .missing
+                .push(format!("stopped tasks could not be read: {error}")),
+        }
+        context
+    }
+}
