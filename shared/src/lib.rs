@@ -17,6 +17,7 @@ pub mod domain;
 pub mod entry;
 pub mod error;
 pub mod events;
+pub mod incident;
 pub mod notify;
 pub mod ports;
 pub mod scaling;

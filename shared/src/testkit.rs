@@ -19,10 +19,12 @@ use crate::entry::Mode;
 use crate::error::{AutopilotError, Result};
 use crate::events::alarm::AlarmTransition;
 use crate::events::ecs::TaskDetail;
+use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::ports::{
-    AlarmReader, ClaimStore, Clock, CountWrite, EcsGateway, LogReader, Notifier, RunStore,
-    ScalableTargets, ScalingStore, StateStore, StormStore,
+    AlarmReader, ClaimStore, Clock, CountWrite, IncidentStore, LogReader, Notifier, RunStore,
+    ScalableTargets, ScalingStore, ServiceReader, ServiceScaler, StateStore, StormStore,
+    TaskInspector, TaskRunner,
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
@@ -166,6 +168,9 @@ pub struct MemoryState {
     claims: Mutex<BTreeMap<String, StoredClaim>>,
     windows: Mutex<BTreeMap<String, StormWindow>>,
     scaling: Mutex<BTreeMap<String, (ScalingMemory, u64, String)>>,
+    incidents: Mutex<BTreeMap<String, (Incident, u64)>>,
+    /// Incident writes that another invocation wins just before ours.
+    concurrent_incident_writes: Mutex<u32>,
     /// Stops that other invocations count just before the next writes.
     concurrent_stops: Mutex<u32>,
     /// A change another invocation records just before the next scaling write.
@@ -179,6 +184,8 @@ impl MemoryState {
             claims: Mutex::default(),
             windows: Mutex::default(),
             scaling: Mutex::default(),
+            incidents: Mutex::default(),
+            concurrent_incident_writes: Mutex::new(0),
             concurrent_stops: Mutex::new(0),
             concurrent_scaling: Mutex::new(None),
         }
@@ -217,6 +224,17 @@ impl MemoryState {
     /// The scaling memory at `key`, its revision and its last recorded change.
     pub fn scaling_at(&self, key: &str) -> Option<(ScalingMemory, u64, String)> {
         lock(&self.scaling).get(key).cloned()
+    }
+
+    /// The next `writes` incident writes find the revision moved (another invocation wrote the
+    /// same incident first).
+    pub fn write_incidents_concurrently(&self, writes: u32) {
+        *lock(&self.concurrent_incident_writes) += writes;
+    }
+
+    /// The incident at `key` and its revision.
+    pub fn incident_at(&self, key: &str) -> Option<(Incident, u64)> {
+        lock(&self.incidents).get(key).cloned()
     }
 
     /// The next `stops` count writes find that another invocation counted a stop first.
@@ -436,6 +454,41 @@ impl RunStore for MemoryState {
     }
 }
 
+#[async_trait]
+impl IncidentStore for MemoryState {
+    async fn read_incident(&self, key: &str) -> Result<Option<(Incident, u64)>> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.incidents).get(key).cloned())
+    }
+
+    async fn write_incident(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        incident: &Incident,
+    ) -> Result<bool> {
+        self.recorder.enter("dynamodb", "PutItem")?;
+        let mut incidents = lock(&self.incidents);
+        {
+            let mut concurrent = lock(&self.concurrent_incident_writes);
+            if *concurrent > 0 {
+                *concurrent -= 1;
+                if let Some((_, revision)) = incidents.get_mut(key) {
+                    *revision += 1;
+                } else {
+                    return Ok(false);
+                }
+            }
+        }
+        let revision = incidents.get(key).map_or(0, |(_, revision)| *revision);
+        if revision != expected_revision {
+            return Ok(false);
+        }
+        incidents.insert(key.to_owned(), (incident.clone(), expected_revision + 1));
+        Ok(true)
+    }
+}
+
 /// A notifier that keeps every notification it is given.
 #[derive(Debug)]
 pub struct MemoryNotifier {
@@ -594,7 +647,7 @@ pub fn start_then_fail(n: u32, reason: &'static str) -> RunTaskScript {
 }
 
 #[async_trait]
-impl EcsGateway for FakeEcs {
+impl ServiceReader for FakeEcs {
     async fn describe_service(
         &self,
         cluster: &str,
@@ -603,7 +656,10 @@ impl EcsGateway for FakeEcs {
         self.recorder.enter("ecs", "DescribeServices")?;
         Ok(self.service(cluster, service))
     }
+}
 
+#[async_trait]
+impl TaskInspector for FakeEcs {
     async fn awslogs_target(
         &self,
         task_definition: &str,
@@ -615,6 +671,26 @@ impl EcsGateway for FakeEcs {
             .cloned())
     }
 
+    async fn recent_stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>> {
+        self.recorder.enter("ecs", "ListTasks")?;
+        let tasks = lock(&self.stopped_tasks)
+            .get(&(short(cluster).into(), short(service).into()))
+            .cloned()
+            .unwrap_or_default();
+        if !tasks.is_empty() {
+            self.recorder.enter("ecs", "DescribeTasks")?;
+        }
+        Ok(tasks.into_iter().take(limit as usize).collect())
+    }
+}
+
+#[async_trait]
+impl ServiceScaler for FakeEcs {
     async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()> {
         self.recorder.enter("ecs", "UpdateService")?;
         lock(&self.desired_updates).push((cluster.into(), service.into(), desired));
@@ -625,7 +701,10 @@ impl EcsGateway for FakeEcs {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl TaskRunner for FakeEcs {
     async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult> {
         self.recorder.enter("ecs", "RunTask")?;
         lock(&self.run_requests).push(request.clone());
@@ -673,23 +752,6 @@ impl EcsGateway for FakeEcs {
         lock(&self.tasks).retain(|t| t.arn != task_arn);
         lock(&self.stopped).push((cluster.into(), task_arn.into(), reason.into()));
         Ok(())
-    }
-
-    async fn recent_stopped_tasks(
-        &self,
-        cluster: &str,
-        service: &str,
-        limit: u32,
-    ) -> Result<Vec<TaskDetail>> {
-        self.recorder.enter("ecs", "ListTasks")?;
-        let tasks = lock(&self.stopped_tasks)
-            .get(&(short(cluster).into(), short(service).into()))
-            .cloned()
-            .unwrap_or_default();
-        if !tasks.is_empty() {
-            self.recorder.enter("ecs", "DescribeTasks")?;
-        }
-        Ok(tasks.into_iter().take(limit as usize).collect())
     }
 }
 
@@ -840,7 +902,10 @@ impl World {
     pub fn ports(&self, with_state: bool) -> Ports {
         Ports {
             state: with_state.then(|| self.state.clone() as Arc<dyn StateStore>),
-            ecs: self.ecs.clone(),
+            services: self.ecs.clone(),
+            inspector: self.ecs.clone(),
+            scaling: self.ecs.clone(),
+            tasks: self.ecs.clone(),
             logs: self.logs.clone(),
             alarms: self.alarms.clone(),
             targets: self.targets.clone(),

@@ -38,8 +38,8 @@ use autopilot::batch::{run_task_request, JobSpec, Placement};
 use autopilot::domain::AlarmState;
 use autopilot::notify::Publish;
 use autopilot::ports::{
-    AlarmReader, ClaimStore, CountWrite, EcsGateway, LogReader, Notifier, ScalableTargets,
-    ScalingStore, StormStore,
+    AlarmReader, ClaimStore, CountWrite, LogReader, Notifier, ScalableTargets, ScalingStore,
+    ServiceReader, ServiceScaler, StormStore, TaskRunner,
 };
 use autopilot::scaling::{ScalingMemory, TargetBounds};
 use autopilot::state::{Claim, StormWindow};

@@ -140,38 +140,58 @@ async fn task_triage_on_the_local_cloud() {
     );
 
     // Service events through their own rule: a failed deployment is told (joined with what
-    // ECS says of the service); a steady state is silent.
+    // ECS says of the service) as an update of the incident the OOM above opened for
+    // shop/orders-api; then a steady state resolves that incident with one `resolved`
+    // notification under the same id.
     stack
-        .put_events(&[
-            stack.fixture("service/steady-state").unwrap(),
-            stack.fixture("service/deployment-failed").unwrap(),
-        ])
+        .put_events(&[stack.fixture("service/deployment-failed").unwrap()])
         .await
         .unwrap();
-    let service = stack
-        .drain_inbox(1, Duration::from_secs(2), Duration::from_secs(60))
+    let failed = stack
+        .drain_inbox(1, Duration::from_secs(1), Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(service.len(), 1, "the failed deployment only");
-    assert_eq!(service[0].attributes["category"], "deployment-failed");
-    assert_eq!(service[0].attributes["severity"], "critical");
+    assert_eq!(failed.len(), 1, "the failed deployment");
+    let failed = &failed[0];
+    assert_eq!(failed.attributes["category"], "deployment-failed");
+    assert_eq!(failed.attributes["severity"], "critical");
+    assert_eq!(failed.attributes["status"], "update");
+    let incident = failed.attributes["incident_id"].clone();
+    assert!(incident.starts_with("inc-"), "{incident}");
     assert!(
-        service[0]
+        failed
             .subject
             .starts_with("[CRITICAL] shop/orders-api: deployment of"),
         "{}",
-        service[0].subject
+        failed.subject
     );
     assert_eq!(
-        service[0].body["details"]["event"]["eventName"],
+        failed.body["details"]["event"]["eventName"],
         "SERVICE_DEPLOYMENT_FAILED"
     );
+    assert_eq!(failed.body["incident"]["id"], incident.as_str());
     assert!(
-        service[0].body["details"]["what_failed"]
+        failed.body["details"]["what_failed"]
             .as_str()
             .is_some_and(|line| line.contains(" failed: ")),
         "{}",
-        service[0].body["details"]
+        failed.body["details"]
+    );
+    stack
+        .put_events(&[stack.fixture("service/steady-state").unwrap()])
+        .await
+        .unwrap();
+    let resolved = stack
+        .drain_inbox(1, Duration::from_secs(1), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 1, "one resolution");
+    assert_eq!(resolved[0].attributes["status"], "resolved");
+    assert_eq!(resolved[0].attributes["incident_id"], incident);
+    assert!(
+        resolved[0].subject.contains("resolved after"),
+        "{}",
+        resolved[0].subject
     );
 
     // A bad configuration fails init, reported to the Runtime API: the invocation's error

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use autopilot::app::{scaler::AlarmScaler, Setup};
+use autopilot::app::{scaler::AlarmScaler, Ports, Setup};
 use autopilot::entry::{self, CommonArgs, Mode};
 use autopilot::scaling::ServiceObservation;
 use clap::Parser;
@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
     let cli = (!entry::in_lambda()).then(Cli::parse);
     let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
     let assumed = cli.as_ref().and_then(Cli::assumed);
-    let scaler = match Setup::init(mode)
+    let scaler = match Setup::init(mode, Ports::for_scaler)
         .await
         .and_then(|setup| AlarmScaler::new(setup, assumed))
     {

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use autopilot::app::{batch::BatchRunner, Setup};
+use autopilot::app::{batch::BatchRunner, Ports, Setup};
 use autopilot::entry::{self, CommonArgs, Mode};
 use clap::Parser;
 
@@ -21,7 +21,10 @@ async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
     let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
-    let runner = match Setup::init(mode).await.map(BatchRunner::new) {
+    let runner = match Setup::init(mode, Ports::for_runner)
+        .await
+        .map(BatchRunner::new)
+    {
         Ok(runner) => runner,
         Err(error) => return entry::fail_init(&error).await,
     };

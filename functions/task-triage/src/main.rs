@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use autopilot::app::{triage::TaskTriage, Setup};
+use autopilot::app::{triage::TaskTriage, Ports, Setup};
 use autopilot::entry::{self, CommonArgs, Mode};
 use clap::Parser;
 
@@ -20,7 +20,10 @@ async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
     let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
-    let triage = match Setup::init(mode).await.map(TaskTriage::new) {
+    let triage = match Setup::init(mode, Ports::for_triage)
+        .await
+        .map(TaskTriage::new)
+    {
         Ok(triage) => triage,
         Err(error) => return entry::fail_init(&error).await,
     };

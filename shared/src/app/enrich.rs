@@ -22,7 +22,7 @@ pub async fn enrich(
         else {
             return Ok(None);
         };
-        ports.ecs.describe_service(cluster, &name).await
+        ports.services.describe_service(cluster, &name).await
     };
     let log_tail = async {
         let (Some(container), Some(definition), Some(task_id)) = (
@@ -36,7 +36,7 @@ pub async fn enrich(
             return Ok(None);
         }
         let Some(target) = ports
-            .ecs
+            .inspector
             .awslogs_target(definition, container)
             .await
             .map_err(|e| e.to_string())?

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod claim;
 pub mod enrich;
+pub mod incident;
 pub mod publish;
 pub mod scaler;
 pub mod storm;
@@ -23,7 +24,8 @@ use crate::config::{ConfigSource, Deployment, StackConfig, ENV_SSM, ENV_TOPIC};
 use crate::entry::{in_lambda, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::ports::{
-    AlarmReader, Clock, EcsGateway, LogReader, Notifier, ScalableTargets, StateStore, SystemClock,
+    AlarmReader, Clock, LogReader, Notifier, ScalableTargets, ServiceReader, ServiceScaler,
+    StateStore, SystemClock, TaskInspector, TaskRunner, Unavailable,
 };
 
 /// The ports a function reads through (and, live, writes through).
@@ -31,23 +33,62 @@ use crate::ports::{
 pub struct Ports {
     /// The state table, when `STATE_TABLE` is set.
     pub state: Option<Arc<dyn StateStore>>,
-    pub ecs: Arc<dyn EcsGateway>,
+    pub services: Arc<dyn ServiceReader>,
+    pub inspector: Arc<dyn TaskInspector>,
+    pub scaling: Arc<dyn ServiceScaler>,
+    pub tasks: Arc<dyn TaskRunner>,
     pub logs: Arc<dyn LogReader>,
     pub alarms: Arc<dyn AlarmReader>,
     pub targets: Arc<dyn ScalableTargets>,
 }
 
+/// How a function wires its AWS ports from the clients and the state table's name. Each
+/// function names only the ports it uses ([`Ports::for_triage`] …), so its binary links only
+/// those operations' SDK code; the others are [`Unavailable`].
+pub type AwsPorts = fn(&AwsClients, Option<&str>) -> Ports;
+
 impl Ports {
-    /// Every port on the AWS adapters.
-    pub fn aws(clients: &AwsClients, state_table: Option<&str>) -> Self {
+    fn on_aws(clients: &AwsClients, state_table: Option<&str>) -> Self {
         Self {
             state: state_table.map(|table| {
                 Arc::new(StateTable::new(clients.clone(), table)) as Arc<dyn StateStore>
             }),
-            ecs: Arc::new(clients.clone()),
+            services: Arc::new(Unavailable),
+            inspector: Arc::new(Unavailable),
+            scaling: Arc::new(Unavailable),
+            tasks: Arc::new(Unavailable),
+            logs: Arc::new(Unavailable),
+            alarms: Arc::new(Unavailable),
+            targets: Arc::new(Unavailable),
+        }
+    }
+
+    /// `task-triage`: services, tasks and task definitions (context, stopped tasks), logs.
+    pub fn for_triage(clients: &AwsClients, state_table: Option<&str>) -> Self {
+        Self {
+            services: Arc::new(clients.clone()),
+            inspector: Arc::new(clients.clone()),
             logs: Arc::new(clients.clone()),
+            ..Self::on_aws(clients, state_table)
+        }
+    }
+
+    /// `alarm-scaler`: services, their desired count, alarms and scalable targets.
+    pub fn for_scaler(clients: &AwsClients, state_table: Option<&str>) -> Self {
+        Self {
+            services: Arc::new(clients.clone()),
+            scaling: Arc::new(clients.clone()),
             alarms: Arc::new(clients.clone()),
             targets: Arc::new(clients.clone()),
+            ..Self::on_aws(clients, state_table)
+        }
+    }
+
+    /// `batch-runner`: standalone tasks.
+    pub fn for_runner(clients: &AwsClients, state_table: Option<&str>) -> Self {
+        Self {
+            tasks: Arc::new(clients.clone()),
+            ..Self::on_aws(clients, state_table)
         }
     }
 }
@@ -105,12 +146,18 @@ impl Backend {
         }
     }
 
-    /// The AWS adapters for `mode`; a live run publishes, so it needs `NOTIFY_TOPIC_ARN`.
-    pub fn aws(mode: Mode, clients: Option<&AwsClients>, deployment: &Deployment) -> Result<Self> {
+    /// The AWS adapters for `mode`, wired by `wire`; a live run publishes, so it needs
+    /// `NOTIFY_TOPIC_ARN`.
+    pub fn aws(
+        mode: Mode,
+        clients: Option<&AwsClients>,
+        deployment: &Deployment,
+        wire: AwsPorts,
+    ) -> Result<Self> {
         let Some(clients) = clients.filter(|_| mode != Mode::Offline) else {
             return Ok(Self::Offline);
         };
-        let ports = Ports::aws(clients, deployment.state_table.as_deref());
+        let ports = wire(clients, deployment.state_table.as_deref());
         if mode == Mode::DryRun {
             return Ok(Self::DryRun(ports));
         }
@@ -136,8 +183,8 @@ pub struct Setup {
 
 impl Setup {
     /// Loads and validates the configuration document and builds the AWS backend for `mode`
-    /// (no client at all offline).
-    pub async fn init(mode: Mode) -> Result<Self> {
+    /// with the ports `wire` names (no client at all offline).
+    pub async fn init(mode: Mode, wire: AwsPorts) -> Result<Self> {
         let source = ConfigSource::from_env()?;
         let clients = match mode {
             Mode::Offline => None,
@@ -164,7 +211,7 @@ impl Setup {
             Some(json) => StackConfig::parse(&json)?,
             None => StackConfig::default(),
         };
-        let backend = Backend::aws(mode, clients.as_ref(), &Deployment::from_env())?;
+        let backend = Backend::aws(mode, clients.as_ref(), &Deployment::from_env(), wire)?;
         let region = clients
             .as_ref()
             .and_then(|c| c.sdk_config().region())

@@ -1,6 +1,6 @@
-//! ECS adapter: the [`EcsGateway`] port — the service context and awslogs settings used to
-//! enrich a notification, the desired count `alarm-scaler` sets, and the
-//! RunTask/ListTasks/DescribeTasks/StopTask calls of `batch-runner`.
+//! ECS adapter: the [`ServiceReader`] (service context, awslogs settings and stopped tasks that
+//! enrich a notification), [`ServiceScaler`] (the desired count `alarm-scaler` sets) and
+//! [`TaskRunner`] (the RunTask/ListTasks/DescribeTasks/StopTask calls of `batch-runner`) ports.
 
 use async_trait::async_trait;
 use aws_sdk_ecs::types::LogDriver;
@@ -10,10 +10,10 @@ use crate::batch::{RunFailure, RunTaskRequest, RunTaskResult, RunningTask};
 use crate::domain::{AwsLogsTarget, DeploymentSnapshot, ServiceSnapshot};
 use crate::error::Result;
 use crate::events::ecs::{Container, StopCode, TaskDetail};
-use crate::ports::EcsGateway;
+use crate::ports::{ServiceReader, ServiceScaler, TaskInspector, TaskRunner};
 
 #[async_trait]
-impl EcsGateway for AwsClients {
+impl ServiceReader for AwsClients {
     async fn describe_service(
         &self,
         cluster: &str,
@@ -21,7 +21,10 @@ impl EcsGateway for AwsClients {
     ) -> Result<Option<ServiceSnapshot>> {
         describe_service(self.ecs(), cluster, service).await
     }
+}
 
+#[async_trait]
+impl TaskInspector for AwsClients {
     async fn awslogs_target(
         &self,
         task_definition: &str,
@@ -30,10 +33,25 @@ impl EcsGateway for AwsClients {
         awslogs_target(self.ecs(), task_definition, container).await
     }
 
+    async fn recent_stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>> {
+        recent_stopped_tasks(self.ecs(), cluster, service, limit).await
+    }
+}
+
+#[async_trait]
+impl ServiceScaler for AwsClients {
     async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()> {
         set_desired_count(self.ecs(), cluster, service, desired).await
     }
+}
 
+#[async_trait]
+impl TaskRunner for AwsClients {
     async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult> {
         run_task(self.ecs(), request).await
     }
@@ -48,15 +66,6 @@ impl EcsGateway for AwsClients {
 
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {
         stop_task(self.ecs(), cluster, task_arn, reason).await
-    }
-
-    async fn recent_stopped_tasks(
-        &self,
-        cluster: &str,
-        service: &str,
-        limit: u32,
-    ) -> Result<Vec<TaskDetail>> {
-        recent_stopped_tasks(self.ecs(), cluster, service, limit).await
     }
 }
 

@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 
 use super::aws_error;
 use crate::error::Result;
-use crate::ports::{ClaimStore, CountWrite, RunStore, ScalingStore, StormStore};
+use crate::incident::Incident;
+use crate::ports::{ClaimStore, CountWrite, IncidentStore, RunStore, ScalingStore, StormStore};
 use crate::scaling::ScalingMemory;
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
 
@@ -453,5 +454,70 @@ impl RunStore for StateTable {
             vec![(":tasks", AttributeValue::Ss(tasks.to_vec()))],
         )
         .await
+    }
+}
+
+/// How long an incident record outlives its latest signal.
+const INCIDENT_TTL_S: i64 = 30 * 24 * 3600;
+
+#[async_trait]
+impl IncidentStore for StateTable {
+    async fn read_incident(&self, key: &str) -> Result<Option<(Incident, u64)>> {
+        let Some(item) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let text = get_s(&item, "incident").unwrap_or_default();
+        let incident =
+            serde_json::from_str(&text).map_err(|e| crate::error::AutopilotError::Aws {
+                service: "dynamodb",
+                operation: "GetItem",
+                code: "UnreadableIncident".into(),
+                message: format!("{key}: {e}"),
+            })?;
+        Ok(Some((
+            incident,
+            get_n(&item, "revision").unwrap_or_default(),
+        )))
+    }
+
+    async fn write_incident(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        incident: &Incident,
+    ) -> Result<bool> {
+        let condition = if expected_revision == 0 {
+            "attribute_not_exists(pk) OR revision = :expected"
+        } else {
+            "revision = :expected"
+        };
+        let text = serde_json::to_string(incident).unwrap_or_default();
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key))
+            .item("incident", s(text))
+            .item("revision", n(expected_revision + 1))
+            .item(
+                "expires_at",
+                n(incident.last_signal_at.saturating_add(INCIDENT_TTL_S)),
+            )
+            .condition_expression(condition)
+            .expression_attribute_values(":expected", n(expected_revision))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(aws_error("dynamodb", "PutItem", error)),
+        }
     }
 }

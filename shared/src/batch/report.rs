@@ -246,6 +246,7 @@ pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
             "run": facts.run_id,
         }),
         thread_id: format!("batch-runner/{cluster}/{}", facts.job),
+        incident: None,
     }
 }
 

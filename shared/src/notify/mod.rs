@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::{HttpsFormat, Severity};
+use crate::incident::IncidentTag;
 
 /// Version of the structured JSON schema carried on `sqs`, `lambda` and `https`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -64,6 +65,8 @@ pub struct Notice {
     pub details: serde_json::Value,
     /// Thread key for chat clients: notices about the same thing share it.
     pub thread_id: String,
+    /// The incident this notification belongs to (service signals of `task-triage`).
+    pub incident: Option<IncidentTag>,
 }
 
 /// One SNS publish, ready to send.
@@ -240,6 +243,10 @@ fn attributes(notice: &Notice) -> Vec<(String, String)> {
     if let Some(service) = &notice.service {
         attributes.push(("service".to_owned(), service.clone()));
     }
+    if let Some(incident) = &notice.incident {
+        attributes.push(("incident_id".to_owned(), incident.id.clone()));
+        attributes.push(("status".to_owned(), incident.status.as_str().to_owned()));
+    }
     attributes.retain(|(_, value)| !value.is_empty());
     attributes
 }
@@ -306,6 +313,7 @@ pub fn structured_json(notice: &Notice) -> serde_json::Value {
         "links": notice.links,
         "details": notice.details,
         "thread_id": notice.thread_id,
+        "incident": notice.incident,
     })
 }
 

@@ -30,6 +30,7 @@ fn notice() -> Notice {
         }],
         details: serde_json::json!({"category": "oom"}),
         thread_id: "shop/orders-api/oom".into(),
+        incident: None,
     }
 }
 

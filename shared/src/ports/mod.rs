@@ -16,6 +16,7 @@ use crate::domain::{AwsLogsTarget, ServiceSnapshot};
 use crate::error::Result;
 use crate::events::alarm::AlarmTransition;
 use crate::events::ecs::TaskDetail;
+use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{Claim, StormWindow};
@@ -99,9 +100,24 @@ pub trait RunStore: Send + Sync + Debug {
     async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()>;
 }
 
+/// Incidents, one per service, with a revision for conditional writes.
+#[async_trait]
+pub trait IncidentStore: Send + Sync + Debug {
+    /// The incident at `key` and its revision.
+    async fn read_incident(&self, key: &str) -> Result<Option<(Incident, u64)>>;
+    /// Writes `incident` if the stored revision is still `expected_revision` (0: none stored);
+    /// false when another invocation wrote first.
+    async fn write_incident(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        incident: &Incident,
+    ) -> Result<bool>;
+}
+
 /// The state table: every store above in one place.
-pub trait StateStore: ClaimStore + StormStore + ScalingStore + RunStore {}
-impl<T: ClaimStore + StormStore + ScalingStore + RunStore> StateStore for T {}
+pub trait StateStore: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore {}
+impl<T: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore> StateStore for T {}
 
 /// Where notifications go.
 #[async_trait]
@@ -110,23 +126,45 @@ pub trait Notifier: Send + Sync + Debug {
     async fn publish(&self, publish: &Publish) -> Result<String>;
 }
 
-/// The ECS calls the functions make.
+/// What the functions read of ECS services.
 #[async_trait]
-pub trait EcsGateway: Send + Sync + Debug {
+pub trait ServiceReader: Send + Sync + Debug {
     /// DescribeServices for one service; `None` when ECS does not know it.
     async fn describe_service(
         &self,
         cluster: &str,
         service: &str,
     ) -> Result<Option<ServiceSnapshot>>;
+}
+
+/// What `task-triage` reads of tasks and task definitions to explain a failure.
+#[async_trait]
+pub trait TaskInspector: Send + Sync + Debug {
     /// The awslogs target of `container` in a task definition, if it logs with awslogs.
     async fn awslogs_target(
         &self,
         task_definition: &str,
         container: &str,
     ) -> Result<Option<AwsLogsTarget>>;
+    /// The service's most recently stopped tasks (at most `limit`), as task details.
+    async fn recent_stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>>;
+}
+
+/// Changing a service's desired count (`alarm-scaler`).
+#[async_trait]
+pub trait ServiceScaler: Send + Sync + Debug {
     /// Sets a service's desired count, and nothing else.
     async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()>;
+}
+
+/// Starting, finding and stopping standalone tasks (`batch-runner`).
+#[async_trait]
+pub trait TaskRunner: Send + Sync + Debug {
     /// One RunTask call.
     async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult>;
     /// Tasks started with `started_by` that are running or about to.
@@ -135,13 +173,6 @@ pub trait EcsGateway: Send + Sync + Debug {
     async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>>;
     /// Stops one task with a reason ECS shows as its stoppedReason.
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()>;
-    /// The service's most recently stopped tasks (at most `limit`), as task details.
-    async fn recent_stopped_tasks(
-        &self,
-        cluster: &str,
-        service: &str,
-        limit: u32,
-    ) -> Result<Vec<TaskDetail>>;
 }
 
 /// Container logs.
@@ -177,5 +208,81 @@ impl Clock for SystemClock {
 
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
+    }
+}
+
+/// A port a function does not use: every call is an error naming the operation. Each function
+/// builds only the AWS ports it needs (so its binary links only their SDK code) and this in the
+/// place of the others.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unavailable;
+
+fn unavailable<T>(operation: &'static str) -> Result<T> {
+    Err(crate::error::AutopilotError::Aws {
+        service: "unavailable",
+        operation,
+        code: "PortNotWired".into(),
+        message: "this function does not use this AWS operation".into(),
+    })
+}
+
+#[async_trait]
+impl ServiceReader for Unavailable {
+    async fn describe_service(&self, _: &str, _: &str) -> Result<Option<ServiceSnapshot>> {
+        unavailable("DescribeServices")
+    }
+}
+
+#[async_trait]
+impl TaskInspector for Unavailable {
+    async fn awslogs_target(&self, _: &str, _: &str) -> Result<Option<AwsLogsTarget>> {
+        unavailable("DescribeTaskDefinition")
+    }
+    async fn recent_stopped_tasks(&self, _: &str, _: &str, _: u32) -> Result<Vec<TaskDetail>> {
+        unavailable("ListTasks")
+    }
+}
+
+#[async_trait]
+impl ServiceScaler for Unavailable {
+    async fn set_desired_count(&self, _: &str, _: &str, _: u32) -> Result<()> {
+        unavailable("UpdateService")
+    }
+}
+
+#[async_trait]
+impl TaskRunner for Unavailable {
+    async fn run_task(&self, _: &RunTaskRequest) -> Result<RunTaskResult> {
+        unavailable("RunTask")
+    }
+    async fn tasks_started_by(&self, _: &str, _: &str) -> Result<Vec<String>> {
+        unavailable("ListTasks")
+    }
+    async fn task_start_times(&self, _: &str, _: &[String]) -> Result<Vec<RunningTask>> {
+        unavailable("DescribeTasks")
+    }
+    async fn stop_task(&self, _: &str, _: &str, _: &str) -> Result<()> {
+        unavailable("StopTask")
+    }
+}
+
+#[async_trait]
+impl LogReader for Unavailable {
+    async fn tail(&self, _: &str, _: &str, _: u32) -> Result<Vec<String>> {
+        unavailable("GetLogEvents")
+    }
+}
+
+#[async_trait]
+impl AlarmReader for Unavailable {
+    async fn current_alarms(&self, _: &[String]) -> Result<Vec<AlarmTransition>> {
+        unavailable("DescribeAlarms")
+    }
+}
+
+#[async_trait]
+impl ScalableTargets for Unavailable {
+    async fn service_bounds(&self, _: &str, _: &str) -> Result<Option<TargetBounds>> {
+        unavailable("DescribeScalableTargets")
     }
 }

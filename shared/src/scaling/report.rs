@@ -171,5 +171,6 @@ pub fn scaling_notice(
             "dry_run": would,
         }),
         thread_id: format!("alarm-scaler/{cluster}/{service}"),
+        incident: None,
     }
 }

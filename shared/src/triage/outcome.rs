@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Diagnosis;
+use crate::incident::IncidentTag;
 
 /// What happened to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,6 +39,9 @@ pub struct TriageOutcome {
     pub service: Option<String>,
     pub decision: Decision,
     pub diagnosis: Option<Diagnosis>,
+    /// The service's incident this signal opened, updated or resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentTag>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     pub notes: Vec<String>,
@@ -56,6 +60,7 @@ impl TriageOutcome {
             service,
             decision: Decision::Silent,
             diagnosis: None,
+            incident: None,
             message_id: None,
             notes: Vec::new(),
         }
@@ -69,6 +74,7 @@ impl TriageOutcome {
             service: None,
             decision: Decision::Ignored,
             diagnosis: None,
+            incident: None,
             message_id: None,
             notes: vec![note],
         }

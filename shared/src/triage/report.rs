@@ -246,6 +246,7 @@ pub fn task_notice(
             "service_context": enrichment.service,
         }),
         thread_id: thread_id(task, diagnosis),
+        incident: None,
     }
 }
 
@@ -328,5 +329,6 @@ pub fn storm_notice(
             "service_context": enrichment.service,
         }),
         thread_id: thread_id(task, diagnosis),
+        incident: None,
     }
 }

@@ -13,6 +13,7 @@ use super::{Category, Diagnosis};
 use crate::domain::ServiceSnapshot;
 use crate::events::ecs::TaskDetail;
 use crate::events::service::ServiceEvent;
+use crate::incident::{Incident, IncidentStatus, IncidentTag};
 use crate::notify::{links, Link, Notice, Section};
 use crate::state::{span_text, StormWindow};
 
@@ -286,6 +287,62 @@ pub fn service_notice(
             service.as_deref().unwrap_or("-"),
             diagnosis.category
         ),
+        incident: None,
+    }
+}
+
+/// The one notification that says a service's incident is over: how long it lasted, what it
+/// held and what ended it.
+pub fn resolved_notice(incident: &Incident, region: Option<&str>) -> Notice {
+    let resolved_at = incident.resolved_at.unwrap_or(incident.last_signal_at);
+    let lasted = span_text(incident.opened_at, resolved_at);
+    let by = incident.resolved_by.as_deref().unwrap_or("recovery");
+    let counts = incident.counts_text();
+    let at = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    };
+    let mut facts = vec![
+        ("Cluster".to_owned(), incident.cluster.clone()),
+        ("Service".to_owned(), incident.service.clone()),
+        ("Incident".to_owned(), incident.id.clone()),
+        ("Duration".to_owned(), lasted.clone()),
+        ("Opened".to_owned(), at(incident.opened_at)),
+        ("Resolved".to_owned(), at(resolved_at)),
+        ("Signals".to_owned(), counts.clone()),
+    ];
+    facts.push(("Ended by".to_owned(), by.to_owned()));
+    let links = match region {
+        Some(region) => vec![Link {
+            label: "Service".into(),
+            url: links::service_url(region, &incident.cluster, &incident.service),
+        }],
+        None => Vec::new(),
+    };
+    Notice {
+        source: SOURCE.into(),
+        kind: "incident-resolved".into(),
+        severity: crate::domain::Severity::Info,
+        category: "resolved".into(),
+        title: format!("resolved after {lasted}: {counts}"),
+        summary: format!(
+            "The incident of service {} in cluster {} is resolved after {lasted} ({by}). It held {} signal(s): {counts}.",
+            incident.service,
+            incident.cluster,
+            incident.signals()
+        ),
+        region: region.map(str::to_owned),
+        cluster: Some(incident.cluster.clone()),
+        service: Some(incident.service.clone()),
+        facts,
+        sections: vec![Section { heading: "Latest reasons".into(), lines: incident.latest_reasons.clone() }],
+        log_heading: None,
+        log_tail: Vec::new(),
+        links,
+        details: json!({"incident": incident}),
+        thread_id: format!("{}/service:{}/incident", incident.cluster, incident.service),
+        incident: Some(IncidentTag { id: incident.id.clone(), status: IncidentStatus::Resolved }),
     }
 }
 

@@ -182,17 +182,20 @@ impl BatchRunner {
                 continue;
             };
             let running = ports
-                .ecs
+                .tasks
                 .tasks_started_by(&spec.cluster, &started_by(job))
                 .await?;
             if running.is_empty() {
                 continue;
             }
-            let tasks = ports.ecs.task_start_times(&spec.cluster, &running).await?;
+            let tasks = ports
+                .tasks
+                .task_start_times(&spec.cluster, &running)
+                .await?;
             for (task, ran_s) in timed_out(&tasks, timeout, now) {
                 if live {
                     ports
-                        .ecs
+                        .tasks
                         .stop_task(&spec.cluster, &task, &timeout_reason(timeout))
                         .await?;
                 }

@@ -44,7 +44,7 @@ impl BatchRunner {
         let end = loop {
             match stepper.next_step() {
                 RunStep::Call(request) => {
-                    let result = ports.ecs.run_task(&request).await?;
+                    let result = ports.tasks.run_task(&request).await?;
                     if let Some((store, key)) = run.record {
                         store.add_run_tasks(key, &result.tasks).await?;
                     }
@@ -100,7 +100,7 @@ impl BatchRunner {
         };
         let cluster = &run.spec.cluster;
         let running = ports
-            .ecs
+            .tasks
             .tasks_started_by(cluster, &started_by(run.job))
             .await?;
         match overlap_decision(run.spec.overlap, &running) {
@@ -115,7 +115,7 @@ impl BatchRunner {
                 let reason = replace_reason(run.run_id);
                 if self.backend.mode() == Mode::Live {
                     for task in &tasks {
-                        ports.ecs.stop_task(cluster, task, &reason).await?;
+                        ports.tasks.stop_task(cluster, task, &reason).await?;
                     }
                 } else {
                     outcome.notes.push(format!(

@@ -73,7 +73,7 @@ impl AlarmScaler {
                 continue;
             }
             if let Err(error) = ports
-                .ecs
+                .scaling
                 .set_desired_count(cluster, service, decided.to)
                 .await
             {
@@ -124,7 +124,7 @@ impl AlarmScaler {
         };
         let (cluster, service) = (scaled.cluster, scaled.service);
         let (snapshot, bounds) = tokio::join!(
-            ports.ecs.describe_service(cluster, service),
+            ports.services.describe_service(cluster, service),
             ports.targets.service_bounds(cluster, service)
         );
         let snapshot =

@@ -4,9 +4,11 @@
 
 use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
 use crate::app::claim::{self, duplicate_note, Access};
+use crate::app::incident::{record_failure, Target};
 use crate::app::storm::{self, Stop};
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
+use crate::incident::{incident_key, Failure, IncidentTag};
 use crate::ports::StateStore;
 use crate::state::{self, advance_window, Fold, StormWindow};
 
@@ -102,6 +104,9 @@ impl TaskTriage {
                 )
             }
         };
+        outcome.incident = self
+            .fold_into_incident(signal, state, dedup_key, &reason, now)
+            .await?;
         match state::fold_for(window.count) {
             Fold::Folded => {
                 outcome.decision = Decision::Folded;
@@ -122,5 +127,36 @@ impl TaskTriage {
                     .await
             }
         }
+    }
+
+    /// Folds the signal of a service into the service's incident (dry-run: projects it); a
+    /// standalone task has none.
+    async fn fold_into_incident(
+        &self,
+        signal: &Diagnosed<'_>,
+        state: &dyn StateStore,
+        key: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<IncidentTag>> {
+        let Some((cluster, service)) = signal.service_of() else {
+            return Ok(None);
+        };
+        let incident_key = incident_key(&cluster, &service);
+        let target = Target {
+            key: &incident_key,
+            cluster: &cluster,
+            service: &service,
+        };
+        let category = signal.diagnosis.category.as_str();
+        let failure = Failure {
+            key,
+            category,
+            reason,
+            at: now,
+        };
+        let live = self.backend.mode() == Mode::Live;
+        let applied = record_failure(state, self.clock.as_ref(), target, failure, live).await?;
+        Ok(Some(applied.incident().tag_for(key)))
     }
 }

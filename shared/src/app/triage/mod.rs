@@ -4,6 +4,7 @@
 //! service actions) alike. Writes happen only on a live backend.
 
 mod fold;
+mod resolve;
 mod tell;
 
 use std::sync::Arc;
@@ -64,6 +65,21 @@ impl Diagnosed<'_> {
                 let service = event.service_arn.as_deref().unwrap_or("service");
                 state::dedup_key(service, None, event.id.as_deref())
             }
+        }
+    }
+
+    /// The (cluster, service) whose incident it belongs to; none for a standalone task.
+    fn service_of(&self) -> Option<(String, String)> {
+        match &self.signal {
+            Signal::Stop { change, .. } => {
+                let task = &change.detail;
+                let service = task.task_group().as_ref()?.service()?.to_owned();
+                Some((task.cluster_name()?.to_owned(), service))
+            }
+            Signal::Service(event) => Some((
+                event.cluster_name()?.to_owned(),
+                event.service_name()?.to_owned(),
+            )),
         }
     }
 
@@ -193,6 +209,18 @@ impl TaskTriage {
         };
         let mut outcome = TriageOutcome::silent(event.id.clone(), None, service);
         let signal = Signal::Service(event);
+        let diagnosed = Diagnosed {
+            signal,
+            diagnosis: &diagnosis,
+        };
+        if self
+            .resolve(&diagnosed, event, invocation, &mut outcome)
+            .await?
+        {
+            outcome.diagnosis = Some(diagnosis);
+            return Ok(outcome);
+        }
+        let Diagnosed { signal, .. } = diagnosed;
         self.decide(
             Diagnosed {
                 signal,

@@ -57,10 +57,17 @@ impl TaskTriage {
                 service_notice(event, diagnosis, &context, storm, previous_storm)
             }
         };
-        self.deliver(&notice, outcome).await
+        self.deliver(notice, outcome).await
     }
 
-    async fn deliver(&self, notice: &Notice, outcome: &mut TriageOutcome) -> Result<()> {
+    /// Delivers `notice`, tagged with the outcome's incident.
+    pub(super) async fn deliver(
+        &self,
+        mut notice: Notice,
+        outcome: &mut TriageOutcome,
+    ) -> Result<()> {
+        notice.incident = outcome.incident.clone();
+        let notice = &notice;
         outcome.message_id =
             deliver(&self.backend, notice, self.https_format, &mut outcome.notes).await?;
         Ok(())
@@ -86,12 +93,12 @@ impl TaskTriage {
                 return Ok(Vec::new());
             }
             ports
-                .ecs
+                .inspector
                 .recent_stopped_tasks(cluster, service, STOPPED_TASKS_READ)
                 .await
         };
         let (snapshot, stopped) =
-            tokio::join!(ports.ecs.describe_service(cluster, service), stopped);
+            tokio::join!(ports.services.describe_service(cluster, service), stopped);
         match snapshot {
             Ok(snapshot) => context.service = snapshot,
             Err(error) => context

@@ -1,0 +1,87 @@
+//! Folding a service's signals into its incident, and resolving it, exactly once under
+//! redelivery and concurrency: read the incident, apply the signal with the pure
+//! [`crate::incident`] functions, write conditionally on the revision read, and on losing the race
+//! pause and read again.
+
+use crate::error::{AutopilotError, Result};
+use crate::incident::{apply_failure, apply_recovery, Applied, Failure, Recovery};
+use crate::ports::{Clock, IncidentStore};
+use crate::state::contention_pause;
+
+/// Attempts at the conditional write before the event fails as contended.
+pub const WRITE_ATTEMPTS: u32 = 20;
+
+/// The service an incident belongs to and its store key.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub key: &'a str,
+    pub cluster: &'a str,
+    pub service: &'a str,
+}
+
+/// Folds `failure` into the service's incident (opening one if none is open); with `write`
+/// false (dry-run) only reads and tells what it would do.
+pub async fn record_failure(
+    store: &dyn IncidentStore,
+    clock: &dyn Clock,
+    target: Target<'_>,
+    failure: Failure<'_>,
+    write: bool,
+) -> Result<Applied> {
+    for attempt in 0..WRITE_ATTEMPTS {
+        let (current, revision) = split(store.read_incident(target.key).await?);
+        let applied = apply_failure(current.as_ref(), &failure, target.cluster, target.service);
+        if !write
+            || !applied.changed()
+            || store
+                .write_incident(target.key, revision, applied.incident())
+                .await?
+        {
+            return Ok(applied);
+        }
+        clock.sleep(contention_pause(attempt, failure.key)).await;
+    }
+    Err(contended(target.key))
+}
+
+/// Resolves the service's open incident with the recovery signal `key` (worded `by`).
+pub async fn record_recovery(
+    store: &dyn IncidentStore,
+    clock: &dyn Clock,
+    incident_key: &str,
+    key: &str,
+    at: i64,
+    by: &str,
+    write: bool,
+) -> Result<Recovery> {
+    for attempt in 0..WRITE_ATTEMPTS {
+        let (current, revision) = split(store.read_incident(incident_key).await?);
+        let recovery = apply_recovery(current.as_ref(), key, at, by);
+        let Recovery::Resolves(resolved) = &recovery else {
+            return Ok(recovery);
+        };
+        if !write
+            || store
+                .write_incident(incident_key, revision, resolved)
+                .await?
+        {
+            return Ok(recovery);
+        }
+        clock.sleep(contention_pause(attempt, key)).await;
+    }
+    Err(contended(incident_key))
+}
+
+fn split<T>(stored: Option<(T, u64)>) -> (Option<T>, u64) {
+    match stored {
+        Some((value, revision)) => (Some(value), revision),
+        None => (None, 0),
+    }
+}
+
+fn contended(key: &str) -> AutopilotError {
+    AutopilotError::Contention {
+        resource: format!("incident {key}"),
+        attempts: WRITE_ATTEMPTS,
+    }
+}

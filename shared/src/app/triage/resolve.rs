@@ -1,0 +1,115 @@
+//! Resolving a service's incident: a steady state or a completed deployment after a failure
+//! resolves the open incident once (conditional write), and one `resolved` notification says how
+//! long it lasted, what it held and what ended it. The event's claim makes a retry send it again
+//! rather than lose it.
+
+use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
+use crate::app::claim::{self, duplicate_note, Access};
+use crate::app::incident::record_recovery;
+use crate::entry::{Invocation, Mode};
+use crate::error::Result;
+use crate::events::service::ServiceEvent;
+use crate::incident::{apply_recovery, incident_key, Recovery};
+use crate::triage::service_report::resolved_notice;
+
+/// What a recovery event says ended the incident; `None` for events that end nothing.
+fn recovery_of(event: &ServiceEvent) -> Option<String> {
+    match event.detail.event_name.as_str() {
+        "SERVICE_STEADY_STATE" => Some("the service reached a steady state".into()),
+        "SERVICE_DEPLOYMENT_COMPLETED" => Some(match &event.detail.deployment_id {
+            Some(id) => format!("deployment {id} completed"),
+            None => "a deployment completed".into(),
+        }),
+        _ => None,
+    }
+}
+
+impl TaskTriage {
+    /// Resolves the service's open incident when `event` is a recovery; true when it did (or,
+    /// dry-run, would), and the outcome says so.
+    pub(super) async fn resolve(
+        &self,
+        diagnosed: &Diagnosed<'_>,
+        event: &ServiceEvent,
+        invocation: &Invocation,
+        outcome: &mut TriageOutcome,
+    ) -> Result<bool> {
+        let (Some(by), Some(state), Some((cluster, service))) = (
+            recovery_of(event),
+            self.backend.state(),
+            diagnosed.service_of(),
+        ) else {
+            return Ok(false);
+        };
+        let (incident_key, key, now) = (
+            incident_key(&cluster, &service),
+            diagnosed.dedup_key(),
+            self.clock.now_s(),
+        );
+        // A read first: most steady states end nothing and cost no write.
+        let current = state
+            .read_incident(&incident_key)
+            .await?
+            .map(|(incident, _)| incident);
+        if apply_recovery(current.as_ref(), &key, now, &by) == Recovery::Nothing {
+            return Ok(false);
+        }
+        let live = self.backend.mode() == Mode::Live;
+        let ttl_s = self.config.dedup_ttl_s;
+        let held = match claim::access(
+            state,
+            &key,
+            now,
+            invocation,
+            ttl_s,
+            live,
+            &mut outcome.notes,
+        )
+        .await?
+        {
+            Access::Duplicate {
+                decision,
+                message_id,
+            } => {
+                outcome.decision = Decision::Duplicate;
+                outcome
+                    .notes
+                    .push(duplicate_note(decision.as_deref(), message_id.as_deref()));
+                return Ok(true);
+            }
+            Access::Go { held, .. } => held,
+        };
+        let result = async {
+            let recovery = record_recovery(
+                state,
+                self.clock.as_ref(),
+                &incident_key,
+                &key,
+                now,
+                &by,
+                live,
+            )
+            .await?;
+            let (Recovery::Resolves(incident) | Recovery::ResolvedBefore(incident)) = recovery
+            else {
+                return Ok(());
+            };
+            outcome.decision = Decision::Notify;
+            outcome
+                .notes
+                .push(format!("incident {} resolved: {by}", incident.id));
+            let notice = resolved_notice(&incident, event.region());
+            outcome.incident = notice.incident.clone();
+            self.deliver(notice, outcome).await
+        }
+        .await;
+        if let Some(held) = held {
+            let decision = outcome.decision.as_str();
+            outcome.notes.extend(
+                held.settle(&result, decision, outcome.message_id.as_deref())
+                    .await,
+            );
+        }
+        result.map(|()| outcome.decision == Decision::Notify)
+    }
+}

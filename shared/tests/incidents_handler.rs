@@ -1,0 +1,207 @@
+//! Incidents on the in-memory ports: a service's failures open one incident and fold into it,
+//! a recovery resolves it once with one `resolved` notification, every notification carries the
+//! incident's id and status, and all of it holds under redelivery, a lost publish and a lost race.
+
+mod common;
+
+use autopilot::app::triage::{Decision, TaskTriage, TriageOutcome};
+use autopilot::config::StackConfig;
+use autopilot::entry::{Invocation, Mode};
+use autopilot::incident::IncidentStatus;
+use autopilot::testkit::World;
+use common::fixture;
+
+const INCIDENT_KEY: &str = "incident#shop#orders-api";
+
+fn triage(world: &World, mode: Mode) -> TaskTriage {
+    TaskTriage::new(world.setup(mode, StackConfig::default()))
+}
+
+async fn handle(triage: &TaskTriage, event: serde_json::Value) -> TriageOutcome {
+    triage
+        .handle(event.into(), Invocation::default())
+        .await
+        .unwrap()
+}
+
+/// The OOM stop of another task of orders-api.
+fn oom(i: usize) -> serde_json::Value {
+    let mut stop = fixture("ecs/service-oom.json");
+    stop["id"] = format!("stop-{i}").into();
+    stop["detail"]["taskArn"] =
+        format!("arn:aws:ecs:us-east-1:111122223333:task/shop/{i:032x}").into();
+    stop
+}
+
+fn attribute<'a>(publish: &'a autopilot::notify::Publish, name: &str) -> Option<&'a str> {
+    publish
+        .attributes
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn failures_open_one_incident_and_a_steady_state_resolves_it_once() {
+    let world = World::new();
+    let triage = triage(&world, Mode::Live);
+    let first = handle(&triage, oom(0)).await;
+    let id = first.incident.clone().expect("an incident").id;
+    assert_eq!(
+        (first.decision, first.incident.unwrap().status),
+        (Decision::Notify, IncidentStatus::Open)
+    );
+    let second = handle(&triage, oom(1)).await;
+    assert_eq!(
+        (second.decision, second.incident.unwrap().status),
+        (Decision::Folded, IncidentStatus::Update)
+    );
+    world.clock.advance(std::time::Duration::from_secs(120));
+    let failed = handle(&triage, fixture("service/deployment-failed.json")).await;
+    let tag = failed.incident.unwrap();
+    assert_eq!(
+        (failed.decision, tag.id.as_str(), tag.status),
+        (Decision::Notify, id.as_str(), IncidentStatus::Update)
+    );
+    world.clock.advance(std::time::Duration::from_secs(600));
+    let steady = handle(&triage, fixture("service/steady-state.json")).await;
+    let tag = steady.incident.unwrap();
+    assert_eq!(
+        (steady.decision, tag.id.as_str(), tag.status),
+        (Decision::Notify, id.as_str(), IncidentStatus::Resolved)
+    );
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), 3, "open, update, resolved");
+    let statuses: Vec<Option<&str>> = sent.iter().map(|p| attribute(p, "status")).collect();
+    assert_eq!(statuses, [Some("open"), Some("update"), Some("resolved")]);
+    assert!(sent
+        .iter()
+        .all(|p| attribute(p, "incident_id") == Some(id.as_str())));
+    let resolved = &sent[2];
+    assert!(
+        resolved.subject.contains("resolved after 12 min 0 s"),
+        "{}",
+        resolved.subject
+    );
+    assert!(
+        resolved.message.contains("2 oom, 1 deployment-failed"),
+        "{}",
+        resolved.message
+    );
+    assert!(
+        resolved
+            .message
+            .contains("the service reached a steady state"),
+        "{}",
+        resolved.message
+    );
+    let again = handle(&triage, {
+        let mut e = fixture("service/steady-state.json");
+        e["id"] = "later".into();
+        e
+    })
+    .await;
+    assert_eq!(
+        (again.decision, again.incident),
+        (Decision::Silent, None),
+        "nothing left to resolve"
+    );
+    let after = handle(&triage, oom(2)).await;
+    assert_ne!(
+        after.incident.unwrap().id,
+        id,
+        "a failure after the resolution opens a new incident"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_recovery_is_a_duplicate() {
+    let world = World::new();
+    let triage = triage(&world, Mode::Live);
+    handle(&triage, oom(0)).await;
+    handle(&triage, fixture("service/steady-state.json")).await;
+    let again = handle(&triage, fixture("service/steady-state.json")).await;
+    assert_eq!(
+        again.decision,
+        Decision::Duplicate,
+        "the same recovery, already told"
+    );
+    assert_eq!(world.notifier.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_lost_resolved_notification_is_sent_again_by_the_retry_and_only_once() {
+    let world = World::new();
+    let triage = triage(&world, Mode::Live);
+    handle(&triage, oom(0)).await;
+    world.calls.fail_next("Publish", "InternalError", 1);
+    let error = triage
+        .handle(
+            fixture("service/steady-state.json").into(),
+            Invocation::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AwsCallFailed");
+    let (incident, _) = world.state.incident_at(INCIDENT_KEY).unwrap();
+    assert!(
+        !incident.is_open(),
+        "resolved in the store before the publish failed"
+    );
+    let retry = handle(&triage, fixture("service/steady-state.json")).await;
+    assert_eq!(retry.decision, Decision::Notify);
+    let resolved: Vec<_> = world
+        .notifier
+        .sent()
+        .into_iter()
+        .filter(|p| attribute(p, "status") == Some("resolved"))
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    let third = handle(&triage, fixture("service/steady-state.json")).await;
+    assert_eq!(third.decision, Decision::Duplicate);
+}
+
+#[tokio::test]
+async fn a_lost_race_for_the_incident_reads_again_and_counts_once() {
+    let world = World::new();
+    let triage = triage(&world, Mode::Live);
+    handle(&triage, oom(0)).await;
+    world.state.write_incidents_concurrently(1);
+    handle(&triage, oom(1)).await;
+    let (incident, revision) = world.state.incident_at(INCIDENT_KEY).unwrap();
+    assert_eq!(
+        (incident.counts["oom"], revision),
+        (2, 3),
+        "counted once; the race moved the revision"
+    );
+    assert_eq!(world.calls.count("PutItem"), 3, "open, lost write, write");
+}
+
+#[tokio::test]
+async fn redelivered_failures_are_not_counted_again() {
+    let world = World::new();
+    let triage = triage(&world, Mode::Live);
+    handle(&triage, oom(0)).await;
+    handle(&triage, oom(1)).await;
+    handle(&triage, oom(1)).await;
+    let (incident, _) = world.state.incident_at(INCIDENT_KEY).unwrap();
+    assert_eq!(incident.counts["oom"], 2);
+}
+
+#[tokio::test]
+async fn standalone_tasks_have_no_incident_and_dry_run_writes_none() {
+    let world = World::new();
+    let live = triage(&world, Mode::Live);
+    let standalone = handle(&live, fixture("ecs/batch-failed.json")).await;
+    assert_eq!(standalone.incident, None);
+    let dry = triage(&world, Mode::DryRun);
+    let projected = handle(&dry, oom(0)).await;
+    assert_eq!(
+        projected.incident.map(|t| t.status),
+        Some(IncidentStatus::Open)
+    );
+    assert!(
+        world.state.incident_at(INCIDENT_KEY).is_none(),
+        "dry-run writes no incident"
+    );
+}
