@@ -13,6 +13,7 @@ use crate::batch::catalog::{self as job_catalog, JobCatalog};
 use crate::domain::HttpsFormat;
 use crate::error::{AutopilotError, Result};
 use crate::scaling::policy::{self as scaling_policy, ScalingConfig};
+use crate::triage::watch::{IncidentsConfig, WatchConfig};
 use crate::triage::{Category, CategoryOverride};
 
 /// Environment variable holding the configuration document inline.
@@ -57,6 +58,10 @@ pub struct TriageConfig {
     /// Per-category overrides of whether to notify and at which severity, keyed by category
     /// identifier (`health-check`); names are checked by [`StackConfig::validate`].
     pub categories: BTreeMap<String, CategoryOverride>,
+    /// The watchdog's clusters and thresholds.
+    pub watch: WatchConfig,
+    /// How incidents end.
+    pub incidents: IncidentsConfig,
 }
 
 impl TriageConfig {
@@ -74,6 +79,8 @@ impl Default for TriageConfig {
             dedup_ttl_s: 24 * 60 * 60,
             https_format: None,
             categories: BTreeMap::new(),
+            watch: WatchConfig::default(),
+            incidents: IncidentsConfig::default(),
         }
     }
 }
@@ -188,6 +195,45 @@ impl StackConfig {
                 return Err(AutopilotError::invalid_config(
                     format!("triage.categories.{name}"),
                     format!("unknown category; expected one of {}", known.join(", ")),
+                ));
+            }
+        }
+        let watch = &triage.watch;
+        for (field, value, range) in [
+            (
+                "triage.watch.stuck_after_s",
+                watch.stuck_after_s,
+                0..=86_400,
+            ),
+            (
+                "triage.watch.pending_after_s",
+                watch.pending_after_s,
+                0..=86_400,
+            ),
+            (
+                "triage.watch.max_services",
+                u64::from(watch.max_services),
+                1..=1_000,
+            ),
+            (
+                "triage.incidents.resolve_after_s",
+                triage.incidents.resolve_after_s,
+                0..=86_400,
+            ),
+        ] {
+            if !range.contains(&value) {
+                let (low, high) = (range.start(), range.end());
+                return Err(AutopilotError::invalid_config(
+                    field,
+                    format!("{value} is outside {low}..={high}"),
+                ));
+            }
+        }
+        for (i, cluster) in watch.clusters.iter().enumerate() {
+            if cluster.name().is_empty() {
+                return Err(AutopilotError::invalid_config(
+                    format!("triage.watch.clusters[{i}]"),
+                    "names no cluster",
                 ));
             }
         }

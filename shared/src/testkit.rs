@@ -24,7 +24,7 @@ use crate::notify::Publish;
 use crate::ports::{
     AlarmReader, ClaimStore, Clock, CountWrite, IncidentStore, LogReader, Notifier, RunStore,
     ScalableTargets, ScalingStore, ServiceReader, ServiceScaler, StateStore, StormStore,
-    TaskInspector, TaskRunner,
+    TaskInspector, TaskRunner, WatchStore,
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
@@ -169,6 +169,7 @@ pub struct MemoryState {
     windows: Mutex<BTreeMap<String, StormWindow>>,
     scaling: Mutex<BTreeMap<String, (ScalingMemory, u64, String)>>,
     incidents: Mutex<BTreeMap<String, (Incident, u64)>>,
+    short_since: Mutex<BTreeMap<String, i64>>,
     /// Incident writes that another invocation wins just before ours.
     concurrent_incident_writes: Mutex<u32>,
     /// Stops that other invocations count just before the next writes.
@@ -185,6 +186,7 @@ impl MemoryState {
             windows: Mutex::default(),
             scaling: Mutex::default(),
             incidents: Mutex::default(),
+            short_since: Mutex::default(),
             concurrent_incident_writes: Mutex::new(0),
             concurrent_stops: Mutex::new(0),
             concurrent_scaling: Mutex::new(None),
@@ -489,6 +491,24 @@ impl IncidentStore for MemoryState {
     }
 }
 
+#[async_trait]
+impl WatchStore for MemoryState {
+    async fn short_since(&self, key: &str) -> Result<Option<i64>> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.short_since).get(key).copied())
+    }
+
+    async fn set_short_since(&self, key: &str, since: Option<i64>) -> Result<()> {
+        self.recorder.enter("dynamodb", "PutItem")?;
+        let mut records = lock(&self.short_since);
+        match since {
+            Some(at) => records.insert(key.to_owned(), at),
+            None => records.remove(key),
+        };
+        Ok(())
+    }
+}
+
 /// A notifier that keeps every notification it is given.
 #[derive(Debug)]
 pub struct MemoryNotifier {
@@ -552,6 +572,7 @@ pub struct FakeEcs {
     desired_updates: Mutex<Vec<(String, String, u32)>>,
     stopped: Mutex<Vec<(String, String, String)>>,
     stopped_tasks: Mutex<HashMap<(String, String), Vec<TaskDetail>>>,
+    service_tasks: Mutex<HashMap<(String, String), Vec<TaskDetail>>>,
 }
 
 impl std::fmt::Debug for FakeEcs {
@@ -615,6 +636,11 @@ impl FakeEcs {
         lock(&self.stopped_tasks).insert((short(cluster).into(), short(service).into()), tasks);
     }
 
+    /// Sets the tasks of `cluster`/`service` that should be running (started or not yet).
+    pub fn set_service_tasks(&self, cluster: &str, service: &str, tasks: Vec<TaskDetail>) {
+        lock(&self.service_tasks).insert((short(cluster).into(), short(service).into()), tasks);
+    }
+
     /// Every StopTask call: cluster, task, reason.
     pub fn stopped(&self) -> Vec<(String, String, String)> {
         lock(&self.stopped).clone()
@@ -648,6 +674,31 @@ pub fn start_then_fail(n: u32, reason: &'static str) -> RunTaskScript {
 
 #[async_trait]
 impl ServiceReader for FakeEcs {
+    async fn list_services(&self, cluster: &str, limit: u32) -> Result<Vec<String>> {
+        self.recorder.enter("ecs", "ListServices")?;
+        let mut names: Vec<String> = lock(&self.services)
+            .keys()
+            .filter(|(c, _)| c == short(cluster))
+            .map(|(_, s)| s.clone())
+            .collect();
+        names.sort();
+        names.truncate(limit as usize);
+        Ok(names)
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<(String, ServiceSnapshot)>> {
+        self.recorder.enter("ecs", "DescribeServices")?;
+        Ok(services
+            .iter()
+            .take(10)
+            .filter_map(|name| Some((name.clone(), self.service(cluster, name)?)))
+            .collect())
+    }
+
     async fn describe_service(
         &self,
         cluster: &str,
@@ -679,6 +730,23 @@ impl TaskInspector for FakeEcs {
     ) -> Result<Vec<TaskDetail>> {
         self.recorder.enter("ecs", "ListTasks")?;
         let tasks = lock(&self.stopped_tasks)
+            .get(&(short(cluster).into(), short(service).into()))
+            .cloned()
+            .unwrap_or_default();
+        if !tasks.is_empty() {
+            self.recorder.enter("ecs", "DescribeTasks")?;
+        }
+        Ok(tasks.into_iter().take(limit as usize).collect())
+    }
+
+    async fn service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>> {
+        self.recorder.enter("ecs", "ListTasks")?;
+        let tasks = lock(&self.service_tasks)
             .get(&(short(cluster).into(), short(service).into()))
             .cloned()
             .unwrap_or_default();

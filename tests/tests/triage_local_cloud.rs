@@ -194,6 +194,39 @@ async fn task_triage_on_the_local_cloud() {
         resolved[0].subject
     );
 
+    // The watchdog through the deployed function against the local cloud's ECS (ListServices,
+    // DescribeServices, the state table): it looks at orders-api, which the local cloud runs at
+    // its desired count, so nothing is found and nothing is said. (Findings are covered on the
+    // in-memory ports: the local cloud starts every service's tasks.)
+    create_function(
+        &stack.lambda,
+        "task-triage-watchdog",
+        &stack.account,
+        zip.clone(),
+        stack.function_environment(
+            &json!({"triage": {"watch": {"clusters": ["shop"], "stuck_after_s": 0}}}),
+        ),
+        30,
+    )
+    .await
+    .unwrap();
+    let first = invoke_sync(
+        &stack.lambda,
+        "task-triage-watchdog",
+        &json!({"tick": true}),
+    )
+    .await
+    .unwrap();
+    println!("WATCHDOG FIRST {first}");
+    let second = invoke_sync(
+        &stack.lambda,
+        "task-triage-watchdog",
+        &json!({"tick": true}),
+    )
+    .await
+    .unwrap();
+    println!("WATCHDOG SECOND {second}");
+
     // A bad configuration fails init, reported to the Runtime API: the invocation's error
     // carries its type and names the field.
     create_function(

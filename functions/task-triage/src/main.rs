@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
         Err(error) => return entry::fail_init(&error).await,
     };
     entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
-        triage.handle(event, invocation)
+        triage.respond(event, invocation)
     })
     .await
 }

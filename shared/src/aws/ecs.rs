@@ -21,6 +21,59 @@ impl ServiceReader for AwsClients {
     ) -> Result<Option<ServiceSnapshot>> {
         describe_service(self.ecs(), cluster, service).await
     }
+
+    async fn list_services(&self, cluster: &str, limit: u32) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut next: Option<String> = None;
+        while (names.len() as u32) < limit {
+            let output = self
+                .ecs()
+                .list_services()
+                .cluster(cluster)
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("ecs", "ListServices", e))?;
+            names.extend(
+                output
+                    .service_arns()
+                    .iter()
+                    .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_owned()),
+            );
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        names.truncate(limit as usize);
+        Ok(names)
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<(String, ServiceSnapshot)>> {
+        let output = self
+            .ecs()
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.iter().take(10).cloned().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
+        Ok(output
+            .services()
+            .iter()
+            .map(|found| {
+                (
+                    found.service_name().unwrap_or_default().to_owned(),
+                    snapshot(found),
+                )
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -40,6 +93,22 @@ impl TaskInspector for AwsClients {
         limit: u32,
     ) -> Result<Vec<TaskDetail>> {
         recent_stopped_tasks(self.ecs(), cluster, service, limit).await
+    }
+
+    async fn service_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>> {
+        service_tasks(
+            self.ecs(),
+            cluster,
+            service,
+            aws_sdk_ecs::types::DesiredStatus::Running,
+            limit,
+        )
+        .await
     }
 }
 
@@ -69,18 +138,33 @@ impl TaskRunner for AwsClients {
     }
 }
 
-/// ListTasks (the service's STOPPED tasks, one page of at most `limit`) and DescribeTasks.
+/// The service's most recently stopped tasks, newest first.
 async fn recent_stopped_tasks(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
     limit: u32,
 ) -> Result<Vec<TaskDetail>> {
+    let status = aws_sdk_ecs::types::DesiredStatus::Stopped;
+    let mut tasks = service_tasks(client, cluster, service, status, limit).await?;
+    tasks.sort_by_key(|task| std::cmp::Reverse(task.stopped_at));
+    Ok(tasks)
+}
+
+/// ListTasks (the service's tasks of one desired status, one page of at most `limit`) and
+/// DescribeTasks.
+async fn service_tasks(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    status: aws_sdk_ecs::types::DesiredStatus,
+    limit: u32,
+) -> Result<Vec<TaskDetail>> {
     let listed = client
         .list_tasks()
         .cluster(cluster)
         .service_name(service)
-        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .desired_status(status)
         .max_results(limit.clamp(1, 100) as i32)
         .send()
         .await
@@ -95,9 +179,7 @@ async fn recent_stopped_tasks(
         .send()
         .await
         .map_err(|e| aws_error("ecs", "DescribeTasks", e))?;
-    let mut tasks: Vec<TaskDetail> = output.tasks().iter().map(task_detail).collect();
-    tasks.sort_by_key(|task| std::cmp::Reverse(task.stopped_at));
-    Ok(tasks)
+    Ok(output.tasks().iter().map(task_detail).collect())
 }
 
 fn timestamp(at: Option<&aws_smithy_types::DateTime>) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -156,9 +238,11 @@ async fn describe_service(
         .send()
         .await
         .map_err(|e| aws_error("ecs", "DescribeServices", e))?;
-    let Some(found) = output.services().first() else {
-        return Ok(None);
-    };
+    Ok(output.services().first().map(snapshot))
+}
+
+/// A described service as the library's snapshot.
+fn snapshot(found: &aws_sdk_ecs::types::Service) -> ServiceSnapshot {
     let primary = found
         .deployments()
         .iter()
@@ -166,7 +250,7 @@ async fn describe_service(
     let breaker = found
         .deployment_configuration()
         .and_then(|c| c.deployment_circuit_breaker());
-    Ok(Some(ServiceSnapshot {
+    ServiceSnapshot {
         status: found.status().map(str::to_owned),
         desired: found.desired_count(),
         running: found.running_count(),
@@ -191,7 +275,7 @@ async fn describe_service(
                 failed_tasks: d.failed_tasks(),
             })
             .collect(),
-    }))
+    }
 }
 
 /// The awslogs target of `container` in a task definition, if it logs with awslogs.

@@ -15,7 +15,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use super::aws_error;
 use crate::error::Result;
 use crate::incident::Incident;
-use crate::ports::{ClaimStore, CountWrite, IncidentStore, RunStore, ScalingStore, StormStore};
+use crate::ports::{
+    ClaimStore, CountWrite, IncidentStore, RunStore, ScalingStore, StormStore, WatchStore,
+};
 use crate::scaling::ScalingMemory;
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
 
@@ -519,5 +521,33 @@ impl IncidentStore for StateTable {
             }
             Err(error) => Err(aws_error("dynamodb", "PutItem", error)),
         }
+    }
+}
+
+#[async_trait]
+impl WatchStore for StateTable {
+    async fn short_since(&self, key: &str) -> Result<Option<i64>> {
+        Ok(self
+            .get(key)
+            .await?
+            .and_then(|item| get_n(&item, "short_since")))
+    }
+
+    /// One PutItem: the record with `short_since`, or without it (kept a day, then expired).
+    async fn set_short_since(&self, key: &str, since: Option<i64>) -> Result<()> {
+        let now = chrono::Utc::now().timestamp();
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key))
+            .item("expires_at", n(now.saturating_add(INCIDENT_TTL_S)));
+        if let Some(since) = since {
+            put = put.item("short_since", n(since));
+        }
+        put.send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "PutItem", e))?;
+        Ok(())
     }
 }

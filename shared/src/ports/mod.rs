@@ -115,9 +115,23 @@ pub trait IncidentStore: Send + Sync + Debug {
     ) -> Result<bool>;
 }
 
+/// The watchdog's memory: since when a service has run short of its desired count.
+#[async_trait]
+pub trait WatchStore: Send + Sync + Debug {
+    async fn short_since(&self, key: &str) -> Result<Option<i64>>;
+    /// Records (or, with `None`, forgets) when the service went short.
+    async fn set_short_since(&self, key: &str, since: Option<i64>) -> Result<()>;
+}
+
 /// The state table: every store above in one place.
-pub trait StateStore: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore {}
-impl<T: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore> StateStore for T {}
+pub trait StateStore:
+    ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore
+{
+}
+impl<T: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore> StateStore
+    for T
+{
+}
 
 /// Where notifications go.
 #[async_trait]
@@ -135,6 +149,14 @@ pub trait ServiceReader: Send + Sync + Debug {
         cluster: &str,
         service: &str,
     ) -> Result<Option<ServiceSnapshot>>;
+    /// The cluster's service names (ListServices, at most `limit`).
+    async fn list_services(&self, cluster: &str, limit: u32) -> Result<Vec<String>>;
+    /// DescribeServices for up to 10 services: each found one by name.
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<(String, ServiceSnapshot)>>;
 }
 
 /// What `task-triage` reads of tasks and task definitions to explain a failure.
@@ -148,6 +170,13 @@ pub trait TaskInspector: Send + Sync + Debug {
     ) -> Result<Option<AwsLogsTarget>>;
     /// The service's most recently stopped tasks (at most `limit`), as task details.
     async fn recent_stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>>;
+    /// The service's tasks that should be running (started or on their way), at most `limit`.
+    async fn service_tasks(
         &self,
         cluster: &str,
         service: &str,
@@ -231,6 +260,16 @@ impl ServiceReader for Unavailable {
     async fn describe_service(&self, _: &str, _: &str) -> Result<Option<ServiceSnapshot>> {
         unavailable("DescribeServices")
     }
+    async fn list_services(&self, _: &str, _: u32) -> Result<Vec<String>> {
+        unavailable("ListServices")
+    }
+    async fn describe_services(
+        &self,
+        _: &str,
+        _: &[String],
+    ) -> Result<Vec<(String, ServiceSnapshot)>> {
+        unavailable("DescribeServices")
+    }
 }
 
 #[async_trait]
@@ -239,6 +278,9 @@ impl TaskInspector for Unavailable {
         unavailable("DescribeTaskDefinition")
     }
     async fn recent_stopped_tasks(&self, _: &str, _: &str, _: u32) -> Result<Vec<TaskDetail>> {
+        unavailable("ListTasks")
+    }
+    async fn service_tasks(&self, _: &str, _: &str, _: u32) -> Result<Vec<TaskDetail>> {
         unavailable("ListTasks")
     }
 }

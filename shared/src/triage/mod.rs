@@ -9,6 +9,7 @@ pub mod report;
 pub mod rules;
 pub mod service;
 pub mod service_report;
+pub mod watch;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,11 +49,14 @@ pub enum Category {
     SteadyState,
     DesiredCount,
     TasksStopped,
+    // The watchdog.
+    ServiceDegraded,
+    StuckPending,
 }
 
 impl Category {
     /// Every category, in table order.
-    pub const ALL: [Category; 27] = [
+    pub const ALL: [Category; 29] = [
         Self::Oom,
         Self::AppExit,
         Self::ImagePull,
@@ -80,6 +84,8 @@ impl Category {
         Self::SteadyState,
         Self::DesiredCount,
         Self::TasksStopped,
+        Self::ServiceDegraded,
+        Self::StuckPending,
     ];
 
     /// The identifier as serialized (`image-pull`).
@@ -112,6 +118,8 @@ impl Category {
             Self::SteadyState => "steady-state",
             Self::DesiredCount => "desired-count",
             Self::TasksStopped => "tasks-stopped",
+            Self::ServiceDegraded => "service-degraded",
+            Self::StuckPending => "stuck-pending",
         }
     }
 
@@ -131,10 +139,13 @@ impl Category {
             Self::DeploymentFailed
             | Self::StartImpaired
             | Self::PlacementFailure
-            | Self::ConfigurationFailure => (true, Critical),
-            Self::Rollback | Self::Throttled | Self::UnhealthyTargets | Self::DaemonPlacement => {
-                (true, Warning)
-            }
+            | Self::ConfigurationFailure
+            | Self::ServiceDegraded => (true, Critical),
+            Self::Rollback
+            | Self::Throttled
+            | Self::UnhealthyTargets
+            | Self::DaemonPlacement
+            | Self::StuckPending => (true, Warning),
             Self::DeploymentProgress
             | Self::SteadyState
             | Self::DesiredCount

@@ -291,6 +291,66 @@ pub fn service_notice(
     }
 }
 
+/// The notification of a watchdog finding (a service short of its desired count, tasks stuck
+/// before RUNNING); with `storm`, the digest of a window of them.
+pub fn watch_notice(
+    cluster: &str,
+    service: &str,
+    diagnosis: &Diagnosis,
+    storm: Option<&StormWindow>,
+    region: Option<&str>,
+) -> Notice {
+    let links = match region {
+        Some(region) => vec![Link {
+            label: "Service".into(),
+            url: links::service_url(region, cluster, service),
+        }],
+        None => Vec::new(),
+    };
+    let mut facts = vec![
+        ("Cluster".to_owned(), cluster.to_owned()),
+        ("Service".to_owned(), service.to_owned()),
+        (
+            "Category".to_owned(),
+            format!("{} (rule {})", diagnosis.category, diagnosis.rule),
+        ),
+    ];
+    if let Some(window) = storm {
+        facts.insert(
+            0,
+            ("Findings in window".to_owned(), window.count.to_string()),
+        );
+    }
+    Notice {
+        source: SOURCE.into(),
+        kind: "watchdog".into(),
+        severity: diagnosis.severity,
+        category: diagnosis.category.as_str().into(),
+        title: diagnosis.title.clone(),
+        summary: diagnosis.summary.clone(),
+        region: region.map(str::to_owned),
+        cluster: Some(cluster.to_owned()),
+        service: Some(service.to_owned()),
+        facts,
+        sections: vec![
+            Section {
+                heading: "What to do".into(),
+                lines: diagnosis.remediation.clone(),
+            },
+            Section {
+                heading: "Evidence".into(),
+                lines: diagnosis.evidence.clone(),
+            },
+        ],
+        log_heading: None,
+        log_tail: Vec::new(),
+        links,
+        details: json!({"diagnosis": diagnosis, "storm": storm}),
+        thread_id: format!("{cluster}/service:{service}/{}", diagnosis.category),
+        incident: None,
+    }
+}
+
 /// The one notification that says a service's incident is over: how long it lasted, what it
 /// held and what ended it.
 pub fn resolved_notice(incident: &Incident, region: Option<&str>) -> Notice {

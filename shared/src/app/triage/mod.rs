@@ -6,6 +6,7 @@
 mod fold;
 mod resolve;
 mod tell;
+mod watch;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::config::TriageConfig;
 use crate::domain::HttpsFormat;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
+use crate::events::alarm::SCHEDULED_EVENT;
 use crate::events::ecs::{parse_triage_input, TaskStateChange, TriageInput};
 use crate::events::service::ServiceEvent;
 use crate::events::InboundEvent;
@@ -26,6 +28,19 @@ use crate::triage::{apply_override, classify, storm_key, storm_reason, Diagnosis
 
 pub use crate::triage::outcome::{Decision, TriageOutcome};
 
+/// Whether an event is the watchdog's tick: `{"tick": true}` or an EventBridge Scheduled Event.
+/// A cheap look at the text first: nearly every event is not.
+fn is_tick(event: &InboundEvent) -> bool {
+    let text = event.text();
+    if !text.contains("\"tick\"") && !text.contains(SCHEDULED_EVENT) {
+        return false;
+    }
+    event.to_value().is_ok_and(|value| {
+        value.get("tick").and_then(serde_json::Value::as_bool) == Some(true)
+            || value.get("detail-type").and_then(serde_json::Value::as_str) == Some(SCHEDULED_EVENT)
+    })
+}
+
 /// The function, built once per cold start.
 #[derive(Debug)]
 pub struct TaskTriage {
@@ -35,6 +50,8 @@ pub struct TaskTriage {
     https_format: HttpsFormat,
     /// `batch-runner`'s catalog, to name the job of a task it started.
     jobs: JobCatalog,
+    /// The region the function runs in (console links of the watchdog's findings).
+    region: Option<String>,
 }
 
 /// What is being told about: a stopped task (and its batch job) or a service event.
@@ -44,6 +61,12 @@ enum Signal<'a> {
         batch: Option<&'a BatchTask>,
     },
     Service(&'a ServiceEvent),
+    /// What the watchdog saw of a service; `key` names this very finding.
+    Watch {
+        cluster: &'a str,
+        service: &'a str,
+        key: String,
+    },
 }
 
 /// A signal with its diagnosis.
@@ -65,6 +88,7 @@ impl Diagnosed<'_> {
                 let service = event.service_arn.as_deref().unwrap_or("service");
                 state::dedup_key(service, None, event.id.as_deref())
             }
+            Signal::Watch { key, .. } => format!("{}{key}", state::DEDUP_PREFIX),
         }
     }
 
@@ -80,6 +104,9 @@ impl Diagnosed<'_> {
                 event.cluster_name()?.to_owned(),
                 event.service_name()?.to_owned(),
             )),
+            Signal::Watch {
+                cluster, service, ..
+            } => Some(((*cluster).to_owned(), (*service).to_owned())),
         }
     }
 
@@ -101,8 +128,30 @@ impl Diagnosed<'_> {
                     .unwrap_or_else(|| detail.reasons.join(", "));
                 (state::storm_key(cluster, &group, category.as_str()), reason)
             }
+            Signal::Watch {
+                cluster, service, ..
+            } => {
+                let group = format!("service:{service}");
+                let key = state::storm_key(cluster, &group, category.as_str());
+                (key, self.diagnosis.title.clone())
+            }
         }
     }
+}
+
+/// The response of an invocation: one event's outcome, or what the watchdog's tick found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum TriageResponse {
+    One(Box<TriageOutcome>),
+    Tick {
+        tick: bool,
+        /// Services looked at.
+        checked: usize,
+        /// One outcome per finding (degraded, stuck, resolved).
+        results: Vec<TriageOutcome>,
+        notes: Vec<String>,
+    },
 }
 
 impl TaskTriage {
@@ -113,6 +162,7 @@ impl TaskTriage {
             https_format: setup.config.notify.https_format,
             config: setup.config.triage,
             jobs: setup.config.jobs,
+            region: setup.region,
         }
     }
 
@@ -130,6 +180,21 @@ impl TaskTriage {
         let classified = classify_service_event(event);
         let category = self.config.override_for(classified.category);
         apply_override(classified, category)
+    }
+
+    /// Answers one invocation: the watchdog's tick (`{"tick": true}` or an EventBridge
+    /// Scheduled Event), or an event for [`handle`](Self::handle).
+    pub async fn respond(
+        &self,
+        event: InboundEvent,
+        invocation: Invocation,
+    ) -> Result<TriageResponse> {
+        if is_tick(&event) {
+            return self.watch(&invocation).await;
+        }
+        Ok(TriageResponse::One(Box::new(
+            self.handle(event, invocation).await?,
+        )))
     }
 
     /// Handles one event.

@@ -24,6 +24,16 @@ fn recovery_of(event: &ServiceEvent) -> Option<String> {
     }
 }
 
+/// A recovery of a service: the signal's key, what ended the incident, the region for links.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Recovered<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub key: &'a str,
+    pub by: &'a str,
+    pub region: Option<&'a str>,
+}
+
 impl TaskTriage {
     /// Resolves the service's open incident when `event` is a recovery; true when it did (or,
     /// dry-run, would), and the outcome says so.
@@ -34,17 +44,43 @@ impl TaskTriage {
         invocation: &Invocation,
         outcome: &mut TriageOutcome,
     ) -> Result<bool> {
-        let (Some(by), Some(state), Some((cluster, service))) = (
-            recovery_of(event),
-            self.backend.state(),
-            diagnosed.service_of(),
-        ) else {
+        let (Some(by), Some((cluster, service))) = (recovery_of(event), diagnosed.service_of())
+        else {
             return Ok(false);
         };
-        let (incident_key, key, now) = (
-            incident_key(&cluster, &service),
-            diagnosed.dedup_key(),
+        let recovery = Recovered {
+            cluster: &cluster,
+            service: &service,
+            key: &diagnosed.dedup_key(),
+            by: &by,
+            region: event.region(),
+        };
+        self.resolve_incident(recovery, invocation, outcome).await
+    }
+
+    /// Resolves the incident of `recovery`'s service, once; true when it did (or, dry-run,
+    /// would), and the outcome says so.
+    pub(super) async fn resolve_incident(
+        &self,
+        recovery: Recovered<'_>,
+        invocation: &Invocation,
+        outcome: &mut TriageOutcome,
+    ) -> Result<bool> {
+        let Some(state) = self.backend.state() else {
+            return Ok(false);
+        };
+        let Recovered {
+            cluster,
+            service,
+            key,
+            by,
+            region,
+        } = recovery;
+        let (incident_key, key, now, by) = (
+            incident_key(cluster, service),
+            key.to_owned(),
             self.clock.now_s(),
+            by.to_owned(),
         );
         // A read first: most steady states end nothing and cost no write.
         let current = state
@@ -98,7 +134,7 @@ impl TaskTriage {
             outcome
                 .notes
                 .push(format!("incident {} resolved: {by}", incident.id));
-            let notice = resolved_notice(&incident, event.region());
+            let notice = resolved_notice(&incident, region);
             outcome.incident = notice.incident.clone();
             self.deliver(notice, outcome).await
         }

@@ -9,7 +9,9 @@ use crate::events::service::ServiceEvent;
 use crate::notify::Notice;
 use crate::state::StormWindow;
 use crate::triage::report::{self, Enrichment};
-use crate::triage::service_report::{service_notice, wants_stopped_tasks, ServiceContext};
+use crate::triage::service_report::{
+    service_notice, wants_stopped_tasks, watch_notice, ServiceContext,
+};
 use crate::triage::{apply_override, classify, Diagnosis};
 
 /// How many of a service's stopped tasks a failed deployment's notification reads.
@@ -56,6 +58,9 @@ impl TaskTriage {
                 outcome.notes.extend(context.missing.iter().cloned());
                 service_notice(event, diagnosis, &context, storm, previous_storm)
             }
+            Signal::Watch {
+                cluster, service, ..
+            } => watch_notice(cluster, service, diagnosis, storm, self.region.as_deref()),
         };
         self.deliver(notice, outcome).await
     }
