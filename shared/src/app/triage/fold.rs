@@ -3,7 +3,7 @@
 //! first stop and the digests and fold the rest; the claim completes or is released.
 
 use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
-use crate::app::claim::{self, duplicate_note, Access};
+use crate::app::claim::{self, duplicate_note, Access, HeldClaim};
 use crate::app::incident::{record_failure, Target};
 use crate::app::storm::{self, Stop};
 use crate::entry::{Invocation, Mode};
@@ -23,30 +23,11 @@ impl TaskTriage {
     ) -> Result<()> {
         let now = self.clock.now_s();
         let dedup_key = signal.dedup_key();
-        let live = self.backend.mode() == Mode::Live;
-        let ttl_s = self.config.dedup_ttl_s;
-        let (held, counted) = match claim::access(
-            state,
-            &dedup_key,
-            now,
-            invocation,
-            ttl_s,
-            live,
-            &mut outcome.notes,
-        )
-        .await?
-        {
-            Access::Duplicate {
-                decision,
-                message_id,
-            } => {
-                outcome.decision = Decision::Duplicate;
-                outcome
-                    .notes
-                    .push(duplicate_note(decision.as_deref(), message_id.as_deref()));
-                return Ok(());
-            }
-            Access::Go { held, counted } => (held, counted),
+        let Some((held, counted)) = self
+            .take_delivery(state, &dedup_key, now, invocation, outcome)
+            .await?
+        else {
+            return Ok(());
         };
         let result = self
             .count_and_send(signal, state, &dedup_key, counted, now, outcome)
@@ -63,6 +44,33 @@ impl TaskTriage {
             );
         }
         result
+    }
+
+    /// Takes (live) or looks at (dry-run) the claim of a delivery; `None` when it is a
+    /// duplicate, which the outcome then says.
+    pub(super) async fn take_delivery<'s>(
+        &self,
+        state: &'s dyn StateStore,
+        key: &str,
+        now: i64,
+        invocation: &Invocation,
+        outcome: &mut TriageOutcome,
+    ) -> Result<Option<(Option<HeldClaim<'s>>, Option<u64>)>> {
+        let live = self.backend.mode() == Mode::Live;
+        let ttl_s = self.config.dedup_ttl_s;
+        let notes = &mut outcome.notes;
+        match claim::access(state, key, now, invocation, ttl_s, live, notes).await? {
+            Access::Duplicate {
+                decision,
+                message_id,
+            } => {
+                outcome.decision = Decision::Duplicate;
+                let note = duplicate_note(decision.as_deref(), message_id.as_deref());
+                outcome.notes.push(note);
+                Ok(None)
+            }
+            Access::Go { held, counted } => Ok(Some((held, counted))),
+        }
     }
 
     /// Counts the stop into its storm window (live) or projects the count (dry-run), then

@@ -285,16 +285,7 @@ impl TaskTriage {
             outcome.diagnosis = Some(diagnosis);
             return Ok(outcome);
         }
-        let Diagnosed { signal, .. } = diagnosed;
-        self.decide(
-            Diagnosed {
-                signal,
-                diagnosis: &diagnosis,
-            },
-            invocation,
-            &mut outcome,
-        )
-        .await?;
+        self.decide(diagnosed, invocation, &mut outcome).await?;
         outcome.diagnosis = Some(diagnosis);
         Ok(outcome)
     }

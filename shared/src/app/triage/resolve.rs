@@ -4,7 +4,6 @@
 //! rather than lose it.
 
 use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
-use crate::app::claim::{self, duplicate_note, Access};
 use crate::app::incident::record_recovery;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
@@ -91,29 +90,11 @@ impl TaskTriage {
             return Ok(false);
         }
         let live = self.backend.mode() == Mode::Live;
-        let ttl_s = self.config.dedup_ttl_s;
-        let held = match claim::access(
-            state,
-            &key,
-            now,
-            invocation,
-            ttl_s,
-            live,
-            &mut outcome.notes,
-        )
-        .await?
-        {
-            Access::Duplicate {
-                decision,
-                message_id,
-            } => {
-                outcome.decision = Decision::Duplicate;
-                outcome
-                    .notes
-                    .push(duplicate_note(decision.as_deref(), message_id.as_deref()));
-                return Ok(true);
-            }
-            Access::Go { held, .. } => held,
+        let Some((held, _)) = self
+            .take_delivery(state, &key, now, invocation, outcome)
+            .await?
+        else {
+            return Ok(true);
         };
         let result = async {
             let recovery = record_recovery(
