@@ -1,9 +1,11 @@
 //! Telling: enrich a diagnosed signal (a stopped task's service and log tail; a service event's
-//! service, deployments and recently stopped tasks), word it and deliver it.
+//! service, deployments and recently stopped tasks; nothing more for a watchdog finding), word it
+//! and deliver it.
 
 use super::{Decision, Diagnosed, Signal, TaskTriage, TriageOutcome};
 use crate::app::{enrich::enrich, publish::deliver, Ports};
 use crate::batch::report::completion_notice;
+use crate::entry::Invocation;
 use crate::error::Result;
 use crate::events::service::ServiceEvent;
 use crate::notify::Notice;
@@ -127,5 +129,36 @@ impl TaskTriage {
                 .push(format!("stopped tasks could not be read: {error}")),
         }
         context
+    }
+
+    /// Folds and tells one finding like an event: its key makes a finding that persists over
+    /// ticks notify once.
+    pub(super) async fn tell_finding(
+        &self,
+        cluster: &str,
+        service: &str,
+        key: String,
+        diagnosis: Diagnosis,
+        invocation: &Invocation,
+    ) -> Result<TriageOutcome> {
+        let category = self.config.override_for(diagnosis.category);
+        let diagnosis = apply_override(diagnosis, category);
+        let mut outcome = TriageOutcome::silent(None, None, Some(format!("{cluster}/{service}")));
+        let signal = Signal::Watch {
+            cluster,
+            service,
+            key,
+        };
+        self.decide(
+            Diagnosed {
+                signal,
+                diagnosis: &diagnosis,
+            },
+            invocation,
+            &mut outcome,
+        )
+        .await?;
+        outcome.diagnosis = Some(diagnosis);
+        Ok(outcome)
     }
 }

@@ -11,7 +11,7 @@
 //! `triage.watch.max_services` services per tick (a note says when the cap is reached).
 
 use super::resolve::Recovered;
-use super::{Diagnosed, Signal, TaskTriage, TriageOutcome, TriageResponse};
+use super::{TaskTriage, TriageOutcome, TriageResponse};
 use crate::app::Ports;
 use crate::domain::ServiceSnapshot;
 use crate::entry::{Invocation, Mode};
@@ -22,7 +22,6 @@ use crate::state::span_text;
 use crate::triage::watch::{
     degraded, degraded_diagnosis, resolvable, stuck_diagnosis, stuck_tasks,
 };
-use crate::triage::{apply_override, Diagnosis};
 
 /// Tasks read per short service.
 const TASKS_READ: u32 = 100;
@@ -225,36 +224,5 @@ impl TaskTriage {
             );
         }
         Ok(())
-    }
-
-    /// Folds and tells one finding like an event: its key makes a finding that persists over
-    /// ticks notify once.
-    async fn tell_finding(
-        &self,
-        cluster: &str,
-        service: &str,
-        key: String,
-        diagnosis: Diagnosis,
-        invocation: &Invocation,
-    ) -> Result<TriageOutcome> {
-        let category = self.config.override_for(diagnosis.category);
-        let diagnosis = apply_override(diagnosis, category);
-        let mut outcome = TriageOutcome::silent(None, None, Some(format!("{cluster}/{service}")));
-        let signal = Signal::Watch {
-            cluster,
-            service,
-            key,
-        };
-        self.decide(
-            Diagnosed {
-                signal,
-                diagnosis: &diagnosis,
-            },
-            invocation,
-            &mut outcome,
-        )
-        .await?;
-        outcome.diagnosis = Some(diagnosis);
-        Ok(outcome)
     }
 }
