@@ -187,8 +187,7 @@ pub fn apply_failure(
             push_bounded(&mut next.applied, failure.key, REMEMBERED_SIGNALS);
             Applied::Updated(next)
         }
-        // A retry of the signal that resolved nothing yet still finds its incident resolved
-        // only if another signal resolved it; a failure after a resolution opens a new one.
+        // No incident, or only a resolved one: this failure opens a new incident.
         _ => {
             let mut counts = BTreeMap::new();
             counts.insert(failure.category.to_owned(), 1);
