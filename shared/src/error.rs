@@ -60,6 +60,11 @@ pub enum AutopilotError {
         field: String,
     },
 
+    /// A function called a port it does not wire (a bug in the function's wiring, not input
+    /// and not AWS).
+    #[error("{operation} is not wired in this function")]
+    PortNotWired { operation: &'static str },
+
     /// The command line asks for something that cannot be done as given.
     #[error("usage: {0}")]
     Usage(String),
@@ -84,6 +89,7 @@ impl AutopilotError {
             Self::Contention { .. } => "Contention",
             Self::NotificationLost { .. } => "NotificationLost",
             Self::ServiceNotFound { .. } => "ServiceNotFound",
+            Self::PortNotWired { .. } => "PortNotWired",
             Self::Usage(_) => "Usage",
             Self::Input { .. } => "InputUnreadable",
         }
@@ -108,7 +114,7 @@ impl AutopilotError {
 
 impl AutopilotError {
     /// Every stable error type, as the README lists them.
-    pub const ERROR_TYPES: [&'static str; 10] = [
+    pub const ERROR_TYPES: [&'static str; 11] = [
         "InvalidEvent",
         "InvalidConfig",
         "AwsCallFailed",
@@ -117,6 +123,7 @@ impl AutopilotError {
         "Contention",
         "NotificationLost",
         "ServiceNotFound",
+        "PortNotWired",
         "Usage",
         "InputUnreadable",
     ];
@@ -172,6 +179,9 @@ mod tests {
                 cluster: "c".into(),
                 service: "s".into(),
                 field: "f".into(),
+            },
+            AutopilotError::PortNotWired {
+                operation: "RunTask",
             },
             AutopilotError::Usage("u".into()),
             AutopilotError::Input {

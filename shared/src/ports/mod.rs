@@ -247,12 +247,7 @@ impl Clock for SystemClock {
 pub struct Unavailable;
 
 fn unavailable<T>(operation: &'static str) -> Result<T> {
-    Err(crate::error::AutopilotError::Aws {
-        service: "unavailable",
-        operation,
-        code: "PortNotWired".into(),
-        message: "this function does not use this AWS operation".into(),
-    })
+    Err(crate::error::AutopilotError::PortNotWired { operation })
 }
 
 #[async_trait]
@@ -326,5 +321,25 @@ impl AlarmReader for Unavailable {
 impl ScalableTargets for Unavailable {
     async fn service_bounds(&self, _: &str, _: &str) -> Result<Option<TargetBounds>> {
         unavailable("DescribeScalableTargets")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unwired_port_names_the_operation_and_never_panics() {
+        let error = Unavailable
+            .set_desired_count("c", "s", 1)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type(), "PortNotWired");
+        assert_eq!(
+            error.to_string(),
+            "UpdateService is not wired in this function"
+        );
+        let error = Unavailable.current_alarms(&[]).await.unwrap_err();
+        assert!(error.to_string().starts_with("DescribeAlarms"), "{error}");
     }
 }
