@@ -100,52 +100,96 @@ pub fn render(notice: &Notice, https_format: HttpsFormat) -> Publish {
 }
 
 /// Renders a notice within `limit` bytes: drops the oldest log lines first (halving), then
-/// shortens long text fields; every attempt re-renders whole documents.
+/// caps every text field (summary, section lines, facts, and the strings inside `details`) at
+/// the largest length that fits, found by bisection. Each attempt renders once, so the cost is
+/// linear in the notice's size times the ~20 attempts, whatever the size.
 pub fn render_within(notice: &Notice, https_format: HttpsFormat, limit: usize) -> Publish {
     let mut working = notice.clone();
     for line in &mut working.log_tail {
         *line = shorten(line, MAX_LOG_LINE_CHARS);
     }
     let total_lines = working.log_tail.len();
+    let render = |notice: &Notice| {
+        let mut publish = render_once(notice, https_format);
+        publish.log_lines_dropped = total_lines - notice.log_tail.len();
+        publish
+    };
     loop {
-        let mut publish = render_once(&working, https_format);
-        publish.log_lines_dropped = total_lines - working.log_tail.len();
+        let publish = render(&working);
         if publish.size_bytes() <= limit {
             return publish;
         }
-        if !working.log_tail.is_empty() {
-            let keep = working.log_tail.len() / 2;
-            working.log_tail.drain(..working.log_tail.len() - keep);
-            continue;
+        if working.log_tail.is_empty() {
+            break;
         }
-        if !shrink_text(&mut working) {
-            return publish;
+        let keep = working.log_tail.len() / 2;
+        working.log_tail.drain(..working.log_tail.len() - keep);
+    }
+    // The largest cap that fits, between the shortest cap worth keeping and the longest field.
+    let longest = longest_text(&working);
+    let mut fitting = None;
+    let (mut low, mut high) = (MIN_TEXT_CAP, longest.max(MIN_TEXT_CAP));
+    while low <= high {
+        let cap = low + (high - low) / 2;
+        let publish = render(&capped(&working, cap));
+        if publish.size_bytes() <= limit {
+            fitting = Some(publish);
+            low = cap + 1;
+        } else {
+            high = cap - 1;
         }
     }
+    if let Some(publish) = fitting {
+        return publish;
+    }
+    // Even the shortest fields do not fit: the details go, then the fields are capped.
+    working.details = serde_json::Value::Null;
+    render(&capped(&working, MIN_TEXT_CAP))
 }
 
-/// Halves the longest text field; false when nothing is left to shorten.
-fn shrink_text(notice: &mut Notice) -> bool {
-    let mut fields: Vec<&mut String> = vec![&mut notice.summary];
-    for section in &mut notice.sections {
-        fields.extend(section.lines.iter_mut());
-    }
-    for (_, value) in &mut notice.facts {
-        fields.push(value);
-    }
-    let Some(longest) = fields.into_iter().max_by_key(|s| s.len()) else {
-        return false;
-    };
-    if longest.chars().count() <= 64 {
-        if notice.details.is_null() {
-            return false;
+/// Text fields are never cut shorter than this many characters.
+const MIN_TEXT_CAP: usize = 64;
+
+/// The longest text field, in characters.
+fn longest_text(notice: &Notice) -> usize {
+    fn in_value(value: &serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::String(text) => text.chars().count(),
+            serde_json::Value::Array(items) => items.iter().map(in_value).max().unwrap_or(0),
+            serde_json::Value::Object(map) => map.values().map(in_value).max().unwrap_or(0),
+            _ => 0,
         }
-        notice.details = serde_json::Value::Null;
-        return true;
     }
-    let half = longest.chars().count() / 2;
-    *longest = shorten(longest, half);
-    true
+    let fields = std::iter::once(&notice.summary)
+        .chain(notice.sections.iter().flat_map(|s| s.lines.iter()))
+        .chain(notice.facts.iter().map(|(_, v)| v));
+    fields
+        .map(|f| f.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(in_value(&notice.details))
+}
+
+/// A copy of `notice` with every text field cut to at most `cap` characters.
+fn capped(notice: &Notice, cap: usize) -> Notice {
+    fn in_value(value: &mut serde_json::Value, cap: usize) {
+        match value {
+            serde_json::Value::String(text) => *text = shorten(text, cap),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| in_value(v, cap)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| in_value(v, cap)),
+            _ => {}
+        }
+    }
+    let mut out = notice.clone();
+    out.summary = shorten(&out.summary, cap);
+    for line in out.sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
+        *line = shorten(line, cap);
+    }
+    for (_, value) in &mut out.facts {
+        *value = shorten(value, cap);
+    }
+    in_value(&mut out.details, cap);
+    out
 }
 
 /// Cuts `text` to at most `max_chars` characters, marking the cut.

@@ -169,3 +169,37 @@ proptest! {
         prop_assert_eq!(&sqs["schema_version"], &serde_json::json!(SCHEMA_VERSION));
     }
 }
+
+#[test]
+fn shrinking_is_linear_in_the_size_of_the_text() {
+    // 400 evidence lines of 6 KB: the event that took 32–39 s when each round halved one field
+    // and re-rendered the whole message. Now every line is cut to one cap found by bisection,
+    // each line stays, and the JSON stays whole. (Its time is reported, not asserted.)
+    let mut big = notice();
+    let lines: Vec<String> = (0..400)
+        .map(|i| format!("{i:03} {}", "r".repeat(6_000)))
+        .collect();
+    big.sections.push(Section {
+        heading: "Evidence".into(),
+        lines: lines.clone(),
+    });
+    big.details = serde_json::json!({"diagnosis": {"evidence": lines}});
+    let publish = render(&big, HttpsFormat::Structured);
+    assert!(
+        publish.size_bytes() <= MAX_MESSAGE_BYTES,
+        "{}",
+        publish.size_bytes()
+    );
+    let structured: serde_json::Value =
+        serde_json::from_str(message(&publish)["sqs"].as_str().unwrap()).unwrap();
+    let evidence = structured["details"]["diagnosis"]["evidence"]
+        .as_array()
+        .unwrap();
+    assert_eq!(evidence.len(), 400, "every line kept, each cut");
+    assert!(evidence[0].as_str().unwrap().ends_with("[truncated]"));
+    let lengths: std::collections::BTreeSet<usize> = evidence
+        .iter()
+        .map(|line| line.as_str().unwrap().chars().count())
+        .collect();
+    assert_eq!(lengths.len(), 1, "one cap for all: {lengths:?}");
+}
