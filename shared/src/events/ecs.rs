@@ -14,6 +14,9 @@ use crate::error::{AutopilotError, Result};
 
 /// The `detail-type` of ECS task state changes.
 pub const TASK_STATE_CHANGE: &str = "ECS Task State Change";
+/// ECS allows at most this many containers in a task definition; an event with more is not one
+/// ECS sent (and its cost would grow with it).
+pub const MAX_CONTAINERS: usize = 10;
 
 /// A whole EventBridge envelope around a task state change.
 pub type TaskStateChange = EventBridgeEvent<TaskDetail>;
@@ -33,6 +36,13 @@ pub fn parse_task_state_change(event: &serde_json::Value) -> Result<TaskStateCha
     let parsed: TaskStateChange = super::from_value_at(event, "")?;
     if parsed.detail.task_arn.as_deref().is_none_or(str::is_empty) {
         return Err(AutopilotError::invalid_event("detail.taskArn", "missing"));
+    }
+    let containers = parsed.detail.containers.len();
+    if containers > MAX_CONTAINERS {
+        return Err(AutopilotError::invalid_event(
+            "detail.containers",
+            format!("{containers} containers; ECS allows at most {MAX_CONTAINERS} per task"),
+        ));
     }
     Ok(parsed)
 }
@@ -68,6 +78,7 @@ pub fn parse_triage_input(text: &str) -> Result<TriageInput> {
                 .task_arn
                 .as_deref()
                 .is_some_and(|arn| !arn.is_empty())
+            && change.detail.containers.len() <= MAX_CONTAINERS
         {
             return Ok(TriageInput::TaskStateChange(Box::new(change)));
         }

@@ -201,3 +201,23 @@ proptest! {
         same_answer(&event.to_string())?;
     }
 }
+
+#[test]
+fn more_containers_than_ecs_allows_is_a_named_error_on_both_paths() {
+    let mut event = fixtures()[0].clone();
+    let container = event["detail"]["containers"][0].clone();
+    event["detail"]["containers"] = Value::Array(vec![container; super::ecs::MAX_CONTAINERS + 1]);
+    let text = event.to_string();
+    let error = parse_triage_input(&text).unwrap_err();
+    assert!(
+        error.to_string().contains("detail.containers") && error.to_string().contains("at most 10"),
+        "{error}"
+    );
+    same_answer(&text).unwrap();
+    event["detail"]["containers"] =
+        Value::Array(vec![event["detail"]["containers"][0].clone(); 10]);
+    assert!(
+        parse_triage_input(&event.to_string()).is_ok(),
+        "ten is allowed"
+    );
+}
