@@ -641,6 +641,25 @@ impl FakeEcs {
         lock(&self.service_tasks).insert((short(cluster).into(), short(service).into()), tasks);
     }
 
+    /// ListTasks then (when it found any) DescribeTasks over one of the task maps.
+    fn listed(
+        &self,
+        tasks: &Mutex<HashMap<(String, String), Vec<TaskDetail>>>,
+        cluster: &str,
+        service: &str,
+        limit: u32,
+    ) -> Result<Vec<TaskDetail>> {
+        self.recorder.enter("ecs", "ListTasks")?;
+        let found = lock(tasks)
+            .get(&(short(cluster).into(), short(service).into()))
+            .cloned()
+            .unwrap_or_default();
+        if !found.is_empty() {
+            self.recorder.enter("ecs", "DescribeTasks")?;
+        }
+        Ok(found.into_iter().take(limit as usize).collect())
+    }
+
     /// Every StopTask call: cluster, task, reason.
     pub fn stopped(&self) -> Vec<(String, String, String)> {
         lock(&self.stopped).clone()
@@ -728,15 +747,7 @@ impl TaskInspector for FakeEcs {
         service: &str,
         limit: u32,
     ) -> Result<Vec<TaskDetail>> {
-        self.recorder.enter("ecs", "ListTasks")?;
-        let tasks = lock(&self.stopped_tasks)
-            .get(&(short(cluster).into(), short(service).into()))
-            .cloned()
-            .unwrap_or_default();
-        if !tasks.is_empty() {
-            self.recorder.enter("ecs", "DescribeTasks")?;
-        }
-        Ok(tasks.into_iter().take(limit as usize).collect())
+        self.listed(&self.stopped_tasks, cluster, service, limit)
     }
 
     async fn service_tasks(
@@ -745,15 +756,7 @@ impl TaskInspector for FakeEcs {
         service: &str,
         limit: u32,
     ) -> Result<Vec<TaskDetail>> {
-        self.recorder.enter("ecs", "ListTasks")?;
-        let tasks = lock(&self.service_tasks)
-            .get(&(short(cluster).into(), short(service).into()))
-            .cloned()
-            .unwrap_or_default();
-        if !tasks.is_empty() {
-            self.recorder.enter("ecs", "DescribeTasks")?;
-        }
-        Ok(tasks.into_iter().take(limit as usize).collect())
+        self.listed(&self.service_tasks, cluster, service, limit)
     }
 }
 

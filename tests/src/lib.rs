@@ -460,29 +460,10 @@ impl TriageStack {
                 )
                 .send()
         )?;
-        sdk!(
-            "PutRule",
-            events
-                .put_rule()
-                .name(RULE)
-                .event_pattern(triage_pattern().to_string())
-                .send()
-        )?;
-        sdk!(
-            "PutTargets",
-            events
-                .put_targets()
-                .rule(RULE)
-                .targets(
-                    aws_sdk_eventbridge::types::Target::builder()
-                        .id("task-triage")
-                        .arn(&function_arn)
-                        .build()
-                        .map_err(|e| e.to_string())?
-                )
-                .send()
-        )?;
-        for (rule, pattern) in [(SERVICE_EVENTS_RULE, service_events_pattern())] {
+        for (rule, pattern) in [
+            (RULE, triage_pattern()),
+            (SERVICE_EVENTS_RULE, service_events_pattern()),
+        ] {
             sdk!(
                 "PutRule",
                 events

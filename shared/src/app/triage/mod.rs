@@ -166,17 +166,7 @@ impl TaskTriage {
             change,
             batch: batch.as_ref(),
         };
-        self.decide(
-            Diagnosed {
-                signal,
-                diagnosis: &diagnosis,
-            },
-            invocation,
-            &mut outcome,
-        )
-        .await?;
-        outcome.diagnosis = Some(diagnosis);
-        Ok(outcome)
+        self.conclude(signal, diagnosis, invocation, outcome).await
     }
 
     async fn handle_service(
@@ -202,6 +192,23 @@ impl TaskTriage {
             outcome.diagnosis = Some(diagnosis);
             return Ok(outcome);
         }
+        self.decide(diagnosed, invocation, &mut outcome).await?;
+        outcome.diagnosis = Some(diagnosis);
+        Ok(outcome)
+    }
+
+    /// Decides about `signal` and answers with its diagnosis.
+    async fn conclude(
+        &self,
+        signal: Signal<'_>,
+        diagnosis: Diagnosis,
+        invocation: &Invocation,
+        mut outcome: TriageOutcome,
+    ) -> Result<TriageOutcome> {
+        let diagnosed = Diagnosed {
+            signal,
+            diagnosis: &diagnosis,
+        };
         self.decide(diagnosed, invocation, &mut outcome).await?;
         outcome.diagnosis = Some(diagnosis);
         Ok(outcome)

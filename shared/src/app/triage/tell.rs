@@ -143,22 +143,12 @@ impl TaskTriage {
     ) -> Result<TriageOutcome> {
         let category = self.config.override_for(diagnosis.category);
         let diagnosis = apply_override(diagnosis, category);
-        let mut outcome = TriageOutcome::silent(None, None, Some(format!("{cluster}/{service}")));
+        let outcome = TriageOutcome::silent(None, None, Some(format!("{cluster}/{service}")));
         let signal = Signal::Watch {
             cluster,
             service,
             key,
         };
-        self.decide(
-            Diagnosed {
-                signal,
-                diagnosis: &diagnosis,
-            },
-            invocation,
-            &mut outcome,
-        )
-        .await?;
-        outcome.diagnosis = Some(diagnosis);
-        Ok(outcome)
+        self.conclude(signal, diagnosis, invocation, outcome).await
     }
 }
