@@ -175,6 +175,21 @@ fn thread_id(task: &TaskDetail, diagnosis: &Diagnosis) -> String {
     )
 }
 
+/// What to do about a diagnosis, and its evidence: the two sections every diagnosis notice
+/// carries.
+pub fn advice_sections(diagnosis: &Diagnosis) -> Vec<Section> {
+    vec![
+        Section {
+            heading: "What to do".into(),
+            lines: diagnosis.remediation.clone(),
+        },
+        Section {
+            heading: "Evidence".into(),
+            lines: diagnosis.evidence.clone(),
+        },
+    ]
+}
+
 /// The notification for one stopped task.
 pub fn task_notice(
     change: &TaskStateChange,
@@ -184,16 +199,7 @@ pub fn task_notice(
 ) -> Notice {
     let task = &change.detail;
     let region = region_of(change);
-    let mut sections = vec![
-        Section {
-            heading: "What to do".into(),
-            lines: diagnosis.remediation.clone(),
-        },
-        Section {
-            heading: "Evidence".into(),
-            lines: diagnosis.evidence.clone(),
-        },
-    ];
+    let mut sections = advice_sections(diagnosis);
     let mut notes = enrichment.missing.clone();
     if let Some(count) = previous_storm {
         notes.push(format!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::report::SOURCE;
+use super::report::{advice_sections, SOURCE};
 use super::{Category, Diagnosis};
 use crate::domain::ServiceSnapshot;
 use crate::events::ecs::TaskDetail;
@@ -219,14 +219,7 @@ pub fn service_notice(
             lines,
         });
     }
-    sections.push(Section {
-        heading: "What to do".into(),
-        lines: diagnosis.remediation.clone(),
-    });
-    sections.push(Section {
-        heading: "Evidence".into(),
-        lines: diagnosis.evidence.clone(),
-    });
+    sections.extend(advice_sections(diagnosis));
     let mut notes = context.missing.clone();
     if let Some(count) = previous_storm {
         notes.push(format!(
@@ -332,16 +325,7 @@ pub fn watch_notice(
         cluster: Some(cluster.to_owned()),
         service: Some(service.to_owned()),
         facts,
-        sections: vec![
-            Section {
-                heading: "What to do".into(),
-                lines: diagnosis.remediation.clone(),
-            },
-            Section {
-                heading: "Evidence".into(),
-                lines: diagnosis.evidence.clone(),
-            },
-        ],
+        sections: advice_sections(diagnosis),
         log_heading: None,
         log_tail: Vec::new(),
         links,
