@@ -98,6 +98,18 @@ pub struct DeploymentSnapshot {
 }
 
 impl ServiceSnapshot {
+    /// `running 1 / desired 3, pending 2, rollout IN_PROGRESS`, as notifications state it.
+    pub fn counts_text(&self) -> String {
+        let mut text = format!("running {} / desired {}", self.running, self.desired);
+        if self.pending > 0 {
+            text.push_str(&format!(", pending {}", self.pending));
+        }
+        if let Some(rollout) = &self.rollout_state {
+            text.push_str(&format!(", rollout {rollout}"));
+        }
+        text
+    }
+
     /// The deployment with this id.
     pub fn deployment(&self, id: &str) -> Option<&DeploymentSnapshot> {
         self.deployment_list.iter().find(|d| d.id == id)

@@ -63,16 +63,7 @@ fn headline(diagnosis: &Diagnosis) -> String {
 }
 
 fn service_fact(snapshot: &ServiceSnapshot) -> String {
-    let mut text = format!(
-        "running {} / desired {}",
-        snapshot.running, snapshot.desired
-    );
-    if snapshot.pending > 0 {
-        text.push_str(&format!(", pending {}", snapshot.pending));
-    }
-    if let Some(rollout) = &snapshot.rollout_state {
-        text.push_str(&format!(", rollout {rollout}"));
-    }
+    let mut text = snapshot.counts_text();
     match (snapshot.circuit_breaker, snapshot.circuit_breaker_rollback) {
         (Some(true), Some(true)) => text.push_str(", circuit breaker on (rollback)"),
         (Some(true), _) => text.push_str(", circuit breaker on"),

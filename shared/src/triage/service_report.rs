@@ -132,20 +132,6 @@ pub fn failure_summary(
     Some(line)
 }
 
-fn service_fact(snapshot: &ServiceSnapshot) -> String {
-    let mut text = format!(
-        "running {} / desired {}",
-        snapshot.running, snapshot.desired
-    );
-    if snapshot.pending > 0 {
-        text.push_str(&format!(", pending {}", snapshot.pending));
-    }
-    if let Some(rollout) = &snapshot.rollout_state {
-        text.push_str(&format!(", rollout {rollout}"));
-    }
-    text
-}
-
 /// The notification for a service event; with `storm`, the digest of a window of them.
 pub fn service_notice(
     event: &ServiceEvent,
@@ -178,7 +164,7 @@ pub fn service_notice(
     }
     facts.extend(cluster.clone().map(|c| ("Cluster".to_owned(), c)));
     let service_line = match (&service, context.service.as_ref()) {
-        (Some(name), Some(snapshot)) => Some(format!("{name} ({})", service_fact(snapshot))),
+        (Some(name), Some(snapshot)) => Some(format!("{name} ({})", snapshot.counts_text())),
         (name, _) => name.clone(),
     };
     facts.extend(service_line.map(|s| ("Service".to_owned(), s)));
