@@ -234,6 +234,11 @@ impl MemoryState {
         *lock(&self.concurrent_incident_writes) += writes;
     }
 
+    /// Sets the incident at `key` (revision 1).
+    pub fn put_incident(&self, key: &str, incident: Incident) {
+        lock(&self.incidents).insert(key.to_owned(), (incident, 1));
+    }
+
     /// The incident at `key` and its revision.
     pub fn incident_at(&self, key: &str) -> Option<(Incident, u64)> {
         lock(&self.incidents).get(key).cloned()

@@ -106,11 +106,27 @@ async fn failures_open_one_incident_and_a_steady_state_resolves_it_once() {
         (Decision::Silent, None),
         "nothing left to resolve"
     );
+    // The third OOM in the storm window would be folded, but it opens a new incident: the
+    // service broke again after it recovered, and that is told.
     let after = handle(&triage, oom(2)).await;
+    let tag = after.incident.unwrap();
     assert_ne!(
-        after.incident.unwrap().id,
-        id,
+        tag.id, id,
         "a failure after the resolution opens a new incident"
+    );
+    assert_eq!(
+        (after.decision, tag.status),
+        (Decision::Notify, IncidentStatus::Open)
+    );
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), 4);
+    assert_eq!(attribute(&sent[3], "status"), Some("open"));
+    assert_eq!(attribute(&sent[3], "incident_id"), Some(tag.id.as_str()));
+    let folded = handle(&triage, oom(3)).await;
+    assert_eq!(
+        (folded.decision, folded.incident.unwrap().status),
+        (Decision::Folded, IncidentStatus::Update),
+        "the next one folds into the new incident"
     );
 }
 
@@ -204,4 +220,26 @@ async fn standalone_tasks_have_no_incident_and_dry_run_writes_none() {
         world.state.incident_at(INCIDENT_KEY).is_none(),
         "dry-run writes no incident"
     );
+}
+
+#[tokio::test]
+async fn a_failed_deployment_in_a_new_incident_is_told_though_its_window_is_open() {
+    let world = World::new();
+    let triage = triage(&world, Mode::Live);
+    let first = handle(&triage, fixture("service/deployment-failed.json")).await;
+    assert_eq!(first.decision, Decision::Notify);
+    handle(&triage, fixture("service/steady-state.json")).await;
+    world.clock.advance(std::time::Duration::from_secs(300));
+    let mut again = fixture("service/deployment-failed.json");
+    again["id"] = "the-next-deployment".into();
+    let second = handle(&triage, again).await;
+    let tag = second.incident.unwrap();
+    assert_eq!(
+        (second.decision, tag.status),
+        (Decision::Notify, IncidentStatus::Open),
+        "{:?}",
+        second.notes
+    );
+    assert_ne!(tag.id, first.incident.unwrap().id);
+    assert_eq!(world.notifier.sent().len(), 3, "open, resolved, open");
 }

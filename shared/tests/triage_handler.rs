@@ -7,6 +7,7 @@ use autopilot::app::triage::{Decision, TaskTriage, TriageOutcome};
 use autopilot::config::StackConfig;
 use autopilot::domain::{AwsLogsTarget, ServiceSnapshot, Severity};
 use autopilot::entry::{Invocation, Mode};
+use autopilot::incident::Incident;
 use autopilot::state::{ClaimStatus, StormWindow};
 use autopilot::testkit::{StoredClaim, World, START};
 use common::{assert_noted, event, fixture};
@@ -232,6 +233,20 @@ async fn a_stop_whose_number_another_stop_took_reads_again_and_takes_the_next() 
             last_at: START - 60,
             titles: vec!["x".into()],
             ..StormWindow::default()
+        },
+    );
+    // The window's first stop opened the service's incident; this one folds into it.
+    world.state.put_incident(
+        "incident#shop#orders-api",
+        Incident {
+            id: "inc-0000000000000001".into(),
+            cluster: "shop".into(),
+            service: "orders-api".into(),
+            opened_at: START - 60,
+            last_signal_at: START - 60,
+            counts: [("oom".to_owned(), 1)].into(),
+            applied: vec!["an-earlier-stop".into()],
+            ..Incident::default()
         },
     );
     world.state.count_concurrently(1);
