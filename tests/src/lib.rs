@@ -30,6 +30,8 @@ macro_rules! sdk {
 }
 
 pub mod batch;
+pub mod deployment;
+pub mod proxy;
 pub mod scaler;
 
 /// The workspace root.
@@ -286,6 +288,11 @@ pub struct TriageStack {
     pub events: aws_sdk_eventbridge::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    /// The functions reach ECS through it (`AWS_ENDPOINT_URL_ECS`), so a scene can stage what
+    /// the local cloud cannot do.
+    pub proxy: proxy::Proxy,
 }
 
 /// What the function reported about its invocations.
@@ -324,6 +331,7 @@ impl TriageStack {
             .variables("STATE_TABLE", &self.table)
             .variables("AUTOPILOT_CONFIG", config_document.to_string())
             .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .variables("AWS_ENDPOINT_URL_ECS", &self.proxy.endpoint)
             .build()
     }
 
@@ -424,13 +432,18 @@ impl TriageStack {
         )?;
 
         let task_definition = seed_ecs(&ecs).await?;
-        seed_logs(&logs).await?;
+        sdk!(
+            "CreateLogGroup",
+            logs.create_log_group().log_group_name(LOG_GROUP).send()
+        )?;
+        let proxy = proxy::Proxy::start(&cloud.endpoint).await?;
 
         let mut environment = aws_sdk_lambda::types::Environment::builder()
             .variables("NOTIFY_TOPIC_ARN", &topic_arn)
             .variables("STATE_TABLE", &table)
             .variables("AUTOPILOT_CONFIG", config_document.to_string())
-            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON");
+            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .variables("AWS_ENDPOINT_URL_ECS", &proxy.endpoint);
         if let Ok(level) = std::env::var("AUTOPILOT_LAMBDA_LOG") {
             environment = environment.variables("RUST_LOG", level);
         }
@@ -487,7 +500,7 @@ impl TriageStack {
                     .send()
             )?;
         }
-        Ok(Self {
+        Self {
             account,
             topic_arn,
             inbox_url,
@@ -498,7 +511,101 @@ impl TriageStack {
             events,
             dynamodb,
             lambda,
-        })
+            logs,
+            ecs,
+            proxy,
+        }
+        .seeded()
+        .await
+    }
+
+    /// A service of the cluster at `desired` tasks with none running: created (the local cloud
+    /// starts its tasks at once), then each task stopped (a user stop does not make the local
+    /// cloud start another).
+    pub async fn stage_service_without_tasks(&self, name: &str, desired: i32) -> Result<()> {
+        let ecs = &self.ecs;
+        sdk!(
+            "CreateService",
+            ecs.create_service()
+                .cluster(CLUSTER)
+                .service_name(name)
+                .task_definition(&self.task_definition)
+                .desired_count(desired)
+                .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+                .send()
+        )?;
+        let tasks = sdk!(
+            "ListTasks",
+            ecs.list_tasks().cluster(CLUSTER).service_name(name).send()
+        )?;
+        for task in tasks.task_arns() {
+            sdk!(
+                "StopTask",
+                ecs.stop_task()
+                    .cluster(CLUSTER)
+                    .task(task)
+                    .reason("staged: no task running")
+                    .send()
+            )?;
+        }
+        let described = sdk!(
+            "DescribeServices",
+            ecs.describe_services()
+                .cluster(CLUSTER)
+                .services(name)
+                .send()
+        )?;
+        let running = described
+            .services()
+            .first()
+            .map(|s| s.running_count())
+            .unwrap_or(-1);
+        match running {
+            0 => Ok(()),
+            other => Err(format!(
+                "{name}: {other} tasks still running after StopTask"
+            )),
+        }
+    }
+
+    /// Writes the OOM task's log lines.
+    async fn seeded(self) -> Result<Self> {
+        self.write_log(&format!("ecs/{SERVICE}/{OOM_TASK_ID}"), &OOM_LOG_LINES)
+            .await?;
+        Ok(self)
+    }
+
+    /// Writes `lines` to a new stream of the service's log group, a second apart, ending 2 s
+    /// ago.
+    pub async fn write_log(&self, stream: &str, lines: &[&str]) -> Result<()> {
+        let logs = &self.logs;
+        sdk!(
+            "CreateLogStream",
+            logs.create_log_stream()
+                .log_group_name(LOG_GROUP)
+                .log_stream_name(stream)
+                .send()
+        )?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as i64;
+        let mut request = logs
+            .put_log_events()
+            .log_group_name(LOG_GROUP)
+            .log_stream_name(stream);
+        let first = now - 2_000 - (lines.len() as i64 - 1) * 1_000;
+        for (i, line) in lines.iter().enumerate() {
+            request = request.log_events(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(first + i as i64 * 1_000)
+                    .message(*line)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        sdk!("PutLogEvents", request.send())?;
+        Ok(())
     }
 
     /// A fixture event rewritten for this stack's account and task definition: `name` under
@@ -819,40 +926,6 @@ pub const OOM_LOG_LINES: [&str; 5] = [
     "INFO  POST /orders/export 202 starting bulk export of 1.2M rows",
     "ERROR java.lang.OutOfMemoryError: Java heap space",
 ];
-
-async fn seed_logs(logs: &aws_sdk_cloudwatchlogs::Client) -> Result<()> {
-    sdk!(
-        "CreateLogGroup",
-        logs.create_log_group().log_group_name(LOG_GROUP).send()
-    )?;
-    let stream = format!("ecs/{SERVICE}/{OOM_TASK_ID}");
-    sdk!(
-        "CreateLogStream",
-        logs.create_log_stream()
-            .log_group_name(LOG_GROUP)
-            .log_stream_name(&stream)
-            .send()
-    )?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64;
-    let mut request = logs
-        .put_log_events()
-        .log_group_name(LOG_GROUP)
-        .log_stream_name(&stream);
-    for (i, line) in OOM_LOG_LINES.iter().enumerate() {
-        request = request.log_events(
-            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                .timestamp(now - 5_000 + i as i64 * 1_000)
-                .message(*line)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    sdk!("PutLogEvents", request.send())?;
-    Ok(())
-}
 
 /// `n` crash-loop stops of the service, each its own task (the storm scene).
 pub fn crash_loop(stack: &TriageStack, n: usize) -> Result<Vec<Value>> {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use autopilot_tests::{
-    binary, bootstrap_zip, crash_loop, create_function, invoke_sync, LocalCloud, TriageStack,
-    OOM_LOG_LINES,
+    binary, bootstrap_zip, crash_loop, create_function, deployment, invoke_sync, LocalCloud,
+    TriageStack, OOM_LOG_LINES,
 };
 use serde_json::json;
 
@@ -194,10 +194,84 @@ async fn task_triage_on_the_local_cloud() {
         resolved[0].subject
     );
 
-    // The watchdog through the deployed function against the local cloud's ECS (ListServices,
-    // DescribeServices, the state table): it looks at orders-api, which the local cloud runs at
-    // its desired count, so nothing is found and nothing is said. (Findings are covered on the
-    // in-memory ports: the local cloud starts every service's tasks.)
+    // The failed-deployment scene: a crash of orders-api:18 opens a new incident (the one above
+    // is resolved; the crash counts into the app-exit storm window, yet is told), ECS's events
+    // update it with the deployment joined from ECS (staged on the proxy), the steady state
+    // resolves it: one id throughout.
+    let scene = deployment::failed_deployment(&stack, &mut |_| {})
+        .await
+        .unwrap();
+    let statuses: Vec<(&str, &str)> = scene
+        .iter()
+        .map(|n| {
+            (
+                n.attributes["status"].as_str(),
+                n.attributes["category"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("open", "app-exit"),
+            ("update", "start-impaired"),
+            ("update", "deployment-failed"),
+            ("update", "rollback"),
+            ("resolved", "resolved"),
+        ],
+        "{:#?}",
+        scene.iter().map(|n| &n.subject).collect::<Vec<_>>()
+    );
+    let scene_incident = &scene[0].attributes["incident_id"];
+    assert_ne!(scene_incident, &incident, "a new incident");
+    assert!(scene
+        .iter()
+        .all(|n| &n.attributes["incident_id"] == scene_incident));
+    let crash_tail = scene[0].body["log_tail"].as_array().unwrap();
+    assert_eq!(
+        crash_tail.last().and_then(|l| l.as_str()),
+        deployment::CRASH_LOG_LINES.last().copied(),
+        "the crashed task's log tail"
+    );
+    let expected = format!(
+        "[CRITICAL] shop/orders-api: deployment of {} failed: {n} of {n} new tasks:",
+        deployment::FAILED_REVISION,
+        n = deployment::CRASHES
+    );
+    assert!(
+        scene[2].subject.starts_with(&expected),
+        "{}",
+        scene[2].subject
+    );
+    assert!(
+        scene[2].body["details"]["what_failed"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&format!(
+                "(app-exit) — rolled back to {}",
+                deployment::ROLLED_BACK_TO
+            )),
+        "{}",
+        scene[2].body["details"]
+    );
+    assert!(
+        scene[4].subject.contains("resolved after"),
+        "{}",
+        scene[4].subject
+    );
+    assert_eq!(
+        stack.proxy.calls("DescribeTasks").1,
+        3,
+        "start-impaired, deployment-failed and rollback joined the stopped tasks"
+    );
+
+    // The watchdog through the deployed function against the local cloud's ECS: a service
+    // at 2 desired with no task running is degraded (critical at 0 running), told once; the
+    // second tick finds it again and says nothing new. orders-api runs at its desired count.
+    stack
+        .stage_service_without_tasks("payments-worker", 2)
+        .await
+        .unwrap();
     create_function(
         &stack.lambda,
         "task-triage-watchdog",
@@ -210,22 +284,48 @@ async fn task_triage_on_the_local_cloud() {
     )
     .await
     .unwrap();
-    let first = invoke_sync(
-        &stack.lambda,
-        "task-triage-watchdog",
-        &json!({"tick": true}),
-    )
-    .await
-    .unwrap();
-    println!("WATCHDOG FIRST {first}");
-    let second = invoke_sync(
-        &stack.lambda,
-        "task-triage-watchdog",
-        &json!({"tick": true}),
-    )
-    .await
-    .unwrap();
-    println!("WATCHDOG SECOND {second}");
+    let tick_event = json!({"tick": true});
+    let tick = || invoke_sync(&stack.lambda, "task-triage-watchdog", &tick_event);
+    let first = tick().await.unwrap();
+    let told = |response: &serde_json::Value| {
+        response["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["decision"] == "notify")
+            .map(|r| {
+                r["diagnosis"]["category"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(first["checked"], 2, "{first}");
+    assert_eq!(told(&first), ["service-degraded"], "{first}");
+    let degraded = stack
+        .drain_inbox(1, Duration::from_millis(500), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(degraded.len(), 1);
+    let degraded = &degraded[0];
+    assert_eq!(degraded.attributes["category"], "service-degraded");
+    assert_eq!(degraded.attributes["severity"], "critical");
+    assert_eq!(degraded.attributes["service"], "payments-worker");
+    assert_eq!(degraded.attributes["status"], "open");
+    assert!(degraded.subject.contains("0 of 2"), "{}", degraded.subject);
+    let second = tick().await.unwrap();
+    assert_eq!(second["checked"], 2, "{second}");
+    assert!(told(&second).is_empty(), "no repeat: {second}");
+    assert_eq!(
+        stack
+            .drain_inbox(0, Duration::ZERO, Duration::from_secs(3))
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "the second tick sends nothing"
+    );
 
     // A bad configuration fails init, reported to the Runtime API: the invocation's error
     // carries its type and names the field.

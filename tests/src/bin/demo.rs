@@ -2,13 +2,17 @@
 //! `task-triage` behind an EventBridge rule, sends fixture stops (an OOM kill, a deployment
 //! scale-in, a duplicate delivery, an image-pull failure, a crash-loop storm of 50 stops),
 //! prints the notifications that reached the SQS inbox through SNS, and a summary. Then the
-//! scaling scene: an alarm on a custom metric trips through PutMetricData, its SNS action reaches
-//! `alarm-scaler`, which scales a service up from zero tasks and back in when the alarm clears.
+//! incident scene: the service recovers (its incident resolves), then a deployment of
+//! orders-api:18 crashes, is failed by the circuit breaker and rolled back, under one new
+//! incident id. Then the scaling scene: an alarm on a custom metric trips through PutMetricData,
+//! its SNS action reaches `alarm-scaler`, which scales a service up from zero tasks and back in
+//! when the alarm clears.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
+use autopilot_tests::deployment;
 use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, WORKER};
 use autopilot_tests::{
     binary, bootstrap_zip, crash_loop, LocalCloud, Received, Result, TriageStack,
@@ -218,10 +222,80 @@ async fn run() -> Result<()> {
             cloud.log_path.display()
         ));
     }
+    deployment_scene(&stack).await?;
     scaling_scene(&cloud, &stack).await?;
     batch_scene(&cloud, &stack).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
+}
+
+/// The service recovers (its incident resolves), then a deployment of orders-api:18 fails and
+/// is rolled back: open → updates → resolved under one new incident id.
+async fn deployment_scene(stack: &TriageStack) -> Result<()> {
+    println!("\n== incidents: orders-api recovers, then a deployment fails and is rolled back ==");
+    println!("\n-- recovery: ECS reports SERVICE_STEADY_STATE for orders-api");
+    let mut steady = stack.fixture("service/steady-state")?;
+    steady["id"] = "demo-recovery".into();
+    stack.put_events(&[steady]).await?;
+    let resolved = stack
+        .drain_inbox(1, Duration::from_millis(500), Duration::from_secs(60))
+        .await?;
+    for notification in &resolved {
+        print_notification(notification);
+    }
+    println!(
+        "(ECS's side of the failed deployment — deployments, stopped tasks — is staged on the \
+         harness's proxy: without Docker the local cloud never fails a deployment)"
+    );
+    let received =
+        deployment::failed_deployment(stack, &mut |what| println!("\n-- deployment: {what}"))
+            .await?;
+    println!(
+        "\n== {} notifications of the deployment ==\n",
+        received.len()
+    );
+    for notification in &received {
+        print_notification(notification);
+    }
+    let incident = received
+        .first()
+        .map(|n| n.attributes.get("incident_id").cloned().unwrap_or_default())
+        .unwrap_or_default();
+    let statuses: Vec<&str> = received
+        .iter()
+        .map(|n| {
+            n.attributes
+                .get("status")
+                .map(String::as_str)
+                .unwrap_or("?")
+        })
+        .collect();
+    println!("incident {incident}: {}", statuses.join(" → "));
+    let one_incident = received
+        .iter()
+        .all(|n| n.attributes.get("incident_id") == Some(&incident));
+    let rolled_back = received.iter().any(|n| {
+        n.body["details"]["what_failed"]
+            .as_str()
+            .is_some_and(|line| {
+                line.starts_with(&format!(
+                    "deployment of {} failed",
+                    deployment::FAILED_REVISION
+                )) && line.ends_with(&format!("rolled back to {}", deployment::ROLLED_BACK_TO))
+            })
+    });
+    let ok = resolved.len() == 1
+        && resolved[0].attributes.get("status").map(String::as_str) == Some("resolved")
+        && statuses == ["open", "update", "update", "update", "resolved"]
+        && one_incident
+        && rolled_back;
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "unexpected incident sequence: recovery {:?}, deployment {statuses:?} (one id: {one_incident}, rolled back named: {rolled_back})",
+            resolved.iter().map(|n| &n.subject).collect::<Vec<_>>()
+        )),
+    }
 }
 
 /// PutMetricData → alarm → SNS → `alarm-scaler` → UpdateService, out from zero and back in.
