@@ -340,6 +340,14 @@ impl ClaimStore for MemoryState {
 
 #[async_trait]
 impl StormStore for MemoryState {
+    async fn close_windows(&self, storm_keys: &[String]) -> Result<()> {
+        for key in storm_keys {
+            self.recorder.enter("dynamodb", "DeleteItem")?;
+            lock(&self.windows).remove(key);
+        }
+        Ok(())
+    }
+
     async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>> {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(lock(&self.windows)

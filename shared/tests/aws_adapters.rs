@@ -621,3 +621,20 @@ async fn reading_a_window_reads_the_stored_attributes() {
         }
     );
 }
+
+#[tokio::test]
+async fn closing_windows_deletes_each_one() {
+    let delete = mock!(aws_sdk_dynamodb::Client::delete_item)
+        .match_requests(|r| {
+            r.key()
+                .and_then(|k| k.get("pk"))
+                .is_some_and(|pk| matches!(pk, AttributeValue::S(key) if key.starts_with("storm#shop#service:orders-api#")))
+        })
+        .then_output(|| aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build());
+    let keys = [
+        "storm#shop#service:orders-api#oom".to_owned(),
+        "storm#shop#service:orders-api#app-exit".to_owned(),
+    ];
+    dynamodb(&[&delete]).close_windows(&keys).await.unwrap();
+    assert_eq!(delete.num_calls(), 2);
+}

@@ -95,6 +95,12 @@ async fn failures_open_one_incident_and_a_steady_state_resolves_it_once() {
         "{}",
         resolved.message
     );
+    // The resolution closed the incident's storm windows: the next failure is a window's first.
+    for category in ["oom", "deployment-failed"] {
+        let key = format!("storm#shop#service:orders-api#{category}");
+        assert_eq!(world.state.window_at(&key), None, "{key} closed");
+    }
+    assert_eq!(world.calls.count("DeleteItem"), 2);
     let again = handle(&triage, {
         let mut e = fixture("service/steady-state.json");
         e["id"] = "later".into();
@@ -106,8 +112,7 @@ async fn failures_open_one_incident_and_a_steady_state_resolves_it_once() {
         (Decision::Silent, None),
         "nothing left to resolve"
     );
-    // The third OOM in the storm window would be folded, but it opens a new incident: the
-    // service broke again after it recovered, and that is told.
+    // An OOM after the resolution opens a new incident and, its window closed, is told.
     let after = handle(&triage, oom(2)).await;
     let tag = after.incident.unwrap();
     assert_ne!(

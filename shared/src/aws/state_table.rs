@@ -247,6 +247,20 @@ impl StormStore for StateTable {
         Ok(self.get(storm_key).await?.map(|item| storm_window(&item)))
     }
 
+    /// One `DeleteItem` per window.
+    async fn close_windows(&self, storm_keys: &[String]) -> Result<()> {
+        for key in storm_keys {
+            self.client()
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(key))
+                .send()
+                .await
+                .map_err(|e| aws_error("dynamodb", "DeleteItem", e))?;
+        }
+        Ok(())
+    }
+
     /// One `TransactWriteItems`: the window (an update conditional on the count and start read,
     /// or a put of a new window conditional on replacing exactly the closed one read, or on
     /// there being none) and the claim's `storm_count` (conditional on the claim existing

@@ -71,6 +71,10 @@ pub trait StormStore: Send + Sync + Debug {
         next: &StormWindow,
         expires_at: i64,
     ) -> Result<CountWrite>;
+    /// Closes the windows at `storm_keys`: the incident they were counted in resolved, so the
+    /// service's next failure of each category starts a new window and is told. A stop
+    /// counting at the same time finds its window gone and starts the new one.
+    async fn close_windows(&self, storm_keys: &[String]) -> Result<()>;
 }
 
 /// `alarm-scaler`'s per-service memory of its last changes, with a revision for conditional

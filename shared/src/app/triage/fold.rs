@@ -12,13 +12,6 @@ use crate::incident::{incident_key, Failure, IncidentTag};
 use crate::ports::StateStore;
 use crate::state::{self, advance_window, Fold, StormWindow};
 
-/// The incident a signal folded into.
-struct FoldedInto {
-    tag: IncidentTag,
-    /// The signal is the incident's only one of its category.
-    first_of_category: bool,
-}
-
 impl TaskTriage {
     /// Claims the delivery, counts and folds the stop, and settles the claim.
     pub(super) async fn fold(
@@ -119,22 +112,10 @@ impl TaskTriage {
                 )
             }
         };
-        let folded_into = self
+        outcome.incident = self
             .fold_into_incident(signal, state, dedup_key, &reason, now)
             .await?;
-        let first_in_incident = folded_into.as_ref().is_some_and(|f| f.first_of_category);
-        outcome.incident = folded_into.map(|f| f.tag);
         match state::fold_for(window.count) {
-            // The first signal of its category in the service's incident is news whatever the
-            // window's count: the service recovered and broke again inside the window, or a
-            // second failed deployment came while the first one's window is still open.
-            Fold::Folded if first_in_incident => {
-                outcome.notes.push(format!(
-                    "stop {} of a storm in {storm_key}, but the first {} of its incident: told",
-                    window.count, signal.diagnosis.category
-                ));
-                self.send(signal, None, None, outcome).await
-            }
             Fold::Folded => {
                 outcome.decision = Decision::Folded;
                 outcome.notes.push(format!(
@@ -165,7 +146,7 @@ impl TaskTriage {
         key: &str,
         reason: &str,
         now: i64,
-    ) -> Result<Option<FoldedInto>> {
+    ) -> Result<Option<IncidentTag>> {
         let Some((cluster, service)) = signal.service_of() else {
             return Ok(None);
         };
@@ -184,10 +165,6 @@ impl TaskTriage {
         };
         let live = self.backend.mode() == Mode::Live;
         let applied = record_failure(state, self.clock.as_ref(), target, failure, live).await?;
-        let incident = applied.incident();
-        Ok(Some(FoldedInto {
-            tag: incident.tag_for(key),
-            first_of_category: incident.counts.get(category) == Some(&1),
-        }))
+        Ok(Some(applied.incident().tag_for(key)))
     }
 }

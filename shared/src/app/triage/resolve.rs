@@ -111,6 +111,16 @@ impl TaskTriage {
             else {
                 return Ok(());
             };
+            if live {
+                let windows: Vec<String> = incident
+                    .counts
+                    .keys()
+                    .map(|category| {
+                        crate::state::storm_key(cluster, &format!("service:{service}"), category)
+                    })
+                    .collect();
+                state.close_windows(&windows).await?;
+            }
             outcome.decision = Decision::Notify;
             outcome
                 .notes
