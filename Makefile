@@ -10,15 +10,20 @@ FUNCTIONS := task-triage alarm-scaler batch-runner
 
 all: build
 
-$(MINISTACK_VENV)/bin/ministack:
+# ministack pins botocore exactly; aws-sam-translator (its CloudFormation applies the SAM
+# transform of template.yaml with it) is resolved together with that pin.
+MINISTACK_PACKAGES := 'ministack==1.5.33' cbor2 'aws-sam-translator==1.115.0'
+$(MINISTACK_VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(MINISTACK_VENV)
-	$(MINISTACK_VENV)/bin/pip install --quiet --disable-pip-version-check 'ministack==1.5.33' cbor2
+	$(MINISTACK_VENV)/bin/pip install --quiet --disable-pip-version-check $(MINISTACK_PACKAGES)
+	$(MINISTACK_VENV)/bin/pip check
+	touch $@
 
 $(LINT_VENV)/bin/cfn-lint:
 	$(PYTHON) -m venv $(LINT_VENV)
 	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint>=1.40,<2'
 
-ministack: $(MINISTACK_VENV)/bin/ministack
+ministack: $(MINISTACK_VENV)/.installed
 lint-tools: $(LINT_VENV)/bin/cfn-lint
 
 build:

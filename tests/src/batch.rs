@@ -1,5 +1,5 @@
-//! Local-cloud harness for `batch-runner`: beside a deployed [`TriageStack`], the job task
-//! definitions and the `batch-runner` Lambda; helpers to invoke it, read a job's tasks, and
+//! Local-cloud harness for `batch-runner`: the job task definitions, and `batch-runner` enabled
+//! on the deployed [`TriageStack`] (an update of the stack); helpers to invoke it, read a job's tasks, and
 //! build the "ECS Task State Change" event ECS would emit when a job task ends (the local cloud
 //! runs no containers and emits no `aws.ecs` events, so the stop is injected).
 
@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use crate::{Result, TriageStack, CLUSTER};
 
-pub const RUNNER: &str = "batch-runner";
 /// Jobs of the catalog deployed: one per overlap behaviour, one with a timeout.
 pub const EXPORT_JOB: &str = "invoice-export";
 pub const SYNC_JOB: &str = "ledger-sync";
@@ -36,6 +35,8 @@ pub fn jobs_config() -> Value {
 
 /// The deployed runner.
 pub struct BatchStack {
+    /// The deployed batch-runner function's name.
+    pub function: String,
     pub ecs: aws_sdk_ecs::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub account: String,
@@ -45,7 +46,7 @@ impl BatchStack {
     /// Registers the jobs' task definitions and deploys the Lambda.
     pub async fn deploy(
         cloud: &crate::LocalCloud,
-        triage: &TriageStack,
+        triage: &mut TriageStack,
         bootstrap_zip: Vec<u8>,
         config_document: &Value,
     ) -> Result<Self> {
@@ -73,17 +74,27 @@ impl BatchStack {
                     .send()
             )?;
         }
-        let environment = triage.function_environment(config_document);
-        crate::create_function(
-            &lambda,
-            RUNNER,
-            &triage.account,
-            bootstrap_zip,
-            environment,
-            60,
-        )
-        .await?;
+        let account = &triage.account;
+        let definitions = [EXPORT_JOB, SYNC_JOB, WARM_JOB]
+            .map(|family| format!("arn:aws:ecs:us-east-1:{account}:task-definition/{family}:*"))
+            .join(",");
+        let function = triage
+            .enable(
+                cloud,
+                "BatchRunnerFunction",
+                bootstrap_zip,
+                &[
+                    ("JobTaskDefinitionArns", definitions),
+                    (
+                        "JobClusterArns",
+                        format!("arn:aws:ecs:us-east-1:{account}:cluster/{CLUSTER}"),
+                    ),
+                    ("ConfigDocument", config_document.to_string()),
+                ],
+            )
+            .await?;
         Ok(Self {
+            function,
             ecs,
             lambda,
             account: triage.account.clone(),
@@ -92,7 +103,7 @@ impl BatchStack {
 
     /// Invokes the function synchronously; an error names the function error.
     pub async fn invoke(&self, payload: &Value) -> Result<Value> {
-        crate::invoke_sync(&self.lambda, RUNNER, payload).await
+        crate::invoke_sync(&self.lambda, &self.function, payload).await
     }
 
     /// Runs `job` as its schedule would at `scheduled_time`.

@@ -33,6 +33,7 @@ pub mod batch;
 pub mod deployment;
 pub mod proxy;
 pub mod scaler;
+pub mod template;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -251,29 +252,105 @@ impl Drop for LocalCloud {
 pub const CLUSTER: &str = "shop";
 pub const SERVICE: &str = "orders-api";
 pub const LOG_GROUP: &str = "/ecs/orders-api";
-pub const FUNCTION: &str = "task-triage";
-pub const RULE: &str = "autopilot-ecs-task-stopped";
-/// The rule that sends service events (deployment state changes, service actions) to the
-/// function.
-pub const SERVICE_EVENTS_RULE: &str = "autopilot-ecs-service-events";
+/// The stack `template.yaml` is deployed as, and its task-triage function's logical id.
+pub const STACK: &str = "autopilot";
+pub const TRIAGE_FUNCTION: &str = "TaskTriageFunction";
+/// The source the harness puts fixture events under (the local cloud refuses `aws.ecs`).
+pub const FIXTURE_SOURCE: &str = "autopilot.fixtures";
 /// The task of the OOM fixture; its log stream gets lines.
 pub const OOM_TASK_ID: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
-/// The EventBridge pattern of the triage rule, less `source` (the local cloud cannot emit
-/// `aws.ecs`; template.yaml adds it).
-pub fn triage_pattern() -> Value {
-    json!({
-        "detail-type": ["ECS Task State Change"],
-        "$or": [
-            {"detail": {"lastStatus": ["STOPPED"]}},
-            {"detail": {"stopCode": ["TerminationNotice"]}}
-        ]
-    })
+/// What the harness adds to a deployed function's environment: what Lambda itself would set
+/// (the local cloud drops LoggingConfig), the proxy in front of ECS, and `RUST_LOG` from
+/// `AUTOPILOT_LAMBDA_LOG`.
+fn harness_environment(proxy: &proxy::Proxy) -> Vec<(&'static str, String)> {
+    let mut extra = vec![
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("AWS_ENDPOINT_URL_ECS", proxy.endpoint.clone()),
+    ];
+    if let Ok(level) = std::env::var("AUTOPILOT_LAMBDA_LOG") {
+        extra.push(("RUST_LOG", level));
+    }
+    extra
 }
 
-/// The EventBridge pattern of the service-events rule, less `source`.
-pub fn service_events_pattern() -> Value {
-    json!({"detail-type": ["ECS Deployment State Change", "ECS Service Action"]})
+/// Adds `variables` to the environment of `function` (keeping the rest).
+pub async fn add_environment(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    variables: &[(&str, String)],
+) -> Result<()> {
+    let current = sdk!(
+        "GetFunctionConfiguration",
+        lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+    )?;
+    let mut environment = aws_sdk_lambda::types::Environment::builder();
+    for (name, value) in current
+        .environment()
+        .and_then(|e| e.variables())
+        .into_iter()
+        .flatten()
+    {
+        environment = environment.variables(name, value);
+    }
+    for (name, value) in variables {
+        environment = environment.variables(*name, value);
+    }
+    sdk!(
+        "UpdateFunctionConfiguration",
+        lambda
+            .update_function_configuration()
+            .function_name(function)
+            .environment(environment.build())
+            .send()
+    )?;
+    Ok(())
+}
+
+/// `pattern` (an EventBridge pattern of the template) with its `aws.ecs` source replaced by
+/// the fixtures' source.
+pub fn for_fixtures(pattern: &Value) -> Value {
+    let mut twin = pattern.clone();
+    if twin.get("source").is_some() {
+        twin["source"] = json!([FIXTURE_SOURCE]);
+    }
+    twin
+}
+
+/// A twin of the deployed rule `name`: the same pattern and targets, matching the fixtures'
+/// source instead of `aws.ecs`.
+async fn twin_rule(events: &aws_sdk_eventbridge::Client, name: &str) -> Result<()> {
+    let rule = sdk!("DescribeRule", events.describe_rule().name(name).send())?;
+    let Some(pattern) = rule.event_pattern() else {
+        return Ok(());
+    };
+    let pattern: Value =
+        serde_json::from_str(pattern).map_err(|e| format!("rule {name}: pattern: {e}"))?;
+    let twin = format!("{name}-fixtures");
+    sdk!(
+        "PutRule",
+        events
+            .put_rule()
+            .name(&twin)
+            .event_pattern(for_fixtures(&pattern).to_string())
+            .send()
+    )?;
+    let targets = sdk!(
+        "ListTargetsByRule",
+        events.list_targets_by_rule().rule(name).send()
+    )?;
+    sdk!(
+        "PutTargets",
+        events
+            .put_targets()
+            .rule(&twin)
+            .set_targets(Some(targets.targets().to_vec()))
+            .send()
+    )?;
+    Ok(())
 }
 
 /// The deployed `task-triage` stack.
@@ -284,6 +361,10 @@ pub struct TriageStack {
     pub failures_url: String,
     pub table: String,
     pub task_definition: String,
+    /// The deployed task-triage function's name.
+    pub function: String,
+    /// The deployed `template.yaml`.
+    pub stack: template::DeployedStack,
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -335,7 +416,11 @@ impl TriageStack {
             .build()
     }
 
-    /// Creates every resource and deploys the function from `bootstrap_zip`.
+    /// Deploys `template.yaml` (task-triage only: no scaled services, no jobs) with
+    /// `config_document` as its `ConfigDocument`, then what the scenes need beside it: the ECS
+    /// cluster, service and log group the events name, an SQS inbox subscribed to the stack's
+    /// topic, the proxy in front of ECS, and for each of the stack's rules a twin that matches
+    /// the fixtures' source (the local cloud refuses PutEvents from `aws.ecs`).
     pub async fn deploy(
         cloud: &LocalCloud,
         bootstrap_zip: Vec<u8>,
@@ -350,40 +435,50 @@ impl TriageStack {
         let lambda = aws_sdk_lambda::Client::new(c);
         let events = aws_sdk_eventbridge::Client::new(c);
 
-        let topic_arn = sdk!(
-            "CreateTopic",
-            sns.create_topic().name("autopilot-notifications").send()
-        )?
-        .topic_arn
-        .unwrap_or_default();
+        let task_definition = seed_ecs(&ecs).await?;
+        sdk!(
+            "CreateLogGroup",
+            logs.create_log_group().log_group_name(LOG_GROUP).send()
+        )?;
+        let proxy = proxy::Proxy::start(&cloud.endpoint).await?;
+
+        let stack = template::deploy(
+            cloud,
+            STACK,
+            vec![(TRIAGE_FUNCTION, bootstrap_zip)],
+            &[("ConfigDocument", config_document.to_string())],
+        )
+        .await?;
+        let topic_arn = stack.output("NotificationTopicArn")?.to_owned();
+        let table = stack.output("StateTableName")?.to_owned();
+        let failures_url = stack.output("TriageFailureQueueUrl")?.to_owned();
+        let function = stack.physical_id(TRIAGE_FUNCTION)?.to_owned();
         let account = topic_arn
             .split(':')
             .nth(4)
             .unwrap_or("000000000000")
             .to_owned();
-        let queue = |name: &'static str| {
-            let sqs = sqs.clone();
-            async move {
-                let url = sdk!("CreateQueue", sqs.create_queue().queue_name(name).send())?
-                    .queue_url
-                    .unwrap_or_default();
-                let attributes = sdk!(
-                    "GetQueueAttributes",
-                    sqs.get_queue_attributes()
-                        .queue_url(&url)
-                        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                        .send()
-                )?;
-                let arn = attributes
-                    .attributes()
-                    .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-                    .cloned()
-                    .unwrap_or_default();
-                Result::<_>::Ok((url, arn))
-            }
-        };
-        let (inbox_url, inbox_arn) = queue("autopilot-inbox").await?;
-        let (failures_url, failures_arn) = queue("autopilot-triage-failures").await?;
+
+        add_environment(&lambda, &function, &harness_environment(&proxy)).await?;
+
+        let inbox_url = sdk!(
+            "CreateQueue",
+            sqs.create_queue().queue_name("autopilot-inbox").send()
+        )?
+        .queue_url
+        .unwrap_or_default();
+        let attributes = sdk!(
+            "GetQueueAttributes",
+            sqs.get_queue_attributes()
+                .queue_url(&inbox_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+        )?;
+        let inbox_arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
         sdk!(
             "Subscribe",
             sns.subscribe()
@@ -393,112 +488,8 @@ impl TriageStack {
                 .send()
         )?;
 
-        let table = "autopilot-state".to_owned();
-        sdk!(
-            "CreateTable",
-            dynamodb
-                .create_table()
-                .table_name(&table)
-                .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-                .attribute_definitions(
-                    aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                        .attribute_name("pk")
-                        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .key_schema(
-                    aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                        .attribute_name("pk")
-                        .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .send()
-        )?;
-        sdk!(
-            "UpdateTimeToLive",
-            dynamodb
-                .update_time_to_live()
-                .table_name(&table)
-                .time_to_live_specification(
-                    aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
-                        .enabled(true)
-                        .attribute_name("expires_at")
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .send()
-        )?;
-
-        let task_definition = seed_ecs(&ecs).await?;
-        sdk!(
-            "CreateLogGroup",
-            logs.create_log_group().log_group_name(LOG_GROUP).send()
-        )?;
-        let proxy = proxy::Proxy::start(&cloud.endpoint).await?;
-
-        let mut environment = aws_sdk_lambda::types::Environment::builder()
-            .variables("NOTIFY_TOPIC_ARN", &topic_arn)
-            .variables("STATE_TABLE", &table)
-            .variables("AUTOPILOT_CONFIG", config_document.to_string())
-            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .variables("AWS_ENDPOINT_URL_ECS", &proxy.endpoint);
-        if let Ok(level) = std::env::var("AUTOPILOT_LAMBDA_LOG") {
-            environment = environment.variables("RUST_LOG", level);
-        }
-        let function_arn = create_function(
-            &lambda,
-            FUNCTION,
-            &account,
-            bootstrap_zip,
-            environment.build(),
-            30,
-        )
-        .await?;
-        sdk!(
-            "PutFunctionEventInvokeConfig",
-            lambda
-                .put_function_event_invoke_config()
-                .function_name(FUNCTION)
-                .maximum_retry_attempts(2)
-                .destination_config(
-                    aws_sdk_lambda::types::DestinationConfig::builder()
-                        .on_failure(
-                            aws_sdk_lambda::types::OnFailure::builder()
-                                .destination(&failures_arn)
-                                .build()
-                        )
-                        .build()
-                )
-                .send()
-        )?;
-        for (rule, pattern) in [
-            (RULE, triage_pattern()),
-            (SERVICE_EVENTS_RULE, service_events_pattern()),
-        ] {
-            sdk!(
-                "PutRule",
-                events
-                    .put_rule()
-                    .name(rule)
-                    .event_pattern(pattern.to_string())
-                    .send()
-            )?;
-            sdk!(
-                "PutTargets",
-                events
-                    .put_targets()
-                    .rule(rule)
-                    .targets(
-                        aws_sdk_eventbridge::types::Target::builder()
-                            .id("task-triage")
-                            .arn(&function_arn)
-                            .build()
-                            .map_err(|e| e.to_string())?
-                    )
-                    .send()
-            )?;
+        for rule in stack.of_type("AWS::Events::Rule") {
+            twin_rule(&events, stack.physical_id(rule)?).await?;
         }
         Self {
             account,
@@ -507,6 +498,8 @@ impl TriageStack {
             failures_url,
             table,
             task_definition,
+            function,
+            stack,
             sqs,
             events,
             dynamodb,
@@ -517,6 +510,34 @@ impl TriageStack {
         }
         .seeded()
         .await
+    }
+
+    /// Enables another function of the product on the deployed stack, as a user would: an
+    /// update of the stack with its package and the parameters that turn it on. Returns the
+    /// function's name.
+    pub async fn enable(
+        &mut self,
+        cloud: &LocalCloud,
+        function: &str,
+        bootstrap_zip: Vec<u8>,
+        parameters: &[(&str, String)],
+    ) -> Result<String> {
+        self.stack = template::update(
+            cloud,
+            &self.stack,
+            vec![(function, bootstrap_zip)],
+            parameters,
+        )
+        .await?;
+        let extra = harness_environment(&self.proxy);
+        self.function = self.stack.physical_id(TRIAGE_FUNCTION)?.to_owned();
+        for name in self.stack.of_type("AWS::Lambda::Function") {
+            add_environment(&self.lambda, self.stack.physical_id(name)?, &extra).await?;
+        }
+        for rule in self.stack.of_type("AWS::Events::Rule") {
+            twin_rule(&self.events, self.stack.physical_id(rule)?).await?;
+        }
+        Ok(self.stack.physical_id(function)?.to_owned())
     }
 
     /// A service of the cluster at `desired` tasks with none running: created (the local cloud
@@ -631,7 +652,7 @@ impl TriageStack {
             let mut request = self.events.put_events();
             for event in chunk {
                 let mut entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .source("autopilot.fixtures")
+                    .source(FIXTURE_SOURCE)
                     .detail_type(
                         event["detail-type"]
                             .as_str()
@@ -667,7 +688,7 @@ impl TriageStack {
             "Invoke",
             self.lambda
                 .invoke()
-                .function_name(FUNCTION)
+                .function_name(&self.function)
                 .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
                 .payload(aws_smithy_types::Blob::new(payload.to_string()))
                 .send()
@@ -706,7 +727,7 @@ impl TriageStack {
     /// The function's log lines from CloudWatch Logs (`/aws/lambda/task-triage`), oldest first.
     pub async fn function_logs(&self, cloud: &LocalCloud) -> Result<Vec<String>> {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&cloud.config);
-        let group = format!("/aws/lambda/{FUNCTION}");
+        let group = format!("/aws/lambda/{}", self.function);
         let mut lines = Vec::new();
         let mut next: Option<String> = None;
         loop {

@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 
 use crate::{Result, TriageStack, CLUSTER};
 
-pub const SCALER: &str = "alarm-scaler";
 /// The service the scaler drives; it starts at zero tasks.
 pub const WORKER: &str = "orders-worker";
 /// The alarm the demo trips with PutMetricData.
@@ -48,6 +47,8 @@ fn queue_dimension() -> aws_sdk_cloudwatch::types::Dimension {
 /// The deployed scaler and what it acts on.
 pub struct ScalerStack {
     pub alarms_topic_arn: String,
+    /// The deployed alarm-scaler function's name.
+    pub function: String,
     pub ecs: aws_sdk_ecs::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub lambda: aws_sdk_lambda::Client,
@@ -58,7 +59,7 @@ impl ScalerStack {
     /// Creates the worker service (0 tasks), the Lambda, the alarm topic and the alarm.
     pub async fn deploy(
         cloud: &crate::LocalCloud,
-        triage: &TriageStack,
+        triage: &mut TriageStack,
         bootstrap_zip: Vec<u8>,
         config_document: &Value,
     ) -> Result<Self> {
@@ -77,30 +78,29 @@ impl ScalerStack {
                 .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
                 .send()
         )?;
-        let environment = triage.function_environment(config_document);
-        let function_arn = crate::create_function(
-            &lambda,
-            SCALER,
-            &triage.account,
-            bootstrap_zip,
-            environment,
-            30,
-        )
-        .await?;
         let alarms_topic_arn = sdk!(
             "CreateTopic",
             sns.create_topic().name("autopilot-alarms").send()
         )?
         .topic_arn
         .unwrap_or_default();
-        sdk!(
-            "Subscribe",
-            sns.subscribe()
-                .topic_arn(&alarms_topic_arn)
-                .protocol("lambda")
-                .endpoint(&function_arn)
-                .send()
-        )?;
+        let worker_arn = format!(
+            "arn:aws:ecs:us-east-1:{}:service/{CLUSTER}/{WORKER}",
+            triage.account
+        );
+        // The stack subscribes the function to the alarm topic (AlarmTopicSubscription).
+        let function = triage
+            .enable(
+                cloud,
+                "AlarmScalerFunction",
+                bootstrap_zip,
+                &[
+                    ("ScaledServiceArns", worker_arn),
+                    ("AlarmTopicArn", alarms_topic_arn.clone()),
+                    ("ConfigDocument", config_document.to_string()),
+                ],
+            )
+            .await?;
         sdk!(
             "PutMetricAlarm",
             cloudwatch
@@ -123,6 +123,7 @@ impl ScalerStack {
         )?;
         Ok(Self {
             alarms_topic_arn,
+            function,
             ecs,
             cloudwatch,
             lambda,
@@ -197,7 +198,7 @@ impl ScalerStack {
 
     /// Invokes the function synchronously; an error names the function error.
     pub async fn invoke(&self, payload: &Value) -> Result<Value> {
-        crate::invoke_sync(&self.lambda, SCALER, payload).await
+        crate::invoke_sync(&self.lambda, &self.function, payload).await
     }
 
     /// An alarm fixture, with the account rewritten to the local cloud's and, when given, a

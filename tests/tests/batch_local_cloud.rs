@@ -14,11 +14,11 @@ async fn batch_runner_on_the_local_cloud() {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let config = json!({"jobs": jobs_config()});
     let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
-    let triage = TriageStack::deploy(&cloud, triage_zip, &config)
+    let mut triage = TriageStack::deploy(&cloud, triage_zip, &config)
         .await
         .expect("deploy triage");
     let zip = bootstrap_zip(&binary("batch-runner").expect("batch-runner binary")).unwrap();
-    let runner = BatchStack::deploy(&cloud, &triage, zip, &config)
+    let runner = BatchStack::deploy(&cloud, &mut triage, zip, &config)
         .await
         .expect("deploy runner");
 

@@ -12,12 +12,12 @@ use serde_json::{json, Value};
 async fn alarm_scaler_on_the_local_cloud() {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
-    let triage = TriageStack::deploy(&cloud, triage_zip, &json!({}))
+    let mut triage = TriageStack::deploy(&cloud, triage_zip, &json!({}))
         .await
         .expect("deploy triage stack");
     let zip = bootstrap_zip(&binary("alarm-scaler").expect("alarm-scaler binary")).unwrap();
     let config = json!({"scaling": scaling_config(5)});
-    let scaler = ScalerStack::deploy(&cloud, &triage, zip, &config)
+    let scaler = ScalerStack::deploy(&cloud, &mut triage, zip, &config)
         .await
         .expect("deploy scaler");
     assert_eq!(

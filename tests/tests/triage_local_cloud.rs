@@ -1,11 +1,12 @@
-//! `task-triage` end to end on the local cloud: EventBridge PutEvents → Lambda → SNS → SQS.
+//! `task-triage` end to end on the local cloud, deployed from template.yaml: EventBridge PutEvents →
+//! Lambda → SNS → SQS.
 //! One cloud and one deployment serve every scenario, run in order (each uses its own tasks).
 
 use std::time::Duration;
 
 use autopilot_tests::{
-    binary, bootstrap_zip, crash_loop, create_function, deployment, invoke_sync, LocalCloud,
-    TriageStack, OOM_LOG_LINES,
+    binary, bootstrap_zip, crash_loop, create_function, deployment, invoke_sync, template,
+    LocalCloud, TriageStack, OOM_LOG_LINES, STACK,
 };
 use serde_json::json;
 
@@ -18,6 +19,108 @@ async fn task_triage_on_the_local_cloud() {
     let stack = TriageStack::deploy(&cloud, zip.clone(), &json!({"triage": {"log_lines": 3}}))
         .await
         .expect("deploy");
+
+    // The deployed template.yaml: no role writes on any resource; the async invoke
+    // configuration; the rules' own patterns (with source aws.ecs) against the fixtures.
+    let processed = template::processed_template(&cloud, STACK).await.unwrap();
+    let roles = processed["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::IAM::Role")
+        .count();
+    assert!(roles >= 1, "the SAM transform made the function's role");
+    assert_eq!(
+        template::writes_on_any_resource(&processed),
+        Vec::<String>::new()
+    );
+    let invoke = stack
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name(&stack.function)
+        .qualifier("$LATEST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoke.maximum_retry_attempts(), Some(2));
+    assert_eq!(invoke.maximum_event_age_in_seconds(), Some(21600));
+    let on_failure = invoke
+        .destination_config()
+        .and_then(|d| d.on_failure())
+        .and_then(|f| f.destination())
+        .unwrap_or_default();
+    let failure_queue = stack.failures_url.rsplit('/').next().unwrap();
+    assert!(
+        on_failure.ends_with(&format!(":{failure_queue}")),
+        "{on_failure}"
+    );
+    let running = {
+        let mut e = stack.fixture("service-oom").unwrap();
+        e["detail"]["lastStatus"] = "RUNNING".into();
+        e["detail"]["desiredStatus"] = "RUNNING".into();
+        e["detail"].as_object_mut().unwrap().remove("stopCode");
+        e
+    };
+    let cases = [
+        (
+            "TaskTriageFunctionTaskStopped",
+            stack.fixture("service-oom").unwrap(),
+            true,
+        ),
+        (
+            "TaskTriageFunctionTaskStopped",
+            stack.fixture("spot-termination-notice").unwrap(),
+            true,
+        ),
+        ("TaskTriageFunctionTaskStopped", running, false),
+        (
+            "TaskTriageFunctionTaskStopped",
+            stack.fixture("service/deployment-failed").unwrap(),
+            false,
+        ),
+        (
+            "TaskTriageFunctionServiceEvents",
+            stack.fixture("service/deployment-failed").unwrap(),
+            true,
+        ),
+        (
+            "TaskTriageFunctionServiceEvents",
+            stack.fixture("service/throttled").unwrap(),
+            true,
+        ),
+        (
+            "TaskTriageFunctionServiceEvents",
+            stack.fixture("service-oom").unwrap(),
+            false,
+        ),
+    ];
+    for (rule, event, expected) in cases {
+        let name = stack.stack.physical_id(rule).unwrap();
+        let pattern = stack
+            .events
+            .describe_rule()
+            .name(name)
+            .send()
+            .await
+            .unwrap()
+            .event_pattern()
+            .unwrap()
+            .to_owned();
+        let result = stack
+            .events
+            .test_event_pattern()
+            .event_pattern(&pattern)
+            .event(event.to_string())
+            .send()
+            .await
+            .unwrap()
+            .result();
+        assert_eq!(
+            result, expected,
+            "{rule} on {} {}",
+            event["detail-type"], event["detail"]["lastStatus"]
+        );
+    }
 
     // OOM: the notification names the category, the container and carries the log tail.
     stack

@@ -89,8 +89,8 @@ async fn run() -> Result<()> {
     println!("local cloud (ministack) ready at {}", cloud.endpoint);
     let zip = bootstrap_zip(&binary("task-triage")?)?;
     println!("deployment package: {} KiB", zip.len() / 1024);
-    let stack = TriageStack::deploy(&cloud, zip, &stack_config()).await?;
-    println!("deployed: SNS topic → SQS inbox, DynamoDB state table, ECS cluster shop / service orders-api, Lambda task-triage behind rule {}", autopilot_tests::RULE);
+    let mut stack = TriageStack::deploy(&cloud, zip, &stack_config()).await?;
+    println!("deployed: SNS topic → SQS inbox, DynamoDB state table, ECS cluster shop / service orders-api, Lambda task-triage from template.yaml (stack {})", autopilot_tests::STACK);
 
     let mut sent = 0usize;
     let mut expected = 0usize;
@@ -223,8 +223,8 @@ async fn run() -> Result<()> {
         ));
     }
     deployment_scene(&stack).await?;
-    scaling_scene(&cloud, &stack).await?;
-    batch_scene(&cloud, &stack).await?;
+    scaling_scene(&cloud, &mut stack).await?;
+    batch_scene(&cloud, &mut stack).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
 }
@@ -299,7 +299,7 @@ async fn deployment_scene(stack: &TriageStack) -> Result<()> {
 }
 
 /// PutMetricData → alarm → SNS → `alarm-scaler` → UpdateService, out from zero and back in.
-async fn scaling_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
+async fn scaling_scene(cloud: &LocalCloud, stack: &mut TriageStack) -> Result<()> {
     println!("\n== scaling: alarm `{DEMO_ALARM}` drives shop/{WORKER} (starts at 0 tasks) ==");
     let zip = bootstrap_zip(&binary("alarm-scaler")?)?;
     let scaler = ScalerStack::deploy(cloud, stack, zip, &stack_config()).await?;
@@ -347,7 +347,7 @@ async fn scaling_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
 
 /// A scheduled job run, the next run skipped as overlapping, and the completion report when the
 /// job's task ends with an exit code.
-async fn batch_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
+async fn batch_scene(cloud: &LocalCloud, stack: &mut TriageStack) -> Result<()> {
     println!("\n== batch: job `{EXPORT_JOB}` (overlap: skip) through batch-runner ==");
     let zip = bootstrap_zip(&binary("batch-runner")?)?;
     let runner = BatchStack::deploy(cloud, stack, zip, &stack_config()).await?;

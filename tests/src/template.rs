@@ -1,0 +1,456 @@
+//! Deploys `template.yaml` itself on the local cloud: each function's bootstrap zipped and put
+//! in the local S3, its `CodeUri` pointed there (a rewrite that knows which resource a line
+//! belongs to and keeps everything else, short-form tags included), then CreateStack with the
+//! scene's parameters (the local cloud's CloudFormation applies the SAM transform with
+//! aws-sam-translator) and the stack's outputs and resources read back.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::error::DisplayErrorContext;
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::{workspace, LocalCloud, Result};
+
+/// The bucket the bootstraps are put in.
+pub const ARTIFACTS_BUCKET: &str = "autopilot-artifacts";
+
+/// A resource of the deployed stack.
+#[derive(Debug, Clone)]
+pub struct StackResource {
+    pub resource_type: String,
+    pub physical_id: String,
+}
+
+/// The deployed stack: its outputs and resources by logical id.
+#[derive(Debug, Clone)]
+pub struct DeployedStack {
+    pub name: String,
+    pub outputs: BTreeMap<String, String>,
+    pub resources: BTreeMap<String, StackResource>,
+    /// Each function's code location, as deployed.
+    pub code: BTreeMap<String, String>,
+    /// The parameters given.
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl DeployedStack {
+    pub fn output(&self, key: &str) -> Result<&str> {
+        self.outputs
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| format!("stack {} has no output {key}", self.name))
+    }
+
+    /// The physical id of the resource `logical_id`.
+    pub fn physical_id(&self, logical_id: &str) -> Result<&str> {
+        self.resources
+            .get(logical_id)
+            .map(|r| r.physical_id.as_str())
+            .ok_or_else(|| format!("stack {} has no resource {logical_id}", self.name))
+    }
+
+    /// Logical ids of the resources of `resource_type`.
+    pub fn of_type(&self, resource_type: &str) -> Vec<&str> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| r.resource_type == resource_type)
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+}
+
+/// The template's text.
+pub fn template_text() -> Result<String> {
+    let path = workspace().join("template.yaml");
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Logical ids of the template's `AWS::Serverless::Function` resources.
+pub fn serverless_functions(template: &str) -> Vec<String> {
+    let mut resource: Option<&str> = None;
+    let mut functions = Vec::new();
+    for line in template.lines() {
+        let indent = line.len() - line.trim_start().len();
+        match (indent, line.trim().strip_suffix(':')) {
+            (2, Some(key)) if !key.contains(' ') => resource = Some(key),
+            _ if indent == 4 && line.trim() == "Type: AWS::Serverless::Function" => {
+                functions.extend(resource.map(str::to_owned))
+            }
+            _ => {}
+        }
+    }
+    functions
+}
+
+/// `template` with the `CodeUri` of each function in `code` (logical id → S3 URI) replaced.
+/// Every function named must have exactly one `CodeUri` directly under its `Properties`.
+pub fn with_code_uris(template: &str, code: &BTreeMap<&str, String>) -> Result<String> {
+    let mut resource: Option<&str> = None;
+    let mut in_resources = false;
+    let mut replaced: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut out = String::with_capacity(template.len() + 256);
+    for line in template.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let key = line.trim().strip_suffix(':');
+        if indent == 0 && !line.trim().is_empty() && !line.starts_with('#') {
+            in_resources = line.trim_end() == "Resources:";
+            resource = None;
+        } else if in_resources && indent == 2 && key.is_some_and(|k| !k.contains(' ')) {
+            resource = key.map(str::trim);
+        }
+        match (resource, line.trim().strip_prefix("CodeUri:")) {
+            (Some(id), Some(_)) if indent == 6 && code.contains_key(id) => {
+                let (id, uri) = code
+                    .get_key_value(id)
+                    .ok_or_else(|| format!("no code for {id}"))?;
+                *replaced.entry(id).or_default() += 1;
+                out.push_str(&format!("{}CodeUri: {uri}\n", &line[..indent]));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for id in code.keys() {
+        match replaced.get(id) {
+            Some(1) => {}
+            other => {
+                return Err(format!(
+                    "template.yaml: {id} has {} CodeUri lines under its Properties, not 1",
+                    other.copied().unwrap_or_default()
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Puts `body` at `s3://bucket/key` on the local cloud (the bucket is created first; a bucket
+/// that exists is fine).
+async fn put_object(cloud: &LocalCloud, bucket: &str, key: &str, body: Vec<u8>) -> Result<()> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    for (path, body) in [
+        (format!("/{bucket}"), Vec::new()),
+        (format!("/{bucket}/{key}"), body),
+    ] {
+        let request = hyper::Request::put(format!("{}{path}", cloud.endpoint))
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("S3 PUT {path}: {e}"))?;
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| format!("S3 PUT {path}: {e}"))?;
+        let status = response.status();
+        if !status.is_success() && status.as_u16() != 409 {
+            return Err(format!("S3 PUT {path}: HTTP {status}"));
+        }
+    }
+    Ok(())
+}
+
+/// Deploys `template.yaml` as stack `name` with the given function packages (logical id →
+/// zipped bootstrap) and parameters, and waits for CREATE_COMPLETE.
+pub async fn deploy(
+    cloud: &LocalCloud,
+    name: &str,
+    packages: Vec<(&str, Vec<u8>)>,
+    parameters: &[(&str, String)],
+) -> Result<DeployedStack> {
+    let template = template_text()?;
+    let mut code = BTreeMap::new();
+    // A function the parameters leave out is still translated by the SAM transform, which
+    // wants an S3 location; nothing is read from it.
+    for function in serverless_functions(&template) {
+        code.insert(
+            function,
+            format!("s3://{ARTIFACTS_BUCKET}/not-deployed.zip"),
+        );
+    }
+    let parameters = parameters
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    apply(cloud, name, template, code, parameters, packages, false).await
+}
+
+/// Updates the deployed stack with more packages (the others keep their code) and parameters
+/// (the others keep their values), as a user enabling another function would, and waits for
+/// UPDATE_COMPLETE.
+pub async fn update(
+    cloud: &LocalCloud,
+    deployed: &DeployedStack,
+    packages: Vec<(&str, Vec<u8>)>,
+    parameters: &[(&str, String)],
+) -> Result<DeployedStack> {
+    let mut all = deployed.parameters.clone();
+    for (key, value) in parameters {
+        all.insert((*key).to_owned(), value.clone());
+    }
+    let code = deployed.code.clone();
+    apply(
+        cloud,
+        &deployed.name,
+        template_text()?,
+        code,
+        all,
+        packages,
+        true,
+    )
+    .await
+}
+
+async fn apply(
+    cloud: &LocalCloud,
+    name: &str,
+    template: String,
+    mut code: BTreeMap<String, String>,
+    parameters: BTreeMap<String, String>,
+    packages: Vec<(&str, Vec<u8>)>,
+    update: bool,
+) -> Result<DeployedStack> {
+    let describe = |e: &dyn std::fmt::Display| e.to_string();
+    for (logical_id, zip) in packages {
+        let key = format!("{name}/{logical_id}.zip");
+        put_object(cloud, ARTIFACTS_BUCKET, &key, zip).await?;
+        code.insert(
+            logical_id.to_owned(),
+            format!("s3://{ARTIFACTS_BUCKET}/{key}"),
+        );
+    }
+    let uris: BTreeMap<&str, String> = code.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let body = with_code_uris(&template, &uris)?;
+    let cfn = aws_sdk_cloudformation::Client::new(&cloud.config);
+    let parameter_list: Vec<Parameter> = parameters
+        .iter()
+        .map(|(key, value)| {
+            Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(value)
+                .build()
+        })
+        .collect();
+    let capabilities = vec![Capability::CapabilityIam, Capability::CapabilityAutoExpand];
+    let (done, in_progress) = match update {
+        false => {
+            cfn.create_stack()
+                .stack_name(name)
+                .template_body(body)
+                .set_capabilities(Some(capabilities))
+                .set_parameters(Some(parameter_list))
+                .send()
+                .await
+                .map_err(|e| format!("CreateStack: {}", describe(&DisplayErrorContext(e))))?;
+            (StackStatus::CreateComplete, StackStatus::CreateInProgress)
+        }
+        true => {
+            cfn.update_stack()
+                .stack_name(name)
+                .template_body(body)
+                .set_capabilities(Some(capabilities))
+                .set_parameters(Some(parameter_list))
+                .send()
+                .await
+                .map_err(|e| format!("UpdateStack: {}", describe(&DisplayErrorContext(e))))?;
+            (StackStatus::UpdateComplete, StackStatus::UpdateInProgress)
+        }
+    };
+    let started = std::time::Instant::now();
+    let stack = loop {
+        let described = cfn
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| format!("DescribeStacks: {}", describe(&DisplayErrorContext(e))))?;
+        let stack = described
+            .stacks()
+            .first()
+            .cloned()
+            .ok_or_else(|| format!("stack {name} not found"))?;
+        let waiting = matches!(
+            stack.stack_status(),
+            Some(StackStatus::UpdateCompleteCleanupInProgress)
+        ) || stack.stack_status() == Some(&in_progress);
+        match stack.stack_status() {
+            Some(status) if *status == done => break stack,
+            _ if waiting && started.elapsed() < Duration::from_secs(120) => {
+                tokio::time::sleep(Duration::from_millis(250)).await
+            }
+            other => {
+                return Err(format!(
+                    "stack {name}: {other:?} ({})",
+                    stack.stack_status_reason().unwrap_or_default()
+                ))
+            }
+        }
+    };
+    let outputs = stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect();
+    let resources = cfn
+        .describe_stack_resources()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "DescribeStackResources: {}",
+                describe(&DisplayErrorContext(e))
+            )
+        })?
+        .stack_resources()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?.to_owned(),
+                StackResource {
+                    resource_type: r.resource_type()?.to_owned(),
+                    physical_id: r.physical_resource_id().unwrap_or_default().to_owned(),
+                },
+            ))
+        })
+        .collect();
+    Ok(DeployedStack {
+        name: name.to_owned(),
+        outputs,
+        resources,
+        code,
+        parameters,
+    })
+}
+
+/// The deployed stack's template after the SAM transform (the roles SAM made from each
+/// function's `Policies`).
+pub async fn processed_template(cloud: &LocalCloud, name: &str) -> Result<serde_json::Value> {
+    let cfn = aws_sdk_cloudformation::Client::new(&cloud.config);
+    let output = cfn
+        .get_template()
+        .stack_name(name)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Processed)
+        .send()
+        .await
+        .map_err(|e| format!("GetTemplate: {}", DisplayErrorContext(e)))?;
+    let body = output.template_body().unwrap_or_default();
+    serde_json::from_str(body).map_err(|e| format!("processed template is not JSON: {e}"))
+}
+
+/// Verbs of actions that only read.
+const READ_VERBS: [&str; 6] = ["Describe", "List", "Get", "BatchGet", "Query", "Scan"];
+
+/// `role/statement: action` for every allowed action that is not a read and applies to
+/// `Resource: "*"`, over the inline policies of the template's IAM roles.
+pub fn writes_on_any_resource(template: &serde_json::Value) -> Vec<String> {
+    let as_list = |v: &serde_json::Value| match v {
+        serde_json::Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    let mut found = Vec::new();
+    let resources = template["Resources"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (role, resource) in resources {
+        if resource["Type"] != "AWS::IAM::Role" {
+            continue;
+        }
+        for policy in resource["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for statement in as_list(&policy["PolicyDocument"]["Statement"]) {
+                let on_any = as_list(&statement["Resource"]).iter().any(|r| r == "*");
+                if statement["Effect"] != "Allow" || !on_any {
+                    continue;
+                }
+                for action in as_list(&statement["Action"]) {
+                    let action = action.as_str().unwrap_or_default();
+                    let verb = action.split(':').nth(1).unwrap_or(action);
+                    if !READ_VERBS.iter().any(|read| verb.starts_with(read)) {
+                        let sid = statement["Sid"].as_str().unwrap_or("-");
+                        found.push(format!("{role}/{sid}: {action}"));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_function_gets_its_own_code_uri_and_nothing_else_changes() {
+        let template = template_text().unwrap();
+        let code: BTreeMap<&str, String> = [
+            ("TaskTriageFunction", "s3://b/triage.zip".to_owned()),
+            ("AlarmScalerFunction", "s3://b/scaler.zip".to_owned()),
+            ("BatchRunnerFunction", "s3://b/runner.zip".to_owned()),
+        ]
+        .into();
+        let rewritten = with_code_uris(&template, &code).unwrap();
+        let changed: Vec<(&str, &str)> = template
+            .lines()
+            .zip(rewritten.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("      CodeUri: .", "      CodeUri: s3://b/triage.zip"),
+                ("      CodeUri: .", "      CodeUri: s3://b/scaler.zip"),
+                ("      CodeUri: .", "      CodeUri: s3://b/runner.zip"),
+            ]
+        );
+        assert_eq!(template.lines().count(), rewritten.lines().count());
+    }
+
+    #[test]
+    fn a_write_on_any_resource_is_found_and_reads_are_not() {
+        let template = serde_json::json!({"Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {
+                "Statement": [
+                    {"Sid": "Reads", "Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:ListTasks"], "Resource": "*"},
+                    {"Sid": "Scoped", "Effect": "Allow", "Action": "ecs:UpdateService", "Resource": "arn:aws:ecs:us-east-1:1:service/shop/x"},
+                    {"Sid": "Wide", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": ["*"]},
+                    {"Sid": "Denied", "Effect": "Deny", "Action": "ecs:StopTask", "Resource": "*"}
+                ]
+            }}]}},
+            "Topic": {"Type": "AWS::SNS::Topic"}
+        }});
+        assert_eq!(
+            writes_on_any_resource(&template),
+            ["Role/Wide: ecs:RunTask"]
+        );
+    }
+
+    #[test]
+    fn the_template_has_three_functions() {
+        assert_eq!(
+            serverless_functions(&template_text().unwrap()),
+            [
+                "TaskTriageFunction",
+                "AlarmScalerFunction",
+                "BatchRunnerFunction"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_function_without_code_uri_is_an_error() {
+        let code: BTreeMap<&str, String> = [("NoSuchFunction", "s3://b/x.zip".to_owned())].into();
+        let error = with_code_uris(&template_text().unwrap(), &code).unwrap_err();
+        assert!(error.contains("NoSuchFunction has 0 CodeUri"), "{error}");
+    }
+}
