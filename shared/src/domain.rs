@@ -145,6 +145,12 @@ pub fn region_of_arn(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|region| !region.is_empty())
 }
 
+/// The account of an ARN (`arn:aws:ecs:us-east-1:111122223333:…` → `111122223333`), if it
+/// names one.
+pub fn account_of_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|account| !account.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

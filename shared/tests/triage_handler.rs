@@ -89,6 +89,11 @@ async fn an_oom_kill_is_told_once_with_its_log_tail_and_service() {
         "{}",
         sent[0].message
     );
+    assert!(
+        sent[0].message.contains("Account          111122223333"),
+        "whose task it was: {}",
+        sent[0].message
+    );
     let claim = world.state.claim_at(DEDUP_KEY).expect("claimed");
     assert_eq!(claim.status, Some(ClaimStatus::Complete));
     assert_eq!(

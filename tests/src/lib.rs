@@ -241,6 +241,25 @@ impl LocalCloud {
     }
 }
 
+impl LocalCloud {
+    /// The SDK configuration for another account of the local cloud: ministack keeps accounts
+    /// apart by an access key id of 12 digits.
+    pub fn config_for_account(&self, account: &str) -> SdkConfig {
+        self.config
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    account,
+                    "test",
+                    None,
+                    None,
+                    "local-cloud-account",
+                )),
+            )
+            .build()
+    }
+}
+
 impl Drop for LocalCloud {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -308,6 +327,27 @@ pub async fn add_environment(
             .send()
     )?;
     Ok(())
+}
+
+/// The event pattern of the rule `name`, and whether `event` matches it (TestEventPattern).
+pub async fn rule_matches(
+    events: &aws_sdk_eventbridge::Client,
+    name: &str,
+    event: &Value,
+) -> Result<bool> {
+    let rule = sdk!("DescribeRule", events.describe_rule().name(name).send())?;
+    let pattern = rule
+        .event_pattern()
+        .ok_or_else(|| format!("rule {name} has no event pattern"))?;
+    let tested = sdk!(
+        "TestEventPattern",
+        events
+            .test_event_pattern()
+            .event_pattern(pattern)
+            .event(event.to_string())
+            .send()
+    )?;
+    Ok(tested.result())
 }
 
 /// `pattern` (an EventBridge pattern of the template) with its `aws.ecs` source replaced by

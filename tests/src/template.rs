@@ -87,6 +87,43 @@ pub fn serverless_functions(template: &str) -> Vec<String> {
     functions
 }
 
+/// Resource types the local cloud's CloudFormation does not know: it refuses a template that
+/// holds one even under a false condition.
+pub const LOCAL_CLOUD_LACKS: [&str; 1] = ["AWS::Events::EventBusPolicy"];
+
+/// `template` without the resources of `types` (whole blocks under `Resources`), and their
+/// logical ids.
+pub fn without_resource_types(template: &str, types: &[&str]) -> (String, Vec<String>) {
+    let mut blocks: Vec<(Option<String>, Vec<&str>)> = vec![(None, Vec::new())];
+    let mut in_resources = false;
+    for line in template.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let key = line.trim().strip_suffix(':');
+        if indent == 0 && !line.trim().is_empty() && !line.starts_with('#') {
+            in_resources = line.trim_end() == "Resources:";
+            blocks.push((None, Vec::new()));
+        } else if in_resources && indent == 2 && key.is_some_and(|k| !k.contains(' ')) {
+            blocks.push((key.map(str::to_owned), Vec::new()));
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.1.push(line);
+        }
+    }
+    let mut dropped = Vec::new();
+    let mut out = String::with_capacity(template.len());
+    for (id, lines) in blocks {
+        let typed = |t: &&str| lines.iter().any(|l| l.trim() == format!("Type: {t}"));
+        match id {
+            Some(id) if types.iter().any(typed) => dropped.push(id),
+            _ => lines.iter().for_each(|l| {
+                out.push_str(l);
+                out.push('\n');
+            }),
+        }
+    }
+    (out, dropped)
+}
+
 /// `template` with the `CodeUri` of each function in `code` (logical id → S3 URI) replaced.
 /// Every function named must have exactly one `CodeUri` directly under its `Properties`.
 pub fn with_code_uris(template: &str, code: &BTreeMap<&str, String>) -> Result<String> {
@@ -163,7 +200,30 @@ pub async fn deploy(
     packages: Vec<(&str, Vec<u8>)>,
     parameters: &[(&str, String)],
 ) -> Result<DeployedStack> {
-    let template = template_text()?;
+    deploy_file(
+        cloud,
+        &cloud.config,
+        "template.yaml",
+        name,
+        packages,
+        parameters,
+    )
+    .await
+}
+
+/// Deploys the template `file` (of the workspace) as stack `name` with the credentials (and so
+/// the account) of `config`.
+pub async fn deploy_file(
+    cloud: &LocalCloud,
+    config: &aws_config::SdkConfig,
+    file: &str,
+    name: &str,
+    packages: Vec<(&str, Vec<u8>)>,
+    parameters: &[(&str, String)],
+) -> Result<DeployedStack> {
+    let path = workspace().join(file);
+    let template =
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut code = BTreeMap::new();
     // A function the parameters leave out is still translated by the SAM transform, which
     // wants an S3 location; nothing is read from it.
@@ -177,7 +237,13 @@ pub async fn deploy(
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
-    apply(cloud, name, template, code, parameters, packages, false).await
+    let stack = Stack {
+        cloud,
+        config,
+        name,
+        template,
+    };
+    stack.apply(code, parameters, packages, false).await
 }
 
 /// Updates the deployed stack with more packages (the others keep their code) and parameters
@@ -193,139 +259,161 @@ pub async fn update(
     for (key, value) in parameters {
         all.insert((*key).to_owned(), value.clone());
     }
-    let code = deployed.code.clone();
-    apply(
+    let stack = Stack {
         cloud,
-        &deployed.name,
-        template_text()?,
-        code,
-        all,
-        packages,
-        true,
-    )
-    .await
+        config: &cloud.config,
+        name: &deployed.name,
+        template: template_text()?,
+    };
+    stack
+        .apply(deployed.code.clone(), all, packages, true)
+        .await
 }
 
-async fn apply(
-    cloud: &LocalCloud,
-    name: &str,
+/// A template to create or update as a stack, in one account.
+struct Stack<'a> {
+    cloud: &'a LocalCloud,
+    config: &'a aws_config::SdkConfig,
+    name: &'a str,
     template: String,
-    mut code: BTreeMap<String, String>,
-    parameters: BTreeMap<String, String>,
-    packages: Vec<(&str, Vec<u8>)>,
-    update: bool,
-) -> Result<DeployedStack> {
-    let describe = |e: &dyn std::fmt::Display| e.to_string();
-    for (logical_id, zip) in packages {
-        let key = format!("{name}/{logical_id}.zip");
-        put_object(cloud, ARTIFACTS_BUCKET, &key, zip).await?;
-        code.insert(
-            logical_id.to_owned(),
-            format!("s3://{ARTIFACTS_BUCKET}/{key}"),
-        );
-    }
-    let uris: BTreeMap<&str, String> = code.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let body = with_code_uris(&template, &uris)?;
-    let cfn = aws_sdk_cloudformation::Client::new(&cloud.config);
-    let parameter_list: Vec<Parameter> = parameters
-        .iter()
-        .map(|(key, value)| {
-            Parameter::builder()
-                .parameter_key(key)
-                .parameter_value(value)
-                .build()
-        })
-        .collect();
-    let capabilities = vec![Capability::CapabilityIam, Capability::CapabilityAutoExpand];
-    let (done, in_progress) = match update {
-        false => {
-            cfn.create_stack()
+}
+
+impl Stack<'_> {
+    async fn apply(
+        &self,
+        mut code: BTreeMap<String, String>,
+        parameters: BTreeMap<String, String>,
+        packages: Vec<(&str, Vec<u8>)>,
+        update: bool,
+    ) -> Result<DeployedStack> {
+        let (cloud, name, template) = (self.cloud, self.name, &self.template);
+        let describe = |e: &dyn std::fmt::Display| e.to_string();
+        for (logical_id, zip) in packages {
+            let key = format!("{name}/{logical_id}.zip");
+            put_object(cloud, ARTIFACTS_BUCKET, &key, zip).await?;
+            code.insert(
+                logical_id.to_owned(),
+                format!("s3://{ARTIFACTS_BUCKET}/{key}"),
+            );
+        }
+        let uris: BTreeMap<&str, String> =
+            code.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let (template, dropped) = without_resource_types(template, &LOCAL_CLOUD_LACKS);
+        // Only resources the parameters leave out may be dropped; the others cannot be
+        // checked here.
+        for needed in ["MemberAccountIds", "MemberOrganizationId"] {
+            if !dropped.is_empty() && parameters.get(needed).is_some_and(|v| !v.is_empty()) {
+                return Err(format!(
+                    "the local cloud cannot deploy {dropped:?} ({LOCAL_CLOUD_LACKS:?}), which {needed} asks for"
+                ));
+            }
+        }
+        let body = with_code_uris(&template, &uris)?;
+        let cfn = aws_sdk_cloudformation::Client::new(self.config);
+        let parameter_list: Vec<Parameter> = parameters
+            .iter()
+            .map(|(key, value)| {
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build()
+            })
+            .collect();
+        let capabilities = vec![
+            Capability::CapabilityIam,
+            Capability::CapabilityNamedIam,
+            Capability::CapabilityAutoExpand,
+        ];
+        let (done, in_progress) = match update {
+            false => {
+                cfn.create_stack()
+                    .stack_name(name)
+                    .template_body(body)
+                    .set_capabilities(Some(capabilities))
+                    .set_parameters(Some(parameter_list))
+                    .send()
+                    .await
+                    .map_err(|e| format!("CreateStack: {}", describe(&DisplayErrorContext(e))))?;
+                (StackStatus::CreateComplete, StackStatus::CreateInProgress)
+            }
+            true => {
+                cfn.update_stack()
+                    .stack_name(name)
+                    .template_body(body)
+                    .set_capabilities(Some(capabilities))
+                    .set_parameters(Some(parameter_list))
+                    .send()
+                    .await
+                    .map_err(|e| format!("UpdateStack: {}", describe(&DisplayErrorContext(e))))?;
+                (StackStatus::UpdateComplete, StackStatus::UpdateInProgress)
+            }
+        };
+        let started = std::time::Instant::now();
+        let stack = loop {
+            let described = cfn
+                .describe_stacks()
                 .stack_name(name)
-                .template_body(body)
-                .set_capabilities(Some(capabilities))
-                .set_parameters(Some(parameter_list))
                 .send()
                 .await
-                .map_err(|e| format!("CreateStack: {}", describe(&DisplayErrorContext(e))))?;
-            (StackStatus::CreateComplete, StackStatus::CreateInProgress)
-        }
-        true => {
-            cfn.update_stack()
-                .stack_name(name)
-                .template_body(body)
-                .set_capabilities(Some(capabilities))
-                .set_parameters(Some(parameter_list))
-                .send()
-                .await
-                .map_err(|e| format!("UpdateStack: {}", describe(&DisplayErrorContext(e))))?;
-            (StackStatus::UpdateComplete, StackStatus::UpdateInProgress)
-        }
-    };
-    let started = std::time::Instant::now();
-    let stack = loop {
-        let described = cfn
-            .describe_stacks()
+                .map_err(|e| format!("DescribeStacks: {}", describe(&DisplayErrorContext(e))))?;
+            let stack = described
+                .stacks()
+                .first()
+                .cloned()
+                .ok_or_else(|| format!("stack {name} not found"))?;
+            let waiting = matches!(
+                stack.stack_status(),
+                Some(StackStatus::UpdateCompleteCleanupInProgress)
+            ) || stack.stack_status() == Some(&in_progress);
+            match stack.stack_status() {
+                Some(status) if *status == done => break stack,
+                _ if waiting && started.elapsed() < Duration::from_secs(120) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await
+                }
+                other => {
+                    return Err(format!(
+                        "stack {name}: {other:?} ({})",
+                        stack.stack_status_reason().unwrap_or_default()
+                    ))
+                }
+            }
+        };
+        let outputs = stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect();
+        let resources = cfn
+            .describe_stack_resources()
             .stack_name(name)
             .send()
             .await
-            .map_err(|e| format!("DescribeStacks: {}", describe(&DisplayErrorContext(e))))?;
-        let stack = described
-            .stacks()
-            .first()
-            .cloned()
-            .ok_or_else(|| format!("stack {name} not found"))?;
-        let waiting = matches!(
-            stack.stack_status(),
-            Some(StackStatus::UpdateCompleteCleanupInProgress)
-        ) || stack.stack_status() == Some(&in_progress);
-        match stack.stack_status() {
-            Some(status) if *status == done => break stack,
-            _ if waiting && started.elapsed() < Duration::from_secs(120) => {
-                tokio::time::sleep(Duration::from_millis(250)).await
-            }
-            other => {
-                return Err(format!(
-                    "stack {name}: {other:?} ({})",
-                    stack.stack_status_reason().unwrap_or_default()
+            .map_err(|e| {
+                format!(
+                    "DescribeStackResources: {}",
+                    describe(&DisplayErrorContext(e))
+                )
+            })?
+            .stack_resources()
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.logical_resource_id()?.to_owned(),
+                    StackResource {
+                        resource_type: r.resource_type()?.to_owned(),
+                        physical_id: r.physical_resource_id().unwrap_or_default().to_owned(),
+                    },
                 ))
-            }
-        }
-    };
-    let outputs = stack
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect();
-    let resources = cfn
-        .describe_stack_resources()
-        .stack_name(name)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "DescribeStackResources: {}",
-                describe(&DisplayErrorContext(e))
-            )
-        })?
-        .stack_resources()
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r.logical_resource_id()?.to_owned(),
-                StackResource {
-                    resource_type: r.resource_type()?.to_owned(),
-                    physical_id: r.physical_resource_id().unwrap_or_default().to_owned(),
-                },
-            ))
+            })
+            .collect();
+        Ok(DeployedStack {
+            name: name.to_owned(),
+            outputs,
+            resources,
+            code,
+            parameters,
         })
-        .collect();
-    Ok(DeployedStack {
-        name: name.to_owned(),
-        outputs,
-        resources,
-        code,
-        parameters,
-    })
+    }
 }
 
 /// The deployed stack's template after the SAM transform (the roles SAM made from each
@@ -433,6 +521,23 @@ mod tests {
             writes_on_any_resource(&template),
             ["Role/Wide: ecs:RunTask"]
         );
+    }
+
+    #[test]
+    fn resources_the_local_cloud_lacks_are_dropped_whole() {
+        let template = template_text().unwrap();
+        let (kept, dropped) = without_resource_types(&template, &LOCAL_CLOUD_LACKS);
+        assert_eq!(
+            dropped,
+            [
+                "MemberAccountsMayPutEvents",
+                "MemberOrganizationMayPutEvents"
+            ]
+        );
+        assert!(!kept.contains("EventBusPolicy") && !kept.contains("ecs-autopilot-member"));
+        assert!(kept.contains("  NotificationTopic:\n    Type: AWS::SNS::Topic"));
+        let (same, none) = without_resource_types(&template, &["AWS::Nothing"]);
+        assert_eq!((same.as_str(), none.len()), (template.as_str(), 0));
     }
 
     #[test]

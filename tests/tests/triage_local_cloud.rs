@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use autopilot_tests::{
-    binary, bootstrap_zip, crash_loop, create_function, deployment, invoke_sync, template,
-    LocalCloud, TriageStack, OOM_LOG_LINES, STACK,
+    binary, bootstrap_zip, crash_loop, create_function, deployment, invoke_sync, rule_matches,
+    template, LocalCloud, TriageStack, OOM_LOG_LINES, STACK,
 };
 use serde_json::json;
 
@@ -96,25 +96,7 @@ async fn task_triage_on_the_local_cloud() {
     ];
     for (rule, event, expected) in cases {
         let name = stack.stack.physical_id(rule).unwrap();
-        let pattern = stack
-            .events
-            .describe_rule()
-            .name(name)
-            .send()
-            .await
-            .unwrap()
-            .event_pattern()
-            .unwrap()
-            .to_owned();
-        let result = stack
-            .events
-            .test_event_pattern()
-            .event_pattern(&pattern)
-            .event(event.to_string())
-            .send()
-            .await
-            .unwrap()
-            .result();
+        let result = rule_matches(&stack.events, name, &event).await.unwrap();
         assert_eq!(
             result, expected,
             "{rule} on {} {}",

@@ -112,6 +112,14 @@ fn task_facts(
         }
     };
     push("Cluster", task.cluster_name().map(str::to_owned));
+    // Many accounts forward to one stack: say whose task it was.
+    push(
+        "Account",
+        task.task_arn
+            .as_deref()
+            .and_then(crate::domain::account_of_arn)
+            .map(str::to_owned),
+    );
     match task.task_group() {
         Some(TaskGroup::Service(name)) => {
             let context = enrichment.service.as_ref().map(service_fact);

@@ -163,6 +163,7 @@ pub fn service_notice(
         facts.push(("Events in window".to_owned(), window.count.to_string()));
     }
     facts.extend(cluster.clone().map(|c| ("Cluster".to_owned(), c)));
+    facts.extend(event.account.clone().map(|a| ("Account".to_owned(), a)));
     let service_line = match (&service, context.service.as_ref()) {
         (Some(name), Some(snapshot)) => Some(format!("{name} ({})", snapshot.counts_text())),
         (name, _) => name.clone(),
