@@ -6,7 +6,7 @@ MINISTACK_VENV := .venv-ministack
 LINT_VENV := .venv-lint
 FUNCTIONS := task-triage alarm-scaler batch-runner
 
-.PHONY: all build release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench clean
+.PHONY: all build build-tools release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench clean
 
 all: build
 
@@ -29,24 +29,31 @@ lint-tools: $(LINT_VENV)/bin/cfn-lint
 build:
 	$(CARGO) build $(addprefix -p ,$(FUNCTIONS))
 
-# Release builds are made the way `sam build` makes them (cargo lambda 1.9 runs, per function,
-# `cargo build --target <arch>-unknown-linux-gnu --config build.rustflags=["-C", "target-cpu=…"]
-# --release --bin <function>` over the workspace's default members: the functions and their
-# library), for this machine's architecture: so `make bench` and `make demo` measure and run the
-# binaries `sam build` ships (README, "Deploying with SAM": equal hashes for x86_64).
+# Release builds are made by the tool `sam build` runs, cargo-lambda 1.9.2 (PyPI, with the zig it
+# links with) in a project-local virtualenv, with the same arguments (`--release --bin <function>`
+# over the workspace's default members: the functions and their library; `--arm64` on aarch64):
+# so `make package`, `make bench` and `make demo` build, measure and run the bytes `sam build`
+# ships (README, "Deploying with SAM"). The bench and its echo baseline are built the same way.
+BUILD_VENV := .venv-build
 LAMBDA_ARCH := $(shell uname -m)
-LAMBDA_TARGET := $(LAMBDA_ARCH)-unknown-linux-gnu
-LAMBDA_CPU := $(if $(filter aarch64,$(LAMBDA_ARCH)),neoverse-n1,haswell)
-LAMBDA_BUILD := --release --target $(LAMBDA_TARGET) --config 'build.rustflags=["-C", "target-cpu=$(LAMBDA_CPU)"]'
-RELEASE_DIR := target/$(LAMBDA_TARGET)/release
+# cargo lambda moves each binary to target/lambda/<name>/bootstrap; target/lambda/bin names them.
+RELEASE_DIR := target/lambda/bin
+CARGO_LAMBDA_BUILD := PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" cargo-lambda lambda build --release $(if $(filter aarch64,$(LAMBDA_ARCH)),--arm64,)
 
-release:
-	$(CARGO) build $(LAMBDA_BUILD) $(addprefix -p ,$(FUNCTIONS))
+$(BUILD_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
+	touch $@
+
+build-tools: $(BUILD_VENV)/.installed
+
+release: build-tools
+	@for f in $(FUNCTIONS); do $(CARGO_LAMBDA_BUILD) --bin $$f || exit 1; done
+	@mkdir -p $(RELEASE_DIR) && for f in $(FUNCTIONS); do ln -sfn ../$$f/bootstrap $(RELEASE_DIR)/$$f; done
 
 # Lambda deployment packages: target/lambda/<function>/bootstrap and <function>.zip.
 package: release
 	@for f in $(FUNCTIONS); do \
-	  mkdir -p target/lambda/$$f && cp $(RELEASE_DIR)/$$f target/lambda/$$f/bootstrap && \
 	  (cd target/lambda/$$f && rm -f $$f.zip && $(PYTHON) -c "import zipfile,os; z=zipfile.ZipFile('$$f.zip','w',zipfile.ZIP_DEFLATED); i=zipfile.ZipInfo('bootstrap'); i.external_attr=0o755<<16; i.compress_type=zipfile.ZIP_DEFLATED; z.writestr(i, open('bootstrap','rb').read()); z.close()") && \
 	  echo "target/lambda/$$f/$$f.zip: $$(stat -c %s target/lambda/$$f/$$f.zip) bytes"; \
 	done
@@ -76,7 +83,8 @@ demo: ministack release
 # Performance figures for the README: throughput, init time and peak RSS against a local Runtime
 # API stub (beside a bare lambda_runtime echo), and package sizes.
 bench: package
-	$(CARGO) build $(LAMBDA_BUILD) -p autopilot-bench
+	$(CARGO_LAMBDA_BUILD) -p autopilot-bench --bins
+	@for b in autopilot-bench lambda-echo; do ln -sfn ../$$b/bootstrap $(RELEASE_DIR)/$$b; done
 	./$(RELEASE_DIR)/autopilot-bench tests/fixtures $(RELEASE_DIR)
 	@for f in $(FUNCTIONS); do \
 	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(( $$(stat -c %s target/lambda/$$f/$$f.zip) / 1024 )) KiB | zipped ≤ 4096 KiB |"; \
@@ -84,4 +92,4 @@ bench: package
 
 clean:
 	$(CARGO) clean
-	rm -rf $(MINISTACK_VENV) $(LINT_VENV)
+	rm -rf $(MINISTACK_VENV) $(LINT_VENV) $(BUILD_VENV)
