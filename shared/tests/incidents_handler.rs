@@ -95,6 +95,13 @@ async fn failures_open_one_incident_and_a_steady_state_resolves_it_once() {
         "{}",
         resolved.message
     );
+    assert!(
+        resolved
+            .message
+            .contains("orders-api: killed for exceeding its memory limit"),
+        "the latest reasons are worded for people: {}",
+        resolved.message
+    );
     // The resolution closed the incident's storm windows: the next failure is a window's first.
     for category in ["oom", "deployment-failed"] {
         let key = format!("storm#shop#service:orders-api#{category}");

@@ -113,7 +113,7 @@ impl TaskTriage {
             }
         };
         outcome.incident = self
-            .fold_into_incident(signal, state, dedup_key, &reason, now)
+            .fold_into_incident(signal, state, dedup_key, &signal.incident_reason(), now)
             .await?;
         match state::fold_for(window.count) {
             Fold::Folded => {

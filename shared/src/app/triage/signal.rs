@@ -64,6 +64,17 @@ impl Diagnosed<'_> {
     }
 
     /// The storm window it counts in, and the raw reason the window keeps.
+    /// What the signal says, worded for people, as an incident keeps it among its latest
+    /// reasons (`orders-api: exited with code 1 (application error)`); ECS's own words stay in
+    /// the storm window and the evidence.
+    pub(super) fn incident_reason(&self) -> String {
+        let title = &self.diagnosis.title;
+        match &self.diagnosis.container {
+            Some(container) => format!("{container}: {title}"),
+            None => title.clone(),
+        }
+    }
+
     pub(super) fn storm(&self) -> (String, String) {
         let category = self.diagnosis.category;
         match &self.signal {
