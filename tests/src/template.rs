@@ -287,7 +287,6 @@ impl Stack<'_> {
         update: bool,
     ) -> Result<DeployedStack> {
         let (cloud, name, template) = (self.cloud, self.name, &self.template);
-        let describe = |e: &dyn std::fmt::Display| e.to_string();
         for (logical_id, zip) in packages {
             let key = format!("{name}/{logical_id}.zip");
             put_object(cloud, ARTIFACTS_BUCKET, &key, zip).await?;
@@ -333,7 +332,7 @@ impl Stack<'_> {
                     .set_parameters(Some(parameter_list))
                     .send()
                     .await
-                    .map_err(|e| format!("CreateStack: {}", describe(&DisplayErrorContext(e))))?;
+                    .map_err(|e| format!("CreateStack: {}", DisplayErrorContext(e)))?;
                 (StackStatus::CreateComplete, StackStatus::CreateInProgress)
             }
             true => {
@@ -344,7 +343,7 @@ impl Stack<'_> {
                     .set_parameters(Some(parameter_list))
                     .send()
                     .await
-                    .map_err(|e| format!("UpdateStack: {}", describe(&DisplayErrorContext(e))))?;
+                    .map_err(|e| format!("UpdateStack: {}", DisplayErrorContext(e)))?;
                 (StackStatus::UpdateComplete, StackStatus::UpdateInProgress)
             }
         };
@@ -355,7 +354,7 @@ impl Stack<'_> {
                 .stack_name(name)
                 .send()
                 .await
-                .map_err(|e| format!("DescribeStacks: {}", describe(&DisplayErrorContext(e))))?;
+                .map_err(|e| format!("DescribeStacks: {}", DisplayErrorContext(e)))?;
             let stack = described
                 .stacks()
                 .first()
@@ -388,12 +387,7 @@ impl Stack<'_> {
             .stack_name(name)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DescribeStackResources: {}",
-                    describe(&DisplayErrorContext(e))
-                )
-            })?
+            .map_err(|e| format!("DescribeStackResources: {}", DisplayErrorContext(e)))?
             .stack_resources()
             .iter()
             .filter_map(|r| {
