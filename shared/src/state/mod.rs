@@ -37,6 +37,13 @@ pub fn storm_key(cluster: &str, group: &str, category: &str) -> String {
     format!("{STORM_PREFIX}{cluster}#{group}#{category}")
 }
 
+/// The storm key of a service's signals of `category`: the key its tasks' stops count under
+/// (ECS names their group `service:<name>`), for service events, watchdog findings and the
+/// windows a resolved incident closes.
+pub fn service_storm_key(cluster: &str, service: &str, category: &str) -> String {
+    storm_key(cluster, &format!("service:{service}"), category)
+}
+
 /// State of a dedup claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -115,9 +115,7 @@ impl TaskTriage {
                 let windows: Vec<String> = incident
                     .counts
                     .keys()
-                    .map(|category| {
-                        crate::state::storm_key(cluster, &format!("service:{service}"), category)
-                    })
+                    .map(|category| crate::state::service_storm_key(cluster, service, category))
                     .collect();
                 state.close_windows(&windows).await?;
             }

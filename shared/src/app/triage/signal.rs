@@ -84,19 +84,19 @@ impl Diagnosed<'_> {
             ),
             Signal::Service(event) => {
                 let cluster = event.cluster_name().unwrap_or("-");
-                let group = format!("service:{}", event.service_name().unwrap_or("-"));
+                let service = event.service_name().unwrap_or("-");
                 let detail = &event.detail;
                 let reason = detail
                     .reason
                     .clone()
                     .unwrap_or_else(|| detail.reasons.join(", "));
-                (state::storm_key(cluster, &group, category.as_str()), reason)
+                let key = state::service_storm_key(cluster, service, category.as_str());
+                (key, reason)
             }
             Signal::Watch {
                 cluster, service, ..
             } => {
-                let group = format!("service:{service}");
-                let key = state::storm_key(cluster, &group, category.as_str());
+                let key = state::service_storm_key(cluster, service, category.as_str());
                 (key, self.diagnosis.title.clone())
             }
         }
