@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::proxy::Staged;
-use crate::{Received, Result, TriageStack, LOG_GROUP};
+use crate::{crash_of, Received, Result, TriageStack, LOG_GROUP};
 
 /// The revision that fails and the one ECS rolls back to.
 pub const FAILED_REVISION: &str = "orders-api:18";
@@ -32,14 +32,15 @@ fn task_id(i: usize) -> String {
 
 /// The stop event of the `i`th crashed task of the failed revision.
 fn crash_stop(stack: &TriageStack, i: usize) -> Result<Value> {
-    let mut event = stack.fixture("service-crash-exit1")?;
-    let text = event
-        .to_string()
-        .replace("b1b2c3d4e5f60718293a4b5c6d7e8f91", &task_id(i))
-        .replace("orders-api:1.8.2", "orders-api:1.9.0");
-    event = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let mut event = crash_of(stack, &task_id(i))?;
     event["id"] = format!("d18-stop-{i}").into();
     let detail = &mut event["detail"];
+    let image = &mut detail["containers"][0]["image"];
+    *image = image
+        .as_str()
+        .unwrap_or_default()
+        .replace("orders-api:1.8.2", "orders-api:1.9.0")
+        .into();
     detail["taskDefinitionArn"] = definition_arn(&stack.account, FAILED_REVISION).into();
     detail["startedBy"] = FAILED_DEPLOYMENT.into();
     Ok(event)

@@ -493,13 +493,9 @@ impl TriageStack {
         let table = stack.output("StateTableName")?.to_owned();
         let failures_url = stack.output("TriageFailureQueueUrl")?.to_owned();
         let function = stack.physical_id(TRIAGE_FUNCTION)?.to_owned();
-        let account = topic_arn
-            .split(':')
-            .nth(4)
+        let account = autopilot::domain::account_of_arn(&topic_arn)
             .unwrap_or("000000000000")
             .to_owned();
-
-        add_environment(&lambda, &function, &harness_environment(&proxy)).await?;
 
         let inbox_url = sdk!(
             "CreateQueue",
@@ -528,10 +524,7 @@ impl TriageStack {
                 .send()
         )?;
 
-        for rule in stack.of_type("AWS::Events::Rule") {
-            twin_rule(&events, stack.physical_id(rule)?).await?;
-        }
-        Self {
+        let deployed = Self {
             account,
             topic_arn,
             inbox_url,
@@ -547,9 +540,22 @@ impl TriageStack {
             logs,
             ecs,
             proxy,
+        };
+        deployed.adapt().await?;
+        deployed.seeded().await
+    }
+
+    /// What the harness adds to the deployed stack: its environment on each function, and a
+    /// twin of each rule for the fixtures' source.
+    async fn adapt(&self) -> Result<()> {
+        let extra = harness_environment(&self.proxy);
+        for name in self.stack.of_type("AWS::Lambda::Function") {
+            add_environment(&self.lambda, self.stack.physical_id(name)?, &extra).await?;
         }
-        .seeded()
-        .await
+        for rule in self.stack.of_type("AWS::Events::Rule") {
+            twin_rule(&self.events, self.stack.physical_id(rule)?).await?;
+        }
+        Ok(())
     }
 
     /// Enables another function of the product on the deployed stack, as a user would: an
@@ -569,14 +575,8 @@ impl TriageStack {
             parameters,
         )
         .await?;
-        let extra = harness_environment(&self.proxy);
         self.function = self.stack.physical_id(TRIAGE_FUNCTION)?.to_owned();
-        for name in self.stack.of_type("AWS::Lambda::Function") {
-            add_environment(&self.lambda, self.stack.physical_id(name)?, &extra).await?;
-        }
-        for rule in self.stack.of_type("AWS::Events::Rule") {
-            twin_rule(&self.events, self.stack.physical_id(rule)?).await?;
-        }
+        self.adapt().await?;
         Ok(self.stack.physical_id(function)?.to_owned())
     }
 
@@ -990,14 +990,16 @@ pub const OOM_LOG_LINES: [&str; 5] = [
 
 /// `n` crash-loop stops of the service, each its own task (the storm scene).
 pub fn crash_loop(stack: &TriageStack, n: usize) -> Result<Vec<Value>> {
-    let template = stack.fixture("service-crash-exit1")?;
-    let original = "b1b2c3d4e5f60718293a4b5c6d7e8f91";
     (0..n)
-        .map(|i| {
-            let text = template
-                .to_string()
-                .replace(original, &format!("c0ffee{i:026x}"));
-            serde_json::from_str(&text).map_err(|e| e.to_string())
-        })
+        .map(|i| crash_of(stack, &format!("c0ffee{i:026x}")))
         .collect()
+}
+
+/// The crash fixture (a service task exiting with code 1) as the stop of task `task_id`.
+pub fn crash_of(stack: &TriageStack, task_id: &str) -> Result<Value> {
+    let text = stack
+        .fixture("service-crash-exit1")?
+        .to_string()
+        .replace("b1b2c3d4e5f60718293a4b5c6d7e8f91", task_id);
+    serde_json::from_str(&text).map_err(|e| e.to_string())
 }

@@ -64,27 +64,62 @@ impl DeployedStack {
     }
 }
 
+/// The text of `file` in the workspace.
+fn workspace_file(file: &str) -> Result<String> {
+    let path = workspace().join(file);
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The template's text.
 pub fn template_text() -> Result<String> {
-    let path = workspace().join("template.yaml");
-    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+    workspace_file("template.yaml")
+}
+
+/// Each line of `template` with the logical id of the resource (under `Resources`) it belongs
+/// to, the resource's own key line included; the rewrites below read the template through it.
+fn resource_lines(template: &str) -> Vec<(Option<&str>, &str)> {
+    let mut in_resources = false;
+    let mut resource = None;
+    let mut lines = Vec::new();
+    for line in template.lines() {
+        let indent = indent_of(line);
+        let key = line.trim().strip_suffix(':');
+        if indent == 0 && !line.trim().is_empty() && !line.starts_with('#') {
+            in_resources = line.trim_end() == "Resources:";
+            resource = None;
+        } else if in_resources && indent == 2 && key.is_some_and(|k| !k.contains(' ')) {
+            resource = key;
+        }
+        lines.push((resource, line));
+    }
+    lines
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The resources whose own `Type` (directly under them) is one of `types`.
+fn resources_of_types<'t>(template: &'t str, types: &[&str]) -> Vec<&'t str> {
+    resource_lines(template)
+        .into_iter()
+        .filter(|(_, line)| {
+            indent_of(line) == 4
+                && line
+                    .trim()
+                    .strip_prefix("Type: ")
+                    .is_some_and(|t| types.contains(&t))
+        })
+        .filter_map(|(id, _)| id)
+        .collect()
 }
 
 /// Logical ids of the template's `AWS::Serverless::Function` resources.
 pub fn serverless_functions(template: &str) -> Vec<String> {
-    let mut resource: Option<&str> = None;
-    let mut functions = Vec::new();
-    for line in template.lines() {
-        let indent = line.len() - line.trim_start().len();
-        match (indent, line.trim().strip_suffix(':')) {
-            (2, Some(key)) if !key.contains(' ') => resource = Some(key),
-            _ if indent == 4 && line.trim() == "Type: AWS::Serverless::Function" => {
-                functions.extend(resource.map(str::to_owned))
-            }
-            _ => {}
-        }
-    }
-    functions
+    resources_of_types(template, &["AWS::Serverless::Function"])
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Resource types the local cloud's CloudFormation does not know: it refuses a template that
@@ -94,61 +129,33 @@ pub const LOCAL_CLOUD_LACKS: [&str; 1] = ["AWS::Events::EventBusPolicy"];
 /// `template` without the resources of `types` (whole blocks under `Resources`), and their
 /// logical ids.
 pub fn without_resource_types(template: &str, types: &[&str]) -> (String, Vec<String>) {
-    let mut blocks: Vec<(Option<String>, Vec<&str>)> = vec![(None, Vec::new())];
-    let mut in_resources = false;
-    for line in template.lines() {
-        let indent = line.len() - line.trim_start().len();
-        let key = line.trim().strip_suffix(':');
-        if indent == 0 && !line.trim().is_empty() && !line.starts_with('#') {
-            in_resources = line.trim_end() == "Resources:";
-            blocks.push((None, Vec::new()));
-        } else if in_resources && indent == 2 && key.is_some_and(|k| !k.contains(' ')) {
-            blocks.push((key.map(str::to_owned), Vec::new()));
-        }
-        if let Some(block) = blocks.last_mut() {
-            block.1.push(line);
-        }
-    }
-    let mut dropped = Vec::new();
+    let dropped = resources_of_types(template, types);
     let mut out = String::with_capacity(template.len());
-    for (id, lines) in blocks {
-        let typed = |t: &&str| lines.iter().any(|l| l.trim() == format!("Type: {t}"));
-        match id {
-            Some(id) if types.iter().any(typed) => dropped.push(id),
-            _ => lines.iter().for_each(|l| {
-                out.push_str(l);
-                out.push('\n');
-            }),
+    for (id, line) in resource_lines(template) {
+        if !id.is_some_and(|id| dropped.contains(&id)) {
+            out.push_str(line);
+            out.push('\n');
         }
     }
-    (out, dropped)
+    (out, dropped.into_iter().map(str::to_owned).collect())
 }
 
 /// `template` with the `CodeUri` of each function in `code` (logical id → S3 URI) replaced.
 /// Every function named must have exactly one `CodeUri` directly under its `Properties`.
 pub fn with_code_uris(template: &str, code: &BTreeMap<&str, String>) -> Result<String> {
-    let mut resource: Option<&str> = None;
-    let mut in_resources = false;
     let mut replaced: BTreeMap<&str, usize> = BTreeMap::new();
     let mut out = String::with_capacity(template.len() + 256);
-    for line in template.lines() {
-        let indent = line.len() - line.trim_start().len();
-        let key = line.trim().strip_suffix(':');
-        if indent == 0 && !line.trim().is_empty() && !line.starts_with('#') {
-            in_resources = line.trim_end() == "Resources:";
-            resource = None;
-        } else if in_resources && indent == 2 && key.is_some_and(|k| !k.contains(' ')) {
-            resource = key.map(str::trim);
-        }
-        match (resource, line.trim().strip_prefix("CodeUri:")) {
-            (Some(id), Some(_)) if indent == 6 && code.contains_key(id) => {
-                let (id, uri) = code
-                    .get_key_value(id)
-                    .ok_or_else(|| format!("no code for {id}"))?;
+    for (resource, line) in resource_lines(template) {
+        let indent = indent_of(line);
+        let uri = resource
+            .filter(|_| indent == 6 && line.trim().starts_with("CodeUri:"))
+            .and_then(|id| code.get_key_value(id));
+        match uri {
+            Some((id, uri)) => {
                 *replaced.entry(id).or_default() += 1;
                 out.push_str(&format!("{}CodeUri: {uri}\n", &line[..indent]));
             }
-            _ => {
+            None => {
                 out.push_str(line);
                 out.push('\n');
             }
@@ -221,9 +228,7 @@ pub async fn deploy_file(
     packages: Vec<(&str, Vec<u8>)>,
     parameters: &[(&str, String)],
 ) -> Result<DeployedStack> {
-    let path = workspace().join(file);
-    let template =
-        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let template = workspace_file(file)?;
     let mut code = BTreeMap::new();
     // A function the parameters leave out is still translated by the SAM transform, which
     // wants an S3 location; nothing is read from it.
