@@ -24,6 +24,12 @@ pub const ENV_SSM: &str = "AUTOPILOT_CONFIG_SSM";
 pub const ENV_TOPIC: &str = "NOTIFY_TOPIC_ARN";
 /// Environment variable with the DynamoDB state table.
 pub const ENV_STATE_TABLE: &str = "STATE_TABLE";
+/// Environment variable with the account the functions run in (the template sets it), which
+/// tells a member account's events from the central account's own.
+pub const ENV_HOME_ACCOUNT: &str = "AUTOPILOT_ACCOUNT_ID";
+/// Environment variable naming the role the functions assume in member accounts
+/// (`member-template.yaml` creates it); unset: member accounts are not reached.
+pub const ENV_MEMBER_ROLE: &str = "MEMBER_ROLE_NAME";
 
 /// The whole configuration document.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -98,20 +104,58 @@ pub struct NotifyConfig {
 pub struct Deployment {
     pub topic_arn: Option<String>,
     pub state_table: Option<String>,
+    /// The account the functions run in; unknown: every event counts as the own account's.
+    pub home_account: Option<String>,
+    /// The role assumed in member accounts.
+    pub member_role: Option<String>,
 }
 
 impl Deployment {
-    /// Reads `NOTIFY_TOPIC_ARN` and `STATE_TABLE`; empty values count as unset.
-    pub fn from_env() -> Self {
+    /// Reads `NOTIFY_TOPIC_ARN`, `STATE_TABLE`, `AUTOPILOT_ACCOUNT_ID` and `MEMBER_ROLE_NAME`
+    /// (empty values count as unset) and checks the last two.
+    pub fn from_env() -> Result<Self> {
         let read = |name: &str| {
             std::env::var(name)
                 .ok()
                 .filter(|value| !value.trim().is_empty())
         };
-        Self {
+        let deployment = Self {
             topic_arn: read(ENV_TOPIC),
             state_table: read(ENV_STATE_TABLE),
+            home_account: read(ENV_HOME_ACCOUNT),
+            member_role: read(ENV_MEMBER_ROLE),
+        };
+        deployment.validate()?;
+        Ok(deployment)
+    }
+
+    /// An account id is 12 digits; a role name is what IAM allows (1–64 of letters, digits and
+    /// `+=,.@_-`); a member role needs the home account to tell members apart.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(account) = &self.home_account {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(AutopilotError::invalid_config(
+                    ENV_HOME_ACCOUNT,
+                    format!("`{account}` is not a 12-digit account id"),
+                ));
+            }
         }
+        if let Some(role) = &self.member_role {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+            if role.len() > 64 || !role.chars().all(allowed) {
+                return Err(AutopilotError::invalid_config(
+                    ENV_MEMBER_ROLE,
+                    format!("`{role}` is not an IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-)"),
+                ));
+            }
+            if self.home_account.is_none() {
+                return Err(AutopilotError::invalid_config(
+                    ENV_MEMBER_ROLE,
+                    format!("needs {ENV_HOME_ACCOUNT} to tell member accounts from this one"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -247,6 +291,37 @@ impl StackConfig {
 mod tests {
     use super::*;
     use crate::domain::{HttpsFormat, Severity};
+
+    #[test]
+    fn the_member_role_and_home_account_are_checked_naming_the_variable() {
+        let deployment = |account: Option<&str>, role: Option<&str>| Deployment {
+            home_account: account.map(str::to_owned),
+            member_role: role.map(str::to_owned),
+            ..Deployment::default()
+        };
+        let problem = |d: Deployment| match d.validate() {
+            Err(AutopilotError::InvalidConfig { field, problem }) => format!("{field}: {problem}"),
+            other => format!("{other:?}"),
+        };
+        assert!(
+            deployment(Some("111122223333"), Some("ecs-autopilot-member"))
+                .validate()
+                .is_ok()
+        );
+        assert!(deployment(None, None).validate().is_ok());
+        assert_eq!(
+            problem(deployment(Some("1111"), None)),
+            "AUTOPILOT_ACCOUNT_ID: `1111` is not a 12-digit account id"
+        );
+        assert!(
+            problem(deployment(Some("111122223333"), Some("role/with/slash")))
+                .starts_with("MEMBER_ROLE_NAME: `role/with/slash` is not an IAM role name")
+        );
+        assert_eq!(
+            problem(deployment(None, Some("ecs-autopilot-member"))),
+            "MEMBER_ROLE_NAME: needs AUTOPILOT_ACCOUNT_ID to tell member accounts from this one"
+        );
+    }
 
     fn field_of(result: Result<StackConfig>) -> String {
         match result {

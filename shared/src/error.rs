@@ -65,6 +65,15 @@ pub enum AutopilotError {
     #[error("{operation} is not wired in this function")]
     PortNotWired { operation: &'static str },
 
+    /// A resource lives in an account (or region) the function cannot reach: no member role is
+    /// configured, or assuming it failed.
+    #[error("account {account} in {region} cannot be reached: {reason}")]
+    Unreachable {
+        account: String,
+        region: String,
+        reason: String,
+    },
+
     /// The command line asks for something that cannot be done as given.
     #[error("usage: {0}")]
     Usage(String),
@@ -90,6 +99,7 @@ impl AutopilotError {
             Self::NotificationLost { .. } => "NotificationLost",
             Self::ServiceNotFound { .. } => "ServiceNotFound",
             Self::PortNotWired { .. } => "PortNotWired",
+            Self::Unreachable { .. } => "AccountUnreachable",
             Self::Usage(_) => "Usage",
             Self::Input { .. } => "InputUnreadable",
         }
@@ -114,7 +124,7 @@ impl AutopilotError {
 
 impl AutopilotError {
     /// Every stable error type, as the README lists them.
-    pub const ERROR_TYPES: [&'static str; 11] = [
+    pub const ERROR_TYPES: [&'static str; 12] = [
         "InvalidEvent",
         "InvalidConfig",
         "AwsCallFailed",
@@ -124,6 +134,7 @@ impl AutopilotError {
         "NotificationLost",
         "ServiceNotFound",
         "PortNotWired",
+        "AccountUnreachable",
         "Usage",
         "InputUnreadable",
     ];
@@ -182,6 +193,11 @@ mod tests {
             },
             AutopilotError::PortNotWired {
                 operation: "RunTask",
+            },
+            AutopilotError::Unreachable {
+                account: "a".into(),
+                region: "r".into(),
+                reason: "why".into(),
             },
             AutopilotError::Usage("u".into()),
             AutopilotError::Input {

@@ -22,9 +22,9 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::ports::{
-    AlarmReader, ClaimStore, Clock, CountWrite, IncidentStore, LogReader, Notifier, RunStore,
-    ScalableTargets, ScalingStore, ServiceReader, ServiceScaler, StateStore, StormStore,
-    TaskInspector, TaskRunner, WatchStore,
+    AlarmReader, ClaimStore, Clock, CountWrite, IncidentStore, LogReader, Notifier, Reach,
+    RunStore, ScalableTargets, ScalingStore, Scope, ScopedPorts, ServiceReader, ServiceScaler,
+    StateStore, StormStore, TaskInspector, TaskRunner, WatchStore,
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
@@ -945,6 +945,75 @@ impl ScalableTargets for FakeTargets {
     }
 }
 
+/// The account every world's fixtures come from, in `us-east-1`: the functions' own.
+pub const HOME_ACCOUNT: &str = "111122223333";
+
+/// A member account in memory: its own ECS and Logs, recording into its own recorder.
+#[derive(Debug)]
+pub struct FakeMember {
+    pub calls: Arc<Recorder>,
+    pub ecs: Arc<FakeEcs>,
+    pub logs: Arc<FakeLogs>,
+    pub targets: Arc<FakeTargets>,
+}
+
+/// Member accounts reached through their role, as [`crate::aws::reach::MemberRoles`] does:
+/// the home account is served by the world's own ports, an added member by its fakes, any other
+/// account is unreachable (no member role there).
+#[derive(Debug, Default)]
+pub struct FakeMembers {
+    members: Mutex<BTreeMap<String, Arc<FakeMember>>>,
+    /// Every scope asked for, in order.
+    pub asked: Mutex<Vec<Scope>>,
+}
+
+impl FakeMembers {
+    /// Adds (or gives back) the member `account`.
+    pub fn add(&self, account: &str) -> Arc<FakeMember> {
+        lock(&self.members)
+            .entry(account.to_owned())
+            .or_insert_with(|| {
+                let calls = Arc::new(Recorder::default());
+                Arc::new(FakeMember {
+                    ecs: Arc::new(FakeEcs::new(calls.clone())),
+                    logs: Arc::new(FakeLogs::new(calls.clone())),
+                    targets: Arc::new(FakeTargets::new(calls.clone())),
+                    calls,
+                })
+            })
+            .clone()
+    }
+
+    /// The scopes asked for so far.
+    pub fn asked(&self) -> Vec<Scope> {
+        lock(&self.asked).clone()
+    }
+}
+
+#[async_trait]
+impl Reach for FakeMembers {
+    async fn ports_in(&self, scope: &Scope) -> Option<ScopedPorts> {
+        lock(&self.asked).push(scope.clone());
+        if scope.account == HOME_ACCOUNT {
+            return None;
+        }
+        let Some(member) = lock(&self.members).get(&scope.account).cloned() else {
+            return Some(ScopedPorts::unreachable(
+                scope,
+                "no member role is configured (fake)",
+            ));
+        };
+        Some(ScopedPorts {
+            services: member.ecs.clone(),
+            inspector: member.ecs.clone(),
+            scaling: member.ecs.clone(),
+            tasks: member.ecs.clone(),
+            logs: member.logs.clone(),
+            targets: member.targets.clone(),
+        })
+    }
+}
+
 /// Every fake, sharing one recorder: build a [`Setup`] from it, run a handler, inspect.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -956,6 +1025,7 @@ pub struct World {
     pub logs: Arc<FakeLogs>,
     pub alarms: Arc<FakeAlarms>,
     pub targets: Arc<FakeTargets>,
+    pub members: Arc<FakeMembers>,
 }
 
 /// 2026-09-15T02:00:00Z, where every world's clock starts.
@@ -978,6 +1048,7 @@ impl World {
             logs: Arc::new(FakeLogs::new(calls.clone())),
             alarms: Arc::new(FakeAlarms::new(calls.clone())),
             targets: Arc::new(FakeTargets::new(calls.clone())),
+            members: Arc::default(),
             calls,
         }
     }
@@ -993,6 +1064,7 @@ impl World {
             logs: self.logs.clone(),
             alarms: self.alarms.clone(),
             targets: self.targets.clone(),
+            reach: self.members.clone(),
         }
     }
 
@@ -1016,6 +1088,7 @@ impl World {
             backend,
             clock: self.clock.clone(),
             region: Some("us-east-1".into()),
+            home_account: Some(HOME_ACCOUNT.into()),
         }
     }
 }

@@ -466,6 +466,16 @@ impl TriageStack {
         bootstrap_zip: Vec<u8>,
         config_document: &Value,
     ) -> Result<Self> {
+        Self::deploy_with(cloud, bootstrap_zip, config_document, &[]).await
+    }
+
+    /// [`deploy`](Self::deploy) with more of the template's parameters.
+    pub async fn deploy_with(
+        cloud: &LocalCloud,
+        bootstrap_zip: Vec<u8>,
+        config_document: &Value,
+        parameters: &[(&str, String)],
+    ) -> Result<Self> {
         let c = &cloud.config;
         let sns = aws_sdk_sns::Client::new(c);
         let sqs = aws_sdk_sqs::Client::new(c);
@@ -482,11 +492,13 @@ impl TriageStack {
         )?;
         let proxy = proxy::Proxy::start(&cloud.endpoint).await?;
 
+        let mut all_parameters = vec![("ConfigDocument", config_document.to_string())];
+        all_parameters.extend(parameters.iter().cloned());
         let stack = template::deploy(
             cloud,
             STACK,
             vec![(TRIAGE_FUNCTION, bootstrap_zip)],
-            &[("ConfigDocument", config_document.to_string())],
+            &all_parameters,
         )
         .await?;
         let topic_arn = stack.output("NotificationTopicArn")?.to_owned();
@@ -639,34 +651,7 @@ impl TriageStack {
     /// Writes `lines` to a new stream of the service's log group, a second apart, ending 2 s
     /// ago.
     pub async fn write_log(&self, stream: &str, lines: &[&str]) -> Result<()> {
-        let logs = &self.logs;
-        sdk!(
-            "CreateLogStream",
-            logs.create_log_stream()
-                .log_group_name(LOG_GROUP)
-                .log_stream_name(stream)
-                .send()
-        )?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as i64;
-        let mut request = logs
-            .put_log_events()
-            .log_group_name(LOG_GROUP)
-            .log_stream_name(stream);
-        let first = now - 2_000 - (lines.len() as i64 - 1) * 1_000;
-        for (i, line) in lines.iter().enumerate() {
-            request = request.log_events(
-                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                    .timestamp(first + i as i64 * 1_000)
-                    .message(*line)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        sdk!("PutLogEvents", request.send())?;
-        Ok(())
+        write_log_with(&self.logs, stream, lines).await
     }
 
     /// A fixture event rewritten for this stack's account and task definition: `name` under
@@ -918,7 +903,46 @@ fn parse_sns_envelope(body: &str) -> Result<Received> {
     })
 }
 
-async fn seed_ecs(ecs: &aws_sdk_ecs::Client) -> Result<String> {
+/// Writes `lines` to a new stream of the service's log group (`/ecs/orders-api`) through
+/// `logs` (any account's client), a second apart, ending 2 s ago.
+pub async fn write_log_with(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    stream: &str,
+    lines: &[&str],
+) -> Result<()> {
+    sdk!(
+        "CreateLogStream",
+        logs.create_log_stream()
+            .log_group_name(LOG_GROUP)
+            .log_stream_name(stream)
+            .send()
+    )?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let mut request = logs
+        .put_log_events()
+        .log_group_name(LOG_GROUP)
+        .log_stream_name(stream);
+    let first = now - 2_000 - (lines.len() as i64 - 1) * 1_000;
+    for (i, line) in lines.iter().enumerate() {
+        request = request.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(first + i as i64 * 1_000)
+                .message(*line)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    sdk!("PutLogEvents", request.send())?;
+    Ok(())
+}
+
+/// The scenes' cluster (`shop`), task definition (`orders-api`, awslogs to `/ecs/orders-api`)
+/// and service (`orders-api`, 3 tasks, circuit breaker with rollback) through `ecs` (any
+/// account's client); gives the task definition's `family:revision`.
+pub async fn seed_ecs(ecs: &aws_sdk_ecs::Client) -> Result<String> {
     use aws_sdk_ecs::types::*;
     sdk!(
         "CreateCluster",

@@ -1,13 +1,21 @@
 //! The many-account layout on the local cloud: `member-template.yaml` deployed in a second
-//! account (ministack keeps accounts apart by an access key id of 12 digits) — its forwarding
-//! rule's own pattern against the fixtures, its target (the central bus, through the forwarding
-//! role), the role the central functions assume. ministack does not deliver to an event bus of
+//! account (ministack keeps accounts apart by an access key id of 12 digits, and an assumed
+//! role's session acts in the role's account) — its forwarding rule's own pattern against the
+//! fixtures, its target (the central bus, through the forwarding role), the role the central
+//! functions assume; then the central stack deployed for that member, and a member's stop
+//! enriched through the member role: the member's service and log tail, not the central
+//! account's same-named ones. ministack does not deliver to an event bus of
 //! another account ("event bus … not found" in the sender's account), so the forwarding itself
 //! is not exercised here; nor is the central stack's bus policy (ministack's CloudFormation has
 //! no AWS::Events::EventBusPolicy; cfn-lint checks it).
 
-use autopilot_tests::{fixtures_dir, rule_matches, template, LocalCloud};
-use serde_json::Value;
+use std::time::Duration;
+
+use autopilot_tests::{
+    binary, bootstrap_zip, fixtures_dir, invoke_sync, rule_matches, seed_ecs, template,
+    write_log_with, LocalCloud, TriageStack, LOG_GROUP, OOM_TASK_ID, SERVICE,
+};
+use serde_json::{json, Value};
 
 const MEMBER: &str = "222233334444";
 const CENTRAL: &str = "000000000000";
@@ -18,7 +26,7 @@ fn fixture(name: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_account_forwards_to_the_central_bus() {
+async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_role() {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let member_config = cloud.config_for_account(MEMBER);
     let central_bus = format!("arn:aws:events:us-east-1:{CENTRAL}:event-bus/default");
@@ -91,4 +99,142 @@ async fn a_member_account_forwards_to_the_central_bus() {
         let result = rule_matches(&events, rule, &event).await.unwrap();
         assert_eq!(result, expected, "{what}");
     }
+
+    // The member's own orders-api (desired 5) and its log stream; the central account has a
+    // service of the same name (desired 3) and a stream of the same name with other lines.
+    let member_ecs = aws_sdk_ecs::Client::new(&member_config);
+    let member_logs = aws_sdk_cloudwatchlogs::Client::new(&member_config);
+    let member_task_definition = seed_ecs(&member_ecs).await.unwrap();
+    member_ecs
+        .update_service()
+        .cluster("shop")
+        .service(SERVICE)
+        .desired_count(5)
+        .send()
+        .await
+        .unwrap();
+    member_logs
+        .create_log_group()
+        .log_group_name(LOG_GROUP)
+        .send()
+        .await
+        .unwrap();
+    let member_lines = [
+        "member: loading catalog",
+        "member: java.lang.OutOfMemoryError",
+    ];
+    write_log_with(
+        &member_logs,
+        &format!("ecs/{SERVICE}/{OOM_TASK_ID}"),
+        &member_lines,
+    )
+    .await
+    .unwrap();
+
+    let zip = bootstrap_zip(&binary("task-triage").unwrap()).unwrap();
+    let stack = TriageStack::deploy_with(
+        &cloud,
+        zip,
+        &json!({"triage": {"log_lines": 2}}),
+        &[("MemberAccountIds", MEMBER.to_owned())],
+    )
+    .await
+    .expect("central stack");
+    assert_eq!(stack.account, CENTRAL);
+    assert_eq!(
+        stack.stack.not_deployed,
+        [
+            "MemberAccountsMayPutEvents",
+            "MemberOrganizationMayPutEvents"
+        ],
+        "the bus policies are beyond the local cloud (cfn-lint checks them)"
+    );
+    let environment = stack
+        .lambda
+        .get_function_configuration()
+        .function_name(&stack.function)
+        .send()
+        .await
+        .unwrap();
+    let variables = environment
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            variables.get("AUTOPILOT_ACCOUNT_ID").map(String::as_str),
+            variables.get("MEMBER_ROLE_NAME").map(String::as_str)
+        ),
+        (Some(CENTRAL), Some("ecs-autopilot-member"))
+    );
+    let processed = template::processed_template(&cloud, "autopilot")
+        .await
+        .unwrap();
+    // Each function's role may assume the member role, by name, in any account (the condition
+    // holds: the environment above names the role).
+    fn statements<'a>(node: &'a Value, sid: &str, found: &mut Vec<&'a Value>) {
+        match node {
+            Value::Object(map) => {
+                if map.get("Sid").and_then(Value::as_str) == Some(sid) {
+                    found.push(node);
+                }
+                map.values().for_each(|v| statements(v, sid, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| statements(v, sid, found)),
+            _ => {}
+        }
+    }
+    let mut assume = Vec::new();
+    statements(&processed, "AssumeMemberRole", &mut assume);
+    assert_eq!(assume.len(), 3, "one per function");
+    for statement in assume {
+        assert_eq!(statement["Action"], "sts:AssumeRole");
+        assert_eq!(
+            statement["Resource"]["Fn::Sub"],
+            "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"
+        );
+    }
+
+    let text = std::fs::read_to_string(fixtures_dir().join("ecs/service-oom.json"))
+        .unwrap()
+        .replace("111122223333", MEMBER)
+        .replace(
+            "task-definition/orders-api:17",
+            &format!("task-definition/{member_task_definition}"),
+        );
+    let stop: Value = serde_json::from_str(&text).unwrap();
+    let outcome = invoke_sync(&stack.lambda, &stack.function, &stop)
+        .await
+        .expect("invoke");
+    assert_eq!(outcome["decision"], "notify", "{outcome}");
+    assert_eq!(outcome["notes"], json!([]), "nothing missing: {outcome}");
+    let inbox = stack
+        .drain_inbox(1, Duration::from_secs(1), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let [notification] = &inbox[..] else {
+        panic!("one notification: {inbox:?}")
+    };
+    let body = &notification.body;
+    assert_eq!(body["details"]["service_context"]["desired"], 5, "{body}");
+    let tail: Vec<&str> = body["log_tail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        tail, member_lines,
+        "the member's stream, not the central one"
+    );
+    assert!(
+        notification.subject.contains("orders-api"),
+        "{}",
+        notification.subject
+    );
+    assert!(
+        body.to_string().contains(MEMBER),
+        "names the account: {body}"
+    );
 }

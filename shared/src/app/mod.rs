@@ -17,6 +17,7 @@ pub mod triage;
 
 use std::sync::Arc;
 
+use crate::aws::reach::{MemberRoles, ScopedWiring};
 use crate::aws::sns::SnsNotifier;
 use crate::aws::state_table::StateTable;
 use crate::aws::{ssm, AwsClients};
@@ -24,8 +25,8 @@ use crate::config::{ConfigSource, Deployment, StackConfig, ENV_SSM, ENV_TOPIC};
 use crate::entry::{in_lambda, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::ports::{
-    AlarmReader, Clock, LogReader, Notifier, ScalableTargets, ServiceReader, ServiceScaler,
-    StateStore, SystemClock, TaskInspector, TaskRunner, Unavailable,
+    AlarmReader, Clock, LogReader, Notifier, Reach, ScalableTargets, Scope, ScopedPorts,
+    ServiceReader, ServiceScaler, StateStore, SystemClock, TaskInspector, TaskRunner, Unavailable,
 };
 
 /// The ports a function reads through (and, live, writes through).
@@ -40,56 +41,104 @@ pub struct Ports {
     pub logs: Arc<dyn LogReader>,
     pub alarms: Arc<dyn AlarmReader>,
     pub targets: Arc<dyn ScalableTargets>,
+    /// The ECS and Logs ports of other accounts and regions (see [`Ports::in_scope`]).
+    pub reach: Arc<dyn Reach>,
 }
 
-/// How a function wires its AWS ports from the clients and the state table's name. Each
+/// How a function wires its AWS ports from the clients and the deployment's settings. Each
 /// function names only the ports it uses ([`Ports::for_triage`] …), so its binary links only
 /// those operations' SDK code; the others are [`Unavailable`].
-pub type AwsPorts = fn(&AwsClients, Option<&str>) -> Ports;
+pub type AwsPorts = fn(&AwsClients, &Deployment) -> Ports;
 
 impl Ports {
-    fn on_aws(clients: &AwsClients, state_table: Option<&str>) -> Self {
+    /// The ports acting where a resource lives: the ECS and Logs ports of `scope` when it is
+    /// another account or region than the function's own, else these.
+    pub async fn in_scope(&self, scope: Option<&Scope>) -> Ports {
+        let Some(scope) = scope else {
+            return self.clone();
+        };
+        match self.reach.ports_in(scope).await {
+            Some(scoped) => Ports {
+                services: scoped.services,
+                inspector: scoped.inspector,
+                scaling: scoped.scaling,
+                tasks: scoped.tasks,
+                logs: scoped.logs,
+                targets: scoped.targets,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// Ports with the ECS and Logs ports `wire` names on `clients`, the same ones in every
+    /// scope the deployment reaches, and the state table.
+    fn on_aws(
+        clients: &AwsClients,
+        deployment: &Deployment,
+        function: &str,
+        wire: ScopedWiring,
+    ) -> Self {
+        let scoped = wire(clients);
         Self {
-            state: state_table.map(|table| {
+            state: deployment.state_table.as_deref().map(|table| {
                 Arc::new(StateTable::new(clients.clone(), table)) as Arc<dyn StateStore>
             }),
-            services: Arc::new(Unavailable),
-            inspector: Arc::new(Unavailable),
-            scaling: Arc::new(Unavailable),
-            tasks: Arc::new(Unavailable),
-            logs: Arc::new(Unavailable),
+            services: scoped.services,
+            inspector: scoped.inspector,
+            scaling: scoped.scaling,
+            tasks: scoped.tasks,
+            logs: scoped.logs,
+            targets: scoped.targets,
             alarms: Arc::new(Unavailable),
-            targets: Arc::new(Unavailable),
+            reach: Arc::new(MemberRoles::new(
+                clients.clone(),
+                deployment.home_account.clone(),
+                deployment.member_role.clone(),
+                function,
+                wire,
+            )),
         }
     }
 
     /// `task-triage`: services, tasks and task definitions (context, stopped tasks), logs.
-    pub fn for_triage(clients: &AwsClients, state_table: Option<&str>) -> Self {
-        Self {
-            services: Arc::new(clients.clone()),
-            inspector: Arc::new(clients.clone()),
-            logs: Arc::new(clients.clone()),
-            ..Self::on_aws(clients, state_table)
+    pub fn for_triage(clients: &AwsClients, deployment: &Deployment) -> Self {
+        fn scoped(clients: &AwsClients) -> ScopedPorts {
+            ScopedPorts {
+                services: Arc::new(clients.clone()),
+                inspector: Arc::new(clients.clone()),
+                logs: Arc::new(clients.clone()),
+                ..ScopedPorts::unwired()
+            }
         }
+        Self::on_aws(clients, deployment, "task-triage", scoped)
     }
 
     /// `alarm-scaler`: services, their desired count, alarms and scalable targets.
-    pub fn for_scaler(clients: &AwsClients, state_table: Option<&str>) -> Self {
+    pub fn for_scaler(clients: &AwsClients, deployment: &Deployment) -> Self {
+        fn scoped(clients: &AwsClients) -> ScopedPorts {
+            ScopedPorts {
+                services: Arc::new(clients.clone()),
+                scaling: Arc::new(clients.clone()),
+                targets: Arc::new(clients.clone()),
+                ..ScopedPorts::unwired()
+            }
+        }
         Self {
-            services: Arc::new(clients.clone()),
-            scaling: Arc::new(clients.clone()),
             alarms: Arc::new(clients.clone()),
-            targets: Arc::new(clients.clone()),
-            ..Self::on_aws(clients, state_table)
+            ..Self::on_aws(clients, deployment, "alarm-scaler", scoped)
         }
     }
 
     /// `batch-runner`: standalone tasks.
-    pub fn for_runner(clients: &AwsClients, state_table: Option<&str>) -> Self {
-        Self {
-            tasks: Arc::new(clients.clone()),
-            ..Self::on_aws(clients, state_table)
+    pub fn for_runner(clients: &AwsClients, deployment: &Deployment) -> Self {
+        fn scoped(clients: &AwsClients) -> ScopedPorts {
+            ScopedPorts {
+                tasks: Arc::new(clients.clone()),
+                ..ScopedPorts::unwired()
+            }
         }
+        Self::on_aws(clients, deployment, "batch-runner", scoped)
     }
 }
 
@@ -157,7 +206,7 @@ impl Backend {
         let Some(clients) = clients.filter(|_| mode != Mode::Offline) else {
             return Ok(Self::Offline);
         };
-        let ports = wire(clients, deployment.state_table.as_deref());
+        let ports = wire(clients, deployment);
         if mode == Mode::DryRun {
             return Ok(Self::DryRun(ports));
         }
@@ -179,6 +228,8 @@ pub struct Setup {
     pub clock: Arc<dyn Clock>,
     /// The region the functions run in (for console links when an event names none).
     pub region: Option<String>,
+    /// The account they run in (`AUTOPILOT_ACCOUNT_ID`), when known.
+    pub home_account: Option<String>,
 }
 
 impl Setup {
@@ -211,7 +262,8 @@ impl Setup {
             Some(json) => StackConfig::parse(&json)?,
             None => StackConfig::default(),
         };
-        let backend = Backend::aws(mode, clients.as_ref(), &Deployment::from_env(), wire)?;
+        let deployment = Deployment::from_env()?;
+        let backend = Backend::aws(mode, clients.as_ref(), &deployment, wire)?;
         let region = clients
             .as_ref()
             .and_then(|c| c.sdk_config().region())
@@ -221,6 +273,7 @@ impl Setup {
             backend,
             clock: Arc::new(SystemClock),
             region,
+            home_account: deployment.home_account,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod cloudwatch;
 pub mod ecs;
 pub mod http;
 pub mod logs;
+pub mod reach;
 pub mod sns;
 pub mod ssm;
 pub mod state_table;

@@ -229,6 +229,201 @@ pub trait ScalableTargets: Send + Sync + Debug {
     async fn service_bounds(&self, cluster: &str, service: &str) -> Result<Option<TargetBounds>>;
 }
 
+/// The account and region a resource lives in: where the calls about it must go.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+}
+
+impl Scope {
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
+        Self {
+            account: account.into(),
+            region: region.into(),
+        }
+    }
+
+    /// The scope an ARN names (`arn:aws:ecs:eu-west-1:222233334444:cluster/shop`), if it
+    /// names both an account and a region; a plain name has none.
+    pub fn of_arn(arn: &str) -> Option<Self> {
+        let account = crate::domain::account_of_arn(arn)?;
+        let region = crate::domain::region_of_arn(arn)?;
+        let digits = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| Self::new(account, region))
+    }
+
+    /// The scope of an event: its `account` and `region`, else those of `arn` (a resource it
+    /// names).
+    pub fn of_event(
+        account: Option<&str>,
+        region: Option<&str>,
+        arn: Option<&str>,
+    ) -> Option<Self> {
+        match (account, region) {
+            (Some(account), Some(region)) if !account.is_empty() && !region.is_empty() => {
+                Some(Self::new(account, region))
+            }
+            _ => arn.and_then(Self::of_arn),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "account {} in {}", self.account, self.region)
+    }
+}
+
+/// The ports that act on one account's and region's services, tasks and logs (ECS, Logs and
+/// the scalable targets of Application Auto Scaling).
+#[derive(Debug, Clone)]
+pub struct ScopedPorts {
+    pub services: std::sync::Arc<dyn ServiceReader>,
+    pub inspector: std::sync::Arc<dyn TaskInspector>,
+    pub scaling: std::sync::Arc<dyn ServiceScaler>,
+    pub tasks: std::sync::Arc<dyn TaskRunner>,
+    pub logs: std::sync::Arc<dyn LogReader>,
+    pub targets: std::sync::Arc<dyn ScalableTargets>,
+}
+
+impl ScopedPorts {
+    /// Every port [`Unavailable`]: the base a function's wiring fills in.
+    pub fn unwired() -> Self {
+        let port = std::sync::Arc::new(Unavailable);
+        Self {
+            services: port.clone(),
+            inspector: port.clone(),
+            scaling: port.clone(),
+            tasks: port.clone(),
+            logs: port.clone(),
+            targets: port,
+        }
+    }
+
+    /// Ports whose every call fails with `reason` (an account the function cannot reach).
+    pub fn unreachable(scope: &Scope, reason: impl Into<String>) -> Self {
+        let port = std::sync::Arc::new(Unreachable {
+            scope: scope.clone(),
+            reason: reason.into(),
+        });
+        Self {
+            services: port.clone(),
+            inspector: port.clone(),
+            scaling: port.clone(),
+            tasks: port.clone(),
+            logs: port.clone(),
+            targets: port,
+        }
+    }
+}
+
+/// Reaching the accounts and regions the events come from (many-account layouts: a member
+/// account's ECS and logs are read, and its services scaled, through a role assumed there).
+#[async_trait]
+pub trait Reach: Send + Sync + Debug {
+    /// The ports acting in `scope`; `None` when it is the function's own account and region (its
+    /// own ports serve). An account it cannot reach gets [`ScopedPorts::unreachable`] ports,
+    /// so each call says why.
+    async fn ports_in(&self, scope: &Scope) -> Option<ScopedPorts>;
+}
+
+/// Only the function's own account and region: every scope is served by its own ports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HomeOnly;
+
+#[async_trait]
+impl Reach for HomeOnly {
+    async fn ports_in(&self, _: &Scope) -> Option<ScopedPorts> {
+        None
+    }
+}
+
+/// The ports of an account or region the function cannot reach: every call is an error saying
+/// which and why.
+#[derive(Debug, Clone)]
+struct Unreachable {
+    scope: Scope,
+    reason: String,
+}
+
+impl Unreachable {
+    fn fail<T>(&self) -> Result<T> {
+        Err(crate::error::AutopilotError::Unreachable {
+            account: self.scope.account.clone(),
+            region: self.scope.region.clone(),
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl ServiceReader for Unreachable {
+    async fn describe_service(&self, _: &str, _: &str) -> Result<Option<ServiceSnapshot>> {
+        self.fail()
+    }
+    async fn list_services(&self, _: &str, _: u32) -> Result<Vec<String>> {
+        self.fail()
+    }
+    async fn describe_services(
+        &self,
+        _: &str,
+        _: &[String],
+    ) -> Result<Vec<(String, ServiceSnapshot)>> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl TaskInspector for Unreachable {
+    async fn awslogs_target(&self, _: &str, _: &str) -> Result<Option<AwsLogsTarget>> {
+        self.fail()
+    }
+    async fn recent_stopped_tasks(&self, _: &str, _: &str, _: u32) -> Result<Vec<TaskDetail>> {
+        self.fail()
+    }
+    async fn service_tasks(&self, _: &str, _: &str, _: u32) -> Result<Vec<TaskDetail>> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl ServiceScaler for Unreachable {
+    async fn set_desired_count(&self, _: &str, _: &str, _: u32) -> Result<()> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl TaskRunner for Unreachable {
+    async fn run_task(&self, _: &RunTaskRequest) -> Result<RunTaskResult> {
+        self.fail()
+    }
+    async fn tasks_started_by(&self, _: &str, _: &str) -> Result<Vec<String>> {
+        self.fail()
+    }
+    async fn task_start_times(&self, _: &str, _: &[String]) -> Result<Vec<RunningTask>> {
+        self.fail()
+    }
+    async fn stop_task(&self, _: &str, _: &str, _: &str) -> Result<()> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl LogReader for Unreachable {
+    async fn tail(&self, _: &str, _: &str, _: u32) -> Result<Vec<String>> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl ScalableTargets for Unreachable {
+    async fn service_bounds(&self, _: &str, _: &str) -> Result<Option<TargetBounds>> {
+        self.fail()
+    }
+}
+
 /// The system clock and tokio's timer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

@@ -32,6 +32,19 @@ pub fn dedup_key(task_arn: &str, version: Option<u64>, event_id: Option<&str>) -
     }
 }
 
+/// The cluster as state keys name it: a member account's cluster carries the account
+/// (`222233334444/shop`), so that accounts using the same cluster and service names keep their
+/// incidents and storm windows apart; the function's own account (or any, when the home account
+/// is not known) keeps the plain name.
+pub fn keyed_cluster(cluster: &str, account: Option<&str>, home: Option<&str>) -> String {
+    match (account, home) {
+        (Some(account), Some(home)) if account != home && !account.is_empty() => {
+            format!("{account}/{cluster}")
+        }
+        _ => cluster.to_owned(),
+    }
+}
+
 /// The storm key of a stop.
 pub fn storm_key(cluster: &str, group: &str, category: &str) -> String {
     format!("{STORM_PREFIX}{cluster}#{group}#{category}")

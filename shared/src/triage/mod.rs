@@ -160,15 +160,6 @@ impl std::fmt::Display for Category {
     }
 }
 
-/// The storm window a stop counts in: its (cluster, group, category).
-pub fn storm_key(task: &TaskDetail, category: Category) -> String {
-    crate::state::storm_key(
-        task.cluster_name().unwrap_or("-"),
-        task.group.as_deref().unwrap_or("-"),
-        category.as_str(),
-    )
-}
-
 /// The raw reason a storm window keeps as its latest: the first container reason, else the
 /// task's stopped reason.
 pub fn storm_reason(task: &TaskDetail) -> String {

@@ -50,6 +50,13 @@ pub enum WatchedCluster {
 }
 
 impl WatchedCluster {
+    /// The cluster as configured: a name, or an ARN (which may name a member account).
+    pub fn id(&self) -> &str {
+        match self {
+            Self::All(cluster) | Self::Some { cluster, .. } => cluster,
+        }
+    }
+
     /// The cluster's name (the last segment of an ARN).
     pub fn name(&self) -> &str {
         let cluster = match self {

@@ -19,7 +19,7 @@ use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
 use crate::events::InboundEvent;
-use crate::ports::{Clock, RunStore};
+use crate::ports::{Clock, RunStore, Scope};
 
 pub use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
 
@@ -181,6 +181,7 @@ impl BatchRunner {
             let Some(timeout) = spec.timeout_s else {
                 continue;
             };
+            let ports = &ports.in_scope(Scope::of_arn(&spec.cluster).as_ref()).await;
             let running = ports
                 .tasks
                 .tasks_started_by(&spec.cluster, &started_by(job))

@@ -10,6 +10,7 @@ use crate::batch::stepper::{RunStep, RunStepper};
 use crate::batch::{overlap_decision, replace_reason, started_by, FailureClass, OverlapDecision};
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
+use crate::ports::Scope;
 
 use super::RunOutcome;
 
@@ -41,6 +42,9 @@ impl BatchRunner {
             );
             return Ok(());
         };
+        let ports = &ports
+            .in_scope(Scope::of_arn(&run.spec.cluster).as_ref())
+            .await;
         let end = loop {
             match stepper.next_step() {
                 RunStep::Call(request) => {
@@ -99,6 +103,7 @@ impl BatchRunner {
             return Ok(true);
         };
         let cluster = &run.spec.cluster;
+        let ports = &ports.in_scope(Scope::of_arn(cluster).as_ref()).await;
         let running = ports
             .tasks
             .tasks_started_by(cluster, &started_by(run.job))

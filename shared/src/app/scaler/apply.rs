@@ -6,6 +6,7 @@ use super::{AlarmScaler, Scaled};
 use crate::app::publish::deliver;
 use crate::domain::region_of_arn;
 use crate::error::{AutopilotError, Result};
+use crate::ports::Scope;
 use crate::scaling::report::{scaling_notice, Target};
 use crate::scaling::{
     decide, memory_key, ScalingDecision, ScalingInput, ScalingMemory, ServiceObservation,
@@ -72,6 +73,7 @@ impl AlarmScaler {
                 outcome.notes.push(format!("attempt {attempt}: another invocation scaled {cluster}/{service} first; decided again"));
                 continue;
             }
+            let ports = ports.in_scope(Scope::of_arn(cluster).as_ref()).await;
             if let Err(error) = ports
                 .scaling
                 .set_desired_count(cluster, service, decided.to)
@@ -123,6 +125,7 @@ impl AlarmScaler {
             ));
         };
         let (cluster, service) = (scaled.cluster, scaled.service);
+        let ports = ports.in_scope(Scope::of_arn(cluster).as_ref()).await;
         let (snapshot, bounds) = tokio::join!(
             ports.services.describe_service(cluster, service),
             ports.targets.service_bounds(cluster, service)

@@ -10,6 +10,7 @@ use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::incident::{incident_key, Failure, IncidentTag};
 use crate::ports::StateStore;
+use crate::state::keyed_cluster;
 use crate::state::{self, advance_window, Fold, StormWindow};
 
 impl TaskTriage {
@@ -84,7 +85,7 @@ impl TaskTriage {
         now: i64,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
-        let (storm_key, reason) = signal.storm();
+        let (storm_key, reason) = signal.storm(self.home_account.as_deref());
         let counting = Stop {
             claim_key: dedup_key,
             storm_key: &storm_key,
@@ -150,7 +151,8 @@ impl TaskTriage {
         let Some((cluster, service)) = signal.service_of() else {
             return Ok(None);
         };
-        let incident_key = incident_key(&cluster, &service);
+        let keyed = keyed_cluster(&cluster, signal.account(), self.home_account.as_deref());
+        let incident_key = incident_key(&keyed, &service);
         let target = Target {
             key: &incident_key,
             cluster: &cluster,

@@ -54,6 +54,8 @@ pub struct TaskTriage {
     jobs: JobCatalog,
     /// The region the function runs in (console links of the watchdog's findings).
     region: Option<String>,
+    /// The account it runs in: other accounts' services are keyed apart.
+    home_account: Option<String>,
 }
 
 /// The response of an invocation: one event's outcome, or what the watchdog's tick found.
@@ -80,6 +82,7 @@ impl TaskTriage {
             config: setup.config.triage,
             jobs: setup.config.jobs,
             region: setup.region,
+            home_account: setup.home_account,
         }
     }
 

@@ -9,6 +9,7 @@ use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::service::ServiceEvent;
 use crate::incident::{apply_recovery, incident_key, Recovery};
+use crate::state::keyed_cluster;
 use crate::triage::service_report::resolved_notice;
 
 /// What a recovery event says ended the incident; `None` for events that end nothing.
@@ -27,6 +28,8 @@ fn recovery_of(event: &ServiceEvent) -> Option<String> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Recovered<'a> {
     pub cluster: &'a str,
+    /// The account of the service, when it says (keys of a member account's service carry it).
+    pub account: Option<&'a str>,
     pub service: &'a str,
     pub key: &'a str,
     pub by: &'a str,
@@ -49,6 +52,7 @@ impl TaskTriage {
         };
         let recovery = Recovered {
             cluster: &cluster,
+            account: diagnosed.account(),
             service: &service,
             key: &diagnosed.dedup_key(),
             by: &by,
@@ -70,13 +74,15 @@ impl TaskTriage {
         };
         let Recovered {
             cluster,
+            account,
             service,
             key,
             by,
             region,
         } = recovery;
+        let keyed = keyed_cluster(cluster, account, self.home_account.as_deref());
         let (incident_key, key, now, by) = (
-            incident_key(cluster, service),
+            incident_key(&keyed, service),
             key.to_owned(),
             self.clock.now_s(),
             by.to_owned(),
@@ -115,7 +121,7 @@ impl TaskTriage {
                 let windows: Vec<String> = incident
                     .counts
                     .keys()
-                    .map(|category| crate::state::service_storm_key(cluster, service, category))
+                    .map(|category| crate::state::service_storm_key(&keyed, service, category))
                     .collect();
                 state.close_windows(&windows).await?;
             }

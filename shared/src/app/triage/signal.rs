@@ -4,8 +4,9 @@
 use crate::batch::report::BatchTask;
 use crate::events::ecs::TaskStateChange;
 use crate::events::service::ServiceEvent;
+use crate::ports::Scope;
 use crate::state;
-use crate::triage::{storm_key, storm_reason, Diagnosis};
+use crate::triage::{storm_reason, Diagnosis};
 
 /// What is being told about: a stopped task (and its batch job) or a service event.
 pub(super) enum Signal<'a> {
@@ -19,6 +20,8 @@ pub(super) enum Signal<'a> {
         cluster: &'a str,
         service: &'a str,
         key: String,
+        /// The watched cluster's account and region, when its ARN names them.
+        scope: Option<Scope>,
     },
 }
 
@@ -45,6 +48,32 @@ impl Diagnosed<'_> {
         }
     }
 
+    /// The account it comes from, when it says (a watchdog finding: the watched cluster's).
+    pub(super) fn account(&self) -> Option<&str> {
+        match &self.signal {
+            Signal::Stop { change, .. } => change.account.as_deref(),
+            Signal::Service(event) => event.account.as_deref(),
+            Signal::Watch { scope, .. } => scope.as_ref().map(|scope| scope.account.as_str()),
+        }
+    }
+
+    /// Where its ECS and Logs reads go: the account and region it comes from.
+    pub(super) fn scope(&self) -> Option<Scope> {
+        match &self.signal {
+            Signal::Stop { change, .. } => Scope::of_event(
+                change.account.as_deref(),
+                change.region.as_deref(),
+                change.detail.task_arn.as_deref(),
+            ),
+            Signal::Service(event) => Scope::of_event(
+                event.account.as_deref(),
+                event.region.as_deref(),
+                event.service_arn.as_deref(),
+            ),
+            Signal::Watch { scope, .. } => scope.clone(),
+        }
+    }
+
     /// The (cluster, service) whose incident it belongs to; none for a standalone task.
     pub(super) fn service_of(&self) -> Option<(String, String)> {
         match &self.signal {
@@ -63,7 +92,6 @@ impl Diagnosed<'_> {
         }
     }
 
-    /// The storm window it counts in, and the raw reason the window keeps.
     /// What the signal says, worded for people, as an incident keeps it among its latest
     /// reasons (`orders-api: exited with code 1 (application error)`); ECS's own words stay in
     /// the storm window and the evidence.
@@ -75,15 +103,21 @@ impl Diagnosed<'_> {
         }
     }
 
-    pub(super) fn storm(&self) -> (String, String) {
+    /// The storm window it counts in (its cluster keyed for the account, see
+    /// [`state::keyed_cluster`]), and the raw reason the window keeps.
+    pub(super) fn storm(&self, home: Option<&str>) -> (String, String) {
         let category = self.diagnosis.category;
+        let keyed = |cluster: &str| state::keyed_cluster(cluster, self.account(), home);
         match &self.signal {
-            Signal::Stop { change, .. } => (
-                storm_key(&change.detail, category),
-                storm_reason(&change.detail),
-            ),
+            Signal::Stop { change, .. } => {
+                let task = &change.detail;
+                let cluster = keyed(task.cluster_name().unwrap_or("-"));
+                let group = task.group.as_deref().unwrap_or("-");
+                let key = state::storm_key(&cluster, group, category.as_str());
+                (key, storm_reason(task))
+            }
             Signal::Service(event) => {
-                let cluster = event.cluster_name().unwrap_or("-");
+                let cluster = &keyed(event.cluster_name().unwrap_or("-"));
                 let service = event.service_name().unwrap_or("-");
                 let detail = &event.detail;
                 let reason = detail
@@ -96,7 +130,7 @@ impl Diagnosed<'_> {
             Signal::Watch {
                 cluster, service, ..
             } => {
-                let key = state::service_storm_key(cluster, service, category.as_str());
+                let key = state::service_storm_key(&keyed(cluster), service, category.as_str());
                 (key, self.diagnosis.title.clone())
             }
         }

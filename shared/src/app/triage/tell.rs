@@ -2,6 +2,7 @@
 //! service, deployments and recently stopped tasks; nothing more for a watchdog finding), word it
 //! and deliver it.
 
+use super::watch::Site;
 use super::{Decision, Diagnosed, Signal, TaskTriage, TriageOutcome};
 use crate::app::{enrich::enrich, publish::deliver, Ports};
 use crate::batch::report::completion_notice;
@@ -34,7 +35,10 @@ impl TaskTriage {
         let notice = match &diagnosed.signal {
             Signal::Stop { change, batch } => {
                 let enrichment = match self.backend.ports() {
-                    Some(ports) => enrich(ports, change, diagnosis, self.config.log_lines).await,
+                    Some(ports) => {
+                        let ports = &ports.in_scope(diagnosed.scope().as_ref()).await;
+                        enrich(ports, change, diagnosis, self.config.log_lines).await
+                    }
                     None => Enrichment::default(),
                 };
                 outcome.notes.extend(enrichment.missing.iter().cloned());
@@ -54,15 +58,25 @@ impl TaskTriage {
             }
             Signal::Service(event) => {
                 let context = match self.backend.ports() {
-                    Some(ports) => self.service_context(ports, event, diagnosis).await,
+                    Some(ports) => {
+                        let ports = &ports.in_scope(diagnosed.scope().as_ref()).await;
+                        self.service_context(ports, event, diagnosis).await
+                    }
                     None => ServiceContext::default(),
                 };
                 outcome.notes.extend(context.missing.iter().cloned());
                 service_notice(event, diagnosis, &context, storm, previous_storm)
             }
             Signal::Watch {
-                cluster, service, ..
-            } => watch_notice(cluster, service, diagnosis, storm, self.region.as_deref()),
+                cluster,
+                service,
+                scope,
+                ..
+            } => {
+                let region = scope.as_ref().map(|s| s.region.as_str());
+                let region = region.or(self.region.as_deref());
+                watch_notice(cluster, service, diagnosis, storm, region)
+            }
         };
         self.deliver(notice, outcome).await
     }
@@ -136,6 +150,7 @@ impl TaskTriage {
     pub(super) async fn tell_finding(
         &self,
         cluster: &str,
+        site: &Site,
         service: &str,
         key: String,
         diagnosis: Diagnosis,
@@ -148,6 +163,7 @@ impl TaskTriage {
             cluster,
             service,
             key,
+            scope: site.scope.clone(),
         };
         self.conclude(signal, diagnosis, invocation, outcome).await
     }

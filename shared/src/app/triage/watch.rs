@@ -17,14 +17,31 @@ use crate::domain::ServiceSnapshot;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::incident::incident_key;
-use crate::ports::StateStore;
-use crate::state::span_text;
+use crate::ports::{Scope, StateStore};
+use crate::state::{keyed_cluster, span_text};
 use crate::triage::watch::{
     degraded, degraded_diagnosis, resolvable, stuck_diagnosis, stuck_tasks,
 };
 
 /// Tasks read per short service.
 const TASKS_READ: u32 = 100;
+
+/// Where a watched cluster lives: its account and region (from its ARN), and its name as state
+/// keys carry it.
+pub(super) struct Site {
+    pub(super) scope: Option<Scope>,
+    pub(super) keyed: String,
+}
+
+impl Site {
+    fn account(&self) -> Option<&str> {
+        self.scope.as_ref().map(|scope| scope.account.as_str())
+    }
+
+    fn region(&self) -> Option<&str> {
+        self.scope.as_ref().map(|scope| scope.region.as_str())
+    }
+}
 
 impl TaskTriage {
     /// One tick over the watched clusters.
@@ -67,6 +84,13 @@ impl TaskTriage {
         let mut budget = watch.max_services;
         let mut first_error = None;
         for cluster in &watch.clusters {
+            let scope = Scope::of_arn(cluster.id());
+            let account = scope.as_ref().map(|scope| scope.account.as_str());
+            let site = Site {
+                keyed: keyed_cluster(cluster.name(), account, self.home_account.as_deref()),
+                scope: scope.clone(),
+            };
+            let ports = &ports.in_scope(scope.as_ref()).await;
             if budget == 0 {
                 notes.push(format!(
                     "cap of {} services per tick reached before cluster {}",
@@ -98,6 +122,7 @@ impl TaskTriage {
                             ports,
                             state,
                             cluster.name(),
+                            &site,
                             &service,
                             &snapshot,
                             invocation,
@@ -133,6 +158,7 @@ impl TaskTriage {
         ports: &Ports,
         state: &dyn StateStore,
         cluster: &str,
+        site: &Site,
         service: &str,
         snapshot: &ServiceSnapshot,
         invocation: &Invocation,
@@ -143,13 +169,15 @@ impl TaskTriage {
             self.backend.mode() == Mode::Live,
             &self.config.watch,
         );
-        let watch_key = format!("watch#{cluster}#{service}");
+        let watch_key = format!("watch#{}#{service}", site.keyed);
         let (desired, running) = (snapshot.desired, snapshot.running);
         if running >= desired {
             if live && state.short_since(&watch_key).await?.is_some() {
                 state.set_short_since(&watch_key, None).await?;
             }
-            let Some((incident, _)) = state.read_incident(&incident_key(cluster, service)).await?
+            let Some((incident, _)) = state
+                .read_incident(&incident_key(&site.keyed, service))
+                .await?
             else {
                 return Ok(());
             };
@@ -175,10 +203,11 @@ impl TaskTriage {
                 TriageOutcome::silent(None, None, Some(format!("{cluster}/{service}")));
             let recovery = Recovered {
                 cluster,
+                account: site.account(),
                 service,
                 key: &key,
                 by: &by,
-                region: self.region.as_deref(),
+                region: site.region().or(self.region.as_deref()),
             };
             if self
                 .resolve_incident(recovery, invocation, &mut outcome)
@@ -203,7 +232,7 @@ impl TaskTriage {
             diagnosis.severity = severity;
             let key = format!("{watch_key}#service-degraded#{since}");
             results.push(
-                self.tell_finding(cluster, service, key, diagnosis, invocation)
+                self.tell_finding(cluster, site, service, key, diagnosis, invocation)
                     .await?,
             );
         }
@@ -219,7 +248,7 @@ impl TaskTriage {
             );
             let diagnosis = stuck_diagnosis(cluster, service, &stuck, now);
             results.push(
-                self.tell_finding(cluster, service, key, diagnosis, invocation)
+                self.tell_finding(cluster, site, service, key, diagnosis, invocation)
                     .await?,
             );
         }
