@@ -6,7 +6,7 @@ MINISTACK_VENV := .venv-ministack
 LINT_VENV := .venv-lint
 FUNCTIONS := task-triage alarm-scaler batch-runner
 
-.PHONY: all build build-tools release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench clean
+.PHONY: all build build-tools release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench fuzz clean
 
 all: build
 
@@ -89,6 +89,14 @@ bench: package
 	@for f in $(FUNCTIONS); do \
 	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(( $$(stat -c %s target/lambda/$$f/$$f.zip) / 1024 )) KiB | zipped ≤ 4096 KiB |"; \
 	done
+
+# The long fuzzing run: a million structure-aware mutations of the fixtures per function, in
+# release, through each function's parse + decide path (offline); findings go to fuzz/findings/.
+# `make test` runs 20,000 per function (fuzz/tests/short_run.rs).
+FUZZ_INPUTS ?= 1000000
+FUZZ_SEED ?= 1
+fuzz:
+	$(CARGO) run --release -p autopilot-fuzz -- --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED)
 
 clean:
 	$(CARGO) clean

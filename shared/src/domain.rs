@@ -145,6 +145,27 @@ pub fn region_of_arn(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|region| !region.is_empty())
 }
 
+/// `text` cut to at most `max` bytes (on a character boundary), for what is taken from an
+/// event into a log line or an error message: a name or reason of megabytes stays a line.
+pub fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `text` clipped to `max` bytes, saying how long it was when it was cut.
+pub fn clipped(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    format!("{}… ({} bytes)", clip(&text, max), text.len())
+}
+
 /// The account of an ARN (`arn:aws:ecs:us-east-1:111122223333:…` → `111122223333`), if it
 /// names one.
 pub fn account_of_arn(arn: &str) -> Option<&str> {
@@ -154,6 +175,14 @@ pub fn account_of_arn(arn: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_keeps_short_text_and_cuts_on_a_character_boundary() {
+        assert_eq!(clip("orders-api", 64), "orders-api");
+        assert_eq!(clip("ééé", 3), "é");
+        assert_eq!(clipped("ab".repeat(10), 4), "abab… (20 bytes)");
+        assert_eq!(clipped("short".into(), 10), "short");
+    }
 
     #[test]
     fn region_is_the_fourth_arn_field() {

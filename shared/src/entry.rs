@@ -164,7 +164,10 @@ where
             request_id: Some(event.context.request_id.clone()),
             deadline: Some(event.context.deadline()),
         };
-        let result = handler(event.payload, invocation).await;
+        let result = match event.payload.admitted() {
+            Ok(payload) => handler(payload, invocation).await,
+            Err(error) => Err(error),
+        };
         if let Err(error) = &result {
             tracing::error!(
                 error_type = error.error_type(),
@@ -262,7 +265,7 @@ where
 {
     let mut failed = 0usize;
     for input in read_events(&args.files) {
-        let result = match input.event {
+        let result = match input.event.and_then(InboundEvent::admitted) {
             Ok(event) => handler(event, Invocation::default()).await,
             Err(error) => Err(error),
         };

@@ -86,6 +86,11 @@ pub enum AutopilotError {
     },
 }
 
+/// How much of a field path an error quotes.
+const MAX_FIELD_BYTES: usize = 256;
+/// How much of a problem an error states.
+const MAX_PROBLEM_BYTES: usize = 1024;
+
 impl AutopilotError {
     /// Stable machine-readable error type, used as Lambda's `errorType`.
     pub fn error_type(&self) -> &'static str {
@@ -105,11 +110,13 @@ impl AutopilotError {
         }
     }
 
-    /// Builds an [`AutopilotError::InvalidEvent`].
+    /// Builds an [`AutopilotError::InvalidEvent`]. Field and problem quote the event (a path
+    /// of its keys, serde's account of a value), so both are clipped: the error of a hostile
+    /// event stays a line in the log and the on-failure record.
     pub fn invalid_event(field: impl Into<String>, problem: impl Into<String>) -> Self {
         Self::InvalidEvent {
-            field: field.into(),
-            problem: problem.into(),
+            field: crate::domain::clipped(field.into(), MAX_FIELD_BYTES),
+            problem: crate::domain::clipped(problem.into(), MAX_PROBLEM_BYTES),
         }
     }
 

@@ -4,6 +4,10 @@
 
 use std::io::IsTerminal;
 
+/// How much of a value taken from an event (an ARN, a name, a status) a log line carries: never
+/// the whole of a hostile one.
+pub const LOGGED_BYTES: usize = 256;
+
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;

@@ -21,7 +21,27 @@ use crate::error::{AutopilotError, Result};
 #[serde(transparent)]
 pub struct InboundEvent(Box<RawValue>);
 
+/// The largest event a function reads: what EventBridge, SNS and EventBridge Scheduler deliver
+/// at most (256 KiB). Anything larger comes from no source the functions serve, and is refused
+/// before it is parsed, so that a function with 128 MB never builds trees from megabytes.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
 impl InboundEvent {
+    /// The event, if it is no larger than [`MAX_EVENT_BYTES`]; else an invalid event saying
+    /// how large it is.
+    pub fn admitted(self) -> Result<Self> {
+        let size = self.text().len();
+        if size > MAX_EVENT_BYTES {
+            return Err(AutopilotError::invalid_event(
+                "$",
+                format!(
+                    "the event is {size} bytes; events from EventBridge, SNS and Scheduler are at most {MAX_EVENT_BYTES} bytes (256 KiB)"
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
     /// Checks that `text` is one JSON document.
     pub fn from_text(text: &str) -> std::result::Result<Self, serde_json::Error> {
         serde_json::from_str(text).map(Self)

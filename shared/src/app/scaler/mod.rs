@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::claim::{self, Access};
 use super::{Backend, Setup};
 use crate::config::ENV_STATE_TABLE;
-use crate::domain::{AlarmState, HttpsFormat};
+use crate::domain::{clip, AlarmState, HttpsFormat};
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::alarm::{parse_scaler_event, AlarmTransition, ScalerEvent};
@@ -21,6 +21,7 @@ use crate::scaling::{
     repeating_alarms, scaled_service, transition_key, ScalingConfig, ScalingPolicy,
     ServiceObservation, Trigger, TRANSITION_TTL_S,
 };
+use crate::telemetry::LOGGED_BYTES;
 
 pub use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
 
@@ -139,8 +140,9 @@ impl AlarmScaler {
         let mut outcome =
             ScalingOutcome::pending(alarm, trigger, self.backend.mode() != Mode::Live);
         let Some(policy) = self.policies.get(&alarm.alarm_name) else {
-            outcome.reason = format!("no scaling policy for alarm `{}`", alarm.alarm_name);
-            tracing::info!(alarm = alarm.alarm_name, "ignored: no policy");
+            let name = clip(&alarm.alarm_name, LOGGED_BYTES);
+            outcome.reason = format!("no scaling policy for alarm `{name}`");
+            tracing::info!(alarm = name, "ignored: no policy");
             return Ok(outcome);
         };
         outcome.dry_run |= policy.dry_run;

@@ -17,7 +17,7 @@ use super::{Backend, Setup};
 use crate::batch::report::{apply_job_policy, batch_task, completion_note};
 use crate::batch::{report::BatchTask, JobCatalog};
 use crate::config::TriageConfig;
-use crate::domain::HttpsFormat;
+use crate::domain::{clip, HttpsFormat};
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::alarm::SCHEDULED_EVENT;
@@ -25,6 +25,7 @@ use crate::events::ecs::{parse_triage_input, TaskStateChange, TriageInput};
 use crate::events::service::ServiceEvent;
 use crate::events::InboundEvent;
 use crate::ports::Clock;
+use crate::telemetry::LOGGED_BYTES;
 use crate::triage::service::classify_service_event;
 use crate::triage::{apply_override, classify, Diagnosis};
 
@@ -130,6 +131,7 @@ impl TaskTriage {
                 event_id,
                 detail_type,
             } => {
+                let detail_type = clip(&detail_type, LOGGED_BYTES);
                 tracing::info!(
                     detail_type,
                     "ignored: not a task state change or service event"
@@ -147,9 +149,12 @@ impl TaskTriage {
     ) -> Result<TriageOutcome> {
         let task = &change.detail;
         if !task.is_stopped() && !task.is_termination_notice() {
-            let status = task.last_status.as_deref().unwrap_or("missing");
+            let status = clip(
+                task.last_status.as_deref().unwrap_or("missing"),
+                LOGGED_BYTES,
+            );
             tracing::info!(
-                task_arn = task.task_arn,
+                task_arn = task.task_arn.as_deref().map(|arn| clip(arn, LOGGED_BYTES)),
                 last_status = status,
                 "ignored: task has not stopped"
             );
@@ -240,7 +245,12 @@ impl TaskTriage {
                 }
             }
         }
-        tracing::info!(task_arn = outcome.task_arn, service = outcome.service, decision = outcome.decision.as_str(), category = %diagnosis.category, message_id = outcome.message_id, "outcome");
+        let (task_arn, service) = (outcome.task_arn.as_deref(), outcome.service.as_deref());
+        let (task_arn, service) = (
+            task_arn.map(|arn| clip(arn, LOGGED_BYTES)),
+            service.map(|name| clip(name, LOGGED_BYTES)),
+        );
+        tracing::info!(task_arn, service, decision = outcome.decision.as_str(), category = %diagnosis.category, message_id = outcome.message_id, "outcome");
         Ok(())
     }
 }
