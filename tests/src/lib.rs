@@ -279,14 +279,20 @@ pub const FIXTURE_SOURCE: &str = "autopilot.fixtures";
 /// The task of the OOM fixture; its log stream gets lines.
 pub const OOM_TASK_ID: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
+/// The services a deployed function reaches through the harness's proxy (where faults are
+/// injected and ECS's side of a scene is staged).
+pub const PROXIED: [&str; 3] = [
+    "AWS_ENDPOINT_URL_ECS",
+    "AWS_ENDPOINT_URL_SNS",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+];
+
 /// What the harness adds to a deployed function's environment: what Lambda itself would set
-/// (the local cloud drops LoggingConfig), the proxy in front of ECS, and `RUST_LOG` from
-/// `AUTOPILOT_LAMBDA_LOG`.
+/// (the local cloud drops LoggingConfig), the proxy in front of ECS, SNS and DynamoDB, and
+/// `RUST_LOG` from `AUTOPILOT_LAMBDA_LOG`.
 fn harness_environment(proxy: &proxy::Proxy) -> Vec<(&'static str, String)> {
-    let mut extra = vec![
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
-        ("AWS_ENDPOINT_URL_ECS", proxy.endpoint.clone()),
-    ];
+    let mut extra = vec![("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned())];
+    extra.extend(PROXIED.map(|variable| (variable, proxy.endpoint.clone())));
     if let Ok(level) = std::env::var("AUTOPILOT_LAMBDA_LOG") {
         extra.push(("RUST_LOG", level));
     }
@@ -448,11 +454,18 @@ impl TriageStack {
         config_document: &Value,
     ) -> aws_sdk_lambda::types::Environment {
         aws_sdk_lambda::types::Environment::builder()
-            .variables("NOTIFY_TOPIC_ARN", &self.topic_arn)
-            .variables("STATE_TABLE", &self.table)
-            .variables("AUTOPILOT_CONFIG", config_document.to_string())
-            .variables("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .variables("AWS_ENDPOINT_URL_ECS", &self.proxy.endpoint)
+            .set_variables(Some(
+                PROXIED
+                    .iter()
+                    .map(|v| ((*v).to_owned(), self.proxy.endpoint.clone()))
+                    .chain([
+                        ("NOTIFY_TOPIC_ARN".to_owned(), self.topic_arn.clone()),
+                        ("STATE_TABLE".to_owned(), self.table.clone()),
+                        ("AUTOPILOT_CONFIG".to_owned(), config_document.to_string()),
+                        ("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()),
+                    ])
+                    .collect(),
+            ))
             .build()
     }
 

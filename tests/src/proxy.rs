@@ -1,13 +1,16 @@
-//! The harness's proxy in front of the local cloud. A deployed function reaches one AWS service
-//! through it (`AWS_ENDPOINT_URL_<SERVICE>` in its environment); it forwards every request to
-//! ministack unless a staged rule answers instead: a scripted reply for what the local cloud
-//! cannot produce (without Docker, ECS never fails a deployment), matched by operation and a
-//! substring of the request. It counts the calls per operation.
+//! The harness's proxy in front of the local cloud. A deployed function reaches ECS, SNS and
+//! DynamoDB through it (`AWS_ENDPOINT_URL_<SERVICE>` in its environment); it forwards every
+//! request to ministack unless a staged rule answers instead (a scripted reply for what the local
+//! cloud cannot produce: without Docker, ECS never fails a deployment) or a fault is injected:
+//! an error reply in the service's protocol (throttling, 500, 503), a reply slower than the SDK's
+//! timeout, a reply held back after the cloud acted, or a dropped connection, on every call, at a
+//! seeded rate or on chosen calls. It counts the calls per operation, the faults it injected, and
+//! keeps the request bodies of the operations it is asked to record.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -35,11 +38,83 @@ pub struct Staged {
     pub body: Value,
 }
 
+/// A fault injected into matching requests.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// The operation, as for [`Staged`].
+    pub operation: String,
+    pub kind: FaultKind,
+    pub when: When,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy)]
+pub enum FaultKind {
+    /// An error reply in the operation's protocol (JSON `__type` or the query protocol's XML),
+    /// before the call reaches the cloud: e.g. `(400, "ThrottlingException")`,
+    /// `(500, "InternalFailure")`, `(503, "ServiceUnavailable")`.
+    Error { status: u16, code: &'static str },
+    /// No reply for this long, then the call is forwarded (slower than the SDK's timeout: the
+    /// client gives up first and the cloud never sees the attempt).
+    Slow(Duration),
+    /// The call reaches the cloud and acts; its reply is held back this long (the client times
+    /// out after the cloud accepted).
+    LateReply(Duration),
+    /// The connection is dropped without a reply; nothing is forwarded.
+    Reset,
+}
+
+/// Which matching calls a fault hits.
+#[derive(Debug, Clone)]
+pub enum When {
+    /// Each call with this probability (percent), from a seeded generator.
+    Rate { percent: u32 },
+    /// The n-th matching calls (1-based).
+    Calls(Vec<usize>),
+}
+
 #[derive(Default)]
 struct Shared {
     staged: Vec<Staged>,
+    faults: Vec<Fault>,
     /// Calls per operation: (forwarded, answered by a staged reply).
     calls: BTreeMap<String, (usize, usize)>,
+    /// Matching calls seen per fault (for [`When::Calls`]).
+    fault_calls: Vec<usize>,
+    /// Faults injected per operation.
+    injected: BTreeMap<String, usize>,
+    /// Operations whose request bodies are kept, and the bodies.
+    recorded: BTreeMap<String, Vec<String>>,
+    /// The generator behind [`When::Rate`] (xorshift, seeded; repeatable).
+    rate_state: u64,
+}
+
+impl Shared {
+    /// The fault to inject into this call of `operation`, if any.
+    fn fault_for(&mut self, operation: &str) -> Option<FaultKind> {
+        for (i, fault) in self.faults.iter().enumerate() {
+            if fault.operation != operation {
+                continue;
+            }
+            self.fault_calls[i] += 1;
+            let hit = match &fault.when {
+                When::Calls(calls) => calls.contains(&self.fault_calls[i]),
+                When::Rate { percent } => {
+                    let mut x = self.rate_state;
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    self.rate_state = x;
+                    x % 100 < u64::from(*percent)
+                }
+            };
+            if hit {
+                *self.injected.entry(operation.to_owned()).or_default() += 1;
+                return Some(fault.kind);
+            }
+        }
+        None
+    }
 }
 
 /// The proxy, listening on 127.0.0.1 until dropped.
@@ -65,7 +140,10 @@ impl Proxy {
         let address: SocketAddr = listener
             .local_addr()
             .map_err(|e| format!("proxy: address: {e}"))?;
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared {
+            rate_state: 0x9E37_79B9_7F4A_7C15,
+            ..Shared::default()
+        }));
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let upstream: Arc<str> = upstream.trim_end_matches('/').into();
@@ -75,7 +153,15 @@ impl Proxy {
                 let (state, client, upstream) = (state.clone(), client.clone(), upstream.clone());
                 tokio::spawn(async move {
                     let serve = service_fn(move |request| {
-                        handle(request, state.clone(), client.clone(), upstream.clone())
+                        let (state, client, upstream) =
+                            (state.clone(), client.clone(), upstream.clone());
+                        async move {
+                            match handle(request, state, client, upstream).await {
+                                Some(response) => Ok(response),
+                                // An error from the service drops the connection unanswered.
+                                None => Err("connection reset (injected)"),
+                            }
+                        }
                     });
                     // A connection the client drops mid-request ends here; nothing to report.
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -96,9 +182,45 @@ impl Proxy {
         lock(&self.shared).staged.push(staged);
     }
 
-    /// Removes every staged reply: all requests are forwarded again.
+    /// Removes every staged reply and fault: all requests are forwarded again.
     pub fn clear(&self) {
-        lock(&self.shared).staged.clear();
+        let mut shared = lock(&self.shared);
+        shared.staged.clear();
+        shared.faults.clear();
+        shared.fault_calls.clear();
+    }
+
+    /// Injects `fault` from now on.
+    pub fn inject(&self, fault: Fault) {
+        let mut shared = lock(&self.shared);
+        shared.faults.push(fault);
+        shared.fault_calls.push(0);
+    }
+
+    /// Faults injected into `operation` so far.
+    pub fn injected(&self, operation: &str) -> usize {
+        lock(&self.shared)
+            .injected
+            .get(operation)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Keeps the request bodies of `operation` from now on.
+    pub fn record(&self, operation: &str) {
+        lock(&self.shared)
+            .recorded
+            .entry(operation.to_owned())
+            .or_default();
+    }
+
+    /// The request bodies of `operation` kept so far (every attempt, faulted or not).
+    pub fn bodies(&self, operation: &str) -> Vec<String> {
+        lock(&self.shared)
+            .recorded
+            .get(operation)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Calls of `operation` so far: (forwarded, answered by a staged reply).
@@ -134,20 +256,82 @@ fn operation_of(request: &hyper::http::request::Parts, body: &[u8]) -> String {
         .to_owned()
 }
 
+/// Answers one request; `None` drops the connection.
 async fn handle(
     request: Request<Incoming>,
     shared: Arc<Mutex<Shared>>,
     client: Client<HttpConnector, Full<Bytes>>,
     upstream: Arc<str>,
-) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
+) -> Option<Response<Full<Bytes>>> {
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(error) => return Ok(reply(StatusCode::BAD_GATEWAY, error.to_string())),
+        Err(error) => return Some(reply(StatusCode::BAD_GATEWAY, error.to_string())),
     };
     let operation = operation_of(&parts, &body);
-    let staged = {
+    let json_protocol = parts.headers.contains_key("x-amz-target");
+    let fault = {
         let mut shared = lock(&shared);
+        if let Some(bodies) = shared.recorded.get_mut(&operation) {
+            bodies.push(String::from_utf8_lossy(&body).into_owned());
+        }
+        shared.fault_for(&operation)
+    };
+    let mut late = None;
+    match fault {
+        Some(FaultKind::Error { status, code }) => {
+            return Some(error_reply(status, code, json_protocol))
+        }
+        Some(FaultKind::Reset) => return None,
+        Some(FaultKind::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(FaultKind::LateReply(delay)) => late = Some(delay),
+        None => {}
+    }
+    let response = forward_or_stage(parts, body, operation, &shared, &client, &upstream).await;
+    if let Some(delay) = late {
+        tokio::time::sleep(delay).await;
+    }
+    Some(response)
+}
+
+/// An AWS error reply: JSON protocols carry `__type`, the query protocol an XML ErrorResponse.
+fn error_reply(status: u16, code: &str, json_protocol: bool) -> Response<Full<Bytes>> {
+    let message = format!("{code} injected by the test proxy");
+    let (body, content_type) = if json_protocol {
+        (
+            serde_json::json!({"__type": code, "message": message}).to_string(),
+            "application/x-amz-json-1.1",
+        )
+    } else {
+        (
+            format!(
+                "<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>",
+                if status < 500 { "Sender" } else { "Receiver" }
+            ),
+            "text/xml",
+        )
+    };
+    let mut response = reply(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    );
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+async fn forward_or_stage(
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    operation: String,
+    shared: &Mutex<Shared>,
+    client: &Client<HttpConnector, Full<Bytes>>,
+    upstream: &str,
+) -> Response<Full<Bytes>> {
+    let staged = {
+        let mut shared = lock(shared);
         let text = String::from_utf8_lossy(&body);
         let staged = shared
             .staged
@@ -169,7 +353,7 @@ async fn handle(
             "content-type",
             hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
         );
-        return Ok(response);
+        return response;
     }
     let path = parts
         .uri
@@ -188,7 +372,7 @@ async fn handle(
     }
     let forward = match forward.body(Full::new(body)) {
         Ok(forward) => forward,
-        Err(error) => return Ok(reply(StatusCode::BAD_GATEWAY, error.to_string())),
+        Err(error) => return reply(StatusCode::BAD_GATEWAY, error.to_string()),
     };
     match client.request(forward).await {
         Ok(response) => {
@@ -196,11 +380,11 @@ async fn handle(
             parts.headers.remove("transfer-encoding");
             parts.headers.remove("connection");
             match body.collect().await {
-                Ok(collected) => Ok(Response::from_parts(parts, Full::new(collected.to_bytes()))),
-                Err(error) => Ok(reply(StatusCode::BAD_GATEWAY, error.to_string())),
+                Ok(collected) => Response::from_parts(parts, Full::new(collected.to_bytes())),
+                Err(error) => reply(StatusCode::BAD_GATEWAY, error.to_string()),
             }
         }
-        Err(error) => Ok(reply(StatusCode::BAD_GATEWAY, error.to_string())),
+        Err(error) => reply(StatusCode::BAD_GATEWAY, error.to_string()),
     }
 }
 

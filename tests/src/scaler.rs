@@ -201,6 +201,22 @@ impl ScalerStack {
         crate::invoke_sync(&self.lambda, &self.function, payload).await
     }
 
+    /// Invokes the function asynchronously, as EventBridge and SNS invoke it in AWS: with
+    /// Lambda's retries and the on-failure destination (the local cloud's own EventBridge and
+    /// SNS deliveries run a function once).
+    pub async fn invoke_async(&self, payload: &Value) -> Result<()> {
+        sdk!(
+            "Invoke",
+            self.lambda
+                .invoke()
+                .function_name(&self.function)
+                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                .payload(aws_smithy_types::Blob::new(payload.to_string()))
+                .send()
+        )?;
+        Ok(())
+    }
+
     /// An alarm fixture, with the account rewritten to the local cloud's and, when given, a
     /// new state timestamp (a distinct transition).
     pub fn alarm_fixture(&self, name: &str, timestamp: Option<&str>) -> Result<Value> {

@@ -82,7 +82,9 @@ impl AwsClients {
     /// (profiles, web identity with its own STS client, ECS and IMDS endpoints) would never
     /// answer there and cost most of the init. Elsewhere (the CLI) the full chains apply.
     pub async fn from_env(in_lambda: bool) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry_config())
+            .timeout_config(timeout_config());
         if let Some(client) = http::https_client_set_up_on_first_request(BehaviorVersion::latest())
         {
             loader = loader.http_client(client);
@@ -115,6 +117,34 @@ impl AwsClients {
     }
 }
 
+/// The SDK's retries, set on purpose: the standard mode (throttling and transient errors, 5xx,
+/// timeouts and connection errors are retried; a throttled client backs off through its token
+/// bucket) with 3 attempts and exponential backoff from 100 ms to at most 2 s. More would spend the
+/// invocation's budget on one call; what still fails is returned, and Lambda retries the event
+/// (claims make that safe).
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(std::time::Duration::from_millis(100))
+        .with_max_backoff(std::time::Duration::from_secs(2))
+}
+
+/// Attempts per AWS call (the first and two retries).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The SDK's timeouts, set on purpose (its default has none): 2 s to connect, 4 s per attempt,
+/// 10 s per call with its retries. The functions run for at most 30 s and make a handful of
+/// calls; one hanging call must fail in time for the handler to release its claim and return
+/// the error, so that Lambda retries the event.
+pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    use std::time::Duration;
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(4))
+        .operation_timeout(Duration::from_secs(10))
+        .build()
+}
+
 /// Converts an SDK error into [`AutopilotError::Aws`], keeping the service's error code.
 pub fn aws_error<E>(service: &'static str, operation: &'static str, error: E) -> AutopilotError
 where
@@ -145,6 +175,28 @@ mod tests {
         clients.ecs();
         assert!(clone.0.ecs.get().is_some(), "a clone sees the built client");
         assert!(clone.0.sns.get().is_none(), "other clients stay unbuilt");
+    }
+
+    #[tokio::test]
+    async fn clients_retry_three_times_and_time_out_on_purpose() {
+        let clients = AwsClients::from_env(true).await;
+        let config = clients.sdk_config();
+        let retry = config.retry_config().expect("set");
+        assert_eq!(retry.max_attempts(), 3);
+        assert_eq!(retry.max_backoff(), std::time::Duration::from_secs(2));
+        let timeouts = config.timeout_config().expect("set");
+        assert_eq!(
+            (
+                timeouts.connect_timeout(),
+                timeouts.operation_attempt_timeout(),
+                timeouts.operation_timeout()
+            ),
+            (
+                Some(std::time::Duration::from_secs(2)),
+                Some(std::time::Duration::from_secs(4)),
+                Some(std::time::Duration::from_secs(10))
+            )
+        );
     }
 
     #[test]

@@ -1,0 +1,258 @@
+//! Faults injected between the deployed functions and the local cloud (the harness's proxy
+//! fronts their ECS, SNS and DynamoDB): nothing is lost, nothing is told twice, counts stay
+//! exact, and a retried call keeps its idempotency token.
+//!
+//! (a) 200 distinct failures while 30 % of SNS Publish calls fail (503): each is notified exactly
+//!     once, after the SDK's and Lambda's retries, or lands in the on-failure queue with its
+//!     reason; 0 lost, 0 duplicates, counted by task.
+//! (b) DynamoDB throttling 30 % of the storm transactions (TransactWriteItems) of a crash loop:
+//!     the storm window's count is exact and the digest is sent once.
+//! (c) UpdateService failing on every attempt of the first scale-out invocation: the scaler gives
+//!     its cooldown back and fails; Lambda's retry makes exactly one change, told once.
+//! (d) RunTask whose reply comes after the SDK's attempt timeout (ECS accepted it): the SDK's
+//!     retry carries the same client token (ECS answers a repeated token with the first call's
+//!     tasks; the local cloud does not implement that, so the token itself is checked).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
+use autopilot_tests::proxy::{Fault, FaultKind, When};
+use autopilot_tests::scaler::{scaling_config, ScalerStack};
+use autopilot_tests::{binary, bootstrap_zip, crash_loop, LocalCloud, TriageStack};
+
+use serde_json::{json, Value};
+
+const FAILURES: usize = 200;
+const STORM: usize = 30;
+
+/// A standalone task of family `job-<i>` exiting with code 1: each its own storm window, so each
+/// is told.
+fn standalone_failure(stack: &TriageStack, i: usize) -> Value {
+    let mut event = stack.fixture("service-crash-exit1").unwrap();
+    event["id"] = format!("fault-a-{i:04}").into();
+    event["detail"]["taskArn"] =
+        format!("arn:aws:ecs:us-east-1:{}:task/shop/{i:032x}", stack.account).into();
+    event["detail"]["group"] = format!("family:job-{i}").into();
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_the_local_cloud() {
+    let cloud = LocalCloud::start().await.expect("local cloud");
+    let config = json!({"scaling": scaling_config(5), "jobs": jobs_config()});
+    let zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
+    let mut stack = TriageStack::deploy(&cloud, zip, &config)
+        .await
+        .expect("deploy");
+    let proxy = &stack.proxy;
+
+    // (a) Publish failing 30 % of the time.
+    proxy.inject(Fault {
+        operation: "Publish".into(),
+        kind: FaultKind::Error {
+            status: 503,
+            code: "ServiceUnavailable",
+        },
+        when: When::Rate { percent: 30 },
+    });
+    // Invoked asynchronously, as EventBridge invokes a function: the local cloud's own
+    // EventBridge → Lambda delivery runs a function once, without Lambda's retries and on-failure
+    // destination (checked in its eventbridge.py), which is what this scenario is about.
+    for i in 0..FAILURES {
+        stack
+            .invoke_async(&standalone_failure(&stack, i))
+            .await
+            .unwrap();
+    }
+    let inbox = stack
+        .drain_inbox(FAILURES, Duration::from_secs(5), Duration::from_secs(240))
+        .await
+        .unwrap();
+    let failed = stack
+        .drain_failures(0, Duration::from_secs(3))
+        .await
+        .unwrap();
+    // Counted by the stopped task (one per event).
+    let mut told: BTreeMap<String, usize> = BTreeMap::new();
+    for notification in &inbox {
+        let task = notification.body["details"]["task_arn"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
+        *told.entry(task).or_default() += 1;
+    }
+    let parked: Vec<&str> = failed
+        .iter()
+        .filter_map(|record| record["requestPayload"]["detail"]["taskArn"].as_str())
+        .collect();
+    assert!(
+        parked.iter().all(|task| !told.contains_key(*task)),
+        "an event both told and parked"
+    );
+    let duplicates: Vec<_> = told.iter().filter(|(_, n)| **n > 1).collect();
+    let injected = proxy.injected("Publish");
+    println!(
+        "(a) {FAILURES} failures, {injected} Publish calls failed: {} told, {} on the failure queue, {} duplicates",
+        told.len(),
+        failed.len(),
+        duplicates.len()
+    );
+    assert!(duplicates.is_empty(), "told twice: {duplicates:?}");
+    assert_eq!(told.len() + failed.len(), FAILURES, "none lost");
+    assert!(
+        injected >= FAILURES / 5,
+        "about 30 % of {} Publish calls failed: {injected}",
+        proxy.calls("Publish").0 + injected
+    );
+    for record in &failed {
+        let text = record.to_string();
+        assert!(
+            text.contains("ServiceUnavailable"),
+            "with its reason: {text}"
+        );
+    }
+    proxy.clear();
+
+    // (b) The storm transaction throttled 30 % of the time.
+    proxy.inject(Fault {
+        operation: "TransactWriteItems".into(),
+        kind: FaultKind::Error {
+            status: 400,
+            code: "ThrottlingException",
+        },
+        when: When::Rate { percent: 30 },
+    });
+    for stop in crash_loop(&stack, STORM).unwrap() {
+        stack.invoke_async(&stop).await.unwrap();
+    }
+    let storm = stack
+        .drain_inbox(2, Duration::from_secs(5), Duration::from_secs(120))
+        .await
+        .unwrap();
+    let injected = proxy.injected("TransactWriteItems");
+    // Retried invocations may still be counting: wait for the count to settle.
+    let mut window = BTreeMap::new();
+    for _ in 0..60 {
+        window = stack
+            .state_items()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i["pk"] == "storm#shop#service:orders-api#app-exit")
+            .expect("the storm window");
+        if window["stops"] == STORM.to_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settled = stack
+        .state_items()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i["pk"] == "storm#shop#service:orders-api#app-exit")
+        .expect("the storm window");
+    assert_eq!(
+        settled["stops"], window["stops"],
+        "no stop counted twice later"
+    );
+    println!(
+        "(b) {STORM} stops, {injected} storm transactions throttled: window count {}, {} notifications",
+        window["stops"],
+        storm.len()
+    );
+    assert!(injected > 0, "some transactions were throttled");
+    assert_eq!(window["stops"], STORM.to_string(), "the count is exact");
+    let kinds: Vec<&str> = storm
+        .iter()
+        .map(|n| n.body["kind"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(kinds.len(), 2, "the first stop and one digest: {kinds:?}");
+    assert!(kinds.contains(&"storm-digest"), "{kinds:?}");
+    proxy.clear();
+
+    // (c) UpdateService failing on all three attempts of the first invocation.
+    let scaler_zip = bootstrap_zip(&binary("alarm-scaler").expect("alarm-scaler binary")).unwrap();
+    let scaler = ScalerStack::deploy(&cloud, &mut stack, scaler_zip, &config)
+        .await
+        .expect("deploy scaler");
+    let proxy = &stack.proxy;
+    proxy.inject(Fault {
+        operation: "UpdateService".into(),
+        kind: FaultKind::Error {
+            status: 503,
+            code: "ServiceUnavailable",
+        },
+        when: When::Calls(vec![1, 2, 3]),
+    });
+    let alarm = scaler.alarm_fixture("eventbridge-alarm", None).unwrap();
+    scaler.invoke_async(&alarm).await.unwrap();
+    assert_eq!(
+        scaler
+            .wait_for_desired(3, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        3
+    );
+    let told = stack
+        .drain_inbox(1, Duration::from_secs(3), Duration::from_secs(30))
+        .await
+        .unwrap();
+    println!(
+        "(c) UpdateService: {} failed, {} reached ECS; desired 0 -> 3; {} notification(s)",
+        proxy.injected("UpdateService"),
+        proxy.calls("UpdateService").0,
+        told.len()
+    );
+    assert_eq!(proxy.injected("UpdateService"), 3);
+    assert_eq!(proxy.calls("UpdateService").0, 1, "exactly one change");
+    assert_eq!(told.len(), 1, "told once");
+    assert!(
+        told[0].subject.contains("scaled out 0 -> 3"),
+        "{}",
+        told[0].subject
+    );
+    proxy.clear();
+
+    // (d) RunTask accepted by ECS, its reply later than the SDK's 4 s attempt timeout.
+    let runner_zip = bootstrap_zip(&binary("batch-runner").expect("batch-runner binary")).unwrap();
+    let runner = BatchStack::deploy(&cloud, &mut stack, runner_zip, &config)
+        .await
+        .expect("deploy runner");
+    let proxy = &stack.proxy;
+    proxy.record("RunTask");
+    proxy.inject(Fault {
+        operation: "RunTask".into(),
+        kind: FaultKind::LateReply(Duration::from_secs(6)),
+        when: When::Calls(vec![1]),
+    });
+    let run = runner
+        .run(EXPORT_JOB, "2026-09-16T02:00:00Z")
+        .await
+        .unwrap();
+    let bodies = proxy.bodies("RunTask");
+    let tokens: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["clientToken"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    println!(
+        "(d) RunTask sent {} times (first reply held 6 s), client tokens {tokens:?}; outcome {}",
+        bodies.len(),
+        run["action"]
+    );
+    assert_eq!(run["action"], "started", "{run}");
+    assert!(bodies.len() >= 2, "the SDK retried the timed-out attempt");
+    assert!(!tokens[0].is_empty());
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "one client token for every attempt: {tokens:?}"
+    );
+    assert_eq!(run["client_token"], tokens[0].as_str());
+}
