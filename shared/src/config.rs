@@ -126,6 +126,9 @@ impl Deployment {
             member_role: read(ENV_MEMBER_ROLE),
         };
         deployment.validate()?;
+        crate::metrics::namespace_from(read(crate::metrics::ENV_NAMESPACE).as_deref()).map_err(
+            |problem| AutopilotError::invalid_config(crate::metrics::ENV_NAMESPACE, problem),
+        )?;
         Ok(deployment)
     }
 

@@ -13,6 +13,9 @@ use serde_json::json;
 
 use crate::error::{AutopilotError, Result};
 use crate::events::InboundEvent;
+use crate::metrics::{
+    emf_document, namespace_from, Measured, Measurement, DEFAULT_NAMESPACE, ENV_NAMESPACE,
+};
 
 /// Whether the process runs under a Lambda runtime API.
 pub fn in_lambda() -> bool {
@@ -139,25 +142,48 @@ pub async fn report_init_error(
     Ok(())
 }
 
-/// Runs `handler` under Lambda or over the CLI's event files.
-pub async fn serve<F, Fut, R>(cli: Option<&CommonArgs>, handler: F) -> ExitCode
+/// Runs `handler` of `function` (`task-triage` …) under Lambda or over the CLI's event files.
+pub async fn serve<F, Fut, R>(
+    function: &'static str,
+    cli: Option<&CommonArgs>,
+    handler: F,
+) -> ExitCode
 where
     F: Fn(InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
-    R: Serialize,
+    R: Serialize + Measured,
 {
     match cli {
-        None => serve_lambda(handler).await,
+        None => serve_lambda(function, handler).await,
         Some(args) => serve_cli(args, handler).await,
     }
 }
 
-async fn serve_lambda<F, Fut, R>(handler: F) -> ExitCode
+/// The EMF line of one invocation's result (see [`crate::metrics`]).
+pub fn metrics_line<R: Measured>(
+    namespace: &str,
+    function: &str,
+    result: &Result<R>,
+    timestamp_ms: i64,
+) -> String {
+    let measurement = match result {
+        Ok(response) => response.measurement(),
+        Err(error) => Measurement::failed(error.error_type()),
+    };
+    emf_document(namespace, function, &measurement, timestamp_ms).to_string()
+}
+
+async fn serve_lambda<F, Fut, R>(function: &'static str, handler: F) -> ExitCode
 where
     F: Fn(InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
-    R: Serialize,
+    R: Serialize + Measured,
 {
+    // Checked at init (`Deployment::from_env`).
+    let namespace = std::env::var(ENV_NAMESPACE).ok();
+    let namespace =
+        namespace_from(namespace.as_deref()).unwrap_or_else(|_| DEFAULT_NAMESPACE.into());
+    let namespace = namespace.as_str();
     let handler = &handler;
     let service = service_fn(move |event: LambdaEvent<InboundEvent>| async move {
         let invocation = Invocation {
@@ -174,6 +200,9 @@ where
                 "invocation failed: {error}"
             );
         }
+        // One EMF document per invocation, on stdout: CloudWatch Logs extracts the metrics.
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        println!("{}", metrics_line(namespace, function, &result, now_ms));
         result
     });
     match lambda_runtime::run(service).await {

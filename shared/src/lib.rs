@@ -18,6 +18,7 @@ pub mod entry;
 pub mod error;
 pub mod events;
 pub mod incident;
+pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod scaling;

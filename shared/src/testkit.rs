@@ -1092,3 +1092,146 @@ impl World {
         }
     }
 }
+
+/// What is wrong with `document` as a CloudWatch Embedded Metric Format document, by the
+/// specification (Amazon CloudWatch User Guide, "Specification: Embedded metric format"): an
+/// object whose `_aws` holds a millisecond `Timestamp` and `CloudWatchMetrics` directives; each
+/// directive a `Namespace`, `Dimensions` (sets of at most 30 names, each naming a string member of
+/// the root) and `Metrics` (at most 100, each naming a number or an array of at most 100 numbers at
+/// the root, with a known `Unit` and a `StorageResolution` of 1 or 60), and no other members.
+pub fn emf_problems(document: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    const UNITS: [&str; 27] = [
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    ];
+    let mut problems = Vec::new();
+    let Some(root) = document.as_object() else {
+        return vec!["the document is not an object".into()];
+    };
+    let Some(aws) = root.get("_aws").and_then(Value::as_object) else {
+        return vec!["no `_aws` object".into()];
+    };
+    let timestamp = aws.get("Timestamp").and_then(Value::as_i64);
+    if timestamp.is_none_or(|t| t <= 0) {
+        problems.push("`_aws.Timestamp` is not a positive integer of milliseconds".into());
+    }
+    let Some(directives) = aws.get("CloudWatchMetrics").and_then(Value::as_array) else {
+        problems.push("`_aws.CloudWatchMetrics` is not an array".into());
+        return problems;
+    };
+    for (i, directive) in directives.iter().enumerate() {
+        let at = format!("CloudWatchMetrics[{i}]");
+        let Some(directive) = directive.as_object() else {
+            problems.push(format!("{at} is not an object"));
+            continue;
+        };
+        for key in directive.keys() {
+            if !["Namespace", "Dimensions", "Metrics"].contains(&key.as_str()) {
+                problems.push(format!("{at} has an unknown member `{key}`"));
+            }
+        }
+        match directive.get("Namespace").and_then(Value::as_str) {
+            Some(namespace) if (1..=255).contains(&namespace.len()) => {}
+            _ => problems.push(format!(
+                "{at}.Namespace is not a string of 1-255 characters"
+            )),
+        }
+        match directive.get("Dimensions").and_then(Value::as_array) {
+            None => problems.push(format!("{at}.Dimensions is not an array")),
+            Some(sets) => {
+                for (j, set) in sets.iter().enumerate() {
+                    let Some(names) = set.as_array() else {
+                        problems.push(format!("{at}.Dimensions[{j}] is not an array"));
+                        continue;
+                    };
+                    if names.len() > 30 {
+                        problems.push(format!("{at}.Dimensions[{j}] has more than 30 names"));
+                    }
+                    for name in names {
+                        let value = name.as_str().and_then(|n| root.get(n));
+                        if !value
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| (1..=1024).contains(&v.len()))
+                        {
+                            problems.push(format!(
+                                "{at}.Dimensions[{j}]: {name} names no string member of 1-1024 characters"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        match directive.get("Metrics").and_then(Value::as_array) {
+            None => problems.push(format!("{at}.Metrics is not an array")),
+            Some(metrics) => {
+                if metrics.len() > 100 {
+                    problems.push(format!("{at}.Metrics has more than 100 definitions"));
+                }
+                for (j, metric) in metrics.iter().enumerate() {
+                    let Some(metric) = metric.as_object() else {
+                        problems.push(format!("{at}.Metrics[{j}] is not an object"));
+                        continue;
+                    };
+                    for key in metric.keys() {
+                        if !["Name", "Unit", "StorageResolution"].contains(&key.as_str()) {
+                            problems
+                                .push(format!("{at}.Metrics[{j}] has an unknown member `{key}`"));
+                        }
+                    }
+                    let name = metric.get("Name").and_then(Value::as_str).unwrap_or("");
+                    let numeric = match root.get(name) {
+                        Some(Value::Number(_)) => true,
+                        Some(Value::Array(values)) => {
+                            values.len() <= 100 && values.iter().all(Value::is_number)
+                        }
+                        _ => false,
+                    };
+                    if name.is_empty() || !numeric {
+                        problems.push(format!(
+                            "{at}.Metrics[{j}]: `{name}` names no number (or array of at most 100) at the root"
+                        ));
+                    }
+                    if let Some(unit) = metric.get("Unit") {
+                        if !unit.as_str().is_some_and(|u| UNITS.contains(&u)) {
+                            problems.push(format!("{at}.Metrics[{j}]: unknown Unit {unit}"));
+                        }
+                    }
+                    if let Some(resolution) = metric.get("StorageResolution") {
+                        if !matches!(resolution.as_i64(), Some(1 | 60)) {
+                            problems.push(format!(
+                                "{at}.Metrics[{j}]: StorageResolution {resolution} is not 1 or 60"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    problems
+}

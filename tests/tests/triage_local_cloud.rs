@@ -34,6 +34,44 @@ async fn task_triage_on_the_local_cloud() {
         template::writes_on_any_resource(&processed),
         Vec::<String>::new()
     );
+    // The dashboard renders to JSON with its widgets; the failure queue's alarm tells the topic.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&cloud.config);
+    let dashboard = cloudwatch
+        .get_dashboard()
+        .dashboard_name(stack.stack.output("DashboardName").unwrap())
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(dashboard.dashboard_body().unwrap_or_default()).expect("JSON body");
+    let titles: Vec<&str> = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["properties"]["title"].as_str())
+        .collect();
+    assert_eq!(titles.len(), 7, "{titles:?}");
+    assert!(body
+        .to_string()
+        .contains("{ECSAutopilot,Function,Category}"));
+    let alarm_name = stack.stack.physical_id("TriageFailuresAlarm").unwrap();
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_names(alarm_name)
+        .send()
+        .await
+        .unwrap();
+    let [alarm] = alarms.metric_alarms() else {
+        panic!("the failure queue's alarm: {alarms:?}")
+    };
+    assert_eq!(
+        (alarm.namespace(), alarm.metric_name()),
+        (Some("AWS/SQS"), Some("ApproximateNumberOfMessagesVisible"))
+    );
+    assert_eq!(
+        alarm.alarm_actions(),
+        std::slice::from_ref(&stack.topic_arn)
+    );
     let invoke = stack
         .lambda
         .get_function_event_invoke_config()
@@ -193,6 +231,26 @@ async fn task_triage_on_the_local_cloud() {
     assert_eq!(outcomes.count("duplicate"), 1, "{outcomes:?}");
     assert_eq!(outcomes.count("silent"), 1, "{outcomes:?}");
     assert_eq!(outcomes.count("folded"), STORM - 2, "{outcomes:?}");
+    // One EMF document per invocation in the function's log, by the specification, counting
+    // what the outcome lines say.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let emf: Vec<serde_json::Value> = stack
+        .function_logs(&cloud)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|document| document.get("_aws").is_some())
+        .collect();
+    assert!(emf.len() >= 3 + STORM, "{} EMF documents", emf.len());
+    for document in &emf {
+        let problems = autopilot::testkit::emf_problems(document);
+        assert!(problems.is_empty(), "{problems:?}: {document}");
+    }
+    let sum = |metric: &str| -> u64 { emf.iter().filter_map(|d| d[metric].as_u64()).sum() };
+    assert_eq!(sum("Notifications"), outcomes.count("notify") as u64);
+    assert_eq!(sum("Folded"), outcomes.count("folded") as u64);
+    assert_eq!(sum("Duplicates"), outcomes.count("duplicate") as u64);
     let items = stack.state_items().await.unwrap();
     let storm_item = items
         .iter()

@@ -49,8 +49,10 @@ async fn main() -> ExitCode {
         Ok(scaler) => scaler,
         Err(error) => return entry::fail_init(&error).await,
     };
-    entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
-        scaler.handle(event, invocation)
-    })
+    entry::serve(
+        "alarm-scaler",
+        cli.as_ref().map(|cli| &cli.common),
+        |event, invocation| scaler.handle(event, invocation),
+    )
     .await
 }

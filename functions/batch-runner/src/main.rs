@@ -28,8 +28,10 @@ async fn main() -> ExitCode {
         Ok(runner) => runner,
         Err(error) => return entry::fail_init(&error).await,
     };
-    entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
-        runner.handle(event, invocation)
-    })
+    entry::serve(
+        "batch-runner",
+        cli.as_ref().map(|cli| &cli.common),
+        |event, invocation| runner.handle(event, invocation),
+    )
     .await
 }

@@ -27,8 +27,10 @@ async fn main() -> ExitCode {
         Ok(triage) => triage,
         Err(error) => return entry::fail_init(&error).await,
     };
-    entry::serve(cli.as_ref().map(|cli| &cli.common), |event, invocation| {
-        triage.respond(event, invocation)
-    })
+    entry::serve(
+        "task-triage",
+        cli.as_ref().map(|cli| &cli.common),
+        |event, invocation| triage.respond(event, invocation),
+    )
     .await
 }

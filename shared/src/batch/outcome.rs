@@ -25,6 +25,9 @@ pub struct RunOutcome {
     pub requests: Vec<RunTaskRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// A redelivery of what was handled before (nothing done again).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
     pub notes: Vec<String>,
 }
 
@@ -43,6 +46,7 @@ impl RunOutcome {
             reason: String::new(),
             requests: Vec::new(),
             message_id: None,
+            duplicate: false,
             notes: Vec::new(),
         }
     }

@@ -28,6 +28,9 @@ pub struct ScalingOutcome {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// A redelivery of what was handled before (nothing done again).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
     pub notes: Vec<String>,
 }
 
@@ -48,6 +51,7 @@ impl ScalingOutcome {
             delivery: alarm.delivery,
             dry_run,
             message_id: None,
+            duplicate: false,
             notes: Vec::new(),
         }
     }

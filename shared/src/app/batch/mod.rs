@@ -95,6 +95,7 @@ impl BatchRunner {
                     Taken::Duplicate { decision, .. } => {
                         outcome.action = RunAction::Skipped;
                         outcome.reason = duplicate_reason(&run_id, decision.as_deref());
+                        outcome.duplicate = true;
                         tracing::info!(job, run_id, "duplicate run request");
                         return Ok(outcome);
                     }

@@ -167,6 +167,7 @@ impl AlarmScaler {
                         let decision = decision.as_deref().unwrap_or("unknown action");
                         outcome.reason =
                             format!("transition already handled ({decision}): duplicate delivery");
+                        outcome.duplicate = true;
                         tracing::info!(alarm = alarm.alarm_name, "duplicate transition");
                         return Ok(outcome);
                     }

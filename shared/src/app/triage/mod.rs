@@ -24,6 +24,7 @@ use crate::events::alarm::SCHEDULED_EVENT;
 use crate::events::ecs::{parse_triage_input, TaskStateChange, TriageInput};
 use crate::events::service::ServiceEvent;
 use crate::events::InboundEvent;
+use crate::metrics::{Measured, Measurement};
 use crate::ports::Clock;
 use crate::telemetry::LOGGED_BYTES;
 use crate::triage::service::classify_service_event;
@@ -72,6 +73,15 @@ pub enum TriageResponse {
         results: Vec<TriageOutcome>,
         notes: Vec<String>,
     },
+}
+
+impl Measured for TriageResponse {
+    fn measurement(&self) -> Measurement {
+        match self {
+            Self::One(outcome) => Measurement::of_triage(outcome),
+            Self::Tick { results, .. } => Measurement::of_triage_tick(results),
+        }
+    }
 }
 
 impl TaskTriage {
