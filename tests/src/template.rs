@@ -434,43 +434,92 @@ pub async fn processed_template(cloud: &LocalCloud, name: &str) -> Result<serde_
 /// Verbs of actions that only read.
 const READ_VERBS: [&str; 6] = ["Describe", "List", "Get", "BatchGet", "Query", "Scan"];
 
-/// `role/statement: action` for every allowed action that is not a read and applies to
-/// `Resource: "*"`, over the inline policies of the template's IAM roles.
-pub fn writes_on_any_resource(template: &serde_json::Value) -> Vec<String> {
-    let as_list = |v: &serde_json::Value| match v {
-        serde_json::Value::Array(items) => items.clone(),
-        other => vec![other.clone()],
-    };
+/// What a security review of a (processed) template finds, one line each:
+/// - an allowed action that is not a read on `Resource: "*"` (`Role/Sid: ecs:RunTask on *`);
+/// - `iam:PassRole` (or `iam:*`, `*`) allowed without an `iam:PassedToService` condition;
+/// - a queue without server-side encryption (`SqsManagedSseEnabled` or `KmsMasterKeyId`), a
+///   topic without `KmsMasterKeyId` (DynamoDB encrypts every table at rest, with an AWS-owned key
+///   when the template says nothing, so no table can fail).
+///
+/// Policies are read from roles' inline policies and from `AWS::IAM::Policy`, `RolePolicy` and
+/// `ManagedPolicy` resources; a statement under `Fn::If` counts in both branches (a condition may
+/// turn it on). Findings come sorted.
+pub fn security_findings(template: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    /// The items of a list, or the value itself; both branches of an `Fn::If`.
+    fn items(value: &Value) -> Vec<Value> {
+        match value {
+            Value::Array(list) => list.iter().flat_map(items).collect(),
+            Value::Object(map) if map.contains_key("Fn::If") => map["Fn::If"]
+                .as_array()
+                .map(|branches| branches.iter().skip(1).flat_map(items).collect())
+                .unwrap_or_default(),
+            Value::Object(map)
+                if map.get("Ref").and_then(Value::as_str) == Some("AWS::NoValue") =>
+            {
+                Vec::new()
+            }
+            other => vec![other.clone()],
+        }
+    }
     let mut found = Vec::new();
     let resources = template["Resources"]
         .as_object()
         .cloned()
         .unwrap_or_default();
-    for (role, resource) in resources {
-        if resource["Type"] != "AWS::IAM::Role" {
-            continue;
-        }
-        for policy in resource["Properties"]["Policies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            for statement in as_list(&policy["PolicyDocument"]["Statement"]) {
-                let on_any = as_list(&statement["Resource"]).iter().any(|r| r == "*");
-                if statement["Effect"] != "Allow" || !on_any {
+    for (id, resource) in &resources {
+        let properties = &resource["Properties"];
+        let documents: Vec<Value> = match resource["Type"].as_str().unwrap_or_default() {
+            "AWS::IAM::Role" => items(&properties["Policies"])
+                .iter()
+                .map(|p| p["PolicyDocument"].clone())
+                .collect(),
+            "AWS::IAM::Policy" | "AWS::IAM::RolePolicy" | "AWS::IAM::ManagedPolicy" => {
+                vec![properties["PolicyDocument"].clone()]
+            }
+            "AWS::SQS::Queue" => {
+                let sse = properties["SqsManagedSseEnabled"] == true
+                    || !properties["KmsMasterKeyId"].is_null();
+                if !sse {
+                    found.push(format!("{id}: queue without server-side encryption"));
+                }
+                continue;
+            }
+            "AWS::SNS::Topic" => {
+                if properties["KmsMasterKeyId"].is_null() {
+                    found.push(format!("{id}: topic without KmsMasterKeyId"));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        for document in documents {
+            for statement in items(&document["Statement"]) {
+                if statement["Effect"] != "Allow" {
                     continue;
                 }
-                for action in as_list(&statement["Action"]) {
+                let sid = statement["Sid"].as_str().unwrap_or("-");
+                let on_any = items(&statement["Resource"]).iter().any(|r| r == "*");
+                for action in items(&statement["Action"]) {
                     let action = action.as_str().unwrap_or_default();
                     let verb = action.split(':').nth(1).unwrap_or(action);
-                    if !READ_VERBS.iter().any(|read| verb.starts_with(read)) {
-                        let sid = statement["Sid"].as_str().unwrap_or("-");
-                        found.push(format!("{role}/{sid}: {action}"));
+                    if on_any && !READ_VERBS.iter().any(|read| verb.starts_with(read)) {
+                        found.push(format!("{id}/{sid}: {action} on *"));
+                    }
+                    let passes = ["iam:PassRole", "iam:*", "*"].contains(&action);
+                    let conditioned = statement["Condition"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|operators| operators.values())
+                        .any(|keys| keys.get("iam:PassedToService").is_some());
+                    if passes && !conditioned {
+                        found.push(format!("{id}/{sid}: {action} without iam:PassedToService"));
                     }
                 }
             }
         }
     }
+    found.sort();
     found
 }
 
@@ -505,21 +554,38 @@ mod tests {
     }
 
     #[test]
-    fn a_write_on_any_resource_is_found_and_reads_are_not() {
+    fn the_security_walk_finds_wide_writes_unconditioned_pass_role_and_plain_storage() {
         let template = serde_json::json!({"Resources": {
             "Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {
                 "Statement": [
                     {"Sid": "Reads", "Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:ListTasks"], "Resource": "*"},
                     {"Sid": "Scoped", "Effect": "Allow", "Action": "ecs:UpdateService", "Resource": "arn:aws:ecs:us-east-1:1:service/shop/x"},
                     {"Sid": "Wide", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": ["*"]},
-                    {"Sid": "Denied", "Effect": "Deny", "Action": "ecs:StopTask", "Resource": "*"}
+                    {"Sid": "Denied", "Effect": "Deny", "Action": "ecs:StopTask", "Resource": "*"},
+                    {"Fn::If": ["On", {"Sid": "Maybe", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}, {"Ref": "AWS::NoValue"}]},
+                    {"Sid": "Pass", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/job"},
+                    {"Sid": "PassToEcs", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/job",
+                     "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}}
                 ]
             }}]}},
-            "Topic": {"Type": "AWS::SNS::Topic"}
+            "Extra": {"Type": "AWS::IAM::RolePolicy", "Properties": {"PolicyDocument": {"Statement":
+                {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}}}},
+            "Plain": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Sealed": {"Type": "AWS::SQS::Queue", "Properties": {"SqsManagedSseEnabled": true}},
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+            "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {}}
         }});
         assert_eq!(
-            writes_on_any_resource(&template),
-            ["Role/Wide: ecs:RunTask"]
+            security_findings(&template),
+            [
+                "Extra/All: * on *",
+                "Extra/All: * without iam:PassedToService",
+                "Plain: queue without server-side encryption",
+                "Role/Maybe: sns:Publish on *",
+                "Role/Pass: iam:PassRole without iam:PassedToService",
+                "Role/Wide: ecs:RunTask on *",
+                "Topic: topic without KmsMasterKeyId",
+            ]
         );
     }
 

@@ -31,7 +31,7 @@ async fn task_triage_on_the_local_cloud() {
         .count();
     assert!(roles >= 1, "the SAM transform made the function's role");
     assert_eq!(
-        template::writes_on_any_resource(&processed),
+        template::security_findings(&processed),
         Vec::<String>::new()
     );
     // The dashboard renders to JSON with its widgets; the failure queue's alarm tells the topic.

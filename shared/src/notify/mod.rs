@@ -295,13 +295,59 @@ fn attributes(notice: &Notice) -> Vec<(String, String)> {
     attributes
 }
 
-/// The readable text for `default` and `email`.
+/// `text` on one line: line breaks, tabs and other control characters, and the invisible marks
+/// that reorder text (bidirectional overrides and isolates), become spaces. What an event says
+/// (a reason, a name) cannot start a line of its own in an email, so it cannot forge a heading,
+/// a fact or the footer.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() => ' ',
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' => ' ',
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// Text taken from an event, for chat markdown (`client-markdown`): on one line; `&`, `<` and
+/// `>` as entities (Slack's own escaping: no `<!here>`, `<@user>` or `<url|label>` of its own);
+/// no markdown link (`](` is split by a zero-width space) and no backtick to open a code block
+/// (each becomes the look-alike `ˋ`). Emphasis marks stay: clients show a backslash escape
+/// literally, and bold text is no harm.
+pub fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in one_line(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '`' => out.push('ˋ'),
+            c => out.push(c),
+        }
+    }
+    out.replace("](", "]\u{200b}(")
+}
+
+/// A log line inside a chat code block: on one line, `&`, `<` and `>` as entities (Slack reads
+/// its control sequences everywhere), and no backtick can close the block (each becomes the
+/// look-alike `ˋ`).
+pub fn code_line(text: &str) -> String {
+    one_line(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "ˋ")
+}
+
+/// The readable text for `default` and `email`. Every value is put on one line (see
+/// [`one_line`]); a log line keeps its own line, prefixed.
 pub fn readable_text(notice: &Notice) -> String {
     let mut text = format!(
         "[{}] {}\n\n{}\n",
         notice.severity.as_str().to_ascii_uppercase(),
-        notice.title,
-        notice.summary
+        one_line(&notice.title),
+        one_line(&notice.summary)
     );
     if !notice.facts.is_empty() {
         text.push('\n');
@@ -312,26 +358,30 @@ pub fn readable_text(notice: &Notice) -> String {
             .max()
             .unwrap_or(0);
         for (key, value) in &notice.facts {
-            text.push_str(&format!("{key:<width$}  {value}\n"));
+            text.push_str(&format!("{key:<width$}  {}\n", one_line(value)));
         }
     }
     for section in notice.sections.iter().filter(|s| !s.lines.is_empty()) {
-        text.push_str(&format!("\n{}\n", section.heading));
+        text.push_str(&format!("\n{}\n", one_line(&section.heading)));
         for line in &section.lines {
-            text.push_str(&format!("  - {line}\n"));
+            text.push_str(&format!("  - {}\n", one_line(line)));
         }
     }
     if !notice.log_tail.is_empty() {
         let heading = notice.log_heading.as_deref().unwrap_or("Last log lines");
-        text.push_str(&format!("\n{heading}\n"));
+        text.push_str(&format!("\n{}\n", one_line(heading)));
         for line in &notice.log_tail {
-            text.push_str(&format!("  | {line}\n"));
+            text.push_str(&format!("  | {}\n", one_line(line)));
         }
     }
     if !notice.links.is_empty() {
         text.push_str("\nLinks\n");
         for link in &notice.links {
-            text.push_str(&format!("  {}: {}\n", link.label, link.url));
+            text.push_str(&format!(
+                "  {}: {}\n",
+                one_line(&link.label),
+                one_line(&link.url)
+            ));
         }
     }
     text.push_str(&format!("\n-- {} (ECS Autopilot)\n", notice.source));
@@ -368,15 +418,16 @@ pub fn chatbot_json(notice: &Notice) -> serde_json::Value {
         Severity::Warning => ":warning:",
         Severity::Info => ":information_source:",
     };
-    let mut description = notice.summary.clone();
+    // Event text is escaped for markdown; the log tail goes in a code block it cannot close.
+    let mut description = markdown_text(&notice.summary);
     if !notice.log_tail.is_empty() {
-        let tail: Vec<&str> = notice
+        let tail: Vec<String> = notice
             .log_tail
             .iter()
             .rev()
             .take(5)
             .rev()
-            .map(String::as_str)
+            .map(|line| code_line(line))
             .collect();
         description.push_str(&format!("\n```\n{}\n```", tail.join("\n")));
     }
@@ -384,14 +435,17 @@ pub fn chatbot_json(notice: &Notice) -> serde_json::Value {
         .sections
         .iter()
         .filter(|s| s.heading.starts_with("What to do"))
-        .flat_map(|s| s.lines.iter().cloned())
+        .flat_map(|s| s.lines.iter().map(|line| markdown_text(line)))
         .collect();
-    next_steps.extend(
-        notice
-            .links
-            .iter()
-            .map(|l| format!("<{}|{}>", l.url, l.label)),
-    );
+    next_steps.extend(notice.links.iter().map(|l| {
+        // The URL's own `|` and `>` would end the link early.
+        let url = l
+            .url
+            .replace('|', "%7C")
+            .replace('>', "%3E")
+            .replace('<', "%3C");
+        format!("<{url}|{}>", markdown_text(&l.label))
+    }));
     let mut keywords = vec![notice.severity.as_str().to_owned(), notice.category.clone()];
     keywords.extend(notice.cluster.clone());
     keywords.extend(notice.service.clone());
@@ -400,7 +454,7 @@ pub fn chatbot_json(notice: &Notice) -> serde_json::Value {
         "source": "custom",
         "content": {
             "textType": "client-markdown",
-            "title": format!("{emoji} {}", notice.title),
+            "title": format!("{emoji} {}", markdown_text(&notice.title)),
             "description": description,
             "nextSteps": next_steps,
             "keywords": keywords,
