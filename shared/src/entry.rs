@@ -159,18 +159,19 @@ where
     }
 }
 
-/// The EMF line of one invocation's result (see [`crate::metrics`]).
+/// The EMF line of one invocation's result (see [`crate::metrics`]), which took `handler_ms`.
 pub fn metrics_line<R: Measured>(
     namespace: &str,
     function: &str,
     result: &Result<R>,
     timestamp_ms: i64,
+    handler_ms: Option<f64>,
 ) -> String {
     let measurement = match result {
         Ok(response) => response.measurement(),
         Err(error) => Measurement::failed(error.error_type()),
     };
-    emf_document(namespace, function, &measurement, timestamp_ms).to_string()
+    emf_document(namespace, function, &measurement, timestamp_ms, handler_ms).to_string()
 }
 
 async fn serve_lambda<F, Fut, R>(function: &'static str, handler: F) -> ExitCode
@@ -190,10 +191,12 @@ where
             request_id: Some(event.context.request_id.clone()),
             deadline: Some(event.context.deadline()),
         };
+        let started = std::time::Instant::now();
         let result = match event.payload.admitted() {
             Ok(payload) => handler(payload, invocation).await,
             Err(error) => Err(error),
         };
+        let handler_ms = started.elapsed().as_secs_f64() * 1e3;
         if let Err(error) = &result {
             tracing::error!(
                 error_type = error.error_type(),
@@ -202,7 +205,8 @@ where
         }
         // One EMF document per invocation, on stdout: CloudWatch Logs extracts the metrics.
         let now_ms = chrono::Utc::now().timestamp_millis();
-        println!("{}", metrics_line(namespace, function, &result, now_ms));
+        let line = metrics_line(namespace, function, &result, now_ms, Some(handler_ms));
+        println!("{line}");
         result
     });
     match lambda_runtime::run(service).await {

@@ -22,7 +22,7 @@ fn checked<R: autopilot::metrics::Measured>(
     function: &str,
     result: &autopilot::Result<R>,
 ) -> Value {
-    let line = metrics_line(DEFAULT_NAMESPACE, function, result, T);
+    let line = metrics_line(DEFAULT_NAMESPACE, function, result, T, Some(0.5));
     assert!(!line.contains('\n'), "one line");
     let document: Value = serde_json::from_str(&line).unwrap();
     let problems = emf_problems(&document);
