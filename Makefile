@@ -6,7 +6,7 @@ MINISTACK_VENV := .venv-ministack
 LINT_VENV := .venv-lint
 FUNCTIONS := task-triage alarm-scaler batch-runner
 
-.PHONY: all build build-tools release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench fuzz clean
+.PHONY: all build build-tools release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench bench-load fuzz clean
 
 all: build
 
@@ -95,6 +95,13 @@ bench: package
 	@for f in $(FUNCTIONS); do \
 	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(( $$(stat -c %s target/lambda/$$f/$$f.zip) / 1024 )) KiB | zipped ≤ 4096 KiB |"; \
 	done
+
+# A burst of 2,000 mixed events through the deployed task-triage (release build) on the local
+# cloud: counts, handler duration p50/p99 and AWS calls per event (the short version in `make
+# test` is the 200-event burst of tests/tests/faults_local_cloud.rs).
+bench-load: ministack release
+	$(CARGO) build -p autopilot-tests --bin autopilot-bench-load
+	AUTOPILOT_BIN_DIR=$(RELEASE_DIR) ./target/debug/autopilot-bench-load
 
 # The long fuzzing run: a million structure-aware mutations of the fixtures per function, in
 # release, through each function's parse + decide path (offline); findings go to fuzz/findings/.

@@ -3,7 +3,7 @@
 //! ECS cluster/service/task definition, logs, the Lambda and its EventBridge rule), injects
 //! fixture events and reads back what reached the inbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -280,15 +280,16 @@ pub const FIXTURE_SOURCE: &str = "autopilot.fixtures";
 pub const OOM_TASK_ID: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
 /// The services a deployed function reaches through the harness's proxy (where faults are
-/// injected and ECS's side of a scene is staged).
-pub const PROXIED: [&str; 3] = [
+/// injected, ECS's side of a scene is staged and calls are counted).
+pub const PROXIED: [&str; 4] = [
     "AWS_ENDPOINT_URL_ECS",
     "AWS_ENDPOINT_URL_SNS",
     "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
 ];
 
 /// What the harness adds to a deployed function's environment: what Lambda itself would set
-/// (the local cloud drops LoggingConfig), the proxy in front of ECS, SNS and DynamoDB, and
+/// (the local cloud drops LoggingConfig), the proxy in front of ECS, SNS, DynamoDB and Logs, and
 /// `RUST_LOG` from `AUTOPILOT_LAMBDA_LOG`.
 fn harness_environment(proxy: &proxy::Proxy) -> Vec<(&'static str, String)> {
     let mut extra = vec![("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned())];
@@ -763,28 +764,58 @@ impl TriageStack {
     }
 
     /// The function's log lines from CloudWatch Logs (`/aws/lambda/task-triage`), oldest first.
+    /// The local cloud answers at most 10,000 events per FilterLogEvents call and gives no
+    /// next token: a full page continues from its last timestamp, skipping the events already
+    /// read at that timestamp (by event id).
     pub async fn function_logs(&self, cloud: &LocalCloud) -> Result<Vec<String>> {
+        const FULL_PAGE: usize = 10_000;
         let logs = aws_sdk_cloudwatchlogs::Client::new(&cloud.config);
         let group = format!("/aws/lambda/{}", self.function);
         let mut lines = Vec::new();
         let mut next: Option<String> = None;
+        let mut start_time: Option<i64> = None;
+        let mut read_at_start: HashSet<String> = HashSet::new();
         loop {
             let output = sdk!(
                 "FilterLogEvents",
                 logs.filter_log_events()
                     .log_group_name(&group)
                     .set_next_token(next.clone())
+                    .set_start_time(start_time)
                     .send()
             )?;
-            lines.extend(
-                output
-                    .events()
-                    .iter()
-                    .filter_map(|e| e.message())
-                    .map(|m| m.trim_end().to_owned()),
-            );
+            let events = output.events();
+            let mut last_time = start_time;
+            let mut read_at_last = HashSet::new();
+            let mut fresh = 0;
+            for event in events {
+                let id = event.event_id().unwrap_or_default().to_owned();
+                if event.timestamp() == start_time && read_at_start.contains(&id) {
+                    continue;
+                }
+                if event.timestamp() != last_time {
+                    last_time = event.timestamp();
+                    read_at_last.clear();
+                }
+                read_at_last.insert(id);
+                fresh += 1;
+                if let Some(message) = event.message() {
+                    lines.push(message.trim_end().to_owned());
+                }
+            }
             next = output.next_token().map(str::to_owned);
-            if next.is_none() || output.events().is_empty() {
+            if next.is_none() {
+                // A full page of one millisecond read before: nothing further can be reached.
+                if events.len() < FULL_PAGE || fresh == 0 {
+                    return Ok(lines);
+                }
+                if last_time == start_time {
+                    read_at_start.extend(read_at_last);
+                } else {
+                    read_at_start = read_at_last;
+                }
+                start_time = last_time;
+            } else if events.is_empty() {
                 return Ok(lines);
             }
         }
