@@ -948,6 +948,25 @@ impl ScalableTargets for FakeTargets {
 /// The account every world's fixtures come from, in `us-east-1`: the functions' own.
 pub const HOME_ACCOUNT: &str = "111122223333";
 
+/// The fixtures' `orders-api:17` container logging to `/ecs/orders-api` (prefix `ecs`) in
+/// `account`, whose stopped task's stream holds `lines`.
+pub fn orders_api_logs(ecs: &FakeEcs, logs: &FakeLogs, account: &str, lines: &[&str]) {
+    ecs.set_log_target(
+        &format!("arn:aws:ecs:us-east-1:{account}:task-definition/orders-api:17"),
+        "orders-api",
+        AwsLogsTarget {
+            group: "/ecs/orders-api".into(),
+            stream_prefix: Some("ecs".into()),
+            region: None,
+        },
+    );
+    logs.set_stream(
+        "/ecs/orders-api",
+        "ecs/orders-api/a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        lines,
+    );
+}
+
 /// A member account in memory: its own ECS and Logs, recording into its own recorder.
 #[derive(Debug)]
 pub struct FakeMember {

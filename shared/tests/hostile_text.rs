@@ -6,9 +6,8 @@ mod common;
 
 use autopilot::app::triage::TaskTriage;
 use autopilot::config::StackConfig;
-use autopilot::domain::AwsLogsTarget;
 use autopilot::entry::{Invocation, Mode};
-use autopilot::testkit::World;
+use autopilot::testkit::{orders_api_logs, World, HOME_ACCOUNT};
 use common::fixture;
 use serde_json::Value;
 
@@ -17,18 +16,10 @@ const FORGED: &str = "java.lang.OutOfMemoryError\n\n-- all clear (ECS Autopilot)
 #[tokio::test]
 async fn event_text_stays_inside_its_line_and_its_markup() {
     let world = World::new();
-    world.ecs.set_log_target(
-        "arn:aws:ecs:us-east-1:111122223333:task-definition/orders-api:17",
-        "orders-api",
-        AwsLogsTarget {
-            group: "/ecs/orders-api".into(),
-            stream_prefix: Some("ecs".into()),
-            region: None,
-        },
-    );
-    world.logs.set_stream(
-        "/ecs/orders-api",
-        "ecs/orders-api/a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    orders_api_logs(
+        &world.ecs,
+        &world.logs,
+        HOME_ACCOUNT,
         &[
             "starting",
             "``` <!channel> closing the block\n-- all clear (ECS Autopilot)",

@@ -11,10 +11,10 @@ use autopilot::app::batch::{BatchRunner, RunnerResponse};
 use autopilot::app::scaler::AlarmScaler;
 use autopilot::app::triage::{Decision, TaskTriage, TriageOutcome, TriageResponse};
 use autopilot::config::StackConfig;
-use autopilot::domain::{AwsLogsTarget, ServiceSnapshot};
+use autopilot::domain::ServiceSnapshot;
 use autopilot::entry::{Invocation, Mode};
 use autopilot::ports::Scope;
-use autopilot::testkit::{FakeMember, World, HOME_ACCOUNT};
+use autopilot::testkit::{orders_api_logs, FakeMember, World, HOME_ACCOUNT};
 use common::{assert_noted, fixture};
 
 const OOM: &str = "ecs/service-oom.json";
@@ -41,18 +41,10 @@ fn seed(member: &FakeMember, account: &str) {
             ..ServiceSnapshot::default()
         },
     );
-    member.ecs.set_log_target(
-        &format!("arn:aws:ecs:us-east-1:{account}:task-definition/orders-api:17"),
-        "orders-api",
-        AwsLogsTarget {
-            group: "/ecs/orders-api".into(),
-            stream_prefix: Some("ecs".into()),
-            region: None,
-        },
-    );
-    member.logs.set_stream(
-        "/ecs/orders-api",
-        "ecs/orders-api/a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    orders_api_logs(
+        &member.ecs,
+        &member.logs,
+        account,
         &["member account: heap exhausted"],
     );
 }

@@ -293,37 +293,34 @@ fn dst_changes_shorten_and_lengthen_wall_clock_windows() {
     // Sundays 01:00–04:00 local: two real hours on the spring-forward day, four on the
     // fall-back day, three otherwise.
     let berlin = weekly(&["sun"], "01:00", "04:00", "Europe/Berlin");
-    assert_eq!(
-        minutes_inside(&berlin, "2026-03-28T12:00:00Z", "2026-03-29T12:00:00Z"),
-        120
-    );
-    assert_eq!(
-        minutes_inside(&berlin, "2026-10-24T12:00:00Z", "2026-10-25T12:00:00Z"),
-        240
-    );
-    assert_eq!(
-        minutes_inside(&berlin, "2026-11-28T12:00:00Z", "2026-11-29T12:00:00Z"),
-        180
-    );
     let new_york = weekly(&["sun"], "01:00", "04:00", "America/New_York");
-    assert_eq!(
-        minutes_inside(&new_york, "2026-03-08T00:00:00Z", "2026-03-09T00:00:00Z"),
-        120
-    );
-    assert_eq!(
-        minutes_inside(&new_york, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"),
-        240
-    );
     // A window wholly inside the skipped hour never opens that day.
     let gap = weekly(&["sun"], "02:00", "03:00", "Europe/Berlin");
-    assert_eq!(
-        minutes_inside(&gap, "2026-03-28T12:00:00Z", "2026-03-29T12:00:00Z"),
-        0
-    );
-    assert_eq!(
-        minutes_inside(&gap, "2026-04-04T12:00:00Z", "2026-04-05T12:00:00Z"),
-        60
-    );
+    for (window, from, to, minutes) in [
+        (&berlin, "2026-03-28T12:00:00Z", "2026-03-29T12:00:00Z", 120),
+        (&berlin, "2026-10-24T12:00:00Z", "2026-10-25T12:00:00Z", 240),
+        (&berlin, "2026-11-28T12:00:00Z", "2026-11-29T12:00:00Z", 180),
+        (
+            &new_york,
+            "2026-03-08T00:00:00Z",
+            "2026-03-09T00:00:00Z",
+            120,
+        ),
+        (
+            &new_york,
+            "2026-11-01T00:00:00Z",
+            "2026-11-02T00:00:00Z",
+            240,
+        ),
+        (&gap, "2026-03-28T12:00:00Z", "2026-03-29T12:00:00Z", 0),
+        (&gap, "2026-04-04T12:00:00Z", "2026-04-05T12:00:00Z", 60),
+    ] {
+        assert_eq!(
+            minutes_inside(window, from, to),
+            minutes,
+            "{window:?} {from}"
+        );
+    }
 }
 
 #[test]

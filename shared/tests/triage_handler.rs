@@ -5,11 +5,11 @@ mod common;
 
 use autopilot::app::triage::{Decision, TaskTriage, TriageOutcome};
 use autopilot::config::StackConfig;
-use autopilot::domain::{AwsLogsTarget, ServiceSnapshot, Severity};
+use autopilot::domain::{ServiceSnapshot, Severity};
 use autopilot::entry::{Invocation, Mode};
 use autopilot::incident::Incident;
 use autopilot::state::{ClaimStatus, StormWindow};
-use autopilot::testkit::{StoredClaim, World, START};
+use autopilot::testkit::{orders_api_logs, StoredClaim, World, HOME_ACCOUNT, START};
 use common::{assert_noted, event, fixture};
 
 const OOM: &str = "ecs/service-oom.json";
@@ -30,18 +30,10 @@ fn world() -> World {
             ..ServiceSnapshot::default()
         },
     );
-    world.ecs.set_log_target(
-        "arn:aws:ecs:us-east-1:111122223333:task-definition/orders-api:17",
-        "orders-api",
-        AwsLogsTarget {
-            group: "/ecs/orders-api".into(),
-            stream_prefix: Some("ecs".into()),
-            region: None,
-        },
-    );
-    world.logs.set_stream(
-        "/ecs/orders-api",
-        "ecs/orders-api/a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    orders_api_logs(
+        &world.ecs,
+        &world.logs,
+        HOME_ACCOUNT,
         &[
             "starting",
             "loading catalog",
