@@ -429,6 +429,7 @@ proptest! {
         let alone = router_of(deciding);
         let notice = subject("payments-api", "oom", severity);
         let route = router.route(&notice);
+        prop_assert_eq!(&route, &router.explain(&notice).0, "route and explain agree");
         prop_assert_eq!(&route.destinations, &alone.route(&notice).destinations);
         prop_assert_eq!(route.decided_by, DecidedBy::Rule { index: before.len(), name: None });
     }

@@ -500,6 +500,11 @@ pub fn security_findings(template: &serde_json::Value) -> Vec<String> {
                 }
                 let sid = statement["Sid"].as_str().unwrap_or("-");
                 let on_any = items(&statement["Resource"]).iter().any(|r| r == "*");
+                let conditioned = statement["Condition"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|operators| operators.values())
+                    .any(|keys| keys.get("iam:PassedToService").is_some());
                 for action in items(&statement["Action"]) {
                     let action = action.as_str().unwrap_or_default();
                     let verb = action.split(':').nth(1).unwrap_or(action);
@@ -507,11 +512,6 @@ pub fn security_findings(template: &serde_json::Value) -> Vec<String> {
                         found.push(format!("{id}/{sid}: {action} on *"));
                     }
                     let passes = ["iam:PassRole", "iam:*", "*"].contains(&action);
-                    let conditioned = statement["Condition"]
-                        .as_object()
-                        .into_iter()
-                        .flat_map(|operators| operators.values())
-                        .any(|keys| keys.get("iam:PassedToService").is_some());
                     if passes && !conditioned {
                         found.push(format!("{id}/{sid}: {action} without iam:PassedToService"));
                     }

@@ -310,25 +310,6 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Text taken from an event, for chat markdown (`client-markdown`): on one line; `&`, `<` and
-/// `>` as entities (Slack's own escaping: no `<!here>`, `<@user>` or `<url|label>` of its own);
-/// no markdown link (`](` is split by a zero-width space) and no backtick to open a code block
-/// (each becomes the look-alike `ˋ`). Emphasis marks stay: clients show a backslash escape
-/// literally, and bold text is no harm.
-pub fn markdown_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in one_line(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '`' => out.push('ˋ'),
-            c => out.push(c),
-        }
-    }
-    out.replace("](", "]\u{200b}(")
-}
-
 /// A log line inside a chat code block: on one line, `&`, `<` and `>` as entities (Slack reads
 /// its control sequences everywhere), and no backtick can close the block (each becomes the
 /// look-alike `ˋ`).
@@ -338,6 +319,14 @@ pub fn code_line(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('`', "ˋ")
+}
+
+/// Text taken from an event, for chat markdown (`client-markdown`): escaped as a [`code_line`]
+/// (Slack's own entities: no `<!here>`, `<@user>` or `<url|label>` of its own; no backtick to
+/// open a code block) and no markdown link (`](` is split by a zero-width space). Emphasis
+/// marks stay: clients show a backslash escape literally, and bold text is no harm.
+pub fn markdown_text(text: &str) -> String {
+    code_line(text).replace("](", "]\u{200b}(")
 }
 
 /// The readable text for `default` and `email`. Every value is put on one line (see

@@ -256,22 +256,33 @@ impl Router {
         topics
     }
 
-    /// Decides where a notice goes.
+    /// Decides where a notice goes (no explanation is worded: this runs for every notice).
     pub fn route(&self, subject: &Subject) -> Route {
-        self.explain(subject).0
+        self.walk(subject, None)
     }
 
     /// Decides where a notice goes, with one line per rule considered saying why it did or did
     /// not apply (`--explain-route`).
     pub fn explain(&self, subject: &Subject) -> (Route, Vec<String>) {
         let mut reasons = Vec::new();
+        let route = self.walk(subject, Some(&mut reasons));
+        (route, reasons)
+    }
+
+    /// The first matching rule, else `route_by_tag`, else the default topic; with `reasons`,
+    /// each step says why.
+    fn walk(&self, subject: &Subject, mut reasons: Option<&mut Vec<String>>) -> Route {
+        let mut say = |line: &dyn Fn() -> String| {
+            if let Some(reasons) = reasons.as_mut() {
+                reasons.push(line());
+            }
+        };
         for (index, rule) in self.rules.iter().enumerate() {
-            let label = rule.label(index);
             match rule.mismatch(subject) {
-                Some(why) => reasons.push(format!("{label}: no ({why})")),
+                Some(why) => say(&|| format!("{}: no ({why})", rule.label(index))),
                 None => {
-                    reasons.push(format!("{label}: matches ({})", rule.describe_match()));
-                    return (rule.decide(index, subject.severity), reasons);
+                    say(&|| format!("{}: matches ({})", rule.label(index), rule.describe_match()));
+                    return rule.decide(index, subject.severity);
                 }
             }
         }
@@ -279,11 +290,8 @@ impl Router {
             let value = subject.tags.and_then(|tags| tags.get(&by_tag.tag));
             match value.and_then(|v| by_tag.topics.get(v).map(|topic| (v, topic))) {
                 Some((value, topic)) => {
-                    reasons.push(format!(
-                        "route_by_tag: tag {}={value} → {topic}",
-                        by_tag.tag
-                    ));
-                    let route = Route {
+                    say(&|| format!("route_by_tag: tag {}={value} → {topic}", by_tag.tag));
+                    return Route {
                         decided_by: DecidedBy::Tag {
                             tag: by_tag.tag.clone(),
                             value: value.clone(),
@@ -292,9 +300,8 @@ impl Router {
                         severity: subject.severity,
                         destinations: vec![Destination::Topic(topic.clone())],
                     };
-                    return (route, reasons);
                 }
-                None => reasons.push(match (subject.tags, value) {
+                None => say(&|| match (subject.tags, value) {
                     (None, _) => "route_by_tag: no tags read for this notice".to_owned(),
                     (Some(_), None) => format!("route_by_tag: no tag {}", by_tag.tag),
                     (Some(_), Some(v)) => {
@@ -303,14 +310,67 @@ impl Router {
                 }),
             }
         }
-        reasons.push("default topic".into());
-        let route = Route {
+        say(&|| "default topic".into());
+        Route {
             decided_by: DecidedBy::Default,
             muted: false,
             severity: subject.severity,
             destinations: vec![Destination::DefaultTopic],
-        };
-        (route, reasons)
+        }
+    }
+}
+
+/// Why a rule does not apply, worded only when an explanation is asked for.
+enum Miss<'a> {
+    Lacks(&'static str),
+    Glob {
+        key: &'static str,
+        value: &'a str,
+        pattern: &'a glob::Pattern,
+    },
+    Source {
+        is: Source,
+        wanted: Source,
+    },
+    Category {
+        is: &'a str,
+        wanted: &'a [String],
+    },
+    Severity {
+        is: Severity,
+        min: Severity,
+    },
+    TagDiffers {
+        key: &'a str,
+        is: &'a str,
+        wanted: &'a str,
+    },
+    NoTag(&'a str),
+    Outside(Timestamp),
+}
+
+impl std::fmt::Display for Miss<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Lacks(key) => write!(f, "the notice has no {key}"),
+            Self::Glob {
+                key,
+                value,
+                pattern,
+            } => write!(f, "{key} {value} is not {pattern}"),
+            Self::Source { is, wanted } => {
+                write!(f, "source is {}, not {}", is.as_str(), wanted.as_str())
+            }
+            Self::Category { is, wanted } => {
+                write!(f, "category {is} is not one of {}", wanted.join(", "))
+            }
+            Self::Severity { is, min } => {
+                write!(f, "severity {} is below {}", is.as_str(), min.as_str())
+            }
+            Self::TagDiffers { key, is, wanted } => write!(f, "tag {key} is {is}, not {wanted}"),
+            Self::NoTag(key) => write!(f, "no tag {key}"),
+            Self::Outside(at) => write!(f, "{at} is outside its windows"),
+        }
     }
 }
 
@@ -330,14 +390,7 @@ impl Rule {
         let job = spec
             .job
             .as_deref()
-            .map(|text| {
-                glob::Pattern::new(text).map_err(|e| {
-                    AutopilotError::invalid_config(
-                        field("job"),
-                        format!("`{text}` is not a glob: {}", e.msg),
-                    )
-                })
-            })
+            .map(|text| glob_of(text).map_err(|p| AutopilotError::invalid_config(field("job"), p)))
             .transpose()?;
         if let Some(categories) = &spec.category {
             if categories.is_empty() {
@@ -454,57 +507,55 @@ impl Rule {
     }
 
     /// Why the rule does not apply to the subject; `None` when it does.
-    fn mismatch(&self, subject: &Subject) -> Option<String> {
-        let glob = |pattern: &Option<glob::Pattern>, value: Option<&str>, key: &str| {
-            let pattern = pattern.as_ref()?;
+    fn mismatch<'a>(&'a self, subject: &Subject<'a>) -> Option<Miss<'a>> {
+        let globs = [
+            ("cluster", &self.cluster, subject.cluster),
+            ("service", &self.service, subject.service),
+            ("job", &self.job, subject.job),
+        ];
+        for (key, pattern, value) in globs {
+            let Some(pattern) = pattern else { continue };
             match value {
-                None => Some(format!("the notice has no {key}")),
-                Some(v) if !pattern.matches(v) => Some(format!("{key} {v} is not {pattern}")),
-                Some(_) => None,
-            }
-        };
-        if let Some(why) = glob(&self.cluster, subject.cluster, "cluster")
-            .or_else(|| glob(&self.service, subject.service, "service"))
-            .or_else(|| glob(&self.job, subject.job, "job"))
-        {
-            return Some(why);
-        }
-        if let Some(source) = self.source {
-            if source != subject.source {
-                return Some(format!(
-                    "source is {}, not {}",
-                    subject.source.as_str(),
-                    source.as_str()
-                ));
+                None => return Some(Miss::Lacks(key)),
+                Some(value) if !pattern.matches(value) => {
+                    return Some(Miss::Glob {
+                        key,
+                        value,
+                        pattern,
+                    })
+                }
+                Some(_) => {}
             }
         }
-        if let Some(categories) = &self.categories {
-            if !categories.iter().any(|c| c == subject.category) {
-                return Some(format!(
-                    "category {} is not one of {}",
-                    subject.category,
-                    categories.join(", ")
-                ));
+        if let Some(wanted) = self.source.filter(|s| *s != subject.source) {
+            return Some(Miss::Source {
+                is: subject.source,
+                wanted,
+            });
+        }
+        if let Some(wanted) = &self.categories {
+            if !wanted.iter().any(|c| c == subject.category) {
+                return Some(Miss::Category {
+                    is: subject.category,
+                    wanted,
+                });
             }
         }
-        if let Some(min) = self.min_severity {
-            if subject.severity < min {
-                return Some(format!(
-                    "severity {} is below {}",
-                    subject.severity.as_str(),
-                    min.as_str()
-                ));
-            }
+        if let Some(min) = self.min_severity.filter(|min| subject.severity < *min) {
+            return Some(Miss::Severity {
+                is: subject.severity,
+                min,
+            });
         }
         for (key, wanted) in &self.tags {
             match subject.tags.and_then(|tags| tags.get(key)) {
-                Some(value) if value == wanted => {}
-                Some(value) => return Some(format!("tag {key} is {value}, not {wanted}")),
-                None => return Some(format!("no tag {key}")),
+                Some(is) if is == wanted => {}
+                Some(is) => return Some(Miss::TagDiffers { key, is, wanted }),
+                None => return Some(Miss::NoTag(key)),
             }
         }
         if !self.windows.is_empty() && !self.windows.iter().any(|w| w.contains(subject.at)) {
-            return Some(format!("{} is outside its windows", subject.at));
+            return Some(Miss::Outside(subject.at));
         }
         None
     }
@@ -578,6 +629,11 @@ fn ecs_name_glob(text: &str) -> std::result::Result<glob::Pattern, String> {
             "`{text}` can never match: ECS names hold letters, digits, - and _ (found {bad:?}); match names, not ARNs"
         ));
     }
+    glob_of(text)
+}
+
+/// `text` as a glob (`*`, `?`, `[…]`), or what is wrong with it.
+fn glob_of(text: &str) -> std::result::Result<glob::Pattern, String> {
     glob::Pattern::new(text).map_err(|e| format!("`{text}` is not a glob: {}", e.msg))
 }
 

@@ -243,8 +243,13 @@ pub fn contention_pause(attempt: u32, contender: &str) -> std::time::Duration {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    let ceiling_ms = (5u64 << attempt.min(10)).min(MAX_CONTENTION_PAUSE_MS);
-    std::time::Duration::from_millis(hash % ceiling_ms + 1)
+    std::time::Duration::from_millis(hash % contention_ceiling_ms(attempt) + 1)
+}
+
+/// The longest pause before attempt `attempt + 1`: 5 ms, doubling with each attempt, at most
+/// [`MAX_CONTENTION_PAUSE_MS`].
+pub fn contention_ceiling_ms(attempt: u32) -> u64 {
+    (5u64 << attempt.min(10)).min(MAX_CONTENTION_PAUSE_MS)
 }
 
 /// Whether a window that started at `started_at` still covers `now`.
@@ -332,9 +337,9 @@ mod tests {
 
     #[test]
     fn contended_counting_pauses_fit_inside_the_functions_timeout() {
-        let worst_ms: u64 = (0..COUNT_ATTEMPTS)
-            .map(|attempt| (5u64 << attempt.min(10)).min(MAX_CONTENTION_PAUSE_MS))
-            .sum();
+        let ceilings: Vec<u64> = (0..8).map(contention_ceiling_ms).collect();
+        assert_eq!(ceilings, [5, 10, 20, 40, 80, 160, 320, 500]);
+        let worst_ms: u64 = (0..COUNT_ATTEMPTS).map(contention_ceiling_ms).sum();
         assert!(
             worst_ms <= 20_000,
             "{worst_ms} ms of pauses; the function has 30 s"
@@ -382,7 +387,7 @@ mod tests {
         fn contention_pauses_double_up_to_their_cap(attempt in 0u32..100, key in ".{0,40}") {
             let pause = contention_pause(attempt, &key).as_millis();
             prop_assert!(pause >= 1, "{pause}");
-            let ceiling = (5u128 << attempt.min(10)).min(u128::from(MAX_CONTENTION_PAUSE_MS));
+            let ceiling = u128::from(contention_ceiling_ms(attempt));
             prop_assert!(pause <= ceiling, "{pause} > {ceiling}");
         }
 
