@@ -140,6 +140,23 @@ impl AwsLogsTarget {
     }
 }
 
+/// 64-bit FNV-1a over `parts` (a separator between them): a stable hash for shortened names,
+/// tokens and record keys (not for security).
+pub fn fnv1a(parts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            hash ^= 0x1f;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        for byte in part.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
 /// The region of an ARN (`arn:aws:cloudwatch:eu-west-1:…` → `eu-west-1`), if it names one.
 pub fn region_of_arn(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|region| !region.is_empty())

@@ -3,11 +3,15 @@
 //! category, latest reasons); a recovery resolves it once. Every notification about it carries
 //! its id and a status (`open`, `update`, `resolved`), so paging tools trigger and resolve on one
 //! key. The store keeps the incident with a revision; the handler writes conditionally and, on
-//! losing a race, reads again and re-applies (`app::incident`).
+//! losing a race, reads again and re-applies (`app::incident`). A storm window's first stop is
+//! written into the incident; the stops after it are counted in the window and join the
+//! incident's counts when it resolves ([`with_storms`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::state::StormWindow;
 
 /// Prefix of incident items in the state table.
 pub const INCIDENT_PREFIX: &str = "incident#";
@@ -209,6 +213,26 @@ pub fn apply_failure(
             })
         }
     }
+}
+
+/// The incident with the stops its service's storm windows (`(category, window)`) counted
+/// beyond their first: a window's first stop folded into the incident itself, the rest were
+/// counted only in the window, so that a storm costs one incident write. Windows that started
+/// before the incident opened belong to an earlier one, and a resolved incident already holds
+/// its windows' stops: both are left as they are.
+pub fn with_storms(incident: &Incident, windows: &[(String, StormWindow)]) -> Incident {
+    let mut merged = incident.clone();
+    if !incident.is_open() {
+        return merged;
+    }
+    for (category, window) in windows {
+        if window.started_at < incident.opened_at || window.count < 2 {
+            continue;
+        }
+        *merged.counts.entry(category.clone()).or_default() += window.count - 1;
+        merged.last_signal_at = merged.last_signal_at.max(window.last_at);
+    }
+    merged
 }
 
 /// What a recovery signal does to the incident as stored.

@@ -22,12 +22,12 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::ports::{
-    AlarmReader, ClaimStore, Clock, CountWrite, IncidentStore, LogReader, Notifier, Reach,
-    RunStore, ScalableTargets, ScalingStore, Scope, ScopedPorts, ServiceReader, ServiceScaler,
-    StateStore, StormStore, TaskInspector, TaskRunner, WatchStore,
+    AlarmReader, ClaimStore, Clock, Counting, IncidentStore, LogReader, Notifier, Reach, RunStore,
+    ScalableTargets, ScalingStore, Scope, ScopedPorts, ServiceReader, ServiceScaler, StateStore,
+    StormStore, TaskInspector, TaskRunner, WatchStore,
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
-use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
+use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, Stop, StormWindow};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -141,7 +141,6 @@ pub struct StoredClaim {
     pub status: Option<ClaimStatus>,
     pub lease_until: i64,
     pub expires_at: i64,
-    pub storm_count: Option<u64>,
     pub decision: Option<String>,
     pub message_id: Option<String>,
     /// Batch runs: how often resumed, and the tasks started.
@@ -154,7 +153,6 @@ impl StoredClaim {
         ClaimRecord {
             status: self.status,
             lease_until: self.lease_until,
-            storm_count: self.storm_count,
             message_id: self.message_id.clone(),
             decision: self.decision.clone(),
         }
@@ -167,13 +165,15 @@ pub struct MemoryState {
     recorder: Arc<Recorder>,
     claims: Mutex<BTreeMap<String, StoredClaim>>,
     windows: Mutex<BTreeMap<String, StormWindow>>,
+    /// Per storm key, the number each claim in flight was given (the window's `counted` map).
+    counted: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     scaling: Mutex<BTreeMap<String, (ScalingMemory, u64, String)>>,
     incidents: Mutex<BTreeMap<String, (Incident, u64)>>,
     short_since: Mutex<BTreeMap<String, i64>>,
     /// Incident writes that another invocation wins just before ours.
     concurrent_incident_writes: Mutex<u32>,
-    /// Stops that other invocations count just before the next writes.
-    concurrent_stops: Mutex<u32>,
+    /// Windows that other stops open just before the next openings.
+    concurrent_openings: Mutex<u32>,
     /// A change another invocation records just before the next scaling write.
     concurrent_scaling: Mutex<Option<ScalingMemory>>,
 }
@@ -184,11 +184,12 @@ impl MemoryState {
             recorder,
             claims: Mutex::default(),
             windows: Mutex::default(),
+            counted: Mutex::default(),
             scaling: Mutex::default(),
             incidents: Mutex::default(),
             short_since: Mutex::default(),
             concurrent_incident_writes: Mutex::new(0),
-            concurrent_stops: Mutex::new(0),
+            concurrent_openings: Mutex::new(0),
             concurrent_scaling: Mutex::new(None),
         }
     }
@@ -218,9 +219,27 @@ impl MemoryState {
         lock(&self.windows).clone()
     }
 
-    /// Sets the storm window at `key`.
+    /// Sets the storm window at `key` (its record of numbers given empty).
     pub fn put_window(&self, key: &str, window: StormWindow) {
         lock(&self.windows).insert(key.to_owned(), window);
+        lock(&self.counted).remove(key);
+    }
+
+    /// Records in the window at `storm_key` that the stop of `claim_key` was given `number`
+    /// (an earlier attempt counted it).
+    pub fn put_counted(&self, storm_key: &str, claim_key: &str, number: u64) {
+        lock(&self.counted)
+            .entry(storm_key.to_owned())
+            .or_default()
+            .insert(claim_key.to_owned(), number);
+    }
+
+    /// The number the window at `storm_key` records for the stop of `claim_key` (until its
+    /// claim completes).
+    pub fn counted_at(&self, storm_key: &str, claim_key: &str) -> Option<u64> {
+        lock(&self.counted)
+            .get(storm_key)
+            .and_then(|numbers| numbers.get(claim_key).copied())
     }
 
     /// The scaling memory at `key`, its revision and its last recorded change.
@@ -244,9 +263,10 @@ impl MemoryState {
         lock(&self.incidents).get(key).cloned()
     }
 
-    /// The next `stops` count writes find that another invocation counted a stop first.
-    pub fn count_concurrently(&self, stops: u32) {
-        *lock(&self.concurrent_stops) += stops;
+    /// The next `openings` of a window find that another stop opened it just before (its count
+    /// 1, its number recorded for no claim here).
+    pub fn open_concurrently(&self, openings: u32) {
+        *lock(&self.concurrent_openings) += openings;
     }
 
     /// The next scaling write finds that another invocation recorded `memory` first.
@@ -301,9 +321,7 @@ impl ClaimStore for MemoryState {
         claim.expires_at = now.saturating_add(ttl_s as i64);
         claims.insert(key.to_owned(), claim);
         Ok(match existing {
-            Some(old) => Claim::Resumed {
-                storm_count: old.storm_count,
-            },
+            Some(_) => Claim::Resumed,
             None => Claim::Fresh,
         })
     }
@@ -312,9 +330,7 @@ impl ClaimStore for MemoryState {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(match lock(&self.claims).get(key) {
             None => Claim::Fresh,
-            Some(claim) if claimable(&claim.record(), now) => Claim::Resumed {
-                storm_count: claim.storm_count,
-            },
+            Some(claim) if claimable(&claim.record(), now) => Claim::Resumed,
             Some(claim) => refused_claim(&claim.record()),
         })
     }
@@ -344,71 +360,103 @@ impl StormStore for MemoryState {
         for key in storm_keys {
             self.recorder.enter("dynamodb", "DeleteItem")?;
             lock(&self.windows).remove(key);
+            lock(&self.counted).remove(key);
         }
         Ok(())
     }
 
     async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>> {
         self.recorder.enter("dynamodb", "GetItem")?;
-        Ok(lock(&self.windows)
-            .get(storm_key)
-            .map(|window| StormWindow {
-                previous_count: None,
-                ..window.clone()
-            }))
+        Ok(lock(&self.windows).get(storm_key).map(stored_window))
     }
 
-    async fn write_count(
+    async fn peek_count(
         &self,
         claim_key: &str,
         storm_key: &str,
-        seen: Option<&StormWindow>,
-        next: &StormWindow,
-        _expires_at: i64,
-    ) -> Result<CountWrite> {
-        self.recorder.enter("dynamodb", "TransactWriteItems")?;
+    ) -> Result<(Option<StormWindow>, Option<u64>)> {
+        let window = self.read_window(storm_key).await?;
+        Ok((window, self.counted_at(storm_key, claim_key)))
+    }
+
+    async fn count_into_open(&self, stop: &Stop<'_>) -> Result<Counting> {
+        self.recorder.enter("dynamodb", "UpdateItem")?;
         let mut windows = lock(&self.windows);
-        {
-            let mut concurrent = lock(&self.concurrent_stops);
-            if *concurrent > 0 {
-                *concurrent -= 1;
-                let window = windows.entry(storm_key.to_owned()).or_default();
-                window.count += 1;
-                if window.started_at == 0 {
-                    window.started_at = next.started_at;
-                }
-            }
-        }
-        let mut claims = lock(&self.claims);
-        let Some(claim) = claims.get_mut(claim_key) else {
-            return Ok(CountWrite::CountedBefore(0));
+        let mut counted = lock(&self.counted);
+        let Some(window) = windows.get_mut(stop.storm_key) else {
+            return Ok(Counting::NotOpen(None));
         };
-        if let Some(count) = claim.storm_count {
-            return Ok(CountWrite::CountedBefore(count));
+        let numbers = counted.entry(stop.storm_key.to_owned()).or_default();
+        if let Some(&number) = numbers.get(stop.claim_key) {
+            return Ok(Counting::Counted(StormWindow {
+                count: number,
+                ..stored_window(window)
+            }));
         }
-        let stored = windows.get(storm_key);
-        let continues = seen
-            .is_some_and(|open| next.started_at == open.started_at && next.count == open.count + 1);
-        let unchanged = match (seen, stored) {
-            (Some(open), Some(now)) if continues => {
-                now.count == open.count && now.started_at == open.started_at
-            }
-            (Some(closed), Some(now)) => now.started_at == closed.started_at,
+        if window.started_at <= stop.open_since() {
+            return Ok(Counting::NotOpen(Some(stored_window(window))));
+        }
+        window.count += 1;
+        window.last_at = stop.now;
+        window.last_reason = Some(stop.reason.to_owned()).filter(|r| !r.is_empty());
+        if !window.titles.iter().any(|t| t == stop.title) {
+            window.titles.push(stop.title.to_owned());
+            window.titles.sort();
+        }
+        numbers.insert(stop.claim_key.to_owned(), window.count);
+        Ok(Counting::Counted(stored_window(window)))
+    }
+
+    async fn open_window(
+        &self,
+        stop: &Stop<'_>,
+        replaced: Option<&StormWindow>,
+        first: &StormWindow,
+    ) -> Result<bool> {
+        self.recorder.enter("dynamodb", "PutItem")?;
+        let mut windows = lock(&self.windows);
+        let mut counted = lock(&self.counted);
+        let mut concurrent = lock(&self.concurrent_openings);
+        if *concurrent > 0 {
+            *concurrent -= 1;
+            let theirs = StormWindow {
+                previous_count: None,
+                ..first.clone()
+            };
+            windows.insert(stop.storm_key.to_owned(), theirs);
+            counted.remove(stop.storm_key);
+            return Ok(false);
+        }
+        let unchanged = match (replaced, windows.get(stop.storm_key)) {
             (None, None) => true,
+            (Some(read), Some(stored)) => read.started_at == stored.started_at,
             _ => false,
         };
         if !unchanged {
-            return Ok(CountWrite::Contended);
+            return Ok(false);
         }
-        windows.insert(
-            storm_key.to_owned(),
-            StormWindow {
-                previous_count: None,
-                ..next.clone()
-            },
+        windows.insert(stop.storm_key.to_owned(), stored_window(first));
+        counted.insert(
+            stop.storm_key.to_owned(),
+            [(stop.claim_key.to_owned(), first.count)].into(),
         );
-        claim.storm_count = Some(next.count);
-        Ok(CountWrite::Written)
+        Ok(true)
+    }
+
+    async fn forget_count(&self, claim_key: &str, storm_key: &str) -> Result<()> {
+        self.recorder.enter("dynamodb", "UpdateItem")?;
+        if let Some(numbers) = lock(&self.counted).get_mut(storm_key) {
+            numbers.remove(claim_key);
+        }
+        Ok(())
+    }
+}
+
+/// A window as the table gives it back: the count of the window it replaced is not stored.
+fn stored_window(window: &StormWindow) -> StormWindow {
+    StormWindow {
+        previous_count: None,
+        ..window.clone()
     }
 }
 

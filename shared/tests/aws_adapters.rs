@@ -1,6 +1,6 @@
 //! What only the AWS adapters know, against mocked SDK clients (`aws-smithy-mocks`): the
 //! requests they build (conditions, the fields UpdateService and RunTask carry), how they read
-//! answers back (old claims, cancellation reasons, failures[], alarm reasons) and how SDK errors
+//! answers back (old claims, refused storm counts, failures[], alarm reasons) and how SDK errors
 //! become [`autopilot::AutopilotError::Aws`] with the service's code. Handler behaviour is tested on
 //! the in-memory ports (`*_handler.rs`).
 
@@ -11,14 +11,10 @@ use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
 use aws_sdk_cloudwatchlogs::operation::get_log_events::GetLogEventsOutput;
 use aws_sdk_cloudwatchlogs::types::OutputLogEvent;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-use aws_sdk_dynamodb::operation::transact_write_items::{
-    TransactWriteItemsError, TransactWriteItemsOutput,
-};
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::error::{
-    ConditionalCheckFailedException, TransactionCanceledException,
-};
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, ReturnValue};
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::run_task::RunTaskOutput;
@@ -38,11 +34,13 @@ use autopilot::batch::{run_task_request, JobSpec, Placement};
 use autopilot::domain::AlarmState;
 use autopilot::notify::Publish;
 use autopilot::ports::{
-    AlarmReader, ClaimStore, CountWrite, LogReader, Notifier, ScalableTargets, ScalingStore,
+    AlarmReader, ClaimStore, Counting, LogReader, Notifier, ScalableTargets, ScalingStore,
     ServiceReader, ServiceScaler, StormStore, TaskRunner,
 };
 use autopilot::scaling::{ScalingMemory, TargetBounds};
-use autopilot::state::{Claim, StormWindow};
+use autopilot::state::{counted_key, Claim, Stop, StormWindow};
+
+type Item = std::collections::HashMap<String, AttributeValue>;
 
 fn clients() -> AwsClients {
     AwsClients::from_config(aws_config::SdkConfig::builder().build())
@@ -69,15 +67,6 @@ fn condition_failed() -> UpdateItemError {
     )
 }
 
-fn cancelled(codes: [&str; 2]) -> TransactWriteItemsError {
-    let mut exception = TransactionCanceledException::builder().message("cancelled (mocked)");
-    for code in codes {
-        exception =
-            exception.cancellation_reasons(CancellationReason::builder().code(code).build());
-    }
-    TransactWriteItemsError::TransactionCanceledException(exception.build())
-}
-
 fn window(count: u64, started_at: i64) -> StormWindow {
     StormWindow {
         count,
@@ -97,13 +86,11 @@ async fn a_claim_is_conditional_and_reads_what_it_replaced() {
                 && r.return_values() == Some(&ReturnValue::AllOld)
                 && r.expression_attribute_values().and_then(|v| v.get(":expires")) == Some(&n(100 + 3600))
         })
-        .then_output(|| UpdateItemOutput::builder().attributes("storm_count", n(4)).attributes("status", AttributeValue::S("RETRYABLE".into())).build());
+        .then_output(|| UpdateItemOutput::builder().attributes("status", AttributeValue::S("RETRYABLE".into())).build());
     let table = dynamodb(&[&take]);
     assert_eq!(
         table.claim("dedup#k", 100, 200, 3600).await.unwrap(),
-        Claim::Resumed {
-            storm_count: Some(4)
-        }
+        Claim::Resumed
     );
     assert_eq!(take.num_calls(), 1);
 }
@@ -161,90 +148,198 @@ async fn completing_a_claim_requires_its_record() {
     assert_eq!(complete.num_calls(), 1);
 }
 
+fn stop<'a>(claim_key: &'a str, now: i64) -> Stop<'a> {
+    Stop {
+        claim_key,
+        storm_key: "storm#s",
+        now,
+        window_s: 600,
+        title: "a",
+        reason: "r",
+    }
+}
+
+fn window_item(stops: i64, started_at: i64, counted: &[(&str, i64)]) -> Item {
+    let numbers = counted
+        .iter()
+        .map(|(claim, number)| (counted_key(claim), n(*number)))
+        .collect();
+    Item::from([
+        ("pk".to_owned(), AttributeValue::S("storm#s".into())),
+        ("stops".to_owned(), n(stops)),
+        ("started_at".to_owned(), n(started_at)),
+        ("last_at".to_owned(), n(started_at)),
+        ("titles".to_owned(), AttributeValue::Ss(vec!["a".into()])),
+        ("counted".to_owned(), AttributeValue::M(numbers)),
+    ])
+}
+
 #[tokio::test]
-async fn counting_into_an_open_window_is_one_transaction_conditional_on_what_was_read() {
-    let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+async fn counting_into_an_open_window_is_one_atomic_increment_that_records_the_number() {
+    let count = mock!(aws_sdk_dynamodb::Client::update_item)
         .match_requests(|r| {
-            let items = r.transact_items();
-            let window = items[0].update().expect("an update of the open window");
-            let claim = items[1].update().expect("an update of the claim");
-            let Some(values) = window.expression_attribute_values() else {
-                return false;
-            };
-            window.condition_expression() == Some("stops = :seen AND started_at = :started")
-                && values.get(":seen") == Some(&n(2))
-                && values.get(":next") == Some(&n(3))
-                && values.get(":started") == Some(&n(50))
-                && claim.condition_expression()
-                    == Some("attribute_exists(pk) AND attribute_not_exists(storm_count)")
-                && claim
-                    .expression_attribute_values()
-                    .and_then(|v| v.get(":count"))
-                    == Some(&n(3))
+            let names = r.expression_attribute_names().cloned().unwrap_or_default();
+            let values = r.expression_attribute_values().cloned().unwrap_or_default();
+            r.update_expression().is_some_and(|e| {
+                e.starts_with("SET stops = stops + :one, #counted.#claim = stops + :one,")
+                    && e.ends_with("ADD titles :title")
+            }) && r.condition_expression()
+                == Some(
+                    "started_at > :open_since AND attribute_exists(#counted) \
+                     AND attribute_not_exists(#counted.#claim)",
+                )
+                && names.get("#claim") == Some(&counted_key("dedup#k"))
+                && values.get(":open_since") == Some(&n(1_000 - 600))
+                && r.return_values() == Some(&ReturnValue::AllNew)
         })
-        .then_output(|| TransactWriteItemsOutput::builder().build());
-    let table = dynamodb(&[&write]);
-    let mut next = window(3, 50);
-    next.last_at = 60;
-    let written = table
-        .write_count("dedup#k", "storm#s", Some(&window(2, 50)), &next, 9_999)
+        .then_output(|| {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(window_item(3, 500, &[("dedup#k", 3)])))
+                .build()
+        });
+    let counting = dynamodb(&[&count])
+        .count_into_open(&stop("dedup#k", 1_000))
         .await
         .unwrap();
-    assert_eq!((written, write.num_calls()), (CountWrite::Written, 1));
+    let Counting::Counted(window) = counting else {
+        panic!("{counting:?}");
+    };
+    assert_eq!(
+        (window.count, window.started_at, count.num_calls()),
+        (3, 500, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_count_reads_the_window_to_say_counted_before_or_not_open() {
+    let refuse = mock!(aws_sdk_dynamodb::Client::update_item).then_error(condition_failed);
+    let read = mock!(aws_sdk_dynamodb::Client::get_item)
+        .sequence()
+        .output(|| {
+            GetItemOutput::builder()
+                .set_item(Some(window_item(9, 500, &[("dedup#k", 7)])))
+                .build()
+        })
+        .output(|| {
+            GetItemOutput::builder()
+                .set_item(Some(window_item(40, 10, &[])))
+                .build()
+        })
+        .output(|| GetItemOutput::builder().build())
+        .build();
+    let table = dynamodb(&[&refuse, &read]);
+    let retried = table
+        .count_into_open(&stop("dedup#k", 1_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&retried, Counting::Counted(w) if w.count == 7),
+        "a retry gets its number back: {retried:?}"
+    );
+    let closed = table
+        .count_into_open(&stop("dedup#k", 1_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&closed, Counting::NotOpen(Some(w)) if w.started_at == 10 && w.count == 40),
+        "{closed:?}"
+    );
+    let none = table
+        .count_into_open(&stop("dedup#k", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(none, Counting::NotOpen(None));
+}
+
+#[tokio::test]
+async fn a_window_an_earlier_version_wrote_gets_its_map_and_then_counts() {
+    let count = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression()
+                .is_some_and(|e| e.starts_with("SET stops"))
+        })
+        .sequence()
+        .error(condition_failed)
+        .output(|| {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(window_item(6, 900, &[("dedup#k", 6)])))
+                .build()
+        })
+        .build();
+    let give_map = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression() == Some("SET #counted = :empty")
+                && r.condition_expression()
+                    == Some("attribute_exists(pk) AND attribute_not_exists(#counted)")
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let legacy = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+        let mut item = window_item(5, 900, &[]);
+        item.remove("counted");
+        GetItemOutput::builder().set_item(Some(item)).build()
+    });
+    let counting = dynamodb(&[&give_map, &count, &legacy])
+        .count_into_open(&stop("dedup#k", 1_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&counting, Counting::Counted(w) if w.count == 6),
+        "{counting:?}"
+    );
+    assert_eq!((count.num_calls(), give_map.num_calls()), (2, 1));
 }
 
 #[tokio::test]
 async fn a_new_window_is_put_only_where_none_is_or_the_closed_one_still_is() {
-    let fresh = mock!(aws_sdk_dynamodb::Client::transact_write_items)
-        .match_requests(|r| {
-            r.transact_items()[0]
-                .put()
-                .is_some_and(|p| p.condition_expression() == Some("attribute_not_exists(pk)"))
+    let fresh = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(|p| p.condition_expression() == Some("attribute_not_exists(pk)"))
+        .then_output(|| PutItemOutput::builder().build());
+    let replacing = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(|p| {
+            let item = p.item().cloned().unwrap_or_default();
+            let numbers = item.get("counted").and_then(|m| m.as_m().ok()).cloned();
+            p.condition_expression() == Some("started_at = :started")
+                && p.expression_attribute_values()
+                    .and_then(|v| v.get(":started"))
+                    == Some(&n(10))
+                && item.get("stops") == Some(&n(1))
+                && numbers == Some([(counted_key("c"), n(1))].into())
         })
-        .then_output(|| TransactWriteItemsOutput::builder().build());
-    let replacing = mock!(aws_sdk_dynamodb::Client::transact_write_items)
-        .match_requests(|r| {
-            r.transact_items()[0].put().is_some_and(|p| {
-                p.condition_expression() == Some("started_at = :started")
-                    && p.expression_attribute_values()
-                        .and_then(|v| v.get(":started"))
-                        == Some(&n(10))
-                    && p.item().get("stops") == Some(&n(1))
-            })
-        })
-        .then_output(|| TransactWriteItemsOutput::builder().build());
+        .then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
     let table = dynamodb(&[&fresh, &replacing]);
-    table
-        .write_count("c", "s", None, &window(1, 5_000), 9_999)
+    let opened = table
+        .open_window(&stop("c", 5_000), None, &window(1, 5_000))
         .await
         .unwrap();
-    table
-        .write_count("c", "s", Some(&window(40, 10)), &window(1, 5_000), 9_999)
+    let raced = table
+        .open_window(&stop("c", 5_000), Some(&window(40, 10)), &window(1, 5_000))
         .await
         .unwrap();
+    assert_eq!(
+        (opened, raced),
+        (true, false),
+        "another stop replaced it first"
+    );
     assert_eq!((fresh.num_calls(), replacing.num_calls()), (1, 1));
 }
 
 #[tokio::test]
-async fn cancellation_reasons_say_contended_or_counted_before() {
-    let raced = mock!(aws_sdk_dynamodb::Client::transact_write_items)
-        .sequence()
-        .error(|| cancelled(["ConditionalCheckFailed", "None"]))
-        .error(|| cancelled(["None", "ConditionalCheckFailed"]))
-        .build();
-    let recorded = mock!(aws_sdk_dynamodb::Client::get_item)
-        .then_output(|| GetItemOutput::builder().item("storm_count", n(7)).build());
-    let table = dynamodb(&[&raced, &recorded]);
-    let next = window(1, 5);
-    assert_eq!(
-        table.write_count("c", "s", None, &next, 9).await.unwrap(),
-        CountWrite::Contended
-    );
-    assert_eq!(
-        table.write_count("c", "s", None, &next, 9).await.unwrap(),
-        CountWrite::CountedBefore(7)
-    );
-    assert_eq!(recorded.num_calls(), 1, "the claim's number is read back");
+async fn forgetting_a_number_removes_only_an_entry_that_is_there() {
+    let forget = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.update_expression() == Some("REMOVE #counted.#claim")
+                && r.condition_expression() == Some("attribute_exists(#counted.#claim)")
+        })
+        .then_error(condition_failed);
+    dynamodb(&[&forget])
+        .forget_count("dedup#k", "storm#s")
+        .await
+        .expect("an entry already gone is not an error");
+    assert_eq!(forget.num_calls(), 1);
 }
 
 #[tokio::test]

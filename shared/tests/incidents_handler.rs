@@ -195,25 +195,52 @@ async fn a_lost_race_for_the_incident_reads_again_and_counts_once() {
     let triage = triage(&world, Mode::Live);
     handle(&triage, oom(0)).await;
     world.state.write_incidents_concurrently(1);
-    handle(&triage, oom(1)).await;
+    let failed = handle(&triage, fixture("service/deployment-failed.json")).await;
+    assert_eq!(failed.decision, Decision::Notify);
     let (incident, revision) = world.state.incident_at(INCIDENT_KEY).unwrap();
     assert_eq!(
-        (incident.counts["oom"], revision),
-        (2, 3),
+        (incident.counts["deployment-failed"], revision),
+        (1, 3),
         "counted once; the race moved the revision"
     );
-    assert_eq!(world.calls.count("PutItem"), 3, "open, lost write, write");
+    assert_eq!(world.clock.slept().len(), 1, "one pause, then the write");
 }
 
 #[tokio::test]
-async fn redelivered_failures_are_not_counted_again() {
+async fn a_storm_writes_its_incident_once_and_the_resolution_counts_every_stop_once() {
     let world = World::new();
     let triage = triage(&world, Mode::Live);
-    handle(&triage, oom(0)).await;
-    handle(&triage, oom(1)).await;
-    handle(&triage, oom(1)).await;
+    for i in 0..25 {
+        handle(&triage, oom(i)).await;
+    }
+    let redelivered = handle(&triage, oom(7)).await;
+    assert_eq!(redelivered.decision, Decision::Duplicate);
+    let (incident, revision) = world.state.incident_at(INCIDENT_KEY).unwrap();
+    assert_eq!(
+        (incident.counts["oom"], revision),
+        (1, 1),
+        "only the window's first stop wrote the incident"
+    );
+    world.clock.advance(std::time::Duration::from_secs(60));
+    let steady = handle(&triage, fixture("service/steady-state.json")).await;
+    assert_eq!(steady.decision, Decision::Notify);
     let (incident, _) = world.state.incident_at(INCIDENT_KEY).unwrap();
-    assert_eq!(incident.counts["oom"], 2);
+    assert_eq!(
+        (incident.counts["oom"], incident.signals()),
+        (25, 25),
+        "the window's 24 folded stops joined the incident as it resolved"
+    );
+    let resolved = world.notifier.sent().pop().unwrap();
+    assert!(
+        resolved.message.contains("It held 25 signal(s): 25 oom"),
+        "{}",
+        resolved.message
+    );
+    assert_eq!(
+        world.state.window_at("storm#shop#service:orders-api#oom"),
+        None,
+        "closed"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use autopilot::app::triage::{Decision, TaskTriage, TriageOutcome};
 use autopilot::config::StackConfig;
 use autopilot::domain::{ServiceSnapshot, Severity};
 use autopilot::entry::{Invocation, Mode};
-use autopilot::incident::Incident;
+use autopilot::incident::{Incident, IncidentStatus};
 use autopilot::state::{ClaimStatus, StormWindow};
 use autopilot::testkit::{orders_api_logs, StoredClaim, World, HOME_ACCOUNT, START};
 use common::{assert_noted, event, fixture};
@@ -89,14 +89,15 @@ async fn an_oom_kill_is_told_once_with_its_log_tail_and_service() {
     let claim = world.state.claim_at(DEDUP_KEY).expect("claimed");
     assert_eq!(claim.status, Some(ClaimStatus::Complete));
     assert_eq!(
-        (
-            claim.decision.as_deref(),
-            claim.message_id.as_deref(),
-            claim.storm_count
-        ),
-        (Some("notify"), Some("m-1"), Some(1))
+        (claim.decision.as_deref(), claim.message_id.as_deref()),
+        (Some("notify"), Some("m-1"))
     );
     assert_eq!(world.state.window_at(STORM_KEY).map(|w| w.count), Some(1));
+    assert_eq!(
+        world.state.counted_at(STORM_KEY, DEDUP_KEY),
+        None,
+        "the window forgets the number of a completed claim"
+    );
     assert_eq!(outcome.diagnosis.unwrap().severity, Severity::Critical);
 }
 
@@ -173,9 +174,9 @@ async fn a_failed_publish_releases_the_claim_and_the_retry_notifies_exactly_once
     );
     let claim = world.state.claim_at(DEDUP_KEY).unwrap();
     assert_eq!(
-        (claim.status, claim.storm_count),
+        (claim.status, world.state.counted_at(STORM_KEY, DEDUP_KEY)),
         (Some(ClaimStatus::Retryable), Some(1)),
-        "released, its number kept"
+        "released, its number kept in the window"
     );
     let retry = handle(&triage, fixture(OOM)).await.unwrap();
     assert_eq!(retry.decision, Decision::Notify);
@@ -187,11 +188,10 @@ async fn a_failed_publish_releases_the_claim_and_the_retry_notifies_exactly_once
     );
     assert_eq!(world.notifier.sent().len(), 1);
     assert_eq!(
-        world.calls.count("TransactWriteItems"),
+        world.state.window_at(STORM_KEY).unwrap().count,
         1,
         "the stop is counted once"
     );
-    assert_eq!(world.state.window_at(STORM_KEY).unwrap().count, 1);
 }
 
 #[tokio::test]
@@ -220,51 +220,45 @@ async fn a_storm_of_twelve_tells_the_first_and_the_tenth() {
 }
 
 #[tokio::test]
-async fn a_stop_whose_number_another_stop_took_reads_again_and_takes_the_next() {
+async fn a_stop_that_finds_its_window_just_opened_by_another_counts_into_it() {
     let world = world();
-    world.state.put_window(
-        STORM_KEY,
-        StormWindow {
-            count: 1,
-            started_at: START - 60,
-            last_at: START - 60,
-            titles: vec!["x".into()],
-            ..StormWindow::default()
-        },
-    );
-    // The window's first stop opened the service's incident; this one folds into it.
+    // The other stop opened the window and the service's incident; this one only reads it.
     world.state.put_incident(
         "incident#shop#orders-api",
         Incident {
             id: "inc-0000000000000001".into(),
             cluster: "shop".into(),
             service: "orders-api".into(),
-            opened_at: START - 60,
-            last_signal_at: START - 60,
+            opened_at: START,
+            last_signal_at: START,
             counts: [("oom".to_owned(), 1)].into(),
-            applied: vec!["an-earlier-stop".into()],
+            applied: vec!["the-other-stop".into()],
             ..Incident::default()
         },
     );
-    world.state.count_concurrently(1);
+    world.state.open_concurrently(1);
     let outcome = handle(&triage(&world, Mode::Live), fixture(OOM))
         .await
         .unwrap();
     assert_eq!(
         outcome.decision,
         Decision::Folded,
-        "stop 3 of the window folds"
+        "stop 2 of the window folds"
     );
-    assert_noted(&outcome.notes, "stop 3 of a storm");
+    assert_noted(&outcome.notes, "stop 2 of a storm");
     assert_eq!(
-        world.calls.count("TransactWriteItems"),
-        2,
-        "lost the race once, then wrote stop 3"
+        outcome.incident.map(|tag| (tag.id, tag.status)),
+        Some(("inc-0000000000000001".into(), IncidentStatus::Update))
     );
-    assert_eq!(world.state.window_at(STORM_KEY).unwrap().count, 3);
+    assert_eq!(world.state.window_at(STORM_KEY).unwrap().count, 2);
     assert_eq!(
-        world.state.claim_at(DEDUP_KEY).unwrap().storm_count,
-        Some(3)
+        world
+            .state
+            .incident_at("incident#shop#orders-api")
+            .unwrap()
+            .1,
+        1,
+        "a folded stop does not write the incident"
     );
     assert_eq!(
         world.clock.slept().len(),
@@ -272,22 +266,6 @@ async fn a_stop_whose_number_another_stop_took_reads_again_and_takes_the_next() 
         "one pause between the attempts"
     );
     assert_eq!(world.calls.count("Publish"), 0);
-}
-
-#[tokio::test]
-async fn a_window_contended_on_every_attempt_is_a_contention_error_and_releases_the_claim() {
-    let world = world();
-    world.state.count_concurrently(40);
-    let error = handle(&triage(&world, Mode::Live), fixture(OOM))
-        .await
-        .unwrap_err();
-    assert_eq!(error.error_type(), "Contention");
-    assert!(error.to_string().contains(STORM_KEY), "{error}");
-    assert_eq!(world.calls.count("TransactWriteItems"), 40);
-    assert_eq!(
-        world.state.claim_at(DEDUP_KEY).unwrap().status,
-        Some(ClaimStatus::Retryable)
-    );
 }
 
 #[tokio::test]
@@ -303,11 +281,11 @@ async fn a_retried_delivery_that_was_counted_keeps_its_number() {
             ..StormWindow::default()
         },
     );
+    world.state.put_counted(STORM_KEY, DEDUP_KEY, 1);
     world.state.put_claim(
         DEDUP_KEY,
         StoredClaim {
             status: Some(ClaimStatus::Retryable),
-            storm_count: Some(1),
             ..StoredClaim::default()
         },
     );
@@ -320,11 +298,10 @@ async fn a_retried_delivery_that_was_counted_keeps_its_number() {
         "its recorded number 1 is the window's first stop"
     );
     assert_eq!(
-        world.calls.count("TransactWriteItems"),
-        0,
+        world.state.window_at(STORM_KEY).unwrap().count,
+        7,
         "not counted again"
     );
-    assert_eq!(world.state.window_at(STORM_KEY).unwrap().count, 7);
     assert_eq!(world.calls.count("Publish"), 1);
 }
 
@@ -343,7 +320,7 @@ async fn dry_run_reads_but_writes_and_sends_nothing() {
     assert_eq!(
         (
             world.calls.count("Publish"),
-            world.calls.count("TransactWriteItems"),
+            world.calls.count("PutItem"),
             world.calls.count("UpdateItem")
         ),
         (0, 0, 0)

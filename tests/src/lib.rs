@@ -860,6 +860,31 @@ impl TriageStack {
         }
     }
 
+    /// The EMF documents (lines with `_aws`) in the function's log, once at least `expected` are
+    /// there or `timeout` has passed: the local cloud writes a function's log lines a moment
+    /// after the outcome lines are readable.
+    pub async fn emf_documents(
+        &self,
+        cloud: &LocalCloud,
+        expected: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Value>> {
+        let started = Instant::now();
+        loop {
+            let documents: Vec<Value> = self
+                .function_logs(cloud)
+                .await?
+                .iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .filter(|document| document.get("_aws").is_some())
+                .collect();
+            if documents.len() >= expected || started.elapsed() >= timeout {
+                return Ok(documents);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Every item of the state table.
     pub async fn state_items(&self) -> Result<Vec<BTreeMap<String, String>>> {
         let output = sdk!("Scan", self.dynamodb.scan().table_name(&self.table).send())?;

@@ -43,6 +43,9 @@ pub struct Staged {
 pub struct Fault {
     /// The operation, as for [`Staged`].
     pub operation: String,
+    /// The request body must contain this (e.g. one update expression); empty matches every
+    /// request of the operation.
+    pub body_contains: String,
     pub kind: FaultKind,
     pub when: When,
 }
@@ -91,9 +94,9 @@ struct Shared {
 
 impl Shared {
     /// The fault to inject into this call of `operation`, if any.
-    fn fault_for(&mut self, operation: &str) -> Option<FaultKind> {
+    fn fault_for(&mut self, operation: &str, body: &str) -> Option<FaultKind> {
         for (i, fault) in self.faults.iter().enumerate() {
-            if fault.operation != operation {
+            if fault.operation != operation || !body.contains(&fault.body_contains) {
                 continue;
             }
             self.fault_calls[i] += 1;
@@ -272,10 +275,11 @@ async fn handle(
     let json_protocol = parts.headers.contains_key("x-amz-target");
     let fault = {
         let mut shared = lock(&shared);
+        let text = String::from_utf8_lossy(&body);
         if let Some(bodies) = shared.recorded.get_mut(&operation) {
-            bodies.push(String::from_utf8_lossy(&body).into_owned());
+            bodies.push(text.clone().into_owned());
         }
-        shared.fault_for(&operation)
+        shared.fault_for(&operation, &text)
     };
     let mut late = None;
     match fault {

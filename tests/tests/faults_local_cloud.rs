@@ -5,8 +5,8 @@
 //! (a) 200 distinct failures while 30 % of SNS Publish calls fail (503): each is notified exactly
 //!     once, after the SDK's and Lambda's retries, or lands in the on-failure queue with its
 //!     reason; 0 lost, 0 duplicates, counted by task.
-//! (b) DynamoDB throttling 30 % of the storm transactions (TransactWriteItems) of a crash loop:
-//!     the storm window's count is exact and the digest is sent once.
+//! (b) DynamoDB throttling 30 % of the storm counts (the window's atomic `UpdateItem`) of a crash
+//!     loop: the storm window's count is exact and the digest is sent once.
 //! (c) UpdateService failing on every attempt of the first scale-out invocation: the scaler gives
 //!     its cooldown back and fails; Lambda's retry makes exactly one change, told once.
 //! (d) RunTask whose reply comes after the SDK's attempt timeout (ECS accepted it): the SDK's
@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 
 const FAILURES: usize = 200;
 const STORM: usize = 30;
+/// The start of the storm count's update expression (JSON-escaped as in the request body).
+const STORM_COUNT_WRITE: &str = "SET stops = stops + :one";
 
 /// A standalone task of family `job-<i>` exiting with code 1: each its own storm window, so each
 /// is told.
@@ -50,6 +52,7 @@ async fn faults_on_the_local_cloud() {
     // (a) Publish failing 30 % of the time.
     proxy.inject(Fault {
         operation: "Publish".into(),
+        body_contains: String::new(),
         kind: FaultKind::Error {
             status: 503,
             code: "ServiceUnavailable",
@@ -114,9 +117,10 @@ async fn faults_on_the_local_cloud() {
     }
     proxy.clear();
 
-    // (b) The storm transaction throttled 30 % of the time.
+    // (b) The storm count throttled 30 % of the time.
     proxy.inject(Fault {
-        operation: "TransactWriteItems".into(),
+        operation: "UpdateItem".into(),
+        body_contains: STORM_COUNT_WRITE.into(),
         kind: FaultKind::Error {
             status: 400,
             code: "ThrottlingException",
@@ -130,7 +134,7 @@ async fn faults_on_the_local_cloud() {
         .drain_inbox(2, Duration::from_secs(5), Duration::from_secs(120))
         .await
         .unwrap();
-    let injected = proxy.injected("TransactWriteItems");
+    let injected = proxy.injected("UpdateItem");
     // Retried invocations may still be counting: wait for the count to settle.
     let mut window = BTreeMap::new();
     for _ in 0..60 {
@@ -159,11 +163,11 @@ async fn faults_on_the_local_cloud() {
         "no stop counted twice later"
     );
     println!(
-        "(b) {STORM} stops, {injected} storm transactions throttled: window count {}, {} notifications",
+        "(b) {STORM} stops, {injected} storm counts throttled: window count {}, {} notifications",
         window["stops"],
         storm.len()
     );
-    assert!(injected > 0, "some transactions were throttled");
+    assert!(injected > 0, "some storm counts were throttled");
     assert_eq!(window["stops"], STORM.to_string(), "the count is exact");
     let kinds: Vec<&str> = storm
         .iter()
@@ -181,6 +185,7 @@ async fn faults_on_the_local_cloud() {
     let proxy = &stack.proxy;
     proxy.inject(Fault {
         operation: "UpdateService".into(),
+        body_contains: String::new(),
         kind: FaultKind::Error {
             status: 503,
             code: "ServiceUnavailable",
@@ -225,6 +230,7 @@ async fn faults_on_the_local_cloud() {
     proxy.record("RunTask");
     proxy.inject(Fault {
         operation: "RunTask".into(),
+        body_contains: String::new(),
         kind: FaultKind::LateReply(Duration::from_secs(6)),
         when: When::Calls(vec![1]),
     });

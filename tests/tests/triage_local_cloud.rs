@@ -233,15 +233,10 @@ async fn task_triage_on_the_local_cloud() {
     assert_eq!(outcomes.count("folded"), STORM - 2, "{outcomes:?}");
     // One EMF document per invocation in the function's log, by the specification, counting
     // what the outcome lines say.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let emf: Vec<serde_json::Value> = stack
-        .function_logs(&cloud)
+    let emf = stack
+        .emf_documents(&cloud, 3 + STORM, Duration::from_secs(30))
         .await
-        .unwrap()
-        .iter()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|document| document.get("_aws").is_some())
-        .collect();
+        .unwrap();
     assert!(emf.len() >= 3 + STORM, "{} EMF documents", emf.len());
     for document in &emf {
         let problems = autopilot::testkit::emf_problems(document);

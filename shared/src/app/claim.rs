@@ -19,8 +19,8 @@ pub struct HeldClaim<'a> {
 pub enum Taken<'a> {
     /// First delivery: go ahead.
     Fresh(HeldClaim<'a>),
-    /// A retry of a delivery that did not complete: go ahead, with the storm count it recorded.
-    Resumed(HeldClaim<'a>, Option<u64>),
+    /// A retry of a delivery that did not complete: go ahead.
+    Resumed(HeldClaim<'a>),
     /// Already handled: do nothing.
     Duplicate {
         decision: Option<String>,
@@ -40,7 +40,7 @@ pub async fn take<'a>(
     let lease_until = invocation.deadline_epoch_s(now, CLI_LEASE_S) + CLAIM_LEASE_MARGIN_S;
     Ok(match store.claim(&key, now, lease_until, ttl_s).await? {
         Claim::Fresh => Taken::Fresh(HeldClaim { store, key }),
-        Claim::Resumed { storm_count } => Taken::Resumed(HeldClaim { store, key }, storm_count),
+        Claim::Resumed => Taken::Resumed(HeldClaim { store, key }),
         Claim::Duplicate {
             decision,
             message_id,
@@ -56,11 +56,8 @@ pub async fn take<'a>(
 /// looked at).
 #[derive(Debug)]
 pub enum Access<'a> {
-    /// Go ahead: `held` when live; `counted` is the storm count an earlier attempt recorded.
-    Go {
-        held: Option<HeldClaim<'a>>,
-        counted: Option<u64>,
-    },
+    /// Go ahead: `held` when live.
+    Go { held: Option<HeldClaim<'a>> },
     /// Already handled: do nothing.
     Duplicate {
         decision: Option<String>,
@@ -84,16 +81,10 @@ pub async fn access<'a>(
     if live {
         return Ok(
             match take(store, key.to_owned(), now, invocation, ttl_s).await? {
-                Taken::Fresh(held) => Access::Go {
-                    held: Some(held),
-                    counted: None,
-                },
-                Taken::Resumed(held, counted) => {
+                Taken::Fresh(held) => Access::Go { held: Some(held) },
+                Taken::Resumed(held) => {
                     notes.push(RETRY_NOTE.into());
-                    Access::Go {
-                        held: Some(held),
-                        counted,
-                    }
+                    Access::Go { held: Some(held) }
                 }
                 Taken::Duplicate {
                     decision,
@@ -115,21 +106,12 @@ pub async fn access<'a>(
         },
         Claim::InProgress => {
             notes.push("another invocation is handling this delivery right now".into());
-            Access::Go {
-                held: None,
-                counted: None,
-            }
+            Access::Go { held: None }
         }
-        Claim::Fresh => Access::Go {
-            held: None,
-            counted: None,
-        },
-        Claim::Resumed { storm_count } => {
+        Claim::Fresh => Access::Go { held: None },
+        Claim::Resumed => {
             notes.push(RETRY_NOTE.into());
-            Access::Go {
-                held: None,
-                counted: storm_count,
-            }
+            Access::Go { held: None }
         }
     })
 }

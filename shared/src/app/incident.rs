@@ -4,9 +4,10 @@
 //! pause and read again.
 
 use crate::error::{AutopilotError, Result};
-use crate::incident::{apply_failure, apply_recovery, Applied, Failure, Recovery};
+use crate::incident::{apply_failure, apply_recovery, with_storms, Applied, Failure, Recovery};
 use crate::ports::{Clock, IncidentStore};
 use crate::state::contention_pause;
+use crate::state::StormWindow;
 
 /// Attempts at the conditional write before the event fails as contended.
 pub const WRITE_ATTEMPTS: u32 = 20;
@@ -44,18 +45,34 @@ pub async fn record_failure(
     Err(contended(target.key))
 }
 
-/// Resolves the service's open incident with the recovery signal `key` (worded `by`).
+/// A recovery of the service whose incident is at `incident_key`: the signal's key, when it
+/// came (epoch seconds) and what ended the incident, worded for people.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoverySignal<'a> {
+    pub incident_key: &'a str,
+    pub key: &'a str,
+    pub at: i64,
+    pub by: &'a str,
+}
+
+/// Resolves the service's open incident with `signal`, its counts joined by the stops its storm
+/// windows (`(category, window)`) counted ([`with_storms`]).
 pub async fn record_recovery(
     store: &dyn IncidentStore,
     clock: &dyn Clock,
-    incident_key: &str,
-    key: &str,
-    at: i64,
-    by: &str,
+    signal: RecoverySignal<'_>,
+    windows: &[(String, StormWindow)],
     write: bool,
 ) -> Result<Recovery> {
+    let RecoverySignal {
+        incident_key,
+        key,
+        at,
+        by,
+    } = signal;
     for attempt in 0..WRITE_ATTEMPTS {
         let (current, revision) = split(store.read_incident(incident_key).await?);
+        let current = current.map(|incident| with_storms(&incident, windows));
         let recovery = apply_recovery(current.as_ref(), key, at, by);
         let Recovery::Resolves(resolved) = &recovery else {
             return Ok(recovery);

@@ -1,37 +1,30 @@
 //! DynamoDB adapter implementing the state ports ([`ClaimStore`], [`StormStore`],
-//! [`ScalingStore`], [`RunStore`]): conditional claims for duplicate suppression; a storm
-//! window's count and the claim's record of it written in one conditional transaction;
+//! [`ScalingStore`], [`RunStore`], [`IncidentStore`], [`WatchStore`]): conditional claims for
+//! duplicate suppression; storm windows counted by one atomic increment that records each
+//! stop's number under its claim;
 //! `alarm-scaler`'s per-service scaling memory with a revision for conditional writes;
 //! `batch-runner`'s run records. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::BuildError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::aws_error;
 use crate::error::Result;
 use crate::incident::Incident;
 use crate::ports::{
-    ClaimStore, CountWrite, IncidentStore, RunStore, ScalingStore, StormStore, WatchStore,
+    ClaimStore, Counting, IncidentStore, RunStore, ScalingStore, StormStore, WatchStore,
 };
 use crate::scaling::ScalingMemory;
-use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, StormWindow};
+use crate::state::{
+    claimable, counted_key, refused_claim, window_open, Claim, ClaimRecord, ClaimStatus, Stop,
+    StormWindow,
+};
 
 type Item = HashMap<String, AttributeValue>;
-
-/// A request the SDK's builder refused (a missing required field: a bug here, not input).
-fn build_error(operation: &'static str, error: BuildError) -> crate::error::AutopilotError {
-    crate::error::AutopilotError::Aws {
-        service: "dynamodb",
-        operation,
-        code: "InvalidRequest".into(),
-        message: error.to_string(),
-    }
-}
 
 /// The state table; its DynamoDB client is built on the first call.
 #[derive(Clone, Debug)]
@@ -64,7 +57,6 @@ fn claim_record(item: &Item) -> ClaimRecord {
             .as_deref()
             .and_then(ClaimStatus::parse),
         lease_until: get_n(item, "lease_until").unwrap_or_default(),
-        storm_count: get_n(item, "storm_count"),
         message_id: get_s(item, "message_id"),
         decision: get_s(item, "decision"),
     }
@@ -140,15 +132,6 @@ impl StateTable {
             .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
         Ok(())
     }
-
-    /// The number the claim at `claim_key` recorded when it counted its stop.
-    async fn recorded_count(&self, claim_key: &str) -> Result<u64> {
-        Ok(self
-            .get(claim_key)
-            .await?
-            .and_then(|item| get_n(&item, "storm_count"))
-            .unwrap_or_default())
-    }
 }
 
 #[async_trait]
@@ -175,9 +158,7 @@ impl ClaimStore for StateTable {
             .await;
         match result {
             Ok(output) => Ok(match output.attributes {
-                Some(old) if !old.is_empty() => Claim::Resumed {
-                    storm_count: claim_record(&old).storm_count,
-                },
+                Some(old) if !old.is_empty() => Claim::Resumed,
                 _ => Claim::Fresh,
             }),
             Err(error)
@@ -204,9 +185,7 @@ impl ClaimStore for StateTable {
             Some(item) => {
                 let record = claim_record(&item);
                 if claimable(&record, now) {
-                    Claim::Resumed {
-                        storm_count: record.storm_count,
-                    }
+                    Claim::Resumed
                 } else {
                     refused_claim(&record)
                 }
@@ -241,10 +220,173 @@ impl ClaimStore for StateTable {
     }
 }
 
+/// The number the window item records for the claim whose [`counted_key`] is `counted`.
+fn counted_number(item: &Item, counted: &str) -> Option<u64> {
+    item.get(COUNTED)
+        .and_then(|map| map.as_m().ok())
+        .and_then(|numbers| numbers.get(counted))
+        .and_then(|number| number.as_n().ok())
+        .and_then(|number| number.parse().ok())
+}
+
+/// The attribute of a window item that maps a [`counted_key`] to the number its stop was given.
+const COUNTED: &str = "counted";
+
 #[async_trait]
 impl StormStore for StateTable {
     async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>> {
         Ok(self.get(storm_key).await?.map(|item| storm_window(&item)))
+    }
+
+    async fn peek_count(
+        &self,
+        claim_key: &str,
+        storm_key: &str,
+    ) -> Result<(Option<StormWindow>, Option<u64>)> {
+        let item = self.get(storm_key).await?;
+        let counted = counted_key(claim_key);
+        Ok((
+            item.as_ref().map(storm_window),
+            item.as_ref()
+                .and_then(|item| counted_number(item, &counted)),
+        ))
+    }
+
+    /// One `UpdateItem`: `stops + 1` into the open window, the same number under the claim's
+    /// [`counted_key`], conditional on the window being open and the claim not counted. When
+    /// the condition fails, one `GetItem` says why: counted before (its number), no open window,
+    /// or a window an earlier version wrote without the `counted` map (given one, then counted).
+    async fn count_into_open(&self, stop: &Stop<'_>) -> Result<Counting> {
+        let counted = counted_key(stop.claim_key);
+        for _ in 0..2 {
+            let result = self
+                .client()
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(stop.storm_key))
+                .update_expression(
+                    "SET stops = stops + :one, #counted.#claim = stops + :one, last_at = :now, \
+                     last_reason = :reason, expires_at = :expires ADD titles :title",
+                )
+                .condition_expression(
+                    "started_at > :open_since AND attribute_exists(#counted) \
+                     AND attribute_not_exists(#counted.#claim)",
+                )
+                .expression_attribute_names("#counted", COUNTED)
+                .expression_attribute_names("#claim", &counted)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(stop.now))
+                .expression_attribute_values(":reason", s(stop.reason))
+                .expression_attribute_values(":expires", n(stop.expires_at()))
+                .expression_attribute_values(
+                    ":title",
+                    AttributeValue::Ss(vec![stop.title.to_owned()]),
+                )
+                .expression_attribute_values(":open_since", n(stop.open_since()))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            let error = match result {
+                Ok(output) => {
+                    let item = output.attributes.unwrap_or_default();
+                    return Ok(Counting::Counted(storm_window(&item)));
+                }
+                Err(error) => error,
+            };
+            if !matches!(
+                error.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) {
+                return Err(aws_error("dynamodb", "UpdateItem", error));
+            }
+            let Some(item) = self.get(stop.storm_key).await? else {
+                return Ok(Counting::NotOpen(None));
+            };
+            if let Some(number) = counted_number(&item, &counted) {
+                return Ok(Counting::Counted(StormWindow {
+                    count: number,
+                    ..storm_window(&item)
+                }));
+            }
+            if item.contains_key(COUNTED)
+                || !window_open(storm_window(&item).started_at, stop.now, stop.window_s)
+            {
+                return Ok(Counting::NotOpen(Some(storm_window(&item))));
+            }
+            self.give_counted_map(stop.storm_key).await?;
+        }
+        Ok(Counting::NotOpen(self.read_window(stop.storm_key).await?))
+    }
+
+    /// One `PutItem` of the new window with the stop's number (1) recorded, conditional on
+    /// replacing exactly the window read (its `started_at`), or on there being none.
+    async fn open_window(
+        &self,
+        stop: &Stop<'_>,
+        replaced: Option<&StormWindow>,
+        first: &StormWindow,
+    ) -> Result<bool> {
+        let numbers = HashMap::from([(counted_key(stop.claim_key), n(first.count))]);
+        let put = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(stop.storm_key))
+            .item("stops", n(first.count))
+            .item("started_at", n(first.started_at))
+            .item("last_at", n(first.last_at))
+            .item("titles", AttributeValue::Ss(first.titles.clone()))
+            .item(
+                "last_reason",
+                s(first.last_reason.clone().unwrap_or_default()),
+            )
+            .item(COUNTED, AttributeValue::M(numbers))
+            .item("expires_at", n(stop.expires_at()));
+        let put = match replaced {
+            Some(closed) => put
+                .condition_expression("started_at = :started")
+                .expression_attribute_values(":started", n(closed.started_at)),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(aws_error("dynamodb", "PutItem", error)),
+        }
+    }
+
+    /// One `UpdateItem` removing the claim's entry, if the window still has it.
+    async fn forget_count(&self, claim_key: &str, storm_key: &str) -> Result<()> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(storm_key))
+            .update_expression("REMOVE #counted.#claim")
+            .condition_expression("attribute_exists(#counted.#claim)")
+            .expression_attribute_names("#counted", COUNTED)
+            .expression_attribute_names("#claim", counted_key(claim_key))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
+        }
     }
 
     /// One `DeleteItem` per window.
@@ -260,96 +402,34 @@ impl StormStore for StateTable {
         }
         Ok(())
     }
+}
 
-    /// One `TransactWriteItems`: the window (an update conditional on the count and start read,
-    /// or a put of a new window conditional on replacing exactly the closed one read, or on
-    /// there being none) and the claim's `storm_count` (conditional on the claim existing
-    /// without one).
-    async fn write_count(
-        &self,
-        claim_key: &str,
-        storm_key: &str,
-        seen: Option<&StormWindow>,
-        next: &StormWindow,
-        expires_at: i64,
-    ) -> Result<CountWrite> {
-        let titles = AttributeValue::Ss(next.titles.clone());
-        let reason = s(next.last_reason.clone().unwrap_or_default());
-        let storm_write = match seen {
-            Some(open) if next.started_at == open.started_at && next.count == open.count + 1 => {
-                let update = Update::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(storm_key))
-                    .update_expression(
-                        "SET stops = :next, last_at = :now, last_reason = :reason, titles = :titles, expires_at = :expires",
-                    )
-                    .condition_expression("stops = :seen AND started_at = :started")
-                    .expression_attribute_values(":next", n(next.count))
-                    .expression_attribute_values(":seen", n(open.count))
-                    .expression_attribute_values(":started", n(open.started_at))
-                    .expression_attribute_values(":now", n(next.last_at))
-                    .expression_attribute_values(":reason", reason)
-                    .expression_attribute_values(":titles", titles)
-                    .expression_attribute_values(":expires", n(expires_at))
-                    .build()
-                    .map_err(|e| build_error("TransactWriteItems", e))?;
-                TransactWriteItem::builder().update(update).build()
-            }
-            replaced => {
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .item("pk", s(storm_key))
-                    .item("stops", n(next.count))
-                    .item("started_at", n(next.started_at))
-                    .item("last_at", n(next.last_at))
-                    .item("titles", titles)
-                    .item("last_reason", reason)
-                    .item("expires_at", n(expires_at));
-                let put = match replaced {
-                    // Replace exactly the closed window that was read.
-                    Some(closed) => put
-                        .condition_expression("started_at = :started")
-                        .expression_attribute_values(":started", n(closed.started_at)),
-                    None => put.condition_expression("attribute_not_exists(pk)"),
-                }
-                .build()
-                .map_err(|e| build_error("TransactWriteItems", e))?;
-                TransactWriteItem::builder().put(put).build()
-            }
-        };
-        let claim_record = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(claim_key))
-            .update_expression("SET storm_count = :count")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(storm_count)")
-            .expression_attribute_values(":count", n(next.count))
-            .build()
-            .map_err(|e| build_error("TransactWriteItems", e))?;
-        let written = self
+impl StateTable {
+    /// Gives a window an earlier version wrote (without the `counted` map) an empty one.
+    async fn give_counted_map(&self, storm_key: &str) -> Result<()> {
+        let result = self
             .client()
-            .transact_write_items()
-            .transact_items(storm_write)
-            .transact_items(TransactWriteItem::builder().update(claim_record).build())
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(storm_key))
+            .update_expression("SET #counted = :empty")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#counted)")
+            .expression_attribute_names("#counted", COUNTED)
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .send()
             .await;
-        let reasons = match written {
-            Ok(_) => return Ok(CountWrite::Written),
-            Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                    canceled.cancellation_reasons().to_vec()
-                }
-                _ => return Err(aws_error("dynamodb", "TransactWriteItems", error)),
-            },
-        };
-        let failed =
-            |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if failed(1) {
-            return Ok(CountWrite::CountedBefore(
-                self.recorded_count(claim_key).await?,
-            ));
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
         }
-        // Another stop took this number (or the window changed, or a conflicting transaction).
-        Ok(CountWrite::Contended)
     }
 }
 

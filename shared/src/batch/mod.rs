@@ -41,22 +41,6 @@ pub const MAX_CLIENT_TOKEN: usize = 64;
 /// RunTask starts at most this many tasks per call.
 pub const MAX_TASKS_PER_CALL: u32 = 10;
 
-/// 64-bit FNV-1a: a stable hash for shortened names and tokens (not for security).
-fn fnv1a(parts: &[&str]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (index, part) in parts.iter().enumerate() {
-        if index > 0 {
-            hash ^= 0x1f;
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        for byte in part.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
-}
-
 /// `batch-runner/<job>`, shortened deterministically to 36 characters
 /// (`batch-runner/<start of name>~<8 hex of the name's hash>`) when the name is long.
 pub fn started_by(job: &str) -> String {
@@ -64,7 +48,7 @@ pub fn started_by(job: &str) -> String {
     if full.len() <= MAX_STARTED_BY {
         return full;
     }
-    let hash = format!("{:08x}", fnv1a(&[job]) as u32);
+    let hash = format!("{:08x}", crate::domain::fnv1a(&[job]) as u32);
     let keep = MAX_STARTED_BY - STARTED_BY_PREFIX.len() - 1 - hash.len();
     let start: String = job.chars().take(keep).collect();
     format!("{STARTED_BY_PREFIX}{start}~{hash}")
@@ -94,7 +78,7 @@ pub fn client_token(job: &str, run_id: &str, round: u32, call: usize, attempt: u
         .collect();
     let token = format!(
         "{readable}-{:016x}-r{round}c{call}a{attempt}",
-        fnv1a(&[job, run_id])
+        crate::domain::fnv1a(&[job, run_id])
     );
     token.chars().take(MAX_CLIENT_TOKEN).collect()
 }

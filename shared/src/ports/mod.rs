@@ -19,7 +19,7 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::scaling::{ScalingMemory, TargetBounds};
-use crate::state::{Claim, StormWindow};
+use crate::state::{Claim, Stop, StormWindow};
 
 /// Time, passed in: handlers never read the system clock themselves.
 #[async_trait]
@@ -44,15 +44,15 @@ pub trait ClaimStore: Send + Sync + Debug {
     async fn release(&self, key: &str) -> Result<()>;
 }
 
-/// What one attempt at counting a stop into its storm window did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountWrite {
-    /// The window now holds the new count and the claim records it.
-    Written,
-    /// The window is no longer the one read (a concurrent stop took the number): read again.
-    Contended,
-    /// The claim counted its stop before (a retried delivery); its recorded number.
-    CountedBefore(u64),
+/// What counting a stop into its open storm window found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counting {
+    /// Counted: the window as it is now, its `count` the number this stop was given (or, for a
+    /// retried delivery that counted before, the number it was given then).
+    Counted(StormWindow),
+    /// Not counted: no window is open for the stop; the window stored (closed, or opened by
+    /// another stop just now), if any.
+    NotOpen(Option<StormWindow>),
 }
 
 /// Storm windows: exact counts of stops per (cluster, group, category).
@@ -60,17 +60,29 @@ pub enum CountWrite {
 pub trait StormStore: Send + Sync + Debug {
     /// The window at `storm_key` as stored.
     async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>>;
-    /// Writes `next` at `storm_key` (kept until `expires_at`) if the stored window is still
-    /// `seen`, and records `next.count` on the claim at `claim_key` if it has no number yet:
-    /// both or neither.
-    async fn write_count(
+    /// The window at `storm_key` and the number it gave the stop of `claim_key`, if it counted
+    /// it; writes nothing (for `--dry-run`).
+    async fn peek_count(
         &self,
         claim_key: &str,
         storm_key: &str,
-        seen: Option<&StormWindow>,
-        next: &StormWindow,
-        expires_at: i64,
-    ) -> Result<CountWrite>;
+    ) -> Result<(Option<StormWindow>, Option<u64>)>;
+    /// Counts `stop` into its window if one is open (started after [`Stop::open_since`]): one
+    /// atomic increment that records the number under the claim, so that concurrent stops never
+    /// contend and a retried delivery gets its number back instead of counting again.
+    async fn count_into_open(&self, stop: &Stop<'_>) -> Result<Counting>;
+    /// Stores `first` (the stop's new window, count 1) at the stop's key in place of exactly
+    /// the window `replaced` read (none: no window stored); false when another stop replaced
+    /// it first.
+    async fn open_window(
+        &self,
+        stop: &Stop<'_>,
+        replaced: Option<&StormWindow>,
+        first: &StormWindow,
+    ) -> Result<bool>;
+    /// Drops the window's record of the number given to the stop of `claim_key`, once its claim
+    /// is complete (a duplicate stops at the claim).
+    async fn forget_count(&self, claim_key: &str, storm_key: &str) -> Result<()>;
     /// Closes the windows at `storm_keys`: the incident they were counted in resolved, so the
     /// service's next failure of each category starts a new window and is told. A stop
     /// counting at the same time finds its window gone and starts the new one.

@@ -5,11 +5,14 @@
 //! Duplicates: EventBridge delivers at least once and a redelivery carries the same task ARN and
 //! `detail.version`, so those two make the key. A claim is `IN_PROGRESS` while an invocation works
 //! on the event, `COMPLETE` once it is handled, and `RETRYABLE` after a failed publish so that the
-//! retry is not blocked (as Powertools idempotency does). The storm count taken for an event is
-//! kept on its claim, so a retried event is never counted twice.
+//! retry is not blocked (as Powertools idempotency does).
 //!
 //! Storms: stops of one (cluster, group, category) within a window fold together. The first stop
-//! notifies; later ones are counted exactly and a digest goes out at 10, 100, 1000 … stops.
+//! notifies; later ones are counted exactly and a digest goes out at 10, 100, 1000 … stops. A
+//! stop is counted by one atomic increment of its open window that also records, in the window,
+//! the number it was given under [`counted_key`] of its claim: concurrent stops never contend,
+//! and a retried delivery finds its number instead of counting again. The record is dropped once
+//! the claim completes.
 
 use serde::Serialize;
 
@@ -90,8 +93,6 @@ impl ClaimStatus {
 pub struct ClaimRecord {
     pub status: Option<ClaimStatus>,
     pub lease_until: i64,
-    /// The storm count this event was given, once counted.
-    pub storm_count: Option<u64>,
     pub message_id: Option<String>,
     pub decision: Option<String>,
 }
@@ -101,8 +102,9 @@ pub struct ClaimRecord {
 pub enum Claim {
     /// First delivery: go ahead.
     Fresh,
-    /// A retry of a delivery that failed (or whose invocation died): go ahead, reusing its count.
-    Resumed { storm_count: Option<u64> },
+    /// A retry of a delivery that failed (or whose invocation died): go ahead (a stop it counted
+    /// keeps its number: see [`counted_key`]).
+    Resumed,
     /// Already handled.
     Duplicate {
         decision: Option<String>,
@@ -129,6 +131,44 @@ pub fn refused_claim(record: &ClaimRecord) -> Claim {
             message_id: record.message_id.clone(),
         },
         _ => Claim::InProgress,
+    }
+}
+
+/// The name under which a storm window records the number it gave the stop of `claim_key`:
+/// `c` and 16 hex digits of the key's 64-bit FNV-1a hash. Short, because a window holds one per
+/// stop in flight.
+pub fn counted_key(claim_key: &str) -> String {
+    format!("c{:016x}", crate::domain::fnv1a(&[claim_key]))
+}
+
+/// One stop to count into its storm window.
+#[derive(Debug, Clone, Copy)]
+pub struct Stop<'a> {
+    /// The claim of the delivery: the window records the stop's number under it.
+    pub claim_key: &'a str,
+    pub storm_key: &'a str,
+    /// Epoch seconds.
+    pub now: i64,
+    pub window_s: u64,
+    pub title: &'a str,
+    pub reason: &'a str,
+}
+
+impl Stop<'_> {
+    /// The window this stop opens in place of `closed` (none stored, or no longer open).
+    pub fn opened(&self, closed: Option<&StormWindow>) -> StormWindow {
+        advance_window(closed, self.now, self.window_s, self.title, self.reason)
+    }
+
+    /// Until when a window it counts into is kept.
+    pub fn expires_at(&self) -> i64 {
+        window_expires_at(self.now, self.window_s)
+    }
+
+    /// Windows that started after this instant are still open for the stop.
+    pub fn open_since(&self) -> i64 {
+        self.now
+            .saturating_sub(i64::try_from(self.window_s).unwrap_or(i64::MAX))
     }
 }
 
@@ -224,7 +264,8 @@ pub fn window_expires_at(now: i64, window_s: u64) -> i64 {
         .saturating_add(24 * 3600)
 }
 
-/// How often counting a stop reads and tries again when concurrent stops take its number.
+/// How often counting a stop tries again when it finds no open window and another stop opens
+/// one at the same moment (counting into an open window never contends).
 pub const COUNT_ATTEMPTS: u32 = 40;
 
 /// Longest pause between two attempts at a contended write.
@@ -232,17 +273,10 @@ pub const MAX_CONTENTION_PAUSE_MS: u64 = 500;
 
 /// The pause before attempt `attempt + 1` at a contended write: "full jitter" under a ceiling
 /// that doubles from 5 ms with each attempt up to [`MAX_CONTENTION_PAUSE_MS`], spread by
-/// `contender` (the claim's key) so that contenders part. Doubling matters under a burst: with
-/// a thousand stops of one service at once, a ceiling that stopped at 40 ms kept contenders in
-/// step until some ran out of attempts (the load benchmark lost 16 of 1,000 to the on-failure
-/// queue that way). Within [`COUNT_ATTEMPTS`] the pauses add up to at most ~17 s, inside the
-/// function's 30 s timeout.
+/// `contender` (the claim's key) so that contenders part. Within [`COUNT_ATTEMPTS`] the pauses
+/// add up to at most ~17 s, inside the function's 30 s timeout.
 pub fn contention_pause(attempt: u32, contender: &str) -> std::time::Duration {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in contender.bytes().chain(attempt.to_le_bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = crate::domain::fnv1a(&[contender, &attempt.to_string()]);
     std::time::Duration::from_millis(hash % contention_ceiling_ms(attempt) + 1)
 }
 

@@ -141,7 +141,6 @@ async fn run() -> Result<()> {
         "PutItem",
         "UpdateItem",
         "GetItem",
-        "TransactWriteItems",
         "DeleteItem",
     ] {
         let (forwarded, staged) = stack.proxy.calls(operation);

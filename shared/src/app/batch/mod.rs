@@ -103,7 +103,7 @@ impl BatchRunner {
                         run.record = Some((state, &key));
                         Some(held)
                     }
-                    Taken::Resumed(held, _) => {
+                    Taken::Resumed(held) => {
                         (run.round, outcome.tasks) = state.resume_run(&key).await?;
                         let (round, started) = (run.round, outcome.tasks.len());
                         outcome.notes.push(format!("resumed after a failed invocation (round {round}); {started} tasks were already started"));

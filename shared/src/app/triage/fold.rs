@@ -1,20 +1,22 @@
 //! Duplicates and storms for `task-triage`: take (or, dry-run, look at) the delivery's claim,
 //! count the stop into its storm window exactly once (or project the count), then notify the
-//! first stop and the digests and fold the rest; the claim completes or is released.
+//! first stop and the digests and fold the rest; the claim completes or is released. A window's
+//! first stop folds into the service's incident; the rest only read it.
 
 use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
 use crate::app::claim::{self, duplicate_note, Access, HeldClaim};
 use crate::app::incident::{record_failure, Target};
-use crate::app::storm::{self, Stop};
+use crate::app::storm;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::incident::{incident_key, Failure, IncidentTag};
 use crate::ports::StateStore;
 use crate::state::keyed_cluster;
-use crate::state::{self, advance_window, Fold, StormWindow};
+use crate::state::{self, Fold, Stop};
 
 impl TaskTriage {
-    /// Claims the delivery, counts and folds the stop, and settles the claim.
+    /// Claims the delivery, counts and folds the stop, and settles the claim; once the claim is
+    /// complete, the window forgets the stop's number (a redelivery stops at the claim).
     pub(super) async fn fold(
         &self,
         signal: &Diagnosed<'_>,
@@ -24,31 +26,49 @@ impl TaskTriage {
     ) -> Result<()> {
         let now = self.clock.now_s();
         let dedup_key = signal.dedup_key();
-        let Some((held, counted)) = self
+        let Some(held) = self
             .take_delivery(state, &dedup_key, now, invocation, outcome)
             .await?
         else {
             return Ok(());
         };
-        let result = self
-            .count_and_send(signal, state, &dedup_key, counted, now, outcome)
+        let (storm_key, reason) = signal.storm(self.home_account.as_deref());
+        let stop = Stop {
+            claim_key: &dedup_key,
+            storm_key: &storm_key,
+            now,
+            window_s: self.config.storm_window_s,
+            title: &signal.diagnosis.title,
+            reason: &reason,
+        };
+        let result = self.count_and_send(signal, state, stop, outcome).await;
+        let Some(held) = held else {
+            return result;
+        };
+        let decision = if outcome.decision == Decision::Folded {
+            "folded"
+        } else {
+            "notify"
+        };
+        let unsettled = held
+            .settle(&result, decision, outcome.message_id.as_deref())
             .await;
-        if let Some(held) = held {
-            let decision = if outcome.decision == Decision::Folded {
-                "folded"
-            } else {
-                "notify"
-            };
-            outcome.notes.extend(
-                held.settle(&result, decision, outcome.message_id.as_deref())
-                    .await,
-            );
+        match (&result, unsettled) {
+            (Ok(()), None) => {
+                if let Err(error) = state.forget_count(&dedup_key, &storm_key).await {
+                    tracing::warn!("could not drop the stop's number from {storm_key}: {error}");
+                    outcome.notes.push(format!(
+                        "the storm window keeps this stop's number until it expires: {error}"
+                    ));
+                }
+            }
+            (_, note) => outcome.notes.extend(note),
         }
         result
     }
 
     /// Takes (live) or looks at (dry-run) the claim of a delivery; `None` when it is a
-    /// duplicate, which the outcome then says.
+    /// duplicate, which the outcome then says, else the claim held (live).
     pub(super) async fn take_delivery<'s>(
         &self,
         state: &'s dyn StateStore,
@@ -56,7 +76,7 @@ impl TaskTriage {
         now: i64,
         invocation: &Invocation,
         outcome: &mut TriageOutcome,
-    ) -> Result<Option<(Option<HeldClaim<'s>>, Option<u64>)>> {
+    ) -> Result<Option<Option<HeldClaim<'s>>>> {
         let live = self.backend.mode() == Mode::Live;
         let ttl_s = self.config.dedup_ttl_s;
         let notes = &mut outcome.notes;
@@ -70,58 +90,41 @@ impl TaskTriage {
                 outcome.notes.push(note);
                 Ok(None)
             }
-            Access::Go { held, counted } => Ok(Some((held, counted))),
+            Access::Go { held } => Ok(Some(held)),
         }
     }
 
     /// Counts the stop into its storm window (live) or projects the count (dry-run), then
-    /// notifies the first stop and the digests.
+    /// notifies the first stop and the digests. Only a window's first stop is written into the
+    /// service's incident: the rest are counted in the window, which the incident's resolution
+    /// reads, so that a storm of a thousand stops makes one incident write, not a thousand
+    /// contended ones.
     async fn count_and_send(
         &self,
         signal: &Diagnosed<'_>,
         state: &dyn StateStore,
-        dedup_key: &str,
-        counted: Option<u64>,
-        now: i64,
+        stop: Stop<'_>,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
-        let (storm_key, reason) = signal.storm(self.home_account.as_deref());
-        let counting = Stop {
-            claim_key: dedup_key,
-            storm_key: &storm_key,
-            now,
-            window_s: self.config.storm_window_s,
-            title: &signal.diagnosis.title,
-            reason: &reason,
+        let window = match self.backend.mode() {
+            Mode::Live => storm::count_stop_once(state, self.clock.as_ref(), stop).await?,
+            _ => storm::project_count(state, stop).await?,
         };
-        let window = match (self.backend.mode(), counted) {
-            (_, Some(count)) => StormWindow {
-                count,
-                ..state.read_window(&storm_key).await?.unwrap_or_default()
-            },
-            (Mode::Live, None) => {
-                storm::count_stop_once(state, self.clock.as_ref(), counting).await?
+        let fold = state::fold_for(window.count);
+        outcome.incident = match fold {
+            Fold::First => {
+                let reason = signal.incident_reason();
+                self.fold_into_incident(signal, state, stop.claim_key, &reason, stop.now)
+                    .await?
             }
-            (_, None) => {
-                let open = state.read_window(&storm_key).await?;
-                advance_window(
-                    open.as_ref(),
-                    now,
-                    counting.window_s,
-                    counting.title,
-                    counting.reason,
-                )
-            }
+            Fold::Digest | Fold::Folded => self.incident_of(signal, state, stop.claim_key).await?,
         };
-        outcome.incident = self
-            .fold_into_incident(signal, state, dedup_key, &signal.incident_reason(), now)
-            .await?;
-        match state::fold_for(window.count) {
+        match fold {
             Fold::Folded => {
                 outcome.decision = Decision::Folded;
                 outcome.notes.push(format!(
-                    "stop {} of a storm in {storm_key}; next digest at the next power of ten",
-                    window.count
+                    "stop {} of a storm in {}; next digest at the next power of ten",
+                    window.count, stop.storm_key
                 ));
                 Ok(())
             }
@@ -138,6 +141,31 @@ impl TaskTriage {
         }
     }
 
+    /// The store key of the incident of the signal's service, with its cluster and service; a
+    /// standalone task has none.
+    fn incident_target(&self, signal: &Diagnosed<'_>) -> Option<(String, String, String)> {
+        let (cluster, service) = signal.service_of()?;
+        let keyed = keyed_cluster(&cluster, signal.account(), self.home_account.as_deref());
+        Some((incident_key(&keyed, &service), cluster, service))
+    }
+
+    /// The open incident a folded stop or a digest belongs to, read, not written.
+    async fn incident_of(
+        &self,
+        signal: &Diagnosed<'_>,
+        state: &dyn StateStore,
+        key: &str,
+    ) -> Result<Option<IncidentTag>> {
+        let Some((incident_key, _, _)) = self.incident_target(signal) else {
+            return Ok(None);
+        };
+        Ok(state
+            .read_incident(&incident_key)
+            .await?
+            .filter(|(incident, _)| incident.is_open())
+            .map(|(incident, _)| incident.tag_for(key)))
+    }
+
     /// Folds the signal of a service into the service's incident (dry-run: projects it); a
     /// standalone task has none.
     async fn fold_into_incident(
@@ -148,11 +176,9 @@ impl TaskTriage {
         reason: &str,
         now: i64,
     ) -> Result<Option<IncidentTag>> {
-        let Some((cluster, service)) = signal.service_of() else {
+        let Some((incident_key, cluster, service)) = self.incident_target(signal) else {
             return Ok(None);
         };
-        let keyed = keyed_cluster(&cluster, signal.account(), self.home_account.as_deref());
-        let incident_key = incident_key(&keyed, &service);
         let target = Target {
             key: &incident_key,
             cluster: &cluster,

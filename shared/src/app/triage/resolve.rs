@@ -1,15 +1,15 @@
 //! Resolving a service's incident: a steady state or a completed deployment after a failure
 //! resolves the open incident once (conditional write), and one `resolved` notification says how
-//! long it lasted, what it held and what ended it. The event's claim makes a retry send it again
-//! rather than lose it.
+//! long it lasted, what it held (the incident's counts joined by the stops its storm windows
+//! folded) and what ended it. The event's claim makes a retry send it again rather than lose it.
 
 use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
-use crate::app::incident::record_recovery;
+use crate::app::incident::{record_recovery, RecoverySignal};
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::service::ServiceEvent;
-use crate::incident::{apply_recovery, incident_key, Recovery};
-use crate::state::keyed_cluster;
+use crate::incident::{apply_recovery, incident_key, with_storms, Recovery};
+use crate::state::{keyed_cluster, service_storm_key};
 use crate::triage::service_report::resolved_notice;
 
 /// What a recovery event says ended the incident; `None` for events that end nothing.
@@ -88,31 +88,39 @@ impl TaskTriage {
             by.to_owned(),
         );
         // A read first: most steady states end nothing and cost no write.
-        let current = state
-            .read_incident(&incident_key)
-            .await?
-            .map(|(incident, _)| incident);
-        if apply_recovery(current.as_ref(), &key, now, &by) == Recovery::Nothing {
+        let Some((current, _)) = state.read_incident(&incident_key).await? else {
+            return Ok(false);
+        };
+        // The stops the service's storm windows counted beyond their first join an open
+        // incident.
+        let mut windows = Vec::new();
+        let open_categories = current.counts.keys().filter(|_| current.is_open());
+        for category in open_categories {
+            let storm_key = service_storm_key(&keyed, service, category);
+            if let Some(window) = state.read_window(&storm_key).await? {
+                windows.push((category.clone(), window));
+            }
+        }
+        let merged = with_storms(&current, &windows);
+        if apply_recovery(Some(&merged), &key, now, &by) == Recovery::Nothing {
             return Ok(false);
         }
         let live = self.backend.mode() == Mode::Live;
-        let Some((held, _)) = self
+        let Some(held) = self
             .take_delivery(state, &key, now, invocation, outcome)
             .await?
         else {
             return Ok(true);
         };
         let result = async {
-            let recovery = record_recovery(
-                state,
-                self.clock.as_ref(),
-                &incident_key,
-                &key,
-                now,
-                &by,
-                live,
-            )
-            .await?;
+            let signal = RecoverySignal {
+                incident_key: &incident_key,
+                key: &key,
+                at: now,
+                by: &by,
+            };
+            let recovery =
+                record_recovery(state, self.clock.as_ref(), signal, &windows, live).await?;
             let (Recovery::Resolves(incident) | Recovery::ResolvedBefore(incident)) = recovery
             else {
                 return Ok(());
@@ -121,7 +129,7 @@ impl TaskTriage {
                 let windows: Vec<String> = incident
                     .counts
                     .keys()
-                    .map(|category| crate::state::service_storm_key(&keyed, service, category))
+                    .map(|category| service_storm_key(&keyed, service, category))
                     .collect();
                 state.close_windows(&windows).await?;
             }
