@@ -166,13 +166,17 @@ async fn run() -> Result<()> {
         *reasons.entry(reason.to_owned()).or_default() += 1;
     }
     println!(
-        "| failed attempts (retried by Lambda) | {} ({}) |",
+        "| failed attempts (retried by Lambda) | {}{} |",
         outcomes.failed_attempts.len(),
-        reasons
-            .iter()
-            .map(|(reason, n)| format!("{n}× {reason}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            let listed: Vec<String> = reasons
+                .iter()
+                .map(|(reason, n)| format!("{n}× {reason}"))
+                .collect();
+            format!(" ({})", listed.join("; "))
+        }
     );
     println!(
         "| events in the on-failure queue after Lambda's retries | {} |",
