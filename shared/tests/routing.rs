@@ -241,6 +241,26 @@ fn bad_rules_are_refused_naming_the_path() {
             "not a time",
         ),
         (
+            serde_json::json!([{"windows": [{"days": ["mon"], "from": "9:00", "to": "23:00"}], "mute": true}]),
+            "notify.routes[0].windows[0].from",
+            "not a time",
+        ),
+        (
+            serde_json::json!([{"windows": [{"days": ["mon"], "from": "09:00", "to": "09:60"}], "mute": true}]),
+            "notify.routes[0].windows[0].to",
+            "not a time",
+        ),
+        (
+            serde_json::json!([{"windows": [{"days": ["mon"], "from": "09:00:00", "to": "10:00"}], "mute": true}]),
+            "notify.routes[0].windows[0].from",
+            "not a time",
+        ),
+        (
+            serde_json::json!([{"windows": [{"days": ["mon"], "from": "0900", "to": "10:00"}], "mute": true}]),
+            "notify.routes[0].windows[0].from",
+            "not a time",
+        ),
+        (
             serde_json::json!([{"windows": [{"start": "2026-12-24", "end": "2026-12-25T00:00:00Z"}], "mute": true}]),
             "notify.routes[0].windows[0].start",
             "RFC 3339",

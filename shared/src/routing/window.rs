@@ -85,7 +85,10 @@ impl Window {
                 let start = instant(spec.start.as_deref(), "start")?;
                 let end = instant(spec.end.as_deref(), "end")?;
                 if end <= start {
-                    return Err(problem("end", format!("{end} is not after start {start}")));
+                    return Err(problem(
+                        "end",
+                        format!("{} is not after start {}", rfc3339(end), rfc3339(start)),
+                    ));
                 }
                 Ok(Self::Absolute { start, end })
             }
@@ -110,7 +113,10 @@ impl Window {
                 if from == to {
                     return Err(problem(
                         "to",
-                        format!("equals from ({from}): a window of no time or of the whole day is ambiguous"),
+                        format!(
+                            "equals from ({}): a window of no time or of the whole day is ambiguous",
+                            spec.from.as_deref().unwrap_or_default()
+                        ),
                     ));
                 }
                 let name = spec.tz.as_deref().unwrap_or("UTC");
@@ -143,26 +149,47 @@ impl Window {
     }
 }
 
+/// An RFC 3339 instant. Parsed with chrono, which the functions link anyway: jiff's own parser
+/// and printer would add their code to every binary for two fields of the configuration.
 fn instant(text: Option<&str>, field: &'static str) -> Result<Timestamp, WindowProblem> {
     let text = text.ok_or_else(|| problem(field, "missing"))?;
-    text.parse::<Timestamp>().map_err(|_| {
-        problem(
-            field,
-            format!("`{text}` is not an RFC 3339 instant (e.g. 2026-12-24T18:00:00Z)"),
-        )
-    })
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .and_then(|at| Timestamp::new(at.timestamp(), at.timestamp_subsec_nanos() as i32).ok())
+        .ok_or_else(|| {
+            problem(
+                field,
+                format!("`{text}` is not an RFC 3339 instant (e.g. 2026-12-24T18:00:00Z)"),
+            )
+        })
 }
 
+/// `at` as RFC 3339 in UTC, for explanations and errors.
+pub fn rfc3339(at: Timestamp) -> String {
+    chrono::DateTime::from_timestamp(at.as_second(), at.subsec_nanosecond().unsigned_abs())
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| at.as_second().to_string())
+}
+
+/// A wall-clock time written `HH:MM` (00:00 … 23:59).
 fn wall_clock(text: Option<&str>, field: &'static str) -> Result<Time, WindowProblem> {
     let text = text.ok_or_else(|| problem(field, "missing: a time HH:MM"))?;
-    let shaped = text.len() == 5 && text.as_bytes()[2] == b':';
-    match text.parse::<Time>() {
-        Ok(time) if shaped => Ok(time),
-        _ => Err(problem(
+    let two_digits = |digits: &[u8]| match digits {
+        [tens @ b'0'..=b'9', ones @ b'0'..=b'9'] => Some((tens - b'0') * 10 + (ones - b'0')),
+        _ => None,
+    };
+    let time = match text.as_bytes() {
+        [hour @ .., b':', _, _] if hour.len() == 2 => two_digits(hour)
+            .zip(two_digits(&text.as_bytes()[3..]))
+            .and_then(|(hour, minute)| Time::new(hour as i8, minute as i8, 0, 0).ok()),
+        _ => None,
+    };
+    time.ok_or_else(|| {
+        problem(
             field,
             format!("`{text}` is not a time HH:MM (00:00 … 23:59)"),
-        )),
-    }
+        )
+    })
 }
 
 fn weekday(name: &str) -> Option<Weekday> {
