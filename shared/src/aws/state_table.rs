@@ -375,18 +375,7 @@ impl StormStore for StateTable {
             .expression_attribute_names("#claim", counted_key(claim_key))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
-        }
+        nothing_to_change_if_refused(result)
     }
 
     /// One `DeleteItem` per window.
@@ -418,18 +407,25 @@ impl StateTable {
             .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
+        nothing_to_change_if_refused(result)
+    }
+}
+
+/// An `UpdateItem` whose condition not holding means there was nothing to change.
+fn nothing_to_change_if_refused<T>(
+    result: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<UpdateItemError>>,
+) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(error)
+            if matches!(
+                error.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(())
         }
+        Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
     }
 }
 
