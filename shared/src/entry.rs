@@ -34,13 +34,13 @@ pub enum Mode {
     Offline,
 }
 
-/// Flags every function's CLI shares.
+/// Flags every function's CLI shares (each function words their help for itself).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CommonArgs {
     /// Read from AWS but write nothing (no publish, no state writes).
     #[arg(long, conflicts_with = "offline")]
     pub dry_run: bool,
-    /// Make no AWS call at all (no dedup, no enrichment, nothing published).
+    /// Make no AWS call at all.
     #[arg(long)]
     pub offline: bool,
     /// Event files, each holding one event or a JSON array of events; `-` or none for stdin.

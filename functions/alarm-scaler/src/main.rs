@@ -11,7 +11,12 @@ use clap::Parser;
 
 /// Decide (and apply) step scaling for alarm events; one JSON line per event.
 #[derive(Debug, Parser)]
-#[command(name = "alarm-scaler", version)]
+#[command(
+    name = "alarm-scaler",
+    version,
+    mut_arg("dry_run", |arg| arg.help("Read the service and its scaling memory but change nothing: say what would be scaled")),
+    mut_arg("offline", |arg| arg.help("Make no AWS call: decide from the alarm and --assume-desired alone (nothing scaled, nothing published)"))
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -55,4 +60,20 @@ async fn main() -> ExitCode {
         |event, invocation| scaler.handle(event, invocation),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_describes_this_functions_own_modes() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("nothing scaled"), "{help}");
+        assert!(
+            help.contains("--dry-run") && help.contains("--offline"),
+            "{help}"
+        );
+    }
 }

@@ -10,7 +10,12 @@ use clap::Parser;
 
 /// Run batch jobs named by `{"job": …}` events; `--dry-run` prints the RunTask requests.
 #[derive(Debug, Parser)]
-#[command(name = "batch-runner", version)]
+#[command(
+    name = "batch-runner",
+    version,
+    mut_arg("dry_run", |arg| arg.help("Read ECS and the job's runs (the overlap guard) but start nothing: print the RunTask requests")),
+    mut_arg("offline", |arg| arg.help("Make no AWS call: plan the RunTask requests from the catalog alone (no overlap guard, nothing started)"))
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -34,4 +39,20 @@ async fn main() -> ExitCode {
         |event, invocation| runner.handle(event, invocation),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_describes_this_functions_own_modes() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("nothing started"), "{help}");
+        assert!(
+            help.contains("--dry-run") && help.contains("--offline"),
+            "{help}"
+        );
+    }
 }

@@ -9,7 +9,12 @@ use clap::Parser;
 
 /// Diagnose stopped ECS tasks from "ECS Task State Change" events; one JSON line per event.
 #[derive(Debug, Parser)]
-#[command(name = "task-triage", version)]
+#[command(
+    name = "task-triage",
+    version,
+    mut_arg("dry_run", |arg| arg.help("Read AWS (claims, storm windows, the service, logs) but write nothing: say what would be sent")),
+    mut_arg("offline", |arg| arg.help("Make no AWS call: classify and render from the event alone (no dedup, no enrichment, nothing published)"))
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -33,4 +38,20 @@ async fn main() -> ExitCode {
         |event, invocation| triage.respond(event, invocation),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_describes_this_functions_own_modes() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("no dedup, no enrichment"), "{help}");
+        assert!(
+            help.contains("--dry-run") && help.contains("--offline"),
+            "{help}"
+        );
+    }
 }
