@@ -302,16 +302,17 @@ impl StormStore for StateTable {
             let Some(item) = self.get(stop.storm_key).await? else {
                 return Ok(Counting::NotOpen(None));
             };
+            let stored = storm_window(&item);
             if let Some(number) = counted_number(&item, &counted) {
                 return Ok(Counting::Counted(StormWindow {
                     count: number,
-                    ..storm_window(&item)
+                    ..stored
                 }));
             }
             if item.contains_key(COUNTED)
-                || !window_open(storm_window(&item).started_at, stop.now, stop.window_s)
+                || !window_open(stored.started_at, stop.now, stop.window_s)
             {
-                return Ok(Counting::NotOpen(Some(storm_window(&item))));
+                return Ok(Counting::NotOpen(Some(stored)));
             }
             self.give_counted_map(stop.storm_key).await?;
         }
