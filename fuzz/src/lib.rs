@@ -80,13 +80,14 @@ enum Handler {
 
 impl Handler {
     fn new(function: Function) -> Self {
-        let setup = Setup {
-            config: StackConfig::parse(CONFIG).expect("the fuzz configuration is valid"),
-            backend: Backend::Offline,
-            clock: Arc::new(SystemClock),
-            region: Some("us-east-1".into()),
-            home_account: Some("111122223333".into()),
-        };
+        let setup = Setup::new(
+            StackConfig::parse(CONFIG).expect("the fuzz configuration is valid"),
+            Backend::Offline,
+            Arc::new(SystemClock),
+            Some("us-east-1".into()),
+            Some("111122223333".into()),
+        )
+        .expect("the fuzz setup is valid");
         match function {
             Function::Triage => Self::Triage(TaskTriage::new(setup)),
             Function::Scaler => {

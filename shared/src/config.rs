@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::batch::catalog::{self as job_catalog, JobCatalog};
 use crate::domain::HttpsFormat;
 use crate::error::{AutopilotError, Result};
+use crate::routing::{RouteByTagSpec, RouteSpec, Router, WebhookSpec};
 use crate::scaling::policy::{self as scaling_policy, ScalingConfig};
 use crate::triage::watch::{IncidentsConfig, WatchConfig};
 use crate::triage::{Category, CategoryOverride};
@@ -91,12 +92,78 @@ impl Default for TriageConfig {
     }
 }
 
-/// Section `notify`: how every function's notifications are delivered.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+/// Section `notify`: how every function's notifications are delivered and where they go
+/// (see [`crate::routing`] for the rules).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     /// What the `https` protocol of the SNS message carries.
     pub https_format: HttpsFormat,
+    /// Ordered routing rules: the first that matches decides.
+    pub routes: Vec<RouteSpec>,
+    /// Per-team topics keyed by one tag's value, for notices no rule matched.
+    pub route_by_tag: Option<RouteByTagSpec>,
+    /// Named Slack and Teams incoming webhooks the rules may name.
+    pub webhooks: BTreeMap<String, WebhookSpec>,
+    /// How long a service's or task's tags are kept before they are read again (seconds).
+    pub tags_ttl_s: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            https_format: HttpsFormat::default(),
+            routes: Vec::new(),
+            route_by_tag: None,
+            webhooks: BTreeMap::new(),
+            tags_ttl_s: 300,
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// The validated rules; errors name the path (`notify.routes[2].windows[0].tz`).
+    pub fn router(&self) -> Result<Router> {
+        let names: Vec<&str> = self.webhooks.keys().map(String::as_str).collect();
+        Router::new(&self.routes, self.route_by_tag.as_ref(), &names)
+    }
+
+    /// Webhook names and parameter paths, and the tag cache's lifetime.
+    fn validate(&self) -> Result<()> {
+        for (name, webhook) in &self.webhooks {
+            let name_ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+            if !name_ok {
+                return Err(AutopilotError::invalid_config(
+                    format!("notify.webhooks.{name}"),
+                    "a webhook's name is 1-64 of letters, digits, - and _",
+                ));
+            }
+            let path = &webhook.url_ssm;
+            let path_ok = path.starts_with('/')
+                && path.len() > 1
+                && path.len() <= 1011
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
+            if !path_ok {
+                return Err(AutopilotError::invalid_config(
+                    format!("notify.webhooks.{name}.url_ssm"),
+                    format!("`{path}` is not an SSM parameter path (/autopilot/webhooks/{name})"),
+                ));
+            }
+        }
+        if !(10..=86_400).contains(&self.tags_ttl_s) {
+            return Err(AutopilotError::invalid_config(
+                "notify.tags_ttl_s",
+                format!("{} is outside 10..=86400 seconds", self.tags_ttl_s),
+            ));
+        }
+        self.router().map(drop)
+    }
 }
 
 /// Values from the environment that sit beside the document.
@@ -284,6 +351,7 @@ impl StackConfig {
                 ));
             }
         }
+        self.notify.validate()?;
         scaling_policy::validate(&self.scaling)?;
         job_catalog::validate(&self.jobs)?;
         Ok(())

@@ -218,3 +218,21 @@ mod tests {
         assert_eq!(AlarmState::InsufficientData.as_str(), "INSUFFICIENT_DATA");
     }
 }
+
+/// Where a notice went: the `route` of a response line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Routed {
+    /// What decided: `rule 0 (payments)`, `route_by_tag team=payments` or `default`.
+    pub by: String,
+    /// The destinations (`default`, a topic ARN, `webhook:<name>`); empty when muted.
+    pub to: Vec<String>,
+    /// Sent nowhere: a muting rule applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
+    /// Why, rule by rule (`--explain-route`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<String>,
+    /// What a person would receive: the subject and readable text (`--format text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<String>,
+}

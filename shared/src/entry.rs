@@ -16,6 +16,7 @@ use crate::events::InboundEvent;
 use crate::metrics::{
     emf_document, namespace_from, Measured, Measurement, DEFAULT_NAMESPACE, ENV_NAMESPACE,
 };
+use crate::present::Presentation;
 
 /// Whether the process runs under a Lambda runtime API.
 pub fn in_lambda() -> bool {
@@ -43,6 +44,14 @@ pub struct CommonArgs {
     /// Make no AWS call at all.
     #[arg(long)]
     pub offline: bool,
+    /// Say for each event which routing rule matched and why, and where its notification would
+    /// go; sends nothing (reads like --dry-run, or nothing with --offline).
+    #[arg(long)]
+    pub explain_route: bool,
+    /// `json`: one JSON line per event; `text`: what a person would receive (each notification
+    /// as rendered, per destination) or, with --explain-route, the routing in prose.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
     /// Event files, each holding one event or a JSON array of events; `-` or none for stdin.
     pub files: Vec<PathBuf>,
 }
@@ -58,11 +67,27 @@ impl Mode {
     }
 }
 
+/// How the CLI prints each event's outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Json,
+    Text,
+}
+
 impl CommonArgs {
+    /// What each delivery should show besides where it went.
+    pub fn presentation(&self) -> Presentation {
+        Presentation {
+            explain: self.explain_route,
+            render: self.format == Format::Text && !self.explain_route,
+        }
+    }
+
     pub fn mode(&self) -> Mode {
         if self.offline {
             Mode::Offline
-        } else if self.dry_run {
+        } else if self.dry_run || self.explain_route {
             Mode::DryRun
         } else {
             Mode::Live
@@ -311,7 +336,10 @@ where
                 json!({"input": input.label, "error": {"error_type": error.error_type(), "message": error.to_string()}})
             }
         };
-        println!("{line}");
+        match args.format {
+            Format::Json => println!("{line}"),
+            Format::Text => print!("{}", crate::present::as_text(&input.label, &line)),
+        }
     }
     if failed == 0 {
         ExitCode::SUCCESS

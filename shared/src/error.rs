@@ -74,6 +74,11 @@ pub enum AutopilotError {
         reason: String,
     },
 
+    /// An incoming webhook refused a notification (or could not be reached); the URL is never
+    /// quoted. Lambda retries; destinations that took it are not sent to again.
+    #[error("webhook {name} failed: {problem}")]
+    Webhook { name: String, problem: String },
+
     /// The command line asks for something that cannot be done as given.
     #[error("usage: {0}")]
     Usage(String),
@@ -105,6 +110,7 @@ impl AutopilotError {
             Self::ServiceNotFound { .. } => "ServiceNotFound",
             Self::PortNotWired { .. } => "PortNotWired",
             Self::Unreachable { .. } => "AccountUnreachable",
+            Self::Webhook { .. } => "WebhookFailed",
             Self::Usage(_) => "Usage",
             Self::Input { .. } => "InputUnreadable",
         }
@@ -131,7 +137,7 @@ impl AutopilotError {
 
 impl AutopilotError {
     /// Every stable error type, as the README lists them.
-    pub const ERROR_TYPES: [&'static str; 12] = [
+    pub const ERROR_TYPES: [&'static str; 13] = [
         "InvalidEvent",
         "InvalidConfig",
         "AwsCallFailed",
@@ -142,6 +148,7 @@ impl AutopilotError {
         "ServiceNotFound",
         "PortNotWired",
         "AccountUnreachable",
+        "WebhookFailed",
         "Usage",
         "InputUnreadable",
     ];
@@ -205,6 +212,10 @@ mod tests {
                 account: "a".into(),
                 region: "r".into(),
                 reason: "why".into(),
+            },
+            AutopilotError::Webhook {
+                name: "n".into(),
+                problem: "p".into(),
             },
             AutopilotError::Usage("u".into()),
             AutopilotError::Input {

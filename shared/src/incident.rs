@@ -71,6 +71,10 @@ pub struct Incident {
     pub resolved_by: Option<String>,
     /// The key of the signal that resolved it (its retry sends the resolution again).
     pub resolved_by_key: Option<String>,
+    /// Notifications a muting rule (a maintenance window) held back, per category; the stops
+    /// folded behind a muted first stop are in `counts` (through its storm window).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub muted: BTreeMap<String, u64>,
 }
 
 impl Incident {
@@ -210,6 +214,7 @@ pub fn apply_failure(
                 resolved_at: None,
                 resolved_by: None,
                 resolved_by_key: None,
+                muted: BTreeMap::new(),
             })
         }
     }
@@ -233,6 +238,31 @@ pub fn with_storms(incident: &Incident, windows: &[(String, StormWindow)]) -> In
         merged.last_signal_at = merged.last_signal_at.max(window.last_at);
     }
     merged
+}
+
+/// The open incident with one more muted notification of `category` (the signal `key`), or
+/// `None` when there is nothing to write: resolved, or this signal's muting counted already (a
+/// retry).
+pub fn apply_muted(current: &Incident, key: &str, category: &str) -> Option<Incident> {
+    let marker = format!("muted:{key}");
+    if !current.is_open() || current.applied.contains(&marker) {
+        return None;
+    }
+    let mut next = current.clone();
+    *next.muted.entry(category.to_owned()).or_default() += 1;
+    push_bounded(&mut next.applied, &marker, REMEMBERED_SIGNALS);
+    Some(next)
+}
+
+/// `1 oom, 1 deployment-failed`: what was muted, largest first; `None` when nothing was.
+pub fn muted_text(incident: &Incident) -> Option<String> {
+    if incident.muted.is_empty() {
+        return None;
+    }
+    let mut muted: Vec<(&String, &u64)> = incident.muted.iter().collect();
+    muted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let parts: Vec<String> = muted.iter().map(|(c, n)| format!("{n} {c}")).collect();
+    Some(parts.join(", "))
 }
 
 /// What a recovery signal does to the incident as stored.

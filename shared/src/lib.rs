@@ -3,7 +3,7 @@
 //! - Pure core (no I/O, no clock): [`domain`] (shared types), [`events`] (parsing), [`triage`],
 //!   [`scaling`] and [`batch`] (decisions and the words of their notices), [`notify`]
 //!   (rendering), [`routing`] (where a notice goes, rules and windows), [`state`] (dedup and
-//!   storm arithmetic), [`config`].
+//!   storm arithmetic), [`config`], [`present`] (the CLI's text for people).
 //! - [`ports`]: the narrow traits the handlers depend on for everything outside the process.
 //! - [`aws`]: the adapters implementing the ports on AWS; [`testkit`] (feature `testkit`):
 //!   in-memory implementations for tests.
@@ -22,6 +22,7 @@ pub mod incident;
 pub mod metrics;
 pub mod notify;
 pub mod ports;
+pub mod present;
 pub mod routing;
 pub mod scaling;
 pub mod state;

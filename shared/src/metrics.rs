@@ -32,6 +32,8 @@ pub enum Metric {
     Duplicates,
     /// Stops counted into a storm without a notification of their own.
     Folded,
+    /// Notifications a muting rule (a maintenance window) held back.
+    Muted,
     /// Desired-count changes made.
     ScalingActions,
     /// Job runs that started tasks.
@@ -48,6 +50,7 @@ impl Metric {
             Self::Silent => "Silent",
             Self::Duplicates => "Duplicates",
             Self::Folded => "Folded",
+            Self::Muted => "Muted",
             Self::ScalingActions => "ScalingActions",
             Self::JobRuns => "JobRuns",
             Self::Failures => "Failures",
@@ -59,9 +62,24 @@ impl Metric {
 pub fn metrics_of(function: &str) -> &'static [Metric] {
     use Metric::*;
     match function {
-        "task-triage" => &[Events, Notifications, Silent, Duplicates, Folded, Failures],
-        "alarm-scaler" => &[Events, Notifications, Duplicates, ScalingActions, Failures],
-        "batch-runner" => &[Events, Notifications, Duplicates, JobRuns, Failures],
+        "task-triage" => &[
+            Events,
+            Notifications,
+            Silent,
+            Duplicates,
+            Folded,
+            Muted,
+            Failures,
+        ],
+        "alarm-scaler" => &[
+            Events,
+            Notifications,
+            Duplicates,
+            Muted,
+            ScalingActions,
+            Failures,
+        ],
+        "batch-runner" => &[Events, Notifications, Duplicates, Muted, JobRuns, Failures],
         _ => &[Events, Notifications, Failures],
     }
 }
@@ -147,6 +165,7 @@ impl Measurement {
             Decision::Silent => Metric::Silent,
             Decision::Duplicate => Metric::Duplicates,
             Decision::Folded => Metric::Folded,
+            Decision::Muted => Metric::Muted,
             Decision::Ignored => return,
         };
         self.add(metric, 1);
@@ -183,6 +202,9 @@ impl Measurement {
         if outcome.message_id.is_some() {
             self.add(Metric::Notifications, 1);
         }
+        if outcome.route.as_ref().is_some_and(|r| r.muted) {
+            self.add(Metric::Muted, 1);
+        }
         if outcome.duplicate {
             self.add(Metric::Duplicates, 1);
         }
@@ -199,6 +221,9 @@ impl Measurement {
                 }
                 if outcome.message_id.is_some() {
                     measurement.add(Metric::Notifications, 1);
+                }
+                if outcome.route.as_ref().is_some_and(|r| r.muted) {
+                    measurement.add(Metric::Muted, 1);
                 }
                 if outcome.duplicate {
                     measurement.add(Metric::Duplicates, 1);

@@ -22,12 +22,14 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::ports::{
-    AlarmReader, ClaimStore, Clock, Counting, IncidentStore, LogReader, Notifier, Reach, RunStore,
-    ScalableTargets, ScalingStore, Scope, ScopedPorts, ServiceReader, ServiceScaler, StateStore,
-    StormStore, TaskInspector, TaskRunner, WatchStore,
+    AlarmReader, ClaimStore, Clock, Counting, IncidentStore, LogReader, MuteStore, Notifier, Reach,
+    RunStore, ScalableTargets, ScalingStore, Scope, ScopedPorts, ServiceReader, ServiceScaler,
+    StateStore, StormStore, TagReader, TaskInspector, TaskRunner, WatchStore, WebhookReply,
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
-use crate::state::{claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, Stop, StormWindow};
+use crate::state::{
+    claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, MutedLedger, Stop, StormWindow,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -146,6 +148,8 @@ pub struct StoredClaim {
     /// Batch runs: how often resumed, and the tasks started.
     pub rounds: u32,
     pub tasks: BTreeSet<String>,
+    /// The destinations that took its notification (labels, sorted).
+    pub delivered: Vec<String>,
 }
 
 impl StoredClaim {
@@ -170,6 +174,7 @@ pub struct MemoryState {
     scaling: Mutex<BTreeMap<String, (ScalingMemory, u64, String)>>,
     incidents: Mutex<BTreeMap<String, (Incident, u64)>>,
     short_since: Mutex<BTreeMap<String, i64>>,
+    muted: Mutex<BTreeMap<String, MutedLedger>>,
     /// Incident writes that another invocation wins just before ours.
     concurrent_incident_writes: Mutex<u32>,
     /// Windows that other stops open just before the next openings.
@@ -188,6 +193,7 @@ impl MemoryState {
             scaling: Mutex::default(),
             incidents: Mutex::default(),
             short_since: Mutex::default(),
+            muted: Mutex::default(),
             concurrent_incident_writes: Mutex::new(0),
             concurrent_openings: Mutex::new(0),
             concurrent_scaling: Mutex::new(None),
@@ -202,6 +208,11 @@ impl MemoryState {
     /// Every claim key.
     pub fn claim_keys(&self) -> Vec<String> {
         lock(&self.claims).keys().cloned().collect()
+    }
+
+    /// Every muted ledger, by key.
+    pub fn muted_ledgers(&self) -> BTreeMap<String, MutedLedger> {
+        lock(&self.muted).clone()
     }
 
     /// Sets the claim at `key`.
@@ -321,7 +332,9 @@ impl ClaimStore for MemoryState {
         claim.expires_at = now.saturating_add(ttl_s as i64);
         claims.insert(key.to_owned(), claim);
         Ok(match existing {
-            Some(_) => Claim::Resumed,
+            Some(old) => Claim::Resumed {
+                delivered: old.delivered,
+            },
             None => Claim::Fresh,
         })
     }
@@ -330,7 +343,9 @@ impl ClaimStore for MemoryState {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(match lock(&self.claims).get(key) {
             None => Claim::Fresh,
-            Some(claim) if claimable(&claim.record(), now) => Claim::Resumed,
+            Some(claim) if claimable(&claim.record(), now) => Claim::Resumed {
+                delivered: claim.delivered.clone(),
+            },
             Some(claim) => refused_claim(&claim.record()),
         })
     }
@@ -349,6 +364,16 @@ impl ClaimStore for MemoryState {
     async fn release(&self, key: &str) -> Result<()> {
         self.update_claim("UpdateItem", key, |claim| {
             claim.status = Some(ClaimStatus::Retryable)
+        })
+        .map(drop)
+    }
+
+    async fn record_delivery(&self, key: &str, destination: &str) -> Result<()> {
+        self.update_claim("UpdateItem", key, |claim| {
+            if !claim.delivered.iter().any(|d| d == destination) {
+                claim.delivered.push(destination.to_owned());
+                claim.delivered.sort();
+            }
         })
         .map(drop)
     }
@@ -570,11 +595,50 @@ impl WatchStore for MemoryState {
     }
 }
 
-/// A notifier that keeps every notification it is given.
+#[async_trait]
+impl MuteStore for MemoryState {
+    async fn count_muted(
+        &self,
+        key: &str,
+        category: &str,
+        about: Option<&str>,
+        _until: i64,
+        _ttl_s: u64,
+    ) -> Result<()> {
+        self.recorder.enter("dynamodb", "UpdateItem")?;
+        let mut ledgers = lock(&self.muted);
+        let ledger = ledgers.entry(key.to_owned()).or_default();
+        *ledger.counts.entry(category.to_owned()).or_default() += 1;
+        if let Some(about) = about {
+            if !ledger.about.iter().any(|a| a == about) {
+                ledger.about.push(about.to_owned());
+                ledger.about.sort();
+            }
+        }
+        Ok(())
+    }
+
+    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.muted).get(key).cloned())
+    }
+
+    async fn forget_muted(&self, key: &str) -> Result<()> {
+        self.recorder.enter("dynamodb", "DeleteItem")?;
+        lock(&self.muted).remove(key);
+        Ok(())
+    }
+}
+
+/// A notifier that keeps every notification it is given: what was published to which topic
+/// (`None`: the default) and what was posted to which webhook, whose answers a test may script.
 #[derive(Debug)]
 pub struct MemoryNotifier {
     recorder: Arc<Recorder>,
-    sent: Mutex<Vec<Publish>>,
+    sent: Mutex<Vec<(Option<String>, Publish)>>,
+    posted: Mutex<Vec<(String, String)>>,
+    /// Answers to give each webhook's next posts, in order; then 200.
+    replies: Mutex<BTreeMap<String, VecDeque<WebhookReply>>>,
 }
 
 impl MemoryNotifier {
@@ -582,27 +646,70 @@ impl MemoryNotifier {
         Self {
             recorder,
             sent: Mutex::default(),
+            posted: Mutex::default(),
+            replies: Mutex::default(),
         }
     }
 
     /// Everything published, in order.
     pub fn sent(&self) -> Vec<Publish> {
+        lock(&self.sent).iter().map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Everything published with its topic (`None`: the default topic), in order.
+    pub fn sent_to(&self) -> Vec<(Option<String>, Publish)> {
         lock(&self.sent).clone()
     }
 
     /// The subjects published, in order.
     pub fn subjects(&self) -> Vec<String> {
-        lock(&self.sent).iter().map(|p| p.subject.clone()).collect()
+        lock(&self.sent)
+            .iter()
+            .map(|(_, p)| p.subject.clone())
+            .collect()
+    }
+
+    /// Every webhook post that was answered 2xx, as (webhook, JSON body), in order.
+    pub fn posted(&self) -> Vec<(String, String)> {
+        lock(&self.posted).clone()
+    }
+
+    /// Answers the next posts to `webhook` with `status` (and `Retry-After`), in order.
+    pub fn answer(&self, webhook: &str, status: u16, retry_after_s: Option<u64>) {
+        lock(&self.replies)
+            .entry(webhook.to_owned())
+            .or_default()
+            .push_back(WebhookReply {
+                status,
+                retry_after_s,
+                body: String::new(),
+            });
     }
 }
 
 #[async_trait]
 impl Notifier for MemoryNotifier {
-    async fn publish(&self, publish: &Publish) -> Result<String> {
+    async fn publish(&self, topic: Option<&str>, publish: &Publish) -> Result<String> {
         self.recorder.enter("sns", "Publish")?;
         let mut sent = lock(&self.sent);
-        sent.push(publish.clone());
+        sent.push((topic.map(str::to_owned), publish.clone()));
         Ok(format!("m-{}", sent.len()))
+    }
+
+    async fn post(&self, webhook: &str, body: &str) -> Result<WebhookReply> {
+        self.recorder.enter("webhook", "Post")?;
+        let reply = lock(&self.replies)
+            .get_mut(webhook)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(WebhookReply {
+                status: 200,
+                retry_after_s: None,
+                body: "ok".into(),
+            });
+        if (200..300).contains(&reply.status) {
+            lock(&self.posted).push((webhook.to_owned(), body.to_owned()));
+        }
+        Ok(reply)
     }
 }
 
@@ -634,6 +741,7 @@ pub struct FakeEcs {
     stopped: Mutex<Vec<(String, String, String)>>,
     stopped_tasks: Mutex<HashMap<(String, String), Vec<TaskDetail>>>,
     service_tasks: Mutex<HashMap<(String, String), Vec<TaskDetail>>>,
+    tags: Mutex<HashMap<String, BTreeMap<String, String>>>,
 }
 
 impl std::fmt::Debug for FakeEcs {
@@ -648,6 +756,15 @@ impl FakeEcs {
             recorder,
             ..Self::default()
         }
+    }
+
+    /// Tags the resource `arn` (a service or a task) with `tags`.
+    pub fn tag(&self, arn: &str, tags: &[(&str, &str)]) {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        lock(&self.tags).insert(arn.to_owned(), tags);
     }
 
     /// Sets what DescribeServices says of `cluster`/`service` (names or ARNs).
@@ -750,6 +867,14 @@ pub fn start_then_fail(n: u32, reason: &'static str) -> RunTaskScript {
                 .collect(),
         }
     })
+}
+
+#[async_trait]
+impl TagReader for FakeEcs {
+    async fn resource_tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        self.recorder.enter("ecs", "ListTagsForResource")?;
+        Ok(lock(&self.tags).get(arn).cloned().unwrap_or_default())
+    }
 }
 
 #[async_trait]
@@ -1077,6 +1202,7 @@ impl Reach for FakeMembers {
             tasks: member.ecs.clone(),
             logs: member.logs.clone(),
             targets: member.targets.clone(),
+            tags: member.ecs.clone(),
         })
     }
 }
@@ -1131,6 +1257,7 @@ impl World {
             logs: self.logs.clone(),
             alarms: self.alarms.clone(),
             targets: self.targets.clone(),
+            tags: self.ecs.clone(),
             reach: self.members.clone(),
         }
     }
@@ -1150,13 +1277,14 @@ impl World {
             Mode::DryRun => Backend::DryRun(self.ports(with_state)),
             Mode::Offline => Backend::Offline,
         };
-        Setup {
+        Setup::new(
             config,
             backend,
-            clock: self.clock.clone(),
-            region: Some("us-east-1".into()),
-            home_account: Some(HOME_ACCOUNT.into()),
-        }
+            self.clock.clone(),
+            Some("us-east-1".into()),
+            Some(HOME_ACCOUNT.into()),
+        )
+        .expect("a test's notify section is valid")
     }
 }
 

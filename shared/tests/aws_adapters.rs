@@ -34,8 +34,8 @@ use autopilot::batch::{run_task_request, JobSpec, Placement};
 use autopilot::domain::AlarmState;
 use autopilot::notify::Publish;
 use autopilot::ports::{
-    AlarmReader, ClaimStore, Counting, LogReader, Notifier, ScalableTargets, ScalingStore,
-    ServiceReader, ServiceScaler, StormStore, TaskRunner,
+    AlarmReader, ClaimStore, Counting, LogReader, ScalableTargets, ScalingStore, ServiceReader,
+    ServiceScaler, StormStore, TaskRunner,
 };
 use autopilot::scaling::{ScalingMemory, TargetBounds};
 use autopilot::state::{counted_key, Claim, Stop, StormWindow};
@@ -86,11 +86,18 @@ async fn a_claim_is_conditional_and_reads_what_it_replaced() {
                 && r.return_values() == Some(&ReturnValue::AllOld)
                 && r.expression_attribute_values().and_then(|v| v.get(":expires")) == Some(&n(100 + 3600))
         })
-        .then_output(|| UpdateItemOutput::builder().attributes("status", AttributeValue::S("RETRYABLE".into())).build());
+        .then_output(|| {
+            UpdateItemOutput::builder()
+                .attributes("status", AttributeValue::S("RETRYABLE".into()))
+                .attributes("delivered", AttributeValue::Ss(vec!["webhook:slack".into(), "default".into()]))
+                .build()
+        });
     let table = dynamodb(&[&take]);
     assert_eq!(
         table.claim("dedup#k", 100, 200, 3600).await.unwrap(),
-        Claim::Resumed
+        Claim::Resumed {
+            delivered: vec!["default".into(), "webhook:slack".into()]
+        }
     );
     assert_eq!(take.num_calls(), 1);
 }
@@ -407,12 +414,15 @@ async fn sns_publishes_json_structure_with_attributes_and_maps_throttling() {
         )),
         "arn:aws:sns:us-east-1:111122223333:t",
     );
-    assert_eq!(sns.publish(&publish()).await.unwrap(), "m-1");
+    assert_eq!(sns.publish(None, &publish()).await.unwrap(), "m-1");
     let error = sns
-        .publish(&Publish {
-            subject: "throttled".into(),
-            ..publish()
-        })
+        .publish(
+            None,
+            &Publish {
+                subject: "throttled".into(),
+                ..publish()
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "AwsCallFailed");

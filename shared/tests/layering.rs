@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules that must stay pure.
 const PURE: &[&str] = &[
     "domain", "config", "events", "triage", "scaling", "batch", "notify", "state", "error",
-    "incident", "metrics", "routing",
+    "incident", "metrics", "routing", "present",
 ];
 /// What the pure modules may not use.
 const IMPURE: &[&str] = &["aws", "app", "entry", "ports", "testkit", "telemetry"];

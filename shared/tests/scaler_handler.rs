@@ -280,7 +280,7 @@ async fn dry_run_decides_but_changes_nothing() {
         (outcome.action, outcome.to, outcome.dry_run),
         (Action::ScaleOut, Some(5), true)
     );
-    assert_noted(&outcome.notes, "dry-run: not published:");
+    assert_noted(&outcome.notes, "dry-run: not sent to default:");
     assert!(world.ecs.desired_updates().is_empty() && world.state.claim_keys().is_empty());
     assert!(world.state.scaling_at(MEMORY_KEY).is_none());
 }

@@ -312,7 +312,7 @@ async fn dry_run_reads_but_writes_and_sends_nothing() {
         .await
         .unwrap();
     assert_eq!(outcome.decision, Decision::Notify);
-    assert_noted(&outcome.notes, "dry-run: not published:");
+    assert_noted(&outcome.notes, "dry-run: not sent to default:");
     assert!(
         world.state.claim_keys().is_empty() && world.state.windows().is_empty(),
         "nothing written"
@@ -335,7 +335,7 @@ async fn offline_makes_no_call_at_all() {
         .await
         .unwrap();
     assert_eq!(outcome.decision, Decision::Notify);
-    assert_noted(&outcome.notes, "offline: not published:");
+    assert_noted(&outcome.notes, "offline: not sent to default:");
     assert!(world.calls.log().is_empty(), "{:?}", world.calls.log());
 }
 

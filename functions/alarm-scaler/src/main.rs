@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use autopilot::app::{scaler::AlarmScaler, Ports, Setup};
-use autopilot::entry::{self, CommonArgs, Mode};
+use autopilot::entry::{self, CommonArgs};
 use autopilot::scaling::ServiceObservation;
 use clap::Parser;
 
@@ -45,9 +45,8 @@ impl Cli {
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
-    let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
     let assumed = cli.as_ref().and_then(Cli::assumed);
-    let scaler = match Setup::init(mode, Ports::for_scaler)
+    let scaler = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_scaler)
         .await
         .and_then(|setup| AlarmScaler::new(setup, assumed))
     {

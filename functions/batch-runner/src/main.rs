@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use autopilot::app::{batch::BatchRunner, Ports, Setup};
-use autopilot::entry::{self, CommonArgs, Mode};
+use autopilot::entry::{self, CommonArgs};
 use clap::Parser;
 
 /// Run batch jobs named by `{"job": …}` events; `--dry-run` prints the RunTask requests.
@@ -25,8 +25,7 @@ struct Cli {
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
-    let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
-    let runner = match Setup::init(mode, Ports::for_runner)
+    let runner = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_runner)
         .await
         .map(BatchRunner::new)
     {

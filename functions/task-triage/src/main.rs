@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use autopilot::app::{triage::TaskTriage, Ports, Setup};
-use autopilot::entry::{self, CommonArgs, Mode};
+use autopilot::entry::{self, CommonArgs};
 use clap::Parser;
 
 /// Diagnose stopped ECS tasks from "ECS Task State Change" events; one JSON line per event.
@@ -24,8 +24,7 @@ struct Cli {
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
-    let mode = cli.as_ref().map_or(Mode::Live, |cli| cli.common.mode());
-    let triage = match Setup::init(mode, Ports::for_triage)
+    let triage = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_triage)
         .await
         .map(TaskTriage::new)
     {

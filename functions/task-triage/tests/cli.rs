@@ -1,4 +1,5 @@
-//! The `task-triage` binary as a CLI (`--offline`, no AWS call): an event over the size any
+//! The `task-triage` binary as a CLI (`--offline`, no AWS call): `--explain-route` and `--format
+//! text` over routing rules, a bad route failing init by its path, and an event over the size any
 //! source delivers (here 1 MiB) is refused with a named error before it is parsed, and the
 //! events beside it in the same run are still answered.
 
@@ -48,4 +49,97 @@ fn a_one_mebibyte_event_is_refused_by_name_and_the_next_is_answered() {
         "{message}"
     );
     assert_eq!(lines[1]["decision"], "notify", "{stdout}");
+}
+
+const ROUTES: &str = r#"{"notify": {"routes": [
+    {"name": "search deploys", "category": ["deployment-failed"], "topic": "arn:aws:sns:us-east-1:111122223333:search"},
+    {"name": "orders oom", "service": "orders-*", "category": ["oom"], "severity": "critical",
+     "topic": "arn:aws:sns:us-east-1:111122223333:payments", "also_default": true}
+]}}"#;
+
+fn fixture(path: &str) -> String {
+    format!("{}/../../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn offline(args: &[&str], config: &str) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_task-triage"))
+        .arg("--offline")
+        .args(args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("AUTOPILOT_CONFIG_SSM")
+        .env("AUTOPILOT_CONFIG", config)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn explain_route_says_which_rule_matched_and_why_and_sends_nothing() {
+    let oom = fixture("ecs/service-oom.json");
+    let (ok, stdout) = offline(&["--explain-route", &oom], ROUTES);
+    assert!(ok, "{stdout}");
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let route = &line["route"];
+    assert_eq!(route["by"], "rule 1 (orders oom)");
+    assert_eq!(
+        route["to"],
+        serde_json::json!(["arn:aws:sns:us-east-1:111122223333:payments", "default"])
+    );
+    assert_eq!(
+        route["why"],
+        serde_json::json!([
+            "rule 0 (search deploys): no (category oom is not one of deployment-failed)",
+            "rule 1 (orders oom): matches (service orders-*, category oom)"
+        ])
+    );
+    // In prose.
+    let (ok, text) = offline(&["--explain-route", "--format", "text", &oom], ROUTES);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(
+            "route: rule 1 (orders oom) → arn:aws:sns:us-east-1:111122223333:payments, default"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("why: rule 0 (search deploys): no"), "{text}");
+}
+
+#[test]
+fn format_text_shows_the_notification_a_person_would_receive() {
+    let oom = fixture("ecs/service-oom.json");
+    let stopped = fixture("ecs/user-stopped.json");
+    let (ok, text) = offline(&["--format", "text", &oom, &stopped], ROUTES);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("│ [CRITICAL] container orders-api killed for exceeding its memory limit"),
+        "{text}"
+    );
+    assert!(text.contains("│ What to do"), "{text}");
+    assert!(
+        text.contains("silent · user-stop") && text.contains("silent decisions are never routed"),
+        "{text}"
+    );
+    assert!(!text.trim_start().starts_with('{'), "not JSON: {text}");
+}
+
+#[test]
+fn a_bad_route_fails_init_naming_its_path() {
+    let config = r#"{"notify": {"routes": [{"cluster": "shop", "windows": [{"days": ["mon"], "from": "09:00", "to": "09:00"}], "mute": true}]}}"#;
+    let output = Command::new(env!("CARGO_BIN_EXE_task-triage"))
+        .arg("--offline")
+        .arg(fixture("ecs/service-oom.json"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("AUTOPILOT_CONFIG_SSM")
+        .env("AUTOPILOT_CONFIG", config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("notify.routes[0].windows[0].to"),
+        "{stderr}"
+    );
 }

@@ -12,6 +12,8 @@ use crate::state::{Claim, CLAIM_LEASE_MARGIN_S, CLI_LEASE_S};
 pub struct HeldClaim<'a> {
     store: &'a dyn ClaimStore,
     pub key: String,
+    /// The destinations that took the notification in an earlier attempt (labels).
+    pub delivered: Vec<String>,
 }
 
 /// What taking a claim found.
@@ -39,8 +41,16 @@ pub async fn take<'a>(
 ) -> Result<Taken<'a>> {
     let lease_until = invocation.deadline_epoch_s(now, CLI_LEASE_S) + CLAIM_LEASE_MARGIN_S;
     Ok(match store.claim(&key, now, lease_until, ttl_s).await? {
-        Claim::Fresh => Taken::Fresh(HeldClaim { store, key }),
-        Claim::Resumed => Taken::Resumed(HeldClaim { store, key }),
+        Claim::Fresh => Taken::Fresh(HeldClaim {
+            store,
+            key,
+            delivered: Vec::new(),
+        }),
+        Claim::Resumed { delivered } => Taken::Resumed(HeldClaim {
+            store,
+            key,
+            delivered,
+        }),
         Claim::Duplicate {
             decision,
             message_id,
@@ -109,7 +119,7 @@ pub async fn access<'a>(
             Access::Go { held: None }
         }
         Claim::Fresh => Access::Go { held: None },
-        Claim::Resumed => {
+        Claim::Resumed { .. } => {
             notes.push(RETRY_NOTE.into());
             Access::Go { held: None }
         }
@@ -117,6 +127,12 @@ pub async fn access<'a>(
 }
 
 impl HeldClaim<'_> {
+    /// Records that `destination` took the notification (see
+    /// [`ClaimStore::record_delivery`]).
+    pub async fn record_delivery(&self, destination: &str) -> Result<()> {
+        self.store.record_delivery(&self.key, destination).await
+    }
+
     /// Completes the claim with `decision` (and the message it sent) when the work succeeded,
     /// releases it when it failed. A failure to record either is logged and, for a completed
     /// claim, returned as a note: the work itself is done.

@@ -4,7 +4,9 @@
 //! pause and read again.
 
 use crate::error::{AutopilotError, Result};
-use crate::incident::{apply_failure, apply_recovery, with_storms, Applied, Failure, Recovery};
+use crate::incident::{
+    apply_failure, apply_muted, apply_recovery, with_storms, Applied, Failure, Recovery,
+};
 use crate::ports::{Clock, IncidentStore};
 use crate::state::contention_pause;
 use crate::state::StormWindow;
@@ -83,6 +85,30 @@ pub async fn record_recovery(
                 .await?
         {
             return Ok(recovery);
+        }
+        clock.sleep(contention_pause(attempt, key)).await;
+    }
+    Err(contended(incident_key))
+}
+
+/// Counts a notification about the incident at `incident_key` that a muting rule held back
+/// (the signal `key`, of `category`), once.
+pub async fn record_muted(
+    store: &dyn IncidentStore,
+    clock: &dyn Clock,
+    incident_key: &str,
+    key: &str,
+    category: &str,
+) -> Result<()> {
+    for attempt in 0..WRITE_ATTEMPTS {
+        let Some((current, revision)) = store.read_incident(incident_key).await? else {
+            return Ok(());
+        };
+        let Some(next) = apply_muted(&current, key, category) else {
+            return Ok(());
+        };
+        if store.write_incident(incident_key, revision, &next).await? {
+            return Ok(());
         }
         clock.sleep(contention_pause(attempt, key)).await;
     }

@@ -14,20 +14,24 @@ pub mod publish;
 pub mod scaler;
 pub mod storm;
 pub mod triage;
+pub mod webhook;
 
 use std::sync::Arc;
 
 use crate::aws::reach::{MemberRoles, ScopedWiring};
-use crate::aws::sns::SnsNotifier;
+use crate::aws::sns::{AwsNotifier, SnsNotifier};
 use crate::aws::state_table::StateTable;
+use crate::aws::webhook::Webhooks;
 use crate::aws::{ssm, AwsClients};
-use crate::config::{ConfigSource, Deployment, StackConfig, ENV_SSM, ENV_TOPIC};
-use crate::entry::{in_lambda, Mode};
+use crate::config::{ConfigSource, Deployment, NotifyConfig, StackConfig, ENV_SSM, ENV_TOPIC};
+use crate::entry::{in_lambda, CommonArgs, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::ports::{
     AlarmReader, Clock, LogReader, Notifier, Reach, ScalableTargets, Scope, ScopedPorts,
-    ServiceReader, ServiceScaler, StateStore, SystemClock, TaskInspector, TaskRunner, Unavailable,
+    ServiceReader, ServiceScaler, StateStore, SystemClock, TagReader, TaskInspector, TaskRunner,
+    Unavailable,
 };
+use publish::Courier;
 
 /// The ports a function reads through (and, live, writes through).
 #[derive(Debug, Clone)]
@@ -41,6 +45,8 @@ pub struct Ports {
     pub logs: Arc<dyn LogReader>,
     pub alarms: Arc<dyn AlarmReader>,
     pub targets: Arc<dyn ScalableTargets>,
+    /// ECS resources' tags (routing rules that match on them).
+    pub tags: Arc<dyn TagReader>,
     /// The ECS and Logs ports of other accounts and regions (see [`Ports::in_scope`]).
     pub reach: Arc<dyn Reach>,
 }
@@ -65,6 +71,7 @@ impl Ports {
                 tasks: scoped.tasks,
                 logs: scoped.logs,
                 targets: scoped.targets,
+                tags: scoped.tags,
                 ..self.clone()
             },
             None => self.clone(),
@@ -90,6 +97,7 @@ impl Ports {
             tasks: scoped.tasks,
             logs: scoped.logs,
             targets: scoped.targets,
+            tags: scoped.tags,
             alarms: Arc::new(Unavailable),
             reach: Arc::new(MemberRoles::new(
                 clients.clone(),
@@ -108,6 +116,7 @@ impl Ports {
                 services: Arc::new(clients.clone()),
                 inspector: Arc::new(clients.clone()),
                 logs: Arc::new(clients.clone()),
+                tags: Arc::new(clients.clone()),
                 ..ScopedPorts::unwired()
             }
         }
@@ -121,6 +130,7 @@ impl Ports {
                 services: Arc::new(clients.clone()),
                 scaling: Arc::new(clients.clone()),
                 targets: Arc::new(clients.clone()),
+                tags: Arc::new(clients.clone()),
                 ..ScopedPorts::unwired()
             }
         }
@@ -135,6 +145,7 @@ impl Ports {
         fn scoped(clients: &AwsClients) -> ScopedPorts {
             ScopedPorts {
                 tasks: Arc::new(clients.clone()),
+                tags: Arc::new(clients.clone()),
                 ..ScopedPorts::unwired()
             }
         }
@@ -196,12 +207,13 @@ impl Backend {
     }
 
     /// The AWS adapters for `mode`, wired by `wire`; a live run publishes, so it needs
-    /// `NOTIFY_TOPIC_ARN`.
+    /// `NOTIFY_TOPIC_ARN`, and posts to the webhooks of `notify`.
     pub fn aws(
         mode: Mode,
         clients: Option<&AwsClients>,
         deployment: &Deployment,
         wire: AwsPorts,
+        notify: &NotifyConfig,
     ) -> Result<Self> {
         let Some(clients) = clients.filter(|_| mode != Mode::Offline) else {
             return Ok(Self::Offline);
@@ -213,9 +225,17 @@ impl Backend {
         let topic = deployment.topic_arn.as_deref().ok_or_else(|| {
             AutopilotError::invalid_config(ENV_TOPIC, "required to publish notifications")
         })?;
+        let webhooks = notify
+            .webhooks
+            .iter()
+            .map(|(name, spec)| (name.clone(), spec.url_ssm.clone()))
+            .collect();
         Ok(Self::Live {
             ports,
-            notifier: Arc::new(SnsNotifier::new(clients.clone(), topic)),
+            notifier: Arc::new(AwsNotifier {
+                topics: SnsNotifier::new(clients.clone(), topic),
+                webhooks: Webhooks::new(clients.clone(), webhooks),
+            }),
         })
     }
 }
@@ -224,6 +244,8 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub config: StackConfig,
+    /// Routes and delivers notices (`notify`).
+    pub courier: Courier,
     pub backend: Backend,
     pub clock: Arc<dyn Clock>,
     /// The region the functions run in (for console links when an event names none).
@@ -233,9 +255,18 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Loads and validates the configuration document and builds the AWS backend for `mode`
-    /// with the ports `wire` names (no client at all offline).
-    pub async fn init(mode: Mode, wire: AwsPorts) -> Result<Self> {
+    /// Loads and validates the configuration document and builds the AWS backend for the mode
+    /// the command line asks for (none: live, under Lambda) with the ports `wire` names (no
+    /// client at all offline); deliveries show what the command line asks to see.
+    pub async fn init(cli: Option<&CommonArgs>, wire: AwsPorts) -> Result<Self> {
+        let mode = cli.map_or(Mode::Live, CommonArgs::mode);
+        let presentation = cli.map(CommonArgs::presentation).unwrap_or_default();
+        let mut setup = Self::init_for(mode, wire).await?;
+        setup.courier = setup.courier.presenting(presentation);
+        Ok(setup)
+    }
+
+    async fn init_for(mode: Mode, wire: AwsPorts) -> Result<Self> {
         let source = ConfigSource::from_env()?;
         let clients = match mode {
             Mode::Offline => None,
@@ -263,17 +294,31 @@ impl Setup {
             None => StackConfig::default(),
         };
         let deployment = Deployment::from_env()?;
-        let backend = Backend::aws(mode, clients.as_ref(), &deployment, wire)?;
+        let backend = Backend::aws(mode, clients.as_ref(), &deployment, wire, &config.notify)?;
         let region = clients
             .as_ref()
             .and_then(|c| c.sdk_config().region())
             .map(|r| r.to_string());
+        let clock = Arc::new(SystemClock);
+        Self::new(config, backend, clock, region, deployment.home_account)
+    }
+
+    /// A setup from its parts; the courier is built from the configuration's `notify`.
+    pub fn new(
+        config: StackConfig,
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+        region: Option<String>,
+        home_account: Option<String>,
+    ) -> Result<Self> {
+        let courier = Courier::new(&config.notify, clock.clone())?;
         Ok(Self {
             config,
+            courier,
             backend,
-            clock: Arc::new(SystemClock),
+            clock,
             region,
-            home_account: deployment.home_account,
+            home_account,
         })
     }
 }

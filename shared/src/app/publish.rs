@@ -1,39 +1,371 @@
-//! Delivering a notice, the same way for every handler: render it, publish it when live, and
-//! otherwise say in a note what would have been sent.
+//! Delivering a notice, the same way for every handler: route it ([`crate::routing`], pure),
+//! render it for each destination, and send it when live — skipping the destinations an earlier
+//! attempt under the same claim already reached, and recording each one reached when there is
+//! more than one — or otherwise say in a note what would have been sent. A muted notice is sent
+//! nowhere and says so.
 
-use super::Backend;
-use crate::domain::HttpsFormat;
-use crate::error::Result;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use super::claim::HeldClaim;
+use super::{webhook, Backend};
+use crate::config::NotifyConfig;
+use crate::domain::{HttpsFormat, Routed};
+use crate::error::{AutopilotError, Result};
 use crate::notify::{self, Notice};
+use crate::ports::{Clock, Scope};
+pub use crate::present::Presentation;
+use crate::routing::{
+    mute_ledger_key, window, DecidedBy, Destination, Route, Router, Source, Subject, WebhookKind,
+};
 
-/// Renders and, on a live backend, publishes `notice`; gives the message id. Notes say what was
-/// left out to fit, or that the mode publishes nothing.
-pub async fn deliver(
-    backend: &Backend,
-    notice: &Notice,
+/// What became of one notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The message id of the first topic that took it (live).
+    pub message_id: Option<String>,
+    pub routed: Routed,
+}
+
+/// What a notice is routed by besides itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Occasion<'a> {
+    /// The event's own time (a tick's time for the scaler's and the runner's notices), epoch s.
+    pub at: i64,
+    /// The service or task whose tags rules read (its ARN).
+    pub tagged: Option<&'a str>,
+    /// Tags known without reading them (a batch job's, from its catalog entry).
+    pub known_tags: Option<&'a Tags>,
+    /// Until when (epoch s) a webhook's 429 may be waited out: the invocation's deadline.
+    pub deadline_s: i64,
+}
+
+/// Routes and delivers every notice of a function; built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Courier {
+    router: Router,
     https_format: HttpsFormat,
-    notes: &mut Vec<String>,
-) -> Result<Option<String>> {
-    let publish = notify::render(notice, https_format);
-    if publish.log_lines_dropped > 0 {
-        notes.push(format!(
-            "{} log lines left out to fit SNS's 256 KiB",
-            publish.log_lines_dropped
-        ));
+    webhooks: BTreeMap<String, WebhookKind>,
+    /// Waits out a webhook's 429; ages the tag cache.
+    clock: Arc<dyn Clock>,
+    /// Tags read, by ARN, with when they were read (kept `tags_ttl_s`).
+    tag_cache: Arc<Mutex<TagCache>>,
+    tags_ttl_s: i64,
+    presentation: Presentation,
+}
+
+/// An ECS resource's tags.
+pub type Tags = BTreeMap<String, String>;
+
+/// Tags by ARN, with when they were read.
+type TagCache = HashMap<String, (i64, Arc<Tags>)>;
+
+/// ARNs whose tags are kept at most; beyond, the cache starts over.
+const TAG_CACHE_ENTRIES: usize = 2_000;
+
+impl Courier {
+    /// The validated routes of `notify` (the document was validated already; this cannot fail
+    /// for a parsed document, and says which path is wrong if it does).
+    pub fn new(notify: &NotifyConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        Ok(Self {
+            clock,
+            tag_cache: Arc::default(),
+            tags_ttl_s: notify.tags_ttl_s as i64,
+            presentation: Presentation::default(),
+            router: notify.router()?,
+            https_format: notify.https_format,
+            webhooks: notify
+                .webhooks
+                .iter()
+                .map(|(name, spec)| (name.clone(), spec.kind))
+                .collect(),
+        })
     }
-    match backend {
-        Backend::Live { notifier, .. } => {
-            let message_id = notifier.publish(&publish).await?;
-            tracing::info!(message_id, subject = publish.subject, "published");
-            Ok(Some(message_id))
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The courier showing what `presentation` asks for in each route.
+    pub fn presenting(self, presentation: Presentation) -> Self {
+        Self {
+            presentation,
+            ..self
         }
-        other => {
+    }
+
+    /// Where `notice`, about something that happened `at`, goes (pure).
+    pub fn route(&self, notice: &Notice, at: i64, tags: Option<&Tags>) -> Route {
+        self.router.route(&subject_of(notice, at, tags))
+    }
+
+    /// Where `notice` goes, with the reason for each rule considered (`--explain-route`).
+    pub fn explain(&self, notice: &Notice, at: i64, tags: Option<&Tags>) -> (Route, Vec<String>) {
+        self.router.explain(&subject_of(notice, at, tags))
+    }
+
+    /// The tags of `occasion.tagged` when a rule needs them: from the cache while fresh, else
+    /// read (ListTagsForResource where the resource lives). Unreadable tags are a note; the
+    /// notice is then routed without them (tag rules do not match) rather than lost.
+    pub async fn tags_for(
+        &self,
+        backend: &Backend,
+        occasion: Occasion<'_>,
+        notes: &mut Vec<String>,
+    ) -> Option<Arc<Tags>> {
+        if !self.router.uses_tags() {
+            return None;
+        }
+        if let Some(tags) = occasion.known_tags {
+            return Some(Arc::new(tags.clone()));
+        }
+        let Some(arn) = occasion.tagged else {
+            notes.push("routing by tags: the notice names no service or task".into());
+            return None;
+        };
+        let Some(ports) = backend.ports() else {
+            notes.push("offline: tags not read, so tag rules do not match".into());
+            return None;
+        };
+        let now = self.clock.now_s();
+        let cached = lock(&self.tag_cache).get(arn).cloned();
+        if let Some((_, tags)) = cached.filter(|(read_at, _)| now - read_at < self.tags_ttl_s) {
+            return Some(tags);
+        }
+        let ports = ports.in_scope(Scope::of_arn(arn).as_ref()).await;
+        match ports.tags.resource_tags(arn).await {
+            Ok(tags) => {
+                let tags = Arc::new(tags);
+                let mut cache = lock(&self.tag_cache);
+                if cache.len() >= TAG_CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(arn.to_owned(), (now, tags.clone()));
+                Some(tags)
+            }
+            Err(error) => {
+                tracing::warn!("tags of {arn} unreadable: {error}");
+                notes.push(format!("tags unreadable, tag rules do not match: {error}"));
+                None
+            }
+        }
+    }
+
+    /// Routes `notice` and, on a live backend, sends it to each destination `held` has not
+    /// seen take it yet. Every destination is tried even when one fails; the first failure is
+    /// returned (so that Lambda retries) after the others were reached and, when there is more
+    /// than one, recorded on the claim.
+    pub async fn deliver(
+        &self,
+        backend: &Backend,
+        notice: &Notice,
+        occasion: Occasion<'_>,
+        held: Option<&HeldClaim<'_>>,
+        notes: &mut Vec<String>,
+    ) -> Result<Delivered> {
+        let tags = self.tags_for(backend, occasion, notes).await;
+        let (route, why) = if self.presentation.explain {
+            self.explain(notice, occasion.at, tags.as_deref())
+        } else {
+            (self.route(notice, occasion.at, tags.as_deref()), Vec::new())
+        };
+        let mut routed = route.routed();
+        routed.why = why;
+        let mut delivered = Delivered {
+            message_id: None,
+            routed,
+        };
+        if route.muted {
+            notes.push(format!("muted by {}: sent nowhere", delivered.routed.by));
+            if self.presentation.render {
+                delivered.routed.rendered = Some(notify::readable_text(notice));
+            }
+            tracing::info!(by = delivered.routed.by, "muted");
+            self.count_muted(backend, &route, notice, notes).await?;
+            return Ok(delivered);
+        }
+        let promoted;
+        let notice = if route.severity == notice.severity {
+            notice
+        } else {
+            promoted = Notice {
+                severity: route.severity,
+                ..notice.clone()
+            };
+            &promoted
+        };
+        let publish = notify::render(notice, self.https_format);
+        if self.presentation.render {
+            delivered.routed.rendered = Some(notify::readable_text(notice));
+        }
+        if publish.log_lines_dropped > 0 {
             notes.push(format!(
-                "{}: not published: {}",
-                other.mode().label(),
+                "{} log lines left out to fit SNS's 256 KiB",
+                publish.log_lines_dropped
+            ));
+        }
+        let Backend::Live { notifier, .. } = backend else {
+            notes.push(format!(
+                "{}: not sent to {}: {}",
+                backend.mode().label(),
+                delivered.routed.to.join(", "),
                 publish.subject
             ));
-            Ok(None)
+            return Ok(delivered);
+        };
+        let already = held.map(|h| h.delivered.as_slice()).unwrap_or_default();
+        let several = route.destinations.len() > 1;
+        let mut first_error = None;
+        for destination in &route.destinations {
+            let label = destination.label();
+            if already.contains(&label) {
+                notes.push(format!(
+                    "{label} took it in an earlier attempt: not sent again"
+                ));
+                continue;
+            }
+            let sent = match destination {
+                Destination::DefaultTopic => notifier.publish(None, &publish).await.map(Some),
+                Destination::Topic(arn) => notifier.publish(Some(arn), &publish).await.map(Some),
+                Destination::Webhook(name) => {
+                    let kind = self.webhooks.get(name).copied();
+                    let kind = kind.ok_or_else(|| {
+                        AutopilotError::invalid_config(
+                            format!("notify.webhooks.{name}"),
+                            "named by a route but not configured",
+                        )
+                    })?;
+                    let (clock, deadline) = (self.clock.as_ref(), occasion.deadline_s);
+                    webhook::post(
+                        notifier.as_ref(),
+                        clock,
+                        name,
+                        kind,
+                        notice,
+                        deadline,
+                        notes,
+                    )
+                    .await
+                    .map(|()| None)
+                }
+            };
+            match sent {
+                Ok(message_id) => {
+                    tracing::info!(
+                        to = label,
+                        message_id,
+                        subject = publish.subject,
+                        "delivered"
+                    );
+                    if delivered.message_id.is_none() {
+                        delivered.message_id = message_id;
+                    }
+                    if let Some(held) = held.filter(|_| several) {
+                        if let Err(error) = held.record_delivery(&label).await {
+                            tracing::warn!("could not record delivery to {label}: {error}");
+                            notes.push(format!(
+                                "{label} took it, but that could not be recorded: a retry may send it there again"
+                            ));
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(to = label, "delivery failed: {error}");
+                    notes.push(format!("{label} failed: {error}"));
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(delivered),
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Courier {
+    /// Counts a notice a muting window held back in the window's ledger (live, with a state
+    /// table), for the summary sent when the window ends. A failed count fails the event, so that
+    /// Lambda retries it rather than the summary missing it.
+    async fn count_muted(
+        &self,
+        backend: &Backend,
+        route: &Route,
+        notice: &Notice,
+        notes: &mut Vec<String>,
+    ) -> Result<()> {
+        let (Some(until), DecidedBy::Rule { index, .. }) = (route.muted_until, &route.decided_by)
+        else {
+            return Ok(());
+        };
+        let Some((_, state)) = backend.live_state() else {
+            return Ok(());
+        };
+        let about = match (&notice.cluster, &notice.service) {
+            (Some(cluster), Some(service)) => {
+                Some(format!("{}/{}", name_of(cluster), name_of(service)))
+            }
+            (Some(cluster), None) => Some(name_of(cluster).to_owned()),
+            _ => None,
+        };
+        let key = mute_ledger_key(*index, until.as_second());
+        state
+            .count_muted(
+                &key,
+                &notice.category,
+                about.as_deref(),
+                until.as_second(),
+                MUTED_LEDGER_TTL_S,
+            )
+            .await?;
+        notes.push(format!(
+            "counted for the summary sent when the window ends ({})",
+            window::rfc3339(until)
+        ));
+        Ok(())
+    }
+}
+
+/// How long a muted ledger outlives its window's end if no tick summarises it.
+pub const MUTED_LEDGER_TTL_S: u64 = 7 * 24 * 3600;
+
+/// What a notice offers to the rules.
+fn subject_of<'a>(notice: &'a Notice, at: i64, tags: Option<&'a Tags>) -> Subject<'a> {
+    let at = jiff::Timestamp::from_second(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    Subject {
+        source: Source::of_function(&notice.source),
+        cluster: notice.cluster.as_deref().map(name_of),
+        service: notice.service.as_deref().map(name_of),
+        job: notice.job.as_deref(),
+        category: &notice.category,
+        severity: notice.severity,
+        at,
+        tags,
+    }
+}
+
+/// The name at the end of an ARN (`…:cluster/shop` → `shop`, `…:service/shop/api` → `api`), or
+/// the name itself.
+fn name_of(name_or_arn: &str) -> &str {
+    if name_or_arn.starts_with("arn:") {
+        name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
+    } else {
+        name_or_arn
+    }
+}
+
+/// Epoch seconds of an event's time: RFC 3339 (EventBridge's `time`) or CloudWatch's
+/// `2026-09-15T02:00:00.000+0000` (an alarm's state timestamp).
+pub fn epoch_of(time: Option<&str>) -> Option<i64> {
+    let time = time?;
+    chrono::DateTime::parse_from_rfc3339(time)
+        .or_else(|_| chrono::DateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|t| t.timestamp())
 }

@@ -1,6 +1,9 @@
 //! ECS adapter: the [`ServiceReader`] (service context, awslogs settings and stopped tasks that
 //! enrich a notification), [`ServiceScaler`] (the desired count `alarm-scaler` sets) and
-//! [`TaskRunner`] (the RunTask/ListTasks/DescribeTasks/StopTask calls of `batch-runner`) ports.
+//! [`TaskRunner`] (the RunTask/ListTasks/DescribeTasks/StopTask calls of `batch-runner`) and
+//! [`TagReader`] (the tags routing rules match on) ports.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::types::LogDriver;
@@ -10,7 +13,26 @@ use crate::batch::{RunFailure, RunTaskRequest, RunTaskResult, RunningTask};
 use crate::domain::{AwsLogsTarget, DeploymentSnapshot, ServiceSnapshot};
 use crate::error::Result;
 use crate::events::ecs::{Container, StopCode, TaskDetail};
-use crate::ports::{ServiceReader, ServiceScaler, TaskInspector, TaskRunner};
+use crate::ports::{ServiceReader, ServiceScaler, TagReader, TaskInspector, TaskRunner};
+
+#[async_trait]
+impl TagReader for AwsClients {
+    /// ListTagsForResource of a service or task ARN.
+    async fn resource_tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        let output = self
+            .ecs()
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs", "ListTagsForResource", e))?;
+        Ok(output
+            .tags()
+            .iter()
+            .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
+            .collect())
+    }
+}
 
 #[async_trait]
 impl ServiceReader for AwsClients {

@@ -14,6 +14,7 @@ pub mod reach;
 pub mod sns;
 pub mod ssm;
 pub mod state_table;
+pub mod webhook;
 
 use std::sync::{Arc, OnceLock};
 

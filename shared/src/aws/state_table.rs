@@ -16,12 +16,12 @@ use super::aws_error;
 use crate::error::Result;
 use crate::incident::Incident;
 use crate::ports::{
-    ClaimStore, Counting, IncidentStore, RunStore, ScalingStore, StormStore, WatchStore,
+    ClaimStore, Counting, IncidentStore, MuteStore, RunStore, ScalingStore, StormStore, WatchStore,
 };
 use crate::scaling::ScalingMemory;
 use crate::state::{
-    claimable, counted_key, refused_claim, window_open, Claim, ClaimRecord, ClaimStatus, Stop,
-    StormWindow,
+    claimable, counted_key, refused_claim, window_open, Claim, ClaimRecord, ClaimStatus,
+    MutedLedger, Stop, StormWindow,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -158,7 +158,9 @@ impl ClaimStore for StateTable {
             .await;
         match result {
             Ok(output) => Ok(match output.attributes {
-                Some(old) if !old.is_empty() => Claim::Resumed,
+                Some(old) if !old.is_empty() => Claim::Resumed {
+                    delivered: delivered_to(&old),
+                },
                 _ => Claim::Fresh,
             }),
             Err(error)
@@ -185,7 +187,9 @@ impl ClaimStore for StateTable {
             Some(item) => {
                 let record = claim_record(&item);
                 if claimable(&record, now) {
-                    Claim::Resumed
+                    Claim::Resumed {
+                        delivered: delivered_to(&item),
+                    }
                 } else {
                     refused_claim(&record)
                 }
@@ -218,6 +222,30 @@ impl ClaimStore for StateTable {
         )
         .await
     }
+
+    /// `ADD delivered :destination` (a string set).
+    async fn record_delivery(&self, key: &str, destination: &str) -> Result<()> {
+        self.set_claim_fields(
+            key,
+            "ADD delivered :destination",
+            vec![(
+                ":destination",
+                AttributeValue::Ss(vec![destination.to_owned()]),
+            )],
+        )
+        .await
+    }
+}
+
+/// The destinations a claim's earlier attempts delivered to.
+fn delivered_to(item: &Item) -> Vec<String> {
+    let mut delivered = item
+        .get("delivered")
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default();
+    delivered.sort();
+    delivered
 }
 
 /// The number the window item records for the claim whose [`counted_key`] is `counted`.
@@ -612,6 +640,77 @@ impl IncidentStore for StateTable {
             }
             Err(error) => Err(aws_error("dynamodb", "PutItem", error)),
         }
+    }
+}
+
+/// Attribute prefix of a muted ledger's per-category counts (`c:oom`).
+const MUTED_COUNT: &str = "c:";
+
+#[async_trait]
+impl MuteStore for StateTable {
+    /// One `UpdateItem`: `ADD c:<category> 1, about <set>`, the window's end and expiry.
+    async fn count_muted(
+        &self,
+        key: &str,
+        category: &str,
+        about: Option<&str>,
+        until: i64,
+        ttl_s: u64,
+    ) -> Result<()> {
+        let mut expression =
+            "ADD #count :one SET muted_until = :until, expires_at = :expires".to_owned();
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .expression_attribute_names("#count", format!("{MUTED_COUNT}{category}"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":expires", n(until.saturating_add(ttl_s as i64)));
+        if let Some(about) = about {
+            expression =
+                "ADD #count :one, about :about SET muted_until = :until, expires_at = :expires"
+                    .to_owned();
+            request = request
+                .expression_attribute_values(":about", AttributeValue::Ss(vec![about.to_owned()]));
+        }
+        request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>> {
+        Ok(self.get(key).await?.map(|item| {
+            let counts = item
+                .iter()
+                .filter_map(|(name, value)| {
+                    let category = name.strip_prefix(MUTED_COUNT)?;
+                    Some((category.to_owned(), value.as_n().ok()?.parse().ok()?))
+                })
+                .collect();
+            let mut about = item
+                .get("about")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            about.sort();
+            MutedLedger { counts, about }
+        }))
+    }
+
+    async fn forget_muted(&self, key: &str) -> Result<()> {
+        self.client()
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "DeleteItem", e))?;
+        Ok(())
     }
 }
 

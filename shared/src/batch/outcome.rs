@@ -25,6 +25,9 @@ pub struct RunOutcome {
     pub requests: Vec<RunTaskRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Where its notification went (or would go): the rule that decided and the destinations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::domain::Routed>,
     /// A redelivery of what was handled before (nothing done again).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
@@ -46,6 +49,7 @@ impl RunOutcome {
             reason: String::new(),
             requests: Vec::new(),
             message_id: None,
+            route: None,
             duplicate: false,
             notes: Vec::new(),
         }

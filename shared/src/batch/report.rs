@@ -221,6 +221,7 @@ pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
         });
     }
     Notice {
+        job: Some(facts.job.to_owned()),
         source: "batch-runner".into(),
         kind: format!("job-{}", facts.action.as_str()),
         severity,
@@ -339,6 +340,7 @@ pub fn completion_notice(
         })
         .collect();
     notice.kind = "job-completed".into();
+    notice.job = Some(job.to_owned());
     notice.category = if succeeded {
         "job-succeeded".into()
     } else {

@@ -8,6 +8,7 @@
 //! filter policies. The whole message stays within SNS's 256 KiB: the log tail shrinks first,
 //! then long text fields; a JSON document is never cut.
 
+pub mod chat;
 pub mod links;
 
 use serde::Serialize;
@@ -54,6 +55,8 @@ pub struct Notice {
     pub region: Option<String>,
     pub cluster: Option<String>,
     pub service: Option<String>,
+    /// The batch job it is about (a run's report, a job task's completion).
+    pub job: Option<String>,
     /// Ordered key/value facts (cluster, task, exit code …).
     pub facts: Vec<(String, String)>,
     pub sections: Vec<Section>,

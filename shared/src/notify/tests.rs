@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 fn notice() -> Notice {
     Notice {
+        job: None,
         source: "task-triage".into(),
         kind: "task-stopped".into(),
         severity: Severity::Critical,

@@ -6,6 +6,7 @@
 //! Loops that decide (how to advance a storm window, when to retry a RunTask call) stay in the
 //! pure modules; a port performs one call and reports what happened.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::scaling::{ScalingMemory, TargetBounds};
-use crate::state::{Claim, Stop, StormWindow};
+use crate::state::{Claim, MutedLedger, Stop, StormWindow};
 
 /// Time, passed in: handlers never read the system clock themselves.
 #[async_trait]
@@ -42,6 +43,9 @@ pub trait ClaimStore: Send + Sync + Debug {
     async fn complete(&self, key: &str, decision: &str, message_id: Option<&str>) -> Result<()>;
     /// Gives a claim back after a failure so that the retry can take it at once.
     async fn release(&self, key: &str) -> Result<()>;
+    /// Records on the claim at `key` that `destination` (a [`crate::routing::Destination`]
+    /// label) took its notification, so that a retry does not send there again.
+    async fn record_delivery(&self, key: &str, destination: &str) -> Result<()>;
 }
 
 /// What counting a stop into its open storm window found.
@@ -139,21 +143,62 @@ pub trait WatchStore: Send + Sync + Debug {
     async fn set_short_since(&self, key: &str, since: Option<i64>) -> Result<()>;
 }
 
+/// Ledgers of muted notifications, one per muting rule and occurrence of its window.
+#[async_trait]
+pub trait MuteStore: Send + Sync + Debug {
+    /// Counts one notification of `category` about `about` held back in the ledger at `key`;
+    /// it expires `ttl_s` after `until` (the window's end) if never summarised.
+    async fn count_muted(
+        &self,
+        key: &str,
+        category: &str,
+        about: Option<&str>,
+        until: i64,
+        ttl_s: u64,
+    ) -> Result<()>;
+    /// The ledger at `key`, if anything was held back.
+    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>>;
+    /// Drops the ledger at `key` once summarised.
+    async fn forget_muted(&self, key: &str) -> Result<()>;
+}
+
 /// The state table: every store above in one place.
 pub trait StateStore:
-    ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore
+    ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore + MuteStore
 {
 }
-impl<T: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore> StateStore
-    for T
+impl<
+        T: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore + MuteStore,
+    > StateStore for T
 {
 }
 
-/// Where notifications go.
+/// Where notifications go: SNS topics and incoming webhooks.
 #[async_trait]
 pub trait Notifier: Send + Sync + Debug {
-    /// Sends one rendered notification; gives its message id.
-    async fn publish(&self, publish: &Publish) -> Result<String>;
+    /// Publishes one rendered notification to `topic` (`None`: the default topic,
+    /// `NOTIFY_TOPIC_ARN`); gives its message id.
+    async fn publish(&self, topic: Option<&str>, publish: &Publish) -> Result<String>;
+    /// Posts a JSON `body` once to the named webhook of `notify.webhooks`; gives its answer
+    /// (retrying is the caller's decision).
+    async fn post(&self, webhook: &str, body: &str) -> Result<WebhookReply>;
+}
+
+/// What a webhook answered to one POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookReply {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the answer carried one.
+    pub retry_after_s: Option<u64>,
+    /// The start of the body, for error messages (never the URL).
+    pub body: String,
+}
+
+/// Tags of ECS resources (`ListTagsForResource`), for routing rules that match on them.
+#[async_trait]
+pub trait TagReader: Send + Sync + Debug {
+    /// The tags of a service or task, by its ARN.
+    async fn resource_tags(&self, arn: &str) -> Result<BTreeMap<String, String>>;
 }
 
 /// What the functions read of ECS services.
@@ -297,6 +342,7 @@ pub struct ScopedPorts {
     pub tasks: std::sync::Arc<dyn TaskRunner>,
     pub logs: std::sync::Arc<dyn LogReader>,
     pub targets: std::sync::Arc<dyn ScalableTargets>,
+    pub tags: std::sync::Arc<dyn TagReader>,
 }
 
 impl ScopedPorts {
@@ -309,7 +355,8 @@ impl ScopedPorts {
             scaling: port.clone(),
             tasks: port.clone(),
             logs: port.clone(),
-            targets: port,
+            targets: port.clone(),
+            tags: port,
         }
     }
 
@@ -325,7 +372,8 @@ impl ScopedPorts {
             scaling: port.clone(),
             tasks: port.clone(),
             logs: port.clone(),
-            targets: port,
+            targets: port.clone(),
+            tags: port,
         }
     }
 }
@@ -436,6 +484,13 @@ impl ScalableTargets for Unreachable {
     }
 }
 
+#[async_trait]
+impl TagReader for Unreachable {
+    async fn resource_tags(&self, _: &str) -> Result<BTreeMap<String, String>> {
+        self.fail()
+    }
+}
+
 /// The system clock and tokio's timer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -532,6 +587,13 @@ impl AlarmReader for Unavailable {
 impl ScalableTargets for Unavailable {
     async fn service_bounds(&self, _: &str, _: &str) -> Result<Option<TargetBounds>> {
         unavailable("DescribeScalableTargets")
+    }
+}
+
+#[async_trait]
+impl TagReader for Unavailable {
+    async fn resource_tags(&self, _: &str) -> Result<BTreeMap<String, String>> {
+        unavailable("ListTagsForResource")
     }
 }
 

@@ -25,9 +25,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+pub mod summary;
 pub mod window;
 
-use crate::domain::Severity;
+use crate::domain::{Routed, Severity};
 use crate::error::{AutopilotError, Result};
 use window::{Window, WindowSpec};
 
@@ -41,6 +42,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// The source of a notice by the function that words it (`task-triage` …).
+    pub fn of_function(function: &str) -> Self {
+        match function {
+            "alarm-scaler" => Self::Scaler,
+            "batch-runner" => Self::Batch,
+            _ => Self::Triage,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Triage => "triage",
@@ -107,7 +117,13 @@ pub fn known_categories() -> Vec<&'static str> {
         .iter()
         .map(|c| c.as_str())
         .collect();
-    known.extend(["scaling", "batch", "job-succeeded"]);
+    known.extend([
+        "scaling",
+        "batch",
+        "job-succeeded",
+        "resolved",
+        "muted-summary",
+    ]);
     known
 }
 
@@ -148,6 +164,32 @@ impl Destination {
     }
 }
 
+impl Route {
+    /// What the response line says of this route.
+    pub fn routed(&self) -> Routed {
+        Routed {
+            by: decided_by(&self.decided_by),
+            to: self.destinations.iter().map(Destination::label).collect(),
+            muted: self.muted,
+            why: Vec::new(),
+            rendered: None,
+        }
+    }
+}
+
+/// `rule 0 (payments)`, `route_by_tag team=payments` or `default`.
+pub fn decided_by(decided: &DecidedBy) -> String {
+    match decided {
+        DecidedBy::Rule {
+            index,
+            name: Some(name),
+        } => format!("rule {index} ({name})"),
+        DecidedBy::Rule { index, name: None } => format!("rule {index}"),
+        DecidedBy::Tag { tag, value } => format!("route_by_tag {tag}={value}"),
+        DecidedBy::Default => "default".into(),
+    }
+}
+
 /// What decided a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecidedBy {
@@ -169,6 +211,9 @@ pub struct Route {
     pub severity: Severity,
     /// Where it goes, without repeats; empty when muted.
     pub destinations: Vec<Destination>,
+    /// Muted by a rule with windows: when the window's occurrence holding the notice ends
+    /// (its held-back notices are summarised then).
+    pub muted_until: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,7 +327,7 @@ impl Router {
                 Some(why) => say(&|| format!("{}: no ({why})", rule.label(index))),
                 None => {
                     say(&|| format!("{}: matches ({})", rule.label(index), rule.describe_match()));
-                    return rule.decide(index, subject.severity);
+                    return rule.decide(index, subject.severity, subject.at);
                 }
             }
         }
@@ -299,6 +344,7 @@ impl Router {
                         muted: false,
                         severity: subject.severity,
                         destinations: vec![Destination::Topic(topic.clone())],
+                        muted_until: None,
                     };
                 }
                 None => say(&|| match (subject.tags, value) {
@@ -316,8 +362,26 @@ impl Router {
             muted: false,
             severity: subject.severity,
             destinations: vec![Destination::DefaultTopic],
+            muted_until: None,
         }
     }
+
+    /// The muting rules that have windows: (index, label, windows), for the summaries of what
+    /// each window held back.
+    pub fn muting_windows(&self) -> Vec<(usize, String, &[Window])> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.mute && !rule.windows.is_empty())
+            .map(|(index, rule)| (index, rule.label(index), rule.windows.as_slice()))
+            .collect()
+    }
+}
+
+/// The state key of the ledger of what the muting rule `index` held back in the occurrence of
+/// its window that ends at `until` (epoch s).
+pub fn mute_ledger_key(index: usize, until: i64) -> String {
+    format!("muted#{index}#{until}")
 }
 
 /// Why a rule does not apply, worded only when an explanation is asked for.
@@ -593,7 +657,7 @@ impl Rule {
         }
     }
 
-    fn decide(&self, index: usize, severity: Severity) -> Route {
+    fn decide(&self, index: usize, severity: Severity, at: Timestamp) -> Route {
         let mut destinations = Vec::new();
         if !self.mute {
             if let Some(topic) = &self.topic {
@@ -614,6 +678,11 @@ impl Rule {
             muted: self.mute,
             severity: self.severity.unwrap_or(severity),
             destinations,
+            muted_until: self
+                .windows
+                .iter()
+                .find_map(|w| w.end_of_occurrence(at))
+                .filter(|_| self.mute),
         }
     }
 }

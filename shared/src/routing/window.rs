@@ -149,6 +149,61 @@ impl Window {
     }
 }
 
+impl Window {
+    /// When the occurrence holding `at` ends (exclusive), if one holds it.
+    pub fn end_of_occurrence(&self, at: Timestamp) -> Option<Timestamp> {
+        if !self.contains(at) {
+            return None;
+        }
+        match self {
+            Self::Absolute { end, .. } => Some(*end),
+            Self::Weekly { days, from, to, tz } => {
+                let local = tz.to_datetime(at);
+                let (date, time) = (local.date(), local.time());
+                // The occurrence opened today (it ends today, or tomorrow when it crosses
+                // midnight), or yesterday and crosses midnight into today.
+                let end_date = if from < to {
+                    date
+                } else if days.contains(&date.weekday()) && *from <= time {
+                    date.tomorrow().ok()?
+                } else {
+                    date
+                };
+                tz.to_timestamp(end_date.to_datetime(*to)).ok()
+            }
+        }
+    }
+
+    /// When the latest occurrence that ended at or before `now` ended.
+    pub fn last_end_at_or_before(&self, now: Timestamp) -> Option<Timestamp> {
+        match self {
+            Self::Absolute { end, .. } => (*end <= now).then_some(*end),
+            Self::Weekly { days, from, to, tz } => {
+                let today = tz.to_datetime(now).date();
+                let mut latest = None;
+                for back in 0..=8 {
+                    let Ok(opened) = today.checked_sub(jiff::Span::new().days(back)) else {
+                        continue;
+                    };
+                    if !days.contains(&opened.weekday()) {
+                        continue;
+                    }
+                    let end_date = if from < to {
+                        Some(opened)
+                    } else {
+                        opened.tomorrow().ok()
+                    };
+                    let end = end_date.and_then(|d| tz.to_timestamp(d.to_datetime(*to)).ok());
+                    if let Some(end) = end.filter(|end| *end <= now) {
+                        latest = latest.max(Some(end));
+                    }
+                }
+                latest
+            }
+        }
+    }
+}
+
 /// An RFC 3339 instant. Parsed with chrono, which the functions link anyway: jiff's own parser
 /// and printer would add their code to every binary for two fields of the configuration.
 fn instant(text: Option<&str>, field: &'static str) -> Result<Timestamp, WindowProblem> {

@@ -28,6 +28,9 @@ pub struct ScalingOutcome {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Where its notification went (or would go): the rule that decided and the destinations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::domain::Routed>,
     /// A redelivery of what was handled before (nothing done again).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
@@ -51,6 +54,7 @@ impl ScalingOutcome {
             delivery: alarm.delivery,
             dry_run,
             message_id: None,
+            route: None,
             duplicate: false,
             notes: Vec::new(),
         }

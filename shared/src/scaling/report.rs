@@ -147,6 +147,7 @@ pub fn scaling_notice(
         });
     }
     Notice {
+        job: None,
         source: "alarm-scaler".into(),
         kind: kind.into(),
         severity,

@@ -14,6 +14,8 @@
 //! and a retried delivery finds its number instead of counting again. The record is dropped once
 //! the claim completes.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// Prefix of duplicate-suppression items.
@@ -103,8 +105,9 @@ pub enum Claim {
     /// First delivery: go ahead.
     Fresh,
     /// A retry of a delivery that failed (or whose invocation died): go ahead (a stop it counted
-    /// keeps its number: see [`counted_key`]).
-    Resumed,
+    /// keeps its number: see [`counted_key`]); `delivered` names the destinations that took its
+    /// notification before it failed.
+    Resumed { delivered: Vec<String> },
     /// Already handled.
     Duplicate {
         decision: Option<String>,
@@ -430,4 +433,13 @@ mod tests {
             prop_assert_eq!(window_open(started, started + offset, window), offset < window as i64);
         }
     }
+}
+
+/// What a muting window held back, kept until it is summarised once the window ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MutedLedger {
+    /// Notifications held back, per category.
+    pub counts: BTreeMap<String, u64>,
+    /// The `cluster/service` (or `cluster`) they were about.
+    pub about: Vec<String>,
 }

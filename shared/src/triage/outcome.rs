@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Diagnosis;
+use crate::domain::Routed;
 use crate::incident::IncidentTag;
 
 /// What happened to an event.
@@ -15,6 +16,9 @@ pub enum Decision {
     Duplicate,
     Folded,
     Ignored,
+    /// Worth telling, but a muting rule (a maintenance window) applied: sent nowhere, counted
+    /// in the incident and summarised when it resolves.
+    Muted,
 }
 
 impl Decision {
@@ -25,6 +29,7 @@ impl Decision {
             Self::Duplicate => "duplicate",
             Self::Folded => "folded",
             Self::Ignored => "ignored",
+            Self::Muted => "muted",
         }
     }
 }
@@ -44,6 +49,9 @@ pub struct TriageOutcome {
     pub incident: Option<IncidentTag>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Where its notification went (or would go): the rule that decided and the destinations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<Routed>,
     pub notes: Vec<String>,
 }
 
@@ -62,6 +70,7 @@ impl TriageOutcome {
             diagnosis: None,
             incident: None,
             message_id: None,
+            route: None,
             notes: Vec::new(),
         }
     }
@@ -76,6 +85,7 @@ impl TriageOutcome {
             diagnosis: None,
             incident: None,
             message_id: None,
+            route: None,
             notes: vec![note],
         }
     }

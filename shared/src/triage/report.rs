@@ -224,6 +224,7 @@ pub fn task_notice(
         _ => None,
     };
     Notice {
+        job: None,
         source: SOURCE.into(),
         kind: "task-stopped".into(),
         severity: diagnosis.severity,
@@ -302,6 +303,7 @@ pub fn storm_notice(
     facts.insert(0, ("Stops in window".into(), window.count.to_string()));
     facts.insert(1, ("Time span".into(), span.clone()));
     Notice {
+        job: None,
         source: SOURCE.into(),
         kind: "storm-digest".into(),
         severity: diagnosis.severity,

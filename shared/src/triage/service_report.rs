@@ -229,6 +229,7 @@ pub fn service_notice(
         _ => Vec::new(),
     };
     Notice {
+        job: None,
         source: SOURCE.into(),
         kind: if storm.is_some() {
             "service-event-digest"
@@ -302,6 +303,7 @@ pub fn watch_notice(
         );
     }
     Notice {
+        job: None,
         source: SOURCE.into(),
         kind: "watchdog".into(),
         severity: diagnosis.severity,
@@ -343,6 +345,10 @@ pub fn resolved_notice(incident: &Incident, region: Option<&str>) -> Notice {
         ("Resolved".to_owned(), at(resolved_at)),
         ("Signals".to_owned(), counts.clone()),
     ];
+    let muted = crate::incident::muted_text(incident);
+    if let Some(muted) = &muted {
+        facts.push(("Muted".to_owned(), muted.clone()));
+    }
     facts.push(("Ended by".to_owned(), by.to_owned()));
     let links = match region {
         Some(region) => vec![Link {
@@ -352,16 +358,20 @@ pub fn resolved_notice(incident: &Incident, region: Option<&str>) -> Notice {
         None => Vec::new(),
     };
     Notice {
+        job: None,
         source: SOURCE.into(),
         kind: "incident-resolved".into(),
         severity: crate::domain::Severity::Info,
         category: "resolved".into(),
         title: format!("resolved after {lasted}: {counts}"),
         summary: format!(
-            "The incident of service {} in cluster {} is resolved after {lasted} ({by}). It held {} signal(s): {counts}.",
+            "The incident of service {} in cluster {} is resolved after {lasted} ({by}). It held {} signal(s): {counts}.{}",
             incident.service,
             incident.cluster,
-            incident.signals()
+            incident.signals(),
+            muted
+                .map(|m| format!(" Muted during a maintenance window: {m} notification(s), sent nowhere until now."))
+                .unwrap_or_default()
         ),
         region: region.map(str::to_owned),
         cluster: Some(incident.cluster.clone()),

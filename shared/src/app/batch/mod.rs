@@ -7,14 +7,15 @@ mod start;
 
 use std::sync::Arc;
 
+use super::claim::HeldClaim;
 use super::claim::{self, Taken};
-use super::{publish::deliver, Backend, Setup};
+use super::publish::{epoch_of, Courier, Occasion};
+use super::{Backend, Setup};
 use crate::batch::report::{duplicate_reason, run_notice, RunAction, RunFacts};
 use crate::batch::{
     catalog, run_id, run_key, started_by, timed_out, timeout_reason, FailureClass, JobCatalog,
     JobSpec, RUN_TTL_S,
 };
-use crate::domain::HttpsFormat;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
@@ -29,7 +30,8 @@ pub struct BatchRunner {
     backend: Backend,
     clock: Arc<dyn Clock>,
     jobs: JobCatalog,
-    https_format: HttpsFormat,
+    /// Routes and delivers its notices.
+    courier: Courier,
     region: Option<String>,
 }
 
@@ -43,6 +45,12 @@ struct Run<'a> {
     round: u32,
     /// Where the run's started tasks are recorded (a claimed run).
     record: Option<(&'a dyn RunStore, &'a str)>,
+    /// The claim its report is delivered under.
+    held: Option<&'a HeldClaim<'a>>,
+    /// Its scheduled time (else when it was asked for), epoch s: routing windows hold it.
+    at: i64,
+    /// The invocation's deadline, epoch s.
+    deadline_s: i64,
 }
 
 impl BatchRunner {
@@ -51,7 +59,7 @@ impl BatchRunner {
             backend: setup.backend,
             clock: setup.clock,
             jobs: setup.config.jobs,
-            https_format: setup.config.notify.https_format,
+            courier: setup.courier,
             region: setup.region,
         }
     }
@@ -88,6 +96,9 @@ impl BatchRunner {
             run_id: &run_id,
             round: 0,
             record: None,
+            held: None,
+            at: epoch_of(request.scheduled_time.as_deref()).unwrap_or(now),
+            deadline_s: invocation.deadline_epoch_s(now, crate::state::CLI_LEASE_S),
         };
         let held = match self.backend.live_state() {
             Some((_, state)) => {
@@ -117,6 +128,10 @@ impl BatchRunner {
                 None
             }
             None => None,
+        };
+        let run = Run {
+            held: held.as_ref(),
+            ..run
         };
         let result = self.start(run, invocation, &mut outcome).await;
         if let Some(held) = held {
@@ -156,13 +171,19 @@ impl BatchRunner {
             reason: &outcome.reason,
             region: self.region.as_deref(),
         });
-        outcome.message_id = deliver(
-            &self.backend,
-            &notice,
-            self.https_format,
-            &mut outcome.notes,
-        )
-        .await?;
+        let occasion = Occasion {
+            at: run.at,
+            tagged: None,
+            known_tags: Some(&run.spec.tags),
+            deadline_s: run.deadline_s,
+        };
+        let notes = &mut outcome.notes;
+        let delivered = self
+            .courier
+            .deliver(&self.backend, &notice, occasion, run.held, notes)
+            .await?;
+        outcome.message_id = delivered.message_id;
+        outcome.route = Some(delivered.routed);
         Ok(())
     }
 

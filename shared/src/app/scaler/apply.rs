@@ -3,17 +3,40 @@
 //! UpdateService, and tell.
 
 use super::{AlarmScaler, Scaled};
-use crate::app::publish::deliver;
+use crate::app::claim::HeldClaim;
+use crate::app::publish::{epoch_of, Occasion};
 use crate::domain::region_of_arn;
+use crate::entry::Invocation;
 use crate::error::{AutopilotError, Result};
 use crate::ports::Scope;
 use crate::scaling::report::{scaling_notice, Target};
 use crate::scaling::{
     decide, memory_key, ScalingDecision, ScalingInput, ScalingMemory, ServiceObservation,
-    TargetBounds,
+    TargetBounds, Trigger,
 };
+use crate::state::CLI_LEASE_S;
 
 use super::ScalingOutcome;
+
+/// The ARN of the service an alarm scales, in the alarm's account and region (its own ARN's),
+/// for the tags routing rules read; the cluster may be a name or an ARN.
+fn service_arn_of(alarm_arn: Option<&str>, cluster: &str, service: &str) -> Option<String> {
+    let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
+    if let Some((prefix, _)) = cluster.split_once(":cluster/") {
+        return Some(format!("{prefix}:service/{cluster_name}/{service}"));
+    }
+    let mut parts = alarm_arn?.splitn(6, ':');
+    let (_, partition, _, region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    Some(format!(
+        "arn:{partition}:ecs:{region}:{account}:service/{cluster_name}/{service}"
+    ))
+}
 
 /// Attempts at the conditional write before giving up on a contended service.
 const RECORD_ATTEMPTS: u32 = 3;
@@ -23,6 +46,8 @@ impl AlarmScaler {
     pub(super) async fn scale(
         &self,
         scaled: Scaled<'_>,
+        held: Option<&HeldClaim<'_>>,
+        invocation: &Invocation,
         outcome: &mut ScalingOutcome,
     ) -> Result<()> {
         let Scaled {
@@ -103,7 +128,8 @@ impl AlarmScaler {
         })?;
         outcome.record(&decision);
         if decision.worth_telling(trigger) {
-            self.notify(scaled, &decision, outcome).await?;
+            self.notify(scaled, &decision, held, invocation, outcome)
+                .await?;
         }
         Ok(())
     }
@@ -150,6 +176,8 @@ impl AlarmScaler {
         &self,
         scaled: Scaled<'_>,
         decision: &ScalingDecision,
+        held: Option<&HeldClaim<'_>>,
+        invocation: &Invocation,
         outcome: &mut ScalingOutcome,
     ) -> Result<()> {
         let (alarm, cluster, service) = (scaled.alarm, scaled.cluster, scaled.service);
@@ -170,15 +198,29 @@ impl AlarmScaler {
             decision,
             would,
         );
-        match deliver(
-            &self.backend,
-            &notice,
-            self.https_format,
-            &mut outcome.notes,
-        )
-        .await
+        let now = self.clock.now_s();
+        // A transition's own time; a tick's time for a repeat.
+        let at = match trigger {
+            Trigger::Transition => epoch_of(alarm.state_timestamp.as_deref()).unwrap_or(now),
+            Trigger::Tick => now,
+        };
+        let service_arn = service_arn_of(alarm.alarm_arn.as_deref(), cluster, service);
+        let occasion = Occasion {
+            at,
+            tagged: service_arn.as_deref(),
+            known_tags: None,
+            deadline_s: invocation.deadline_epoch_s(now, CLI_LEASE_S),
+        };
+        let notes = &mut outcome.notes;
+        match self
+            .courier
+            .deliver(&self.backend, &notice, occasion, held, notes)
+            .await
         {
-            Ok(message_id) => outcome.message_id = message_id,
+            Ok(delivered) => {
+                outcome.message_id = delivered.message_id;
+                outcome.route = Some(delivered.routed);
+            }
             // The service was changed and that is recorded; the error that reaches the
             // on-failure destination says so.
             Err(error) if decision.changes() && !would => {

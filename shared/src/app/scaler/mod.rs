@@ -9,9 +9,10 @@ mod apply;
 use std::sync::Arc;
 
 use super::claim::{self, Access};
+use super::publish::Courier;
 use super::{Backend, Setup};
 use crate::config::ENV_STATE_TABLE;
-use crate::domain::{clip, AlarmState, HttpsFormat};
+use crate::domain::{clip, AlarmState};
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::alarm::{parse_scaler_event, AlarmTransition, ScalerEvent};
@@ -31,7 +32,8 @@ pub struct AlarmScaler {
     backend: Backend,
     clock: Arc<dyn Clock>,
     policies: ScalingConfig,
-    https_format: HttpsFormat,
+    /// Routes and delivers its notices.
+    courier: Courier,
     region: Option<String>,
     /// Offline: the service state to assume (`--assume-desired` …).
     assumed: Option<ServiceObservation>,
@@ -58,7 +60,7 @@ impl AlarmScaler {
             backend: setup.backend,
             clock: setup.clock,
             policies: setup.config.scaling,
-            https_format: setup.config.notify.https_format,
+            courier: setup.courier,
             region: setup.region,
             assumed,
         })
@@ -183,7 +185,9 @@ impl AlarmScaler {
             cluster,
             service,
         };
-        let result = self.scale(scaled, &mut outcome).await;
+        let result = self
+            .scale(scaled, held.as_ref(), invocation, &mut outcome)
+            .await;
         if let Some(held) = held {
             outcome
                 .notes

@@ -3,9 +3,9 @@
 //! first stop and the digests and fold the rest; the claim completes or is released. A window's
 //! first stop folds into the service's incident; the rest only read it.
 
-use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
+use super::{Decision, Diagnosed, TaskTriage, TriageOutcome, Via};
 use crate::app::claim::{self, duplicate_note, Access, HeldClaim};
-use crate::app::incident::{record_failure, Target};
+use crate::app::incident::{record_failure, record_muted, Target};
 use crate::app::storm;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
@@ -41,14 +41,16 @@ impl TaskTriage {
             title: &signal.diagnosis.title,
             reason: &reason,
         };
-        let result = self.count_and_send(signal, state, stop, outcome).await;
+        let via = Via::claimed(held.as_ref(), invocation, now);
+        let result = self
+            .count_and_send(signal, state, stop, &via, outcome)
+            .await;
         let Some(held) = held else {
             return result;
         };
-        let decision = if outcome.decision == Decision::Folded {
-            "folded"
-        } else {
-            "notify"
+        let decision = match outcome.decision {
+            Decision::Folded | Decision::Muted => outcome.decision.as_str(),
+            _ => "notify",
         };
         let unsettled = held
             .settle(&result, decision, outcome.message_id.as_deref())
@@ -104,6 +106,7 @@ impl TaskTriage {
         signal: &Diagnosed<'_>,
         state: &dyn StateStore,
         stop: Stop<'_>,
+        via: &Via<'_>,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
         let window = match self.backend.mode() {
@@ -132,13 +135,36 @@ impl TaskTriage {
                 outcome
                     .notes
                     .push(format!("storm digest: {} stops", window.count));
-                self.send(signal, Some(&window), None, outcome).await
+                self.send(signal, Some(&window), None, via, outcome).await?;
+                self.count_muted(signal, state, stop.claim_key, outcome)
+                    .await
             }
             Fold::First => {
-                self.send(signal, None, window.previous_count, outcome)
+                self.send(signal, None, window.previous_count, via, outcome)
+                    .await?;
+                self.count_muted(signal, state, stop.claim_key, outcome)
                     .await
             }
         }
+    }
+
+    /// A muted notification is counted in the service's incident (live), so that its
+    /// resolution says what the maintenance window held back.
+    async fn count_muted(
+        &self,
+        signal: &Diagnosed<'_>,
+        state: &dyn StateStore,
+        key: &str,
+        outcome: &TriageOutcome,
+    ) -> Result<()> {
+        if outcome.decision != Decision::Muted || self.backend.mode() != Mode::Live {
+            return Ok(());
+        }
+        let Some((incident_key, _, _)) = self.incident_target(signal) else {
+            return Ok(());
+        };
+        let category = signal.diagnosis.category.as_str();
+        record_muted(state, self.clock.as_ref(), &incident_key, key, category).await
     }
 
     /// The store key of the incident of the signal's service, with its cluster and service; a

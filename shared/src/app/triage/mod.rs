@@ -6,18 +6,22 @@
 mod fold;
 mod resolve;
 mod signal;
+mod summary;
 mod tell;
 mod watch;
+
+use tell::Via;
 
 use signal::{Diagnosed, Signal};
 
 use std::sync::Arc;
 
 use super::{Backend, Setup};
+use crate::app::publish::Courier;
 use crate::batch::report::{apply_job_policy, batch_task, completion_note};
 use crate::batch::{report::BatchTask, JobCatalog};
 use crate::config::TriageConfig;
-use crate::domain::{clip, HttpsFormat};
+use crate::domain::clip;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::alarm::SCHEDULED_EVENT;
@@ -51,7 +55,8 @@ pub struct TaskTriage {
     backend: Backend,
     clock: Arc<dyn Clock>,
     config: TriageConfig,
-    https_format: HttpsFormat,
+    /// Routes and delivers its notices.
+    courier: Courier,
     /// `batch-runner`'s catalog, to name the job of a task it started.
     jobs: JobCatalog,
     /// The region the function runs in (console links of the watchdog's findings).
@@ -89,7 +94,7 @@ impl TaskTriage {
         Self {
             backend: setup.backend,
             clock: setup.clock,
-            https_format: setup.config.notify.https_format,
+            courier: setup.courier,
             config: setup.config.triage,
             jobs: setup.config.jobs,
             region: setup.region,
@@ -251,7 +256,8 @@ impl TaskTriage {
                             .notes
                             .push("no STATE_TABLE: duplicates and storms are not folded".into());
                     }
-                    self.send(&diagnosed, None, None, outcome).await?;
+                    let via = Via::unclaimed(invocation, self.clock.now_s());
+                    self.send(&diagnosed, None, None, &via, outcome).await?;
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! long it lasted, what it held (the incident's counts joined by the stops its storm windows
 //! folded) and what ended it. The event's claim makes a retry send it again rather than lose it.
 
-use super::{Decision, Diagnosed, TaskTriage, TriageOutcome};
+use super::{Decision, Diagnosed, TaskTriage, TriageOutcome, Via};
 use crate::app::incident::{record_recovery, RecoverySignal};
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
@@ -34,6 +34,10 @@ pub(super) struct Recovered<'a> {
     pub key: &'a str,
     pub by: &'a str,
     pub region: Option<&'a str>,
+    /// When it recovered (the event's time, a tick's), epoch s.
+    pub at: i64,
+    /// The service's ARN, when known: routing rules read its tags.
+    pub tagged: Option<&'a str>,
 }
 
 impl TaskTriage {
@@ -50,6 +54,7 @@ impl TaskTriage {
         else {
             return Ok(false);
         };
+        let tagged = diagnosed.tagged_arn(self.home_scope().as_ref());
         let recovery = Recovered {
             cluster: &cluster,
             account: diagnosed.account(),
@@ -57,6 +62,8 @@ impl TaskTriage {
             key: &diagnosed.dedup_key(),
             by: &by,
             region: event.region(),
+            at: diagnosed.at(self.clock.now_s()),
+            tagged: tagged.as_deref(),
         };
         self.resolve_incident(recovery, invocation, outcome).await
     }
@@ -79,6 +86,8 @@ impl TaskTriage {
             key,
             by,
             region,
+            at,
+            tagged,
         } = recovery;
         let keyed = keyed_cluster(cluster, account, self.home_account.as_deref());
         let (incident_key, key, now, by) = (
@@ -139,7 +148,8 @@ impl TaskTriage {
                 .push(format!("incident {} resolved: {by}", incident.id));
             let notice = resolved_notice(&incident, region);
             outcome.incident = notice.incident.clone();
-            self.deliver(notice, outcome).await
+            let via = Via::claimed(held.as_ref(), invocation, now);
+            self.deliver(notice, at, tagged, &via, outcome).await
         }
         .await;
         if let Some(held) = held {

@@ -1,12 +1,28 @@
 //! What `task-triage` tells about — a stopped task, a service event or a watchdog finding —
 //! with its diagnosis, and the keys it is claimed, folded and filed under.
 
+use crate::app::publish::epoch_of;
 use crate::batch::report::BatchTask;
 use crate::events::ecs::TaskStateChange;
 use crate::events::service::ServiceEvent;
 use crate::ports::Scope;
 use crate::state;
 use crate::triage::{storm_reason, Diagnosis};
+
+/// The ARN of a watched service: `cluster` is a name or an ARN.
+pub(super) fn watched_service_arn(scope: &Scope, cluster: &str, service: &str) -> Option<String> {
+    let name = cluster.rsplit('/').next().unwrap_or(cluster);
+    let Scope { account, region } = scope;
+    Some(format!(
+        "arn:aws:ecs:{region}:{account}:service/{name}/{service}"
+    ))
+}
+
+/// `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>` from the cluster's ARN.
+fn service_arn(cluster_arn: &str, cluster: &str, service: &str) -> Option<String> {
+    let (prefix, _) = cluster_arn.split_once(":cluster/")?;
+    Some(format!("{prefix}:service/{cluster}/{service}"))
+}
 
 /// What is being told about: a stopped task (and its batch job) or a service event.
 pub(super) enum Signal<'a> {
@@ -71,6 +87,42 @@ impl Diagnosed<'_> {
                 event.service_arn.as_deref(),
             ),
             Signal::Watch { scope, .. } => scope.clone(),
+        }
+    }
+
+    /// When it happened (epoch s): the event's `time`, else `now` (a watchdog finding is the
+    /// tick's). Routing windows are evaluated at this time.
+    pub(super) fn at(&self, now: i64) -> i64 {
+        let time = match &self.signal {
+            Signal::Stop { change, .. } => change.time.map(|t| t.timestamp()),
+            Signal::Service(event) => epoch_of(event.time.as_deref()),
+            Signal::Watch { .. } => None,
+        };
+        time.unwrap_or(now)
+    }
+
+    /// The ARN whose tags routing rules read: the service's (a service's task, a service event,
+    /// a watchdog finding: in the watched cluster's account and region, else `home`'s) or, for
+    /// a standalone task, the task's.
+    pub(super) fn tagged_arn(&self, home: Option<&Scope>) -> Option<String> {
+        match &self.signal {
+            Signal::Stop { change, .. } => {
+                let task = &change.detail;
+                match (self.service_of(), task.cluster_arn.as_deref()) {
+                    (Some((cluster, service)), Some(cluster_arn)) => {
+                        service_arn(cluster_arn, &cluster, &service)
+                    }
+                    (Some(_), None) => None,
+                    (None, _) => task.task_arn.clone(),
+                }
+            }
+            Signal::Service(event) => event.service_arn.clone(),
+            Signal::Watch {
+                cluster,
+                service,
+                scope,
+                ..
+            } => watched_service_arn(scope.as_ref().or(home)?, cluster, service),
         }
     }
 

@@ -4,13 +4,16 @@
 
 use super::watch::Site;
 use super::{Decision, Diagnosed, Signal, TaskTriage, TriageOutcome};
-use crate::app::{enrich::enrich, publish::deliver, Ports};
+use crate::app::claim::HeldClaim;
+use crate::app::publish::Occasion;
+use crate::app::{enrich::enrich, Ports};
 use crate::batch::report::completion_notice;
 use crate::entry::Invocation;
 use crate::error::Result;
 use crate::events::service::ServiceEvent;
 use crate::notify::Notice;
 use crate::state::StormWindow;
+use crate::state::CLI_LEASE_S;
 use crate::triage::report::{self, Enrichment};
 use crate::triage::service_report::{
     service_notice, wants_stopped_tasks, watch_notice, ServiceContext,
@@ -20,6 +23,29 @@ use crate::triage::{apply_override, classify, Diagnosis};
 /// How many of a service's stopped tasks a failed deployment's notification reads.
 const STOPPED_TASKS_READ: u32 = 10;
 
+/// What a delivery carries besides the notice: the claim it is made under (destinations an
+/// earlier attempt reached are skipped) and the invocation's deadline.
+pub(super) struct Via<'a> {
+    pub held: Option<&'a HeldClaim<'a>>,
+    pub deadline_s: i64,
+}
+
+impl<'a> Via<'a> {
+    pub fn unclaimed(invocation: &Invocation, now: i64) -> Self {
+        Self {
+            held: None,
+            deadline_s: invocation.deadline_epoch_s(now, CLI_LEASE_S),
+        }
+    }
+
+    pub fn claimed(held: Option<&'a HeldClaim<'a>>, invocation: &Invocation, now: i64) -> Self {
+        Self {
+            held,
+            ..Self::unclaimed(invocation, now)
+        }
+    }
+}
+
 impl TaskTriage {
     /// Enriches, words and delivers the notification of `diagnosed`; with `storm`, the digest
     /// of its window.
@@ -28,6 +54,7 @@ impl TaskTriage {
         diagnosed: &Diagnosed<'_>,
         storm: Option<&StormWindow>,
         previous_storm: Option<u64>,
+        via: &Via<'_>,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
         outcome.decision = Decision::Notify;
@@ -78,20 +105,49 @@ impl TaskTriage {
                 watch_notice(cluster, service, diagnosis, storm, region)
             }
         };
-        self.deliver(notice, outcome).await
+        let at = diagnosed.at(self.clock.now_s());
+        let tagged = diagnosed.tagged_arn(self.home_scope().as_ref());
+        self.deliver(notice, at, tagged.as_deref(), via, outcome)
+            .await
     }
 
-    /// Delivers `notice`, tagged with the outcome's incident.
+    /// Routes and delivers `notice` (about something that happened `at`), tagged with the
+    /// outcome's incident; a muting rule makes the decision `muted`.
     pub(super) async fn deliver(
         &self,
         mut notice: Notice,
+        at: i64,
+        tagged: Option<&str>,
+        via: &Via<'_>,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
         notice.incident = outcome.incident.clone();
-        let notice = &notice;
-        outcome.message_id =
-            deliver(&self.backend, notice, self.https_format, &mut outcome.notes).await?;
+        let occasion = Occasion {
+            at,
+            tagged,
+            known_tags: None,
+            deadline_s: via.deadline_s,
+        };
+        let notes = &mut outcome.notes;
+        let delivered = self
+            .courier
+            .deliver(&self.backend, &notice, occasion, via.held, notes)
+            .await;
+        let delivered = delivered?;
+        if delivered.routed.muted {
+            outcome.decision = Decision::Muted;
+        }
+        outcome.message_id = delivered.message_id;
+        outcome.route = Some(delivered.routed);
         Ok(())
+    }
+
+    /// The function's own account and region, when known.
+    pub(super) fn home_scope(&self) -> Option<crate::ports::Scope> {
+        Some(crate::ports::Scope::new(
+            self.home_account.clone()?,
+            self.region.clone()?,
+        ))
     }
 
     /// The service's state and deployments, and (for failed deployments, rollbacks and

@@ -11,6 +11,7 @@
 //! `triage.watch.max_services` services per tick (a note says when the cap is reached).
 
 use super::resolve::Recovered;
+use super::signal::watched_service_arn;
 use super::{TaskTriage, TriageOutcome, TriageResponse};
 use crate::app::Ports;
 use crate::domain::ServiceSnapshot;
@@ -44,8 +45,20 @@ impl Site {
 }
 
 impl TaskTriage {
-    /// One tick over the watched clusters.
+    /// One tick: the summaries of muting windows that ended, then the watched clusters.
     pub(super) async fn watch(&self, invocation: &Invocation) -> Result<TriageResponse> {
+        let mut summaries = Vec::new();
+        self.summarise_mutes(invocation, &mut summaries).await?;
+        let mut response = self.watch_services(invocation).await?;
+        if let TriageResponse::Tick { results, .. } = &mut response {
+            summaries.append(results);
+            *results = summaries;
+        }
+        Ok(response)
+    }
+
+    /// One tick over the watched clusters.
+    async fn watch_services(&self, invocation: &Invocation) -> Result<TriageResponse> {
         let (mut checked, mut results, mut notes) = (0, Vec::new(), Vec::new());
         let watch = &self.config.watch;
         let (ports, state) = match (self.backend.ports(), self.backend.state()) {
@@ -201,6 +214,9 @@ impl TaskTriage {
             );
             let mut outcome =
                 TriageOutcome::silent(None, None, Some(format!("{cluster}/{service}")));
+            let home = self.home_scope();
+            let scope = site.scope.as_ref().or(home.as_ref());
+            let tagged = scope.and_then(|scope| watched_service_arn(scope, cluster, service));
             let recovery = Recovered {
                 cluster,
                 account: site.account(),
@@ -208,6 +224,8 @@ impl TaskTriage {
                 key: &key,
                 by: &by,
                 region: site.region().or(self.region.as_deref()),
+                at: now,
+                tagged: tagged.as_deref(),
             };
             if self
                 .resolve_incident(recovery, invocation, &mut outcome)
