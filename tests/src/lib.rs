@@ -34,6 +34,7 @@ pub mod deployment;
 pub mod proxy;
 pub mod scaler;
 pub mod template;
+pub mod webhooks;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -944,6 +945,50 @@ async fn drain(
             return Ok(bodies);
         }
     }
+}
+
+/// A new SQS queue `name` subscribed to `topic_arn`: its URL.
+pub async fn subscribed_queue(cloud: &LocalCloud, topic_arn: &str, name: &str) -> Result<String> {
+    let sqs = aws_sdk_sqs::Client::new(&cloud.config);
+    let sns = aws_sdk_sns::Client::new(&cloud.config);
+    let url = sdk!("CreateQueue", sqs.create_queue().queue_name(name).send())?
+        .queue_url
+        .unwrap_or_default();
+    let attributes = sdk!(
+        "GetQueueAttributes",
+        sqs.get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+    )?;
+    let arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    sdk!(
+        "Subscribe",
+        sns.subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(&arn)
+            .send()
+    )?;
+    Ok(url)
+}
+
+/// Notifications on the queue at `url` (subscribed to a topic), as [`TriageStack::drain_inbox`]
+/// reads the stack's inbox.
+pub async fn drain_queue(
+    cloud: &LocalCloud,
+    url: &str,
+    expected: usize,
+    settle: Duration,
+    timeout: Duration,
+) -> Result<Vec<Received>> {
+    let sqs = aws_sdk_sqs::Client::new(&cloud.config);
+    let bodies = drain(&sqs, url, expected, settle, timeout).await?;
+    bodies.iter().map(|b| parse_sns_envelope(b)).collect()
 }
 
 fn parse_sns_envelope(body: &str) -> Result<Received> {
