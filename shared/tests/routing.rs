@@ -344,6 +344,27 @@ fn dst_changes_shorten_and_lengthen_wall_clock_windows() {
 }
 
 #[test]
+fn a_muted_occurrence_ends_on_the_wall_clock_across_dst() {
+    // Sundays 01:00–04:00 in Berlin: on the fall-back Sunday the 04:00 end is 03:00 UTC (CET).
+    let berlin = weekly(&["sun"], "01:00", "04:00", "Europe/Berlin");
+    assert_eq!(
+        berlin.end_of_occurrence(at("2026-10-25T00:30:00Z")),
+        Some(at("2026-10-25T03:00:00Z"))
+    );
+    // Fridays 22:00 to 06:00 in New York: the Friday night occurrence ends Saturday 06:00.
+    let night = weekly(&["fri"], "22:00", "06:00", "America/New_York");
+    assert_eq!(
+        night.end_of_occurrence(at("2026-12-05T03:00:00Z")),
+        Some(at("2026-12-05T11:00:00Z"))
+    );
+    assert_eq!(
+        night.last_end_at_or_before(at("2026-12-09T00:00:00Z")),
+        Some(at("2026-12-05T11:00:00Z"))
+    );
+    assert_eq!(night.end_of_occurrence(at("2026-12-05T12:00:00Z")), None);
+}
+
+#[test]
 fn a_window_crossing_midnight_belongs_to_the_day_it_opens() {
     // Fridays 22:00 to 06:00 in New York: Friday night into Saturday morning, not Thursday night.
     let window = weekly(&["fri"], "22:00", "06:00", "America/New_York");
@@ -431,6 +452,30 @@ proptest! {
         let window = weekly(&[day], &from, &to, zone);
         let shifted = t + SignedDuration::from_hours(24 * 7 * weeks);
         prop_assert_eq!(window.contains(t), window.contains(shifted));
+    }
+
+    /// The occurrence holding an instant ends after it, when the window no longer holds that
+    /// occurrence's last second; the latest end at or before that end is the end itself, and no
+    /// end ever lies after the instant asked about. Without DST the end is also just outside.
+    #[test]
+    fn an_occurrence_ends_after_its_instants_and_is_the_latest_end_then(zone in zones(), days in prop::sample::subsequence(DAYS.to_vec(), 1..=7), from in hhmm(), to in hhmm(), t in instants()) {
+        prop_assume!(from != to);
+        let window = weekly(&days, &from, &to, zone);
+        if let Some(end) = window.last_end_at_or_before(t) {
+            prop_assert!(end <= t);
+        }
+        let Some(end) = window.end_of_occurrence(t) else {
+            prop_assert!(!window.contains(t));
+            return Ok(());
+        };
+        prop_assert!(window.contains(t));
+        prop_assert!(end > t, "{end} after {t}");
+        prop_assert!(end <= t + SignedDuration::from_hours(26), "an occurrence is under a day");
+        prop_assert_eq!(window.last_end_at_or_before(end), Some(end));
+        if zone == "UTC" || zone == "Asia/Kolkata" {
+            prop_assert!(!window.contains(end), "{end} closes it");
+            prop_assert!(window.contains(end - SignedDuration::from_secs(1)));
+        }
     }
 
     /// Rules the notice does not match may be added before the deciding rule, and any rules

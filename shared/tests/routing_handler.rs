@@ -145,6 +145,16 @@ async fn a_maintenance_window_mutes_and_the_decision_says_so() {
     assert_eq!(outcome.decision, Decision::Muted);
     assert!(outcome.route.as_ref().unwrap().muted);
     assert_noted(&outcome.notes, "muted by rule 0 (shop maintenance)");
+    // Counted: the Muted metric, under the Outcome `muted`.
+    let response: autopilot::Result<TriageResponse> =
+        Ok(TriageResponse::One(Box::new(outcome.clone())));
+    let line = autopilot::entry::metrics_line("ECSAutopilot", "task-triage", &response, 0, None);
+    let document: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (document["Muted"].as_u64(), document["Outcome"].as_str()),
+        (Some(1), Some("muted"))
+    );
+    assert_eq!(document["Notifications"].as_u64(), Some(0));
     assert!(world.notifier.sent().is_empty());
     let claim = world.state.claim_keys()[0].clone();
     assert_eq!(

@@ -204,3 +204,53 @@ fn shrinking_is_linear_in_the_size_of_the_text() {
         .collect();
     assert_eq!(lengths.len(), 1, "one cap for all: {lengths:?}");
 }
+
+proptest! {
+    /// However large a notice, Slack's message keeps within Block Kit's limits and Teams' within
+    /// its size, and both stay one JSON document.
+    #[test]
+    fn chat_messages_keep_within_the_platforms_limits(
+        sections in 0usize..80,
+        facts in 0usize..40,
+        lines in 0usize..400,
+        width in 1usize..3_000,
+        title_chars in 1usize..400,
+    ) {
+        let mut big = notice();
+        big.title = "t".repeat(title_chars);
+        big.summary = "s".repeat(width * 3);
+        big.facts = (0..facts).map(|i| (format!("fact {i}"), "v".repeat(width))).collect();
+        big.sections = (0..sections)
+            .map(|i| Section { heading: format!("section {i}"), lines: vec!["l".repeat(width); 3] })
+            .collect();
+        big.log_tail = (0..lines).map(|i| format!("{i} ```{}", "x".repeat(width))).collect();
+        big.links = (0..30).map(|i| Link { label: "b".repeat(100), url: format!("https://example.invalid/{i}") }).collect();
+        let slack = chat::slack_message(&big);
+        let blocks = slack["blocks"].as_array().unwrap();
+        prop_assert!(blocks.len() <= chat::SLACK_MAX_BLOCKS);
+        prop_assert_eq!(&blocks[0]["type"], "header");
+        prop_assert!(blocks[0]["text"]["text"].as_str().unwrap().chars().count() <= chat::SLACK_MAX_HEADER);
+        for block in blocks {
+            if let Some(text) = block["text"]["text"].as_str() {
+                prop_assert!(text.chars().count() <= chat::SLACK_MAX_SECTION);
+            }
+            for field in block["fields"].as_array().into_iter().flatten() {
+                prop_assert!(field["text"].as_str().unwrap().chars().count() <= chat::SLACK_MAX_FIELD);
+            }
+            if block["type"] == "actions" {
+                let buttons = block["elements"].as_array().unwrap();
+                prop_assert!(buttons.len() <= chat::SLACK_MAX_BUTTONS);
+                for button in buttons {
+                    prop_assert!(button["text"]["text"].as_str().unwrap().chars().count() <= chat::SLACK_MAX_BUTTON_TEXT);
+                }
+            }
+        }
+        // The log tail's code block is never closed early by a line's own backticks.
+        if let Some(code) = blocks.iter().filter_map(|b| b["text"]["text"].as_str()).find(|t| t.contains("```\n")) {
+            prop_assert_eq!(code.matches("```").count(), 2, "{}", code);
+        }
+        let teams = chat::teams_message(&big);
+        prop_assert!(teams.to_string().len() <= chat::TEAMS_MAX_BYTES);
+        prop_assert_eq!(&teams["attachments"][0]["content"]["type"], "AdaptiveCard");
+    }
+}
