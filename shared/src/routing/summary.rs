@@ -29,7 +29,7 @@ pub fn muted_summary_notice(rule: &str, ended: &str, ledger: &MutedLedger) -> No
         category: "muted-summary".into(),
         title: format!("maintenance window ended: {total} notification(s) were muted ({counts_text})"),
         summary: format!(
-            "While {rule} muted notifications (until {ended}), {total} were held back: {counts_text}. None of them was sent; what still matters is in the services' incidents and their resolutions."
+            "While {rule} muted notifications (until {ended}), it held back {total} notification(s): {counts_text}. None of them was sent; the services' incidents count them and their resolutions say so."
         ),
         region: None,
         cluster,

@@ -6,7 +6,9 @@
 //! orders-api:18 crashes, is failed by the circuit breaker and rolled back, under one new
 //! incident id. Then the scaling scene: an alarm on a custom metric trips through PutMetricData,
 //! its SNS action reaches `alarm-scaler`, which scales a service up from zero tasks and back in
-//! when the alarm clears.
+//! when the alarm clears. Then the routing scene: the payments team's service (tagged
+//! `team=payments`) notifies its own topic, and a service in its maintenance window is muted,
+//! its summary sent once the window is over.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +17,8 @@ use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
 use autopilot_tests::deployment;
 use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, WORKER};
 use autopilot_tests::{
-    binary, bootstrap_zip, crash_loop, LocalCloud, Received, Result, TriageStack,
+    binary, bootstrap_zip, crash_loop, drain_queue, subscribed_queue, LocalCloud, Received, Result,
+    TriageStack,
 };
 use serde_json::json;
 
@@ -74,13 +77,27 @@ fn print_notification(n: &Received) {
     println!("└─");
 }
 
-/// The one configuration document of the demo stack (every function reads it).
-fn stack_config() -> serde_json::Value {
+/// The one configuration document of the demo stack (every function reads it): `payments`
+/// routes the payments team to its own topic by tag, and inventory's maintenance window (two
+/// hours that ended a minute before the demo started) mutes it.
+fn stack_config(payments: &str, window: (&str, &str)) -> serde_json::Value {
     json!({
         "triage": {"log_lines": 20, "storm_window_s": 1800},
+        "notify": {
+            "routes": [{"name": "inventory maintenance", "cluster": "shop", "service": "inventory-*",
+                        "mute": true, "windows": [{"start": window.0, "end": window.1}]}],
+            "route_by_tag": {"tag": "team", "topics": {"payments": payments}}
+        },
         "scaling": scaling_config(5),
         "jobs": jobs_config(),
     })
+}
+
+/// Epoch seconds as RFC 3339.
+fn rfc3339(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
 }
 
 async fn run() -> Result<()> {
@@ -89,7 +106,27 @@ async fn run() -> Result<()> {
     println!("local cloud (ministack) ready at {}", cloud.endpoint);
     let zip = bootstrap_zip(&binary("task-triage")?)?;
     println!("deployment package: {} KiB", zip.len() / 1024);
-    let mut stack = TriageStack::deploy(&cloud, zip, &stack_config()).await?;
+    // The payments team's own topic, with its own queue.
+    let sns = aws_sdk_sns::Client::new(&cloud.config);
+    let payments = sns
+        .create_topic()
+        .name("autopilot-payments")
+        .send()
+        .await
+        .map_err(|e| format!("CreateTopic: {e}"))?
+        .topic_arn()
+        .unwrap_or_default()
+        .to_owned();
+    let payments_inbox = subscribed_queue(&cloud, &payments, "inbox-payments").await?;
+    let started = chrono::Utc::now().timestamp();
+    let window = (rfc3339(started - 7200), rfc3339(started - 60));
+    let config = stack_config(&payments, (&window.0, &window.1));
+    let parameters = [
+        ("NotificationTopicArns", payments.clone()),
+        ("RoutingByTags", "true".to_owned()),
+        ("MutingWindows", "true".to_owned()),
+    ];
+    let mut stack = TriageStack::deploy_with(&cloud, zip, &config, &parameters).await?;
     println!("deployed: SNS topic → SQS inbox, DynamoDB state table, ECS cluster shop / service orders-api, Lambda task-triage from template.yaml (stack {})", autopilot_tests::STACK);
 
     let mut sent = 0usize;
@@ -222,11 +259,138 @@ async fn run() -> Result<()> {
             cloud.log_path.display()
         ));
     }
+    routing_scene(&cloud, &stack, &payments_inbox, started).await?;
     deployment_scene(&stack).await?;
-    scaling_scene(&cloud, &mut stack).await?;
-    batch_scene(&cloud, &mut stack).await?;
+    scaling_scene(&cloud, &mut stack, &config).await?;
+    batch_scene(&cloud, &mut stack, &config).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
+}
+
+/// A crash of `service` (its own task) as the crash-loop fixture has it.
+fn crash_of_service(stack: &TriageStack, service: &str, task: &str) -> Result<serde_json::Value> {
+    let mut stop = stack.fixture("service-crash-exit1")?;
+    stop["id"] = format!("demo-{service}-{task}").into();
+    stop["detail"]["group"] = format!("service:{service}").into();
+    let arn = stop["detail"]["taskArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let prefix = arn.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
+    stop["detail"]["taskArn"] = format!("{prefix}/{task}").into();
+    Ok(stop)
+}
+
+/// Routing: payments-api (tagged `team=payments`) notifies the payments topic, not the default
+/// one; inventory-api's crash during its maintenance window is muted, and the tick after the
+/// window sends the window's summary to the default topic.
+async fn routing_scene(
+    cloud: &LocalCloud,
+    stack: &TriageStack,
+    payments_inbox: &str,
+    started: i64,
+) -> Result<()> {
+    println!(
+        "
+== routing: the right team, the right channel, nothing lost during maintenance =="
+    );
+    println!(
+        "
+-- payments-api (tag team=payments) crashes: route_by_tag sends it to the payments topic"
+    );
+    let created = stack
+        .ecs
+        .create_service()
+        .cluster(autopilot_tests::CLUSTER)
+        .service_name("payments-api")
+        .task_definition(&stack.task_definition)
+        .desired_count(0)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("team")
+                .value("payments")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("CreateService: {e}"))?;
+    let arn = created
+        .service()
+        .and_then(|s| s.service_arn())
+        .unwrap_or_default();
+    println!("(service {arn} tagged team=payments)");
+    stack
+        .put_events(&[crash_of_service(
+            stack,
+            "payments-api",
+            "00000000000000000000000000demo01",
+        )?])
+        .await?;
+    let to_payments = drain_queue(
+        cloud,
+        payments_inbox,
+        1,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )
+    .await?;
+    for notification in &to_payments {
+        print_notification(notification);
+    }
+    let to_default = stack
+        .drain_inbox(0, Duration::from_secs(2), Duration::from_secs(3))
+        .await?;
+
+    println!(
+        "
+-- inventory-api crashes at {} inside its maintenance window ({} → {}): muted",
+        rfc3339(started - 3600),
+        rfc3339(started - 7200),
+        rfc3339(started - 60)
+    );
+    let mut during = crash_of_service(stack, "inventory-api", "00000000000000000000000000demo02")?;
+    during["time"] = rfc3339(started - 3600).into();
+    let muted = autopilot_tests::invoke_sync(&stack.lambda, &stack.function, &during).await?;
+    println!(
+        "decision: {} ({})",
+        muted["decision"].as_str().unwrap_or("?"),
+        muted["route"]["by"].as_str().unwrap_or("?")
+    );
+    println!(
+        "
+-- the tick after the window: its summary goes where such a notice would go (the default topic)"
+    );
+    let tick = autopilot_tests::invoke_sync(&stack.lambda, &stack.function, &json!({"tick": true}))
+        .await?;
+    let summary = stack
+        .drain_inbox(1, Duration::from_millis(500), Duration::from_secs(60))
+        .await?;
+    for notification in &summary {
+        print_notification(notification);
+    }
+    let ok = to_payments.len() == 1
+        && to_payments[0].subject.contains("shop/payments-api")
+        && to_default.is_empty()
+        && muted["decision"] == "muted"
+        && tick["results"].as_array().map(Vec::len) == Some(1)
+        && summary.len() == 1
+        && summary[0]
+            .subject
+            .contains("maintenance window ended: 1 notification(s) were muted");
+    println!(
+        "payments topic: {}, default topic: {} (payments-api), muted: {}, summaries: {}",
+        to_payments.len(),
+        to_default.len(),
+        muted["decision"],
+        summary.len()
+    );
+    match ok {
+        true => Ok(()),
+        false => Err(format!("unexpected routing: payments {:?}, default {:?}, muted {muted}, tick {tick}, summary {:?}",
+            to_payments.iter().map(|n| &n.subject).collect::<Vec<_>>(),
+            to_default.iter().map(|n| &n.subject).collect::<Vec<_>>(),
+            summary.iter().map(|n| &n.subject).collect::<Vec<_>>())),
+    }
 }
 
 /// The service recovers (its incident resolves), then a deployment of orders-api:18 fails and
@@ -299,10 +463,14 @@ async fn deployment_scene(stack: &TriageStack) -> Result<()> {
 }
 
 /// PutMetricData → alarm → SNS → `alarm-scaler` → UpdateService, out from zero and back in.
-async fn scaling_scene(cloud: &LocalCloud, stack: &mut TriageStack) -> Result<()> {
+async fn scaling_scene(
+    cloud: &LocalCloud,
+    stack: &mut TriageStack,
+    config: &serde_json::Value,
+) -> Result<()> {
     println!("\n== scaling: alarm `{DEMO_ALARM}` drives shop/{WORKER} (starts at 0 tasks) ==");
     let zip = bootstrap_zip(&binary("alarm-scaler")?)?;
-    let scaler = ScalerStack::deploy(cloud, stack, zip, &stack_config()).await?;
+    let scaler = ScalerStack::deploy(cloud, stack, zip, config).await?;
     println!("desired count before: {}", scaler.desired().await?);
     println!("PutMetricData OrdersBacklog = 412 (threshold 100)");
     scaler.put_backlog(412.0).await?;
@@ -347,10 +515,14 @@ async fn scaling_scene(cloud: &LocalCloud, stack: &mut TriageStack) -> Result<()
 
 /// A scheduled job run, the next run skipped as overlapping, and the completion report when the
 /// job's task ends with an exit code.
-async fn batch_scene(cloud: &LocalCloud, stack: &mut TriageStack) -> Result<()> {
+async fn batch_scene(
+    cloud: &LocalCloud,
+    stack: &mut TriageStack,
+    config: &serde_json::Value,
+) -> Result<()> {
     println!("\n== batch: job `{EXPORT_JOB}` (overlap: skip) through batch-runner ==");
     let zip = bootstrap_zip(&binary("batch-runner")?)?;
-    let runner = BatchStack::deploy(cloud, stack, zip, &stack_config()).await?;
+    let runner = BatchStack::deploy(cloud, stack, zip, config).await?;
     println!("schedule fires: {{\"job\": \"{EXPORT_JOB}\", \"scheduled_time\": \"2026-09-15T02:00:00Z\"}}");
     let first = runner.run(EXPORT_JOB, "2026-09-15T02:00:00Z").await?;
     println!("  {first}");
