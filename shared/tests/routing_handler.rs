@@ -11,11 +11,11 @@ use std::time::Duration;
 use autopilot::app::batch::{BatchRunner, RunnerResponse};
 use autopilot::app::triage::{Decision, TaskTriage, TriageOutcome, TriageResponse};
 use autopilot::config::StackConfig;
-use autopilot::domain::{Routed, ServiceSnapshot};
+use autopilot::domain::Routed;
 use autopilot::entry::{Invocation, Mode};
 use autopilot::state::ClaimStatus;
-use autopilot::testkit::{orders_api_logs, start_then_fail, World, HOME_ACCOUNT};
-use common::{assert_noted, fixture};
+use autopilot::testkit::{start_then_fail, World};
+use common::{assert_noted, fixture, orders_api_world};
 use serde_json::{json, Value};
 
 const PAYMENTS: &str = "arn:aws:sns:us-east-1:111122223333:payments";
@@ -24,24 +24,7 @@ const ORDERS_API: &str = "arn:aws:ecs:us-east-1:111122223333:service/shop/orders
 const OOM: &str = "ecs/service-oom.json";
 
 fn world() -> World {
-    let world = World::new();
-    world.ecs.set_service(
-        "shop",
-        "orders-api",
-        ServiceSnapshot {
-            status: Some("ACTIVE".into()),
-            desired: 3,
-            running: 2,
-            ..ServiceSnapshot::default()
-        },
-    );
-    orders_api_logs(
-        &world.ecs,
-        &world.logs,
-        HOME_ACCOUNT,
-        &["java.lang.OutOfMemoryError: Java heap space"],
-    );
-    world
+    orders_api_world(&["java.lang.OutOfMemoryError: Java heap space"])
 }
 
 fn config(notify: Value) -> StackConfig {

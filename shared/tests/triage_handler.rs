@@ -5,12 +5,12 @@ mod common;
 
 use autopilot::app::triage::{Decision, TaskTriage, TriageOutcome};
 use autopilot::config::StackConfig;
-use autopilot::domain::{ServiceSnapshot, Severity};
+use autopilot::domain::Severity;
 use autopilot::entry::{Invocation, Mode};
 use autopilot::incident::{Incident, IncidentStatus};
 use autopilot::state::{ClaimStatus, StormWindow};
-use autopilot::testkit::{orders_api_logs, StoredClaim, World, HOME_ACCOUNT, START};
-use common::{assert_noted, event, fixture};
+use autopilot::testkit::{StoredClaim, World, START};
+use common::{assert_noted, event, fixture, orders_api_world};
 
 const OOM: &str = "ecs/service-oom.json";
 const DEDUP_KEY: &str =
@@ -19,28 +19,11 @@ const STORM_KEY: &str = "storm#shop#service:orders-api#oom";
 
 /// A world whose ECS and Logs know the OOM fixture's service and log stream.
 fn world() -> World {
-    let world = World::new();
-    world.ecs.set_service(
-        "shop",
-        "orders-api",
-        ServiceSnapshot {
-            status: Some("ACTIVE".into()),
-            desired: 3,
-            running: 2,
-            ..ServiceSnapshot::default()
-        },
-    );
-    orders_api_logs(
-        &world.ecs,
-        &world.logs,
-        HOME_ACCOUNT,
-        &[
-            "starting",
-            "loading catalog",
-            "java.lang.OutOfMemoryError: Java heap space",
-        ],
-    );
-    world
+    orders_api_world(&[
+        "starting",
+        "loading catalog",
+        "java.lang.OutOfMemoryError: Java heap space",
+    ])
 }
 
 fn triage(world: &World, mode: Mode) -> TaskTriage {

@@ -524,32 +524,7 @@ impl TriageStack {
             .unwrap_or("000000000000")
             .to_owned();
 
-        let inbox_url = sdk!(
-            "CreateQueue",
-            sqs.create_queue().queue_name("autopilot-inbox").send()
-        )?
-        .queue_url
-        .unwrap_or_default();
-        let attributes = sdk!(
-            "GetQueueAttributes",
-            sqs.get_queue_attributes()
-                .queue_url(&inbox_url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .send()
-        )?;
-        let inbox_arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-            .cloned()
-            .unwrap_or_default();
-        sdk!(
-            "Subscribe",
-            sns.subscribe()
-                .topic_arn(&topic_arn)
-                .protocol("sqs")
-                .endpoint(&inbox_arn)
-                .send()
-        )?;
+        let inbox_url = subscribed_queue(cloud, &topic_arn, "autopilot-inbox").await?;
 
         let deployed = Self {
             account,
@@ -1125,6 +1100,21 @@ pub const OOM_LOG_LINES: [&str; 5] = [
     "INFO  POST /orders/export 202 starting bulk export of 1.2M rows",
     "ERROR java.lang.OutOfMemoryError: Java heap space",
 ];
+
+/// A crash of `service` (its own task `task`, event id from both) as the crash-loop fixture has
+/// it, for scenes about services other than orders-api.
+pub fn crash_of_service(stack: &TriageStack, service: &str, task: &str) -> Result<Value> {
+    let mut stop = stack.fixture("service-crash-exit1")?;
+    stop["id"] = format!("crash-{service}-{task}").into();
+    stop["detail"]["group"] = format!("service:{service}").into();
+    let arn = stop["detail"]["taskArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let prefix = arn.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
+    stop["detail"]["taskArn"] = format!("{prefix}/{task}").into();
+    Ok(stop)
+}
 
 /// `n` crash-loop stops of the service, each its own task (the storm scene).
 pub fn crash_loop(stack: &TriageStack, n: usize) -> Result<Vec<Value>> {

@@ -9,25 +9,13 @@ use std::time::Duration;
 
 use autopilot_tests::webhooks::{slack_problems, teams_problems, WebhookServer};
 use autopilot_tests::{
-    binary, bootstrap_zip, drain_queue, invoke_sync, subscribed_queue, LocalCloud, TriageStack,
-    CLUSTER, SERVICE,
+    binary, bootstrap_zip, crash_of_service, drain_queue, invoke_sync, subscribed_queue,
+    LocalCloud, TriageStack, CLUSTER, SERVICE,
 };
 use serde_json::{json, Value};
 
 const SETTLE: Duration = Duration::from_secs(2);
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A stop of `service` (its own task) from the OOM fixture, exiting with `exit_code` for a
-/// reason of category `reason`.
-fn stop_of(stack: &TriageStack, service: &str, task: &str) -> Value {
-    let mut stop = stack.fixture("service-crash-exit1").unwrap();
-    stop["id"] = format!("routing-{service}-{task}").into();
-    stop["detail"]["group"] = format!("service:{service}").into();
-    let arn = stop["detail"]["taskArn"].as_str().unwrap().to_owned();
-    let (prefix, _) = arn.rsplit_once('/').unwrap();
-    stop["detail"]["taskArn"] = format!("{prefix}/{task}").into();
-    stop
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_mutes_and_webhooks_on_the_local_cloud() {
@@ -140,8 +128,9 @@ async fn routes_mutes_and_webhooks_on_the_local_cloud() {
         .unwrap();
 
     // 1. Per team: orders-api's crash → payments (tag); search-api's crash → search (rule).
-    let orders = stop_of(&stack, SERVICE, "0000000000000000000000000000a001");
-    let search_stop = stop_of(&stack, "search-api", "0000000000000000000000000000a002");
+    let orders = crash_of_service(&stack, SERVICE, "0000000000000000000000000000a001").unwrap();
+    let search_stop =
+        crash_of_service(&stack, "search-api", "0000000000000000000000000000a002").unwrap();
     stack.put_events(&[orders, search_stop]).await.unwrap();
     let to_payments = drain_queue(&cloud, &payments_queue, 1, SETTLE, WAIT)
         .await
@@ -164,7 +153,8 @@ async fn routes_mutes_and_webhooks_on_the_local_cloud() {
 
     // 2. Maintenance: inventory-api's stop an hour ago, inside the window, is muted; nothing is
     // sent anywhere.
-    let mut during = stop_of(&stack, "inventory-api", "0000000000000000000000000000a003");
+    let mut during =
+        crash_of_service(&stack, "inventory-api", "0000000000000000000000000000a003").unwrap();
     during["time"] = rfc3339(now - 3600).into();
     let muted = invoke_sync(&stack.lambda, &stack.function, &during)
         .await

@@ -91,6 +91,18 @@ impl StateTable {
         self.clients.dynamodb()
     }
 
+    /// One `DeleteItem` of the item at `key`.
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.client()
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "DeleteItem", e))?;
+        Ok(())
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Item>> {
         let output = self
             .client()
@@ -410,13 +422,7 @@ impl StormStore for StateTable {
     /// One `DeleteItem` per window.
     async fn close_windows(&self, storm_keys: &[String]) -> Result<()> {
         for key in storm_keys {
-            self.client()
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(key))
-                .send()
-                .await
-                .map_err(|e| aws_error("dynamodb", "DeleteItem", e))?;
+            self.delete(key).await?;
         }
         Ok(())
     }
@@ -703,14 +709,7 @@ impl MuteStore for StateTable {
     }
 
     async fn forget_muted(&self, key: &str) -> Result<()> {
-        self.client()
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .send()
-            .await
-            .map_err(|e| aws_error("dynamodb", "DeleteItem", e))?;
-        Ok(())
+        self.delete(key).await
     }
 }
 

@@ -2,7 +2,27 @@
 
 #![allow(dead_code)]
 
+use autopilot::domain::ServiceSnapshot;
 use autopilot::events::InboundEvent;
+use autopilot::testkit::{orders_api_logs, World, HOME_ACCOUNT};
+
+/// A world whose ECS knows the OOM fixture's service (3 desired, 2 running) and whose Logs hold
+/// `lines` in its task's stream.
+pub fn orders_api_world(lines: &[&str]) -> World {
+    let world = World::new();
+    world.ecs.set_service(
+        "shop",
+        "orders-api",
+        ServiceSnapshot {
+            status: Some("ACTIVE".into()),
+            desired: 3,
+            running: 2,
+            ..ServiceSnapshot::default()
+        },
+    );
+    orders_api_logs(&world.ecs, &world.logs, HOME_ACCOUNT, lines);
+    world
+}
 
 /// A fixture from `tests/fixtures/<path>` as an event.
 pub fn fixture(path: &str) -> serde_json::Value {

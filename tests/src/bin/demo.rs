@@ -17,8 +17,8 @@ use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
 use autopilot_tests::deployment;
 use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, WORKER};
 use autopilot_tests::{
-    binary, bootstrap_zip, crash_loop, drain_queue, subscribed_queue, LocalCloud, Received, Result,
-    TriageStack,
+    binary, bootstrap_zip, crash_loop, crash_of_service, drain_queue, subscribed_queue, LocalCloud,
+    Received, Result, TriageStack,
 };
 use serde_json::json;
 
@@ -265,20 +265,6 @@ async fn run() -> Result<()> {
     batch_scene(&cloud, &mut stack, &config).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
-}
-
-/// A crash of `service` (its own task) as the crash-loop fixture has it.
-fn crash_of_service(stack: &TriageStack, service: &str, task: &str) -> Result<serde_json::Value> {
-    let mut stop = stack.fixture("service-crash-exit1")?;
-    stop["id"] = format!("demo-{service}-{task}").into();
-    stop["detail"]["group"] = format!("service:{service}").into();
-    let arn = stop["detail"]["taskArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let prefix = arn.rsplit_once('/').map(|(p, _)| p).unwrap_or_default();
-    stop["detail"]["taskArn"] = format!("{prefix}/{task}").into();
-    Ok(stop)
 }
 
 /// Routing: payments-api (tagged `team=payments`) notifies the payments topic, not the default
