@@ -93,7 +93,7 @@ bench: package
 	@for b in autopilot-bench lambda-echo; do ln -sfn ../$$b/bootstrap $(RELEASE_DIR)/$$b; done
 	./$(RELEASE_DIR)/autopilot-bench tests/fixtures $(RELEASE_DIR)
 	@for f in $(FUNCTIONS); do \
-	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(( $$(stat -c %s target/lambda/$$f/$$f.zip) / 1024 )) KiB | zipped ≤ 4096 KiB |"; \
+	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(stat -c %s target/lambda/$$f/$$f.zip) bytes | zipped ≤ 4 000 000 bytes |"; \
 	done
 
 # A burst of 2,000 mixed events through the deployed task-triage (release build) on the local

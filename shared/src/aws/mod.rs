@@ -2,8 +2,8 @@
 //! configuration per execution environment (which honours `AWS_ENDPOINT_URL`, so the same code
 //! runs against the local cloud); each adapter turns SDK types into the library's plain data and
 //! SDK errors into [`AutopilotError::Aws`]. [`AwsClients`] itself is the ECS, Logs, alarms and
-//! scalable-targets port; [`sns::SnsNotifier`] the notifier; [`state_table::StateTable`] the
-//! state store.
+//! scalable-targets port (and the tags port); [`sns::AwsNotifier`] the notifier (SNS topics, and
+//! the webhooks of [`webhook::Webhooks`]); [`state_table::StateTable`] the state store.
 
 pub mod autoscaling;
 pub mod cloudwatch;

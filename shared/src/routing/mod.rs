@@ -15,10 +15,9 @@
 //! match. Actions: `topic`, `webhook`, `mute`, `severity`, `also_default`. Silent decisions are
 //! never routed: the handlers route only what they would tell.
 //!
-//! Not wired yet (issue #13): the configuration document does not take `notify.routes` and the
-//! handlers deliver to `NOTIFY_TOPIC_ARN` as before. Linked into the functions' config check it
-//! costs +192 KB zipped (this code, jiff's time zone code and its bundled database); with the
-//! library built at opt-level `s` task-triage measured 4,058,119 B with it, within 4 MiB.
+//! The handlers route through [`crate::app::publish::Courier`], which reads tags when
+//! [`Router::uses_tags`], sends to each [`Destination`] and counts what a muting window held back
+//! under [`mute_ledger_key`]; [`summary`] words the summary sent once the window has ended.
 
 use std::collections::BTreeMap;
 
