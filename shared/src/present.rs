@@ -62,6 +62,8 @@ fn outcome(out: &mut String, label: &str, line: &Value) {
             "   route: none ({} decisions are never routed)",
             verdict.unwrap_or_default()
         );
+    } else if verdict.is_some_and(|v| v != "duplicate" && v != "folded") {
+        let _ = writeln!(out, "   route: none (nothing to tell)");
     }
     notes(out, line);
 }
@@ -150,6 +152,8 @@ mod tests {
         assert!(as_text("a", &muted).contains("muted by rule 0 (maintenance): sent nowhere"));
         let silent = json!({"decision": "silent", "diagnosis": {"category": "completed", "title": "exited 0"}});
         assert!(as_text("b", &silent).contains("route: none (silent decisions are never routed)"));
+        let started = json!({"action": "started", "reason": "started 2 of 2 task(s)"});
+        assert!(as_text("d", &started).contains("route: none (nothing to tell)"));
         let failed = json!({"error": {"error_type": "InvalidEvent", "message": "invalid event at `detail`: missing"}});
         assert_eq!(
             as_text("c", &failed),
