@@ -14,7 +14,7 @@ use crate::domain::{HttpsFormat, Routed};
 use crate::error::{AutopilotError, Result};
 use crate::notify::{self, Notice};
 use crate::ports::{Clock, Scope};
-pub use crate::present::Presentation;
+use crate::present::Presentation;
 use crate::routing::{
     mute_ledger_key, window, DecidedBy, Destination, Route, Router, Source, Subject, WebhookKind,
 };
