@@ -492,7 +492,6 @@ impl TriageStack {
         parameters: &[(&str, String)],
     ) -> Result<Self> {
         let c = &cloud.config;
-        let sns = aws_sdk_sns::Client::new(c);
         let sqs = aws_sdk_sqs::Client::new(c);
         let dynamodb = aws_sdk_dynamodb::Client::new(c);
         let ecs = aws_sdk_ecs::Client::new(c);

@@ -12,7 +12,7 @@ use autopilot_tests::{
     binary, bootstrap_zip, crash_of_service, drain_queue, invoke_sync, subscribed_queue,
     LocalCloud, TriageStack, CLUSTER, SERVICE,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 const SETTLE: Duration = Duration::from_secs(2);
 const WAIT: Duration = Duration::from_secs(60);
