@@ -28,7 +28,8 @@ use crate::ports::{
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{
-    claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, MutedLedger, Stop, StormWindow,
+    claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, MutedLedger, MutedNotice, Stop,
+    StormWindow,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -175,6 +176,8 @@ pub struct MemoryState {
     incidents: Mutex<BTreeMap<String, (Incident, u64)>>,
     short_since: Mutex<BTreeMap<String, i64>>,
     muted: Mutex<BTreeMap<String, MutedLedger>>,
+    /// (ledger, claim) pairs counted.
+    muted_claims: Mutex<BTreeSet<(String, String)>>,
     /// Incident writes that another invocation wins just before ours.
     concurrent_incident_writes: Mutex<u32>,
     /// Windows that other stops open just before the next openings.
@@ -194,6 +197,7 @@ impl MemoryState {
             incidents: Mutex::default(),
             short_since: Mutex::default(),
             muted: Mutex::default(),
+            muted_claims: Mutex::default(),
             concurrent_incident_writes: Mutex::new(0),
             concurrent_openings: Mutex::new(0),
             concurrent_scaling: Mutex::new(None),
@@ -597,23 +601,25 @@ impl WatchStore for MemoryState {
 
 #[async_trait]
 impl MuteStore for MemoryState {
-    async fn count_muted(
-        &self,
-        key: &str,
-        category: &str,
-        about: Option<&str>,
-        _until: i64,
-        _ttl_s: u64,
-    ) -> Result<()> {
+    async fn count_muted(&self, muted: &MutedNotice<'_>) -> Result<()> {
         self.recorder.enter("dynamodb", "UpdateItem")?;
         let mut ledgers = lock(&self.muted);
-        let ledger = ledgers.entry(key.to_owned()).or_default();
-        *ledger.counts.entry(category.to_owned()).or_default() += 1;
-        if let Some(about) = about {
+        let ledger = ledgers.entry(muted.ledger_key.to_owned()).or_default();
+        if let Some(claim) = muted.claim_key {
+            let claims = lock(&self.muted_claims);
+            if claims.contains(&(muted.ledger_key.to_owned(), claim.to_owned())) {
+                return Ok(());
+            }
+        }
+        *ledger.counts.entry(muted.category.to_owned()).or_default() += 1;
+        if let Some(about) = muted.about {
             if !ledger.about.iter().any(|a| a == about) {
                 ledger.about.push(about.to_owned());
                 ledger.about.sort();
             }
+        }
+        if let Some(claim) = muted.claim_key {
+            lock(&self.muted_claims).insert((muted.ledger_key.to_owned(), claim.to_owned()));
         }
         Ok(())
     }

@@ -34,11 +34,11 @@ use autopilot::batch::{run_task_request, JobSpec, Placement};
 use autopilot::domain::AlarmState;
 use autopilot::notify::Publish;
 use autopilot::ports::{
-    AlarmReader, ClaimStore, Counting, LogReader, ScalableTargets, ScalingStore, ServiceReader,
-    ServiceScaler, StormStore, TaskRunner,
+    AlarmReader, ClaimStore, Counting, LogReader, MuteStore, ScalableTargets, ScalingStore,
+    ServiceReader, ServiceScaler, StormStore, TaskRunner,
 };
 use autopilot::scaling::{ScalingMemory, TargetBounds};
-use autopilot::state::{counted_key, Claim, Stop, StormWindow};
+use autopilot::state::{counted_key, Claim, MutedNotice, Stop, StormWindow};
 
 type Item = std::collections::HashMap<String, AttributeValue>;
 
@@ -742,4 +742,34 @@ async fn closing_windows_deletes_each_one() {
     ];
     dynamodb(&[&delete]).close_windows(&keys).await.unwrap();
     assert_eq!(delete.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_muted_notice_is_counted_once_per_claim() {
+    let count = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.key().and_then(|k| k.get("pk")) == Some(&AttributeValue::S("muted#0#7200".into()))
+                && r.update_expression()
+                    == Some("ADD #count :one, about :about, claims :claims SET muted_until = :until, expires_at = :expires")
+                && r.condition_expression() == Some("NOT contains(claims, :claim)")
+                && r.expression_attribute_names().and_then(|n| n.get("#count")).map(String::as_str)
+                    == Some("c:oom")
+                && r.expression_attribute_values().and_then(|v| v.get(":expires")) == Some(&n(7200 + 600))
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    // The same claim again: the condition refuses it, which is "counted before", not an error.
+    let again = mock!(aws_sdk_dynamodb::Client::update_item).then_error(condition_failed);
+    let muted = MutedNotice {
+        ledger_key: "muted#0#7200",
+        category: "oom",
+        about: Some("shop/orders-api"),
+        until: 7200,
+        ttl_s: 600,
+        claim_key: Some("dedup#k"),
+    };
+    let table = dynamodb(&[&count]);
+    table.count_muted(&muted).await.unwrap();
+    let table = dynamodb(&[&again]);
+    table.count_muted(&muted).await.unwrap();
+    assert_eq!((count.num_calls(), again.num_calls()), (1, 1));
 }

@@ -147,6 +147,19 @@ async fn a_maintenance_window_mutes_and_the_decision_says_so() {
     // A redelivery is a duplicate of the muted decision, not a second chance to send.
     let outcome = handle(&triage, fixture(OOM)).await.unwrap();
     assert_eq!(outcome.decision, Decision::Duplicate);
+    // An invocation that died after muting but before completing its claim: its retry (the lease
+    // over, the stop's number still in the window) is muted again but counted nowhere again.
+    let mut unfinished = world.state.claim_at(&claim).unwrap();
+    unfinished.status = Some(ClaimStatus::InProgress);
+    unfinished.lease_until = 0;
+    world.state.put_claim(&claim, unfinished);
+    let storm_key = world.state.windows().into_keys().next().unwrap();
+    world.state.put_counted(&storm_key, &claim, 1);
+    let outcome = handle(&triage, fixture(OOM)).await.unwrap();
+    assert_eq!(outcome.decision, Decision::Muted);
+    let ledgers = world.state.muted_ledgers();
+    let ledger = ledgers.values().next().unwrap();
+    assert_eq!(ledger.counts["oom"], 1, "{ledger:?}");
     // The failed deployment at 12:21 is after the window: told.
     let outcome = handle(&triage, fixture("service/deployment-failed.json"))
         .await

@@ -18,6 +18,7 @@ use crate::present::Presentation;
 use crate::routing::{
     mute_ledger_key, window, DecidedBy, Destination, Route, Router, Source, Subject, WebhookKind,
 };
+use crate::state::MutedNotice;
 
 /// What became of one notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +182,9 @@ impl Courier {
                 delivered.routed.rendered = Some(notify::readable_text(notice));
             }
             tracing::info!(by = delivered.routed.by, "muted");
-            self.count_muted(backend, &route, notice, notes).await?;
+            let claim_key = held.map(|held| held.key.as_str());
+            self.count_muted(backend, &route, notice, claim_key, notes)
+                .await?;
             return Ok(delivered);
         }
         let promoted;
@@ -298,6 +301,7 @@ impl Courier {
         backend: &Backend,
         route: &Route,
         notice: &Notice,
+        claim_key: Option<&str>,
         notes: &mut Vec<String>,
     ) -> Result<()> {
         let (Some(until), DecidedBy::Rule { index, .. }) = (route.muted_until, &route.decided_by)
@@ -315,15 +319,15 @@ impl Courier {
             _ => None,
         };
         let key = mute_ledger_key(*index, until.as_second());
-        state
-            .count_muted(
-                &key,
-                &notice.category,
-                about.as_deref(),
-                until.as_second(),
-                MUTED_LEDGER_TTL_S,
-            )
-            .await?;
+        let muted = MutedNotice {
+            ledger_key: &key,
+            category: &notice.category,
+            about: about.as_deref(),
+            until: until.as_second(),
+            ttl_s: MUTED_LEDGER_TTL_S,
+            claim_key,
+        };
+        state.count_muted(&muted).await?;
         notes.push(format!(
             "counted for the summary sent when the window ends ({})",
             window::rfc3339(until)

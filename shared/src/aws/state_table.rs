@@ -21,7 +21,7 @@ use crate::ports::{
 use crate::scaling::ScalingMemory;
 use crate::state::{
     claimable, counted_key, refused_claim, window_open, Claim, ClaimRecord, ClaimStatus,
-    MutedLedger, Stop, StormWindow,
+    MutedLedger, MutedNotice, Stop, StormWindow,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -654,39 +654,38 @@ const MUTED_COUNT: &str = "c:";
 
 #[async_trait]
 impl MuteStore for StateTable {
-    /// One `UpdateItem`: `ADD c:<category> 1, about <set>`, the window's end and expiry.
-    async fn count_muted(
-        &self,
-        key: &str,
-        category: &str,
-        about: Option<&str>,
-        until: i64,
-        ttl_s: u64,
-    ) -> Result<()> {
-        let mut expression =
-            "ADD #count :one SET muted_until = :until, expires_at = :expires".to_owned();
+    /// One `UpdateItem`: `ADD c:<category> 1` (with `about` and the claim in string sets), the
+    /// window's end and expiry; conditional on the claim not being in the ledger yet, so that a
+    /// retried delivery finds it counted.
+    async fn count_muted(&self, muted: &MutedNotice<'_>) -> Result<()> {
+        let mut adds = vec!["#count :one"];
+        let expires = muted.until.saturating_add(muted.ttl_s as i64);
         let mut request = self
             .client()
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
-            .expression_attribute_names("#count", format!("{MUTED_COUNT}{category}"))
+            .key("pk", s(muted.ledger_key))
+            .expression_attribute_names("#count", format!("{MUTED_COUNT}{}", muted.category))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":until", n(until))
-            .expression_attribute_values(":expires", n(until.saturating_add(ttl_s as i64)));
-        if let Some(about) = about {
-            expression =
-                "ADD #count :one, about :about SET muted_until = :until, expires_at = :expires"
-                    .to_owned();
+            .expression_attribute_values(":until", n(muted.until))
+            .expression_attribute_values(":expires", n(expires));
+        if let Some(about) = muted.about {
+            adds.push("about :about");
             request = request
                 .expression_attribute_values(":about", AttributeValue::Ss(vec![about.to_owned()]));
         }
-        request
-            .update_expression(expression)
-            .send()
-            .await
-            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
-        Ok(())
+        if let Some(claim) = muted.claim_key {
+            adds.push("claims :claims");
+            request = request
+                .condition_expression("NOT contains(claims, :claim)")
+                .expression_attribute_values(":claims", AttributeValue::Ss(vec![claim.to_owned()]))
+                .expression_attribute_values(":claim", s(claim));
+        }
+        let expression = format!(
+            "ADD {} SET muted_until = :until, expires_at = :expires",
+            adds.join(", ")
+        );
+        nothing_to_change_if_refused(request.update_expression(expression).send().await)
     }
 
     async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>> {

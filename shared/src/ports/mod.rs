@@ -20,7 +20,7 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::scaling::{ScalingMemory, TargetBounds};
-use crate::state::{Claim, MutedLedger, Stop, StormWindow};
+use crate::state::{Claim, MutedLedger, MutedNotice, Stop, StormWindow};
 
 /// Time, passed in: handlers never read the system clock themselves.
 #[async_trait]
@@ -146,16 +146,9 @@ pub trait WatchStore: Send + Sync + Debug {
 /// Ledgers of muted notifications, one per muting rule and occurrence of its window.
 #[async_trait]
 pub trait MuteStore: Send + Sync + Debug {
-    /// Counts one notification of `category` about `about` held back in the ledger at `key`;
-    /// it expires `ttl_s` after `until` (the window's end) if never summarised.
-    async fn count_muted(
-        &self,
-        key: &str,
-        category: &str,
-        about: Option<&str>,
-        until: i64,
-        ttl_s: u64,
-    ) -> Result<()>;
+    /// Counts `muted` in its ledger, once per claim; the ledger expires `ttl_s` after `until`
+    /// (the window's end) if never summarised.
+    async fn count_muted(&self, muted: &MutedNotice<'_>) -> Result<()>;
     /// The ledger at `key`, if anything was held back.
     async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>>;
     /// Drops the ledger at `key` once summarised.

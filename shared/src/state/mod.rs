@@ -435,6 +435,21 @@ mod tests {
     }
 }
 
+/// One notification a muting window held back, to count in its ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MutedNotice<'a> {
+    /// The ledger: the muting rule and the end of its window's occurrence.
+    pub ledger_key: &'a str,
+    pub category: &'a str,
+    /// The `cluster/service` (or `cluster`) it is about.
+    pub about: Option<&'a str>,
+    /// The end of the window's occurrence (epoch s); the ledger expires `ttl_s` after it.
+    pub until: i64,
+    pub ttl_s: u64,
+    /// The claim it was delivered under: a retry of that delivery is not counted again.
+    pub claim_key: Option<&'a str>,
+}
+
 /// What a muting window held back, kept until it is summarised once the window ends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MutedLedger {
