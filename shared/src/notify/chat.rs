@@ -59,10 +59,11 @@ fn scope_line(notice: &Notice) -> String {
 /// The last log lines that fit `max` characters as a code block (```), oldest first.
 fn code_block(lines: &[String], max: usize) -> Option<String> {
     const FENCE: usize = 8; // "```\n" + "\n```"
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
     let mut used = FENCE;
     for line in lines.iter().rev() {
-        // Three backticks inside would close the block early.
+        // Three backticks inside would close the block early; measured as escaped.
+        let line = line.replace("```", "`\u{200b}``");
         let cost = line.chars().count() + 1;
         if used + cost > max {
             break;
@@ -74,8 +75,7 @@ fn code_block(lines: &[String], max: usize) -> Option<String> {
         return None;
     }
     kept.reverse();
-    let body = kept.join("\n").replace("```", "`\u{200b}``");
-    Some(format!("```\n{body}\n```"))
+    Some(format!("```\n{}\n```", kept.join("\n")))
 }
 
 /// A Slack incoming-webhook message: `text` (the notification fallback) and blocks — header,
