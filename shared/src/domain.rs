@@ -189,9 +189,42 @@ pub fn account_of_arn(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|account| !account.is_empty())
 }
 
+/// The ARN of ECS service `service` of `cluster`: in the cluster's own partition, region and
+/// account when `cluster` is an ARN, else in `elsewhere`'s (any ARN of the same place: an
+/// alarm's, another cluster's) — `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>`.
+pub fn service_arn(cluster: &str, service: &str, elsewhere: Option<&str>) -> Option<String> {
+    let name = cluster.rsplit('/').next().unwrap_or(cluster);
+    let place = if cluster.starts_with("arn:") {
+        cluster
+    } else {
+        elsewhere?
+    };
+    let partition = place.split(':').nth(1).filter(|p| !p.is_empty())?;
+    let (region, account) = (region_of_arn(place)?, account_of_arn(place)?);
+    Some(format!(
+        "arn:{partition}:ecs:{region}:{account}:service/{name}/{service}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_arn_is_built_where_its_cluster_or_else_the_other_arn_lives() {
+        let cluster = "arn:aws-cn:ecs:cn-north-1:111122223333:cluster/shop";
+        let alarm = "arn:aws:cloudwatch:eu-west-1:444455556666:alarm:backlog";
+        assert_eq!(
+            service_arn(cluster, "api", Some(alarm)).as_deref(),
+            Some("arn:aws-cn:ecs:cn-north-1:111122223333:service/shop/api")
+        );
+        assert_eq!(
+            service_arn("shop", "api", Some(alarm)).as_deref(),
+            Some("arn:aws:ecs:eu-west-1:444455556666:service/shop/api")
+        );
+        assert_eq!(service_arn("shop", "api", None), None);
+        assert_eq!(service_arn("shop", "api", Some("not-an-arn")), None);
+    }
 
     #[test]
     fn clipping_keeps_short_text_and_cuts_on_a_character_boundary() {

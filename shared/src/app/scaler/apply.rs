@@ -5,7 +5,7 @@
 use super::{AlarmScaler, Scaled};
 use crate::app::claim::HeldClaim;
 use crate::app::publish::{epoch_of, Occasion};
-use crate::domain::region_of_arn;
+use crate::domain::{region_of_arn, service_arn};
 use crate::entry::Invocation;
 use crate::error::{AutopilotError, Result};
 use crate::ports::Scope;
@@ -17,26 +17,6 @@ use crate::scaling::{
 use crate::state::CLI_LEASE_S;
 
 use super::ScalingOutcome;
-
-/// The ARN of the service an alarm scales, in the alarm's account and region (its own ARN's),
-/// for the tags routing rules read; the cluster may be a name or an ARN.
-fn service_arn_of(alarm_arn: Option<&str>, cluster: &str, service: &str) -> Option<String> {
-    let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
-    if let Some((prefix, _)) = cluster.split_once(":cluster/") {
-        return Some(format!("{prefix}:service/{cluster_name}/{service}"));
-    }
-    let mut parts = alarm_arn?.splitn(6, ':');
-    let (_, partition, _, region, account) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    Some(format!(
-        "arn:{partition}:ecs:{region}:{account}:service/{cluster_name}/{service}"
-    ))
-}
 
 /// Attempts at the conditional write before giving up on a contended service.
 const RECORD_ATTEMPTS: u32 = 3;
@@ -204,7 +184,8 @@ impl AlarmScaler {
             Trigger::Transition => epoch_of(alarm.state_timestamp.as_deref()).unwrap_or(now),
             Trigger::Tick => now,
         };
-        let service_arn = service_arn_of(alarm.alarm_arn.as_deref(), cluster, service);
+        // The service lives where its cluster's ARN says, else in the alarm's account and region.
+        let service_arn = service_arn(cluster, service, alarm.alarm_arn.as_deref());
         let occasion = Occasion {
             at,
             tagged: service_arn.as_deref(),

@@ -129,23 +129,21 @@ impl TaskTriage {
                     "stop {} of a storm in {}; next digest at the next power of ten",
                     window.count, stop.storm_key
                 ));
-                Ok(())
+                return Ok(());
             }
             Fold::Digest => {
                 outcome
                     .notes
                     .push(format!("storm digest: {} stops", window.count));
                 self.send(signal, Some(&window), None, via, outcome).await?;
-                self.count_muted(signal, state, stop.claim_key, outcome)
-                    .await
             }
             Fold::First => {
                 self.send(signal, None, window.previous_count, via, outcome)
                     .await?;
-                self.count_muted(signal, state, stop.claim_key, outcome)
-                    .await
             }
         }
+        self.count_muted(signal, state, stop.claim_key, outcome)
+            .await
     }
 
     /// A muted notification is counted in the service's incident (live), so that its

@@ -3,6 +3,7 @@
 
 use crate::app::publish::epoch_of;
 use crate::batch::report::BatchTask;
+use crate::domain;
 use crate::events::ecs::TaskStateChange;
 use crate::events::service::ServiceEvent;
 use crate::ports::Scope;
@@ -16,12 +17,6 @@ pub(super) fn watched_service_arn(scope: &Scope, cluster: &str, service: &str) -
     Some(format!(
         "arn:aws:ecs:{region}:{account}:service/{name}/{service}"
     ))
-}
-
-/// `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>` from the cluster's ARN.
-fn service_arn(cluster_arn: &str, cluster: &str, service: &str) -> Option<String> {
-    let (prefix, _) = cluster_arn.split_once(":cluster/")?;
-    Some(format!("{prefix}:service/{cluster}/{service}"))
 }
 
 /// What is being told about: a stopped task (and its batch job) or a service event.
@@ -109,8 +104,8 @@ impl Diagnosed<'_> {
             Signal::Stop { change, .. } => {
                 let task = &change.detail;
                 match (self.service_of(), task.cluster_arn.as_deref()) {
-                    (Some((cluster, service)), Some(cluster_arn)) => {
-                        service_arn(cluster_arn, &cluster, &service)
+                    (Some((_, service)), Some(cluster_arn)) => {
+                        domain::service_arn(cluster_arn, &service, None)
                     }
                     (Some(_), None) => None,
                     (None, _) => task.task_arn.clone(),
