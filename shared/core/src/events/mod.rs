@@ -14,6 +14,28 @@ use serde_json::value::RawValue;
 
 use crate::error::{AutopilotError, Result};
 
+/// An EventBridge envelope around a typed `detail`, as EventBridge delivers it to a target
+/// (the fields AWS documents; unknown ones are ignored, `detail-type` and `source` required).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", bound(deserialize = "T: DeserializeOwned"))]
+pub struct EventBridgeEvent<T = serde_json::Value> {
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub detail_type: String,
+    pub source: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub resources: Option<Vec<String>>,
+    pub detail: T,
+}
+
 /// One inbound event as the JSON text it arrived as. The runtime only checks that the text is
 /// JSON; each function then parses it straight into its own types, which costs a fraction of
 /// building a `serde_json::Value` tree first (see `make bench`).

@@ -267,7 +267,7 @@ impl Setup {
     }
 
     async fn init_for(mode: Mode, wire: AwsPorts) -> Result<Self> {
-        let source = ConfigSource::from_env()?;
+        let source = ConfigSource::from_lookup(crate::env::var)?;
         let clients = match mode {
             Mode::Offline => None,
             Mode::Live | Mode::DryRun => Some(AwsClients::from_env(in_lambda()).await),
@@ -293,7 +293,7 @@ impl Setup {
             Some(json) => StackConfig::parse(&json)?,
             None => StackConfig::default(),
         };
-        let deployment = Deployment::from_env()?;
+        let deployment = Deployment::from_lookup(crate::env::var)?;
         let backend = Backend::aws(mode, clients.as_ref(), &deployment, wire, &config.notify)?;
         let region = clients
             .as_ref()

@@ -205,7 +205,7 @@ where
     Fut: Future<Output = Result<R>>,
     R: Serialize + Measured,
 {
-    // Checked at init (`Deployment::from_env`).
+    // Checked at init (`Deployment::from_lookup`).
     let namespace = std::env::var(ENV_NAMESPACE).ok();
     let namespace =
         namespace_from(namespace.as_deref()).unwrap_or_else(|_| DEFAULT_NAMESPACE.into());
@@ -232,7 +232,7 @@ where
         let now_ms = chrono::Utc::now().timestamp_millis();
         let line = metrics_line(namespace, function, &result, now_ms, Some(handler_ms));
         println!("{line}");
-        result
+        result.map_err(diagnostic)
     });
     match lambda_runtime::run(service).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,6 +240,14 @@ where
             tracing::error!("lambda runtime stopped: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What Lambda reports for a failed invocation: the error's stable type and its message.
+pub fn diagnostic(error: AutopilotError) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: error.error_type().to_owned(),
+        error_message: error.to_string(),
     }
 }
 
@@ -345,5 +353,22 @@ where
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_stable_type_and_field() {
+        let diagnostic = diagnostic(AutopilotError::invalid_event(
+            "detail.containers[0].exitCode",
+            "expected an integer",
+        ));
+        assert_eq!(diagnostic.error_type, "InvalidEvent");
+        assert!(diagnostic
+            .error_message
+            .contains("detail.containers[0].exitCode"));
     }
 }

@@ -6,10 +6,10 @@
 
 use std::fmt;
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::EventBridgeEvent;
 use crate::error::{AutopilotError, Result};
 
 /// The `detail-type` of ECS task state changes.

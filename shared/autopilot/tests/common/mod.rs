@@ -26,7 +26,7 @@ pub fn orders_api_world(lines: &[&str]) -> World {
 
 /// A fixture from `tests/fixtures/<path>` as an event.
 pub fn fixture(path: &str) -> serde_json::Value {
-    let path = format!("{}/../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }

@@ -12,7 +12,7 @@ fn fixtures() -> &'static [Value] {
 }
 
 fn read_fixtures() -> Vec<Value> {
-    let dir = format!("{}/../tests/fixtures/ecs", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../../tests/fixtures/ecs", env!("CARGO_MANIFEST_DIR"));
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .map(|entry| entry.expect("dir entry").path())

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 fn fixture(name: &str) -> TaskDetail {
     let path = format!(
-        "{}/../tests/fixtures/ecs/{name}.json",
+        "{}/../../tests/fixtures/ecs/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -15,7 +15,7 @@
 //! match. Actions: `topic`, `webhook`, `mute`, `severity`, `also_default`. Silent decisions are
 //! never routed: the handlers route only what they would tell.
 //!
-//! The handlers route through [`crate::app::publish::Courier`], which reads tags when
+//! The handlers route through `autopilot::app::publish::Courier`, which reads tags when
 //! [`Router::uses_tags`], sends to each [`Destination`] and counts what a muting window held back
 //! under [`mute_ledger_key`]; [`summary`] words the summary sent once the window has ended.
 

@@ -92,7 +92,7 @@ mod tests {
     fn reads_the_schedule_input_and_ticks() {
         let fixture = |name: &str| -> Value {
             let path = format!(
-                "{}/../tests/fixtures/schedule/{name}",
+                "{}/../../tests/fixtures/schedule/{name}",
                 env!("CARGO_MANIFEST_DIR")
             );
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

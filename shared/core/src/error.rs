@@ -1,6 +1,5 @@
-//! The library's error type and its mapping to a Lambda `Diagnostic` with a stable `error_type`.
-
-use lambda_runtime::Diagnostic;
+//! The error type every layer shares, each variant with a stable `error_type` (the Lambda
+//! `Diagnostic` is made from it in `autopilot::entry`).
 
 /// Shorthand for results carrying [`AutopilotError`].
 pub type Result<T, E = AutopilotError> = std::result::Result<T, E>;
@@ -154,22 +153,13 @@ impl AutopilotError {
     ];
 }
 
-impl From<AutopilotError> for Diagnostic {
-    fn from(error: AutopilotError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_readme_lists_every_error_type() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         for error_type in AutopilotError::ERROR_TYPES {
             assert!(
                 readme.contains(&format!("`{error_type}`")),
@@ -225,16 +215,5 @@ mod tests {
         ];
         let types: Vec<&str> = samples.iter().map(AutopilotError::error_type).collect();
         assert_eq!(types, AutopilotError::ERROR_TYPES);
-    }
-
-    #[test]
-    fn diagnostic_carries_stable_type_and_field() {
-        let diagnostic: Diagnostic =
-            AutopilotError::invalid_event("detail.containers[0].exitCode", "expected an integer")
-                .into();
-        assert_eq!(diagnostic.error_type, "InvalidEvent");
-        assert!(diagnostic
-            .error_message
-            .contains("detail.containers[0].exitCode"));
     }
 }

@@ -4,13 +4,12 @@
 //! plus the scheduled tick. All become one [`AlarmTransition`] (or [`ScalerEvent::Tick`]).
 //!
 //! `aws_lambda_events`' alarm types reject metric-math alarms and accept unrelated JSON with an
-//! empty name, so the alarm payloads are read here, checking `source` and the alarm name; the SNS
-//! and EventBridge envelopes use `aws_lambda_events`.
+//! empty name, so the alarm payloads are read here, checking `source` and the alarm name, inside
+//! the SNS envelope below and the shared [`EventBridgeEvent`](super::EventBridgeEvent).
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::sns::SnsEvent;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{from_value_at, json_kind};
@@ -155,8 +154,7 @@ fn require_cloudwatch_source(event: &Value) -> Result<()> {
 
 fn parse_eventbridge(event: &Value) -> Result<ScalerEvent> {
     require_cloudwatch_source(event)?;
-    let envelope: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
-        from_value_at(event, "")?;
+    let envelope: super::EventBridgeEvent<Value> = from_value_at(event, "")?;
     let arn = envelope.resources.and_then(|r| r.into_iter().next());
     let transition = modern_alarm(&envelope.detail, "detail", Delivery::EventBridge, arn)?;
     Ok(ScalerEvent::Transition(Box::new(transition)))
@@ -240,6 +238,42 @@ fn modern_alarm(
         threshold,
         dimensions,
     })
+}
+
+/// The SNS event Lambda receives: its records, each with the notification SNS signed (every
+/// field SNS always sends is required, so that other JSON with a `Records` key is refused).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsEvent {
+    records: Vec<SnsRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)] // Read to require them, as SNS always sends them.
+struct SnsRecord {
+    event_source: String,
+    event_version: String,
+    event_subscription_arn: String,
+    sns: SnsMessage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)] // Read to require them, as SNS always sends them.
+struct SnsMessage {
+    #[serde(rename = "Type")]
+    kind: String,
+    message_id: String,
+    topic_arn: String,
+    timestamp: chrono::DateTime<chrono::Utc>,
+    signature_version: String,
+    signature: String,
+    #[serde(alias = "SigningCertURL")]
+    signing_cert_url: String,
+    #[serde(alias = "UnsubscribeURL")]
+    unsubscribe_url: String,
+    message: String,
 }
 
 fn parse_sns(event: &Value) -> Result<ScalerEvent> {
@@ -406,7 +440,7 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let path = format!(
-            "{}/../tests/fixtures/alarms/{name}",
+            "{}/../../tests/fixtures/alarms/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

@@ -179,13 +179,10 @@ pub struct Deployment {
 
 impl Deployment {
     /// Reads `NOTIFY_TOPIC_ARN`, `STATE_TABLE`, `AUTOPILOT_ACCOUNT_ID` and `MEMBER_ROLE_NAME`
-    /// (empty values count as unset) and checks the last two.
-    pub fn from_env() -> Result<Self> {
-        let read = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-        };
+    /// through `read` (the process environment, in the functions; empty values count as unset)
+    /// and checks the last two and the metrics namespace.
+    pub fn from_lookup(read: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let read = |name: &str| read(name).filter(|value| !value.trim().is_empty());
         let deployment = Self {
             topic_arn: read(ENV_TOPIC),
             state_table: read(ENV_STATE_TABLE),
@@ -238,12 +235,11 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    /// Picks the source from the environment; setting both variables is an error.
-    pub fn from_env() -> Result<Self> {
-        let inline = std::env::var(ENV_INLINE)
-            .ok()
-            .filter(|v| !v.trim().is_empty());
-        let ssm = std::env::var(ENV_SSM).ok().filter(|v| !v.trim().is_empty());
+    /// Picks the source from `read` (the process environment, in the functions); setting both
+    /// variables is an error.
+    pub fn from_lookup(read: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let inline = read(ENV_INLINE).filter(|v| !v.trim().is_empty());
+        let ssm = read(ENV_SSM).filter(|v| !v.trim().is_empty());
         match (inline, ssm) {
             (Some(_), Some(_)) => Err(AutopilotError::invalid_config(
                 "$",
