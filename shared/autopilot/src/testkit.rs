@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::app::{Backend, Ports, Setup};
+use crate::app::{Backend, Ports, Setup, Writers};
 use crate::batch::{RunTaskRequest, RunTaskResult, RunningTask};
 use crate::config::StackConfig;
 use crate::domain::{AwsLogsTarget, ServiceSnapshot};
@@ -22,9 +22,11 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::ports::{
-    AlarmReader, ClaimStore, Clock, Counting, IncidentStore, LogReader, MuteStore, Notifier, Reach,
-    RunStore, ScalableTargets, ScalingStore, Scope, ScopedPorts, ServiceReader, ServiceScaler,
-    StateStore, StormStore, TagReader, TaskInspector, TaskRunner, WatchStore, WebhookReply,
+    AlarmReader, ClaimReader, ClaimWriter, Clock, Counting, IncidentReader, IncidentWriter,
+    LogReader, MuteReader, MuteWriter, Notifier, Reach, ReadReach, RunWriter, ScalableTargets,
+    ScalingReader, ScalingWriter, Scope, ScopedPorts, ServiceReader, ServiceScaler, StateReader,
+    StateStore, StormReader, StormWriter, TagReader, TaskInspector, TaskLister, TaskRunner,
+    WatchReader, WatchWriter, WebhookReply,
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{
@@ -315,7 +317,21 @@ impl MemoryState {
 }
 
 #[async_trait]
-impl ClaimStore for MemoryState {
+impl ClaimReader for MemoryState {
+    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(match lock(&self.claims).get(key) {
+            None => Claim::Fresh,
+            Some(claim) if claimable(&claim.record(), now) => Claim::Resumed {
+                delivered: claim.delivered.clone(),
+            },
+            Some(claim) => refused_claim(&claim.record()),
+        })
+    }
+}
+
+#[async_trait]
+impl ClaimWriter for MemoryState {
     async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim> {
         self.recorder.enter("dynamodb", "UpdateItem")?;
         let mut claims = lock(&self.claims);
@@ -340,17 +356,6 @@ impl ClaimStore for MemoryState {
                 delivered: old.delivered,
             },
             None => Claim::Fresh,
-        })
-    }
-
-    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
-        self.recorder.enter("dynamodb", "GetItem")?;
-        Ok(match lock(&self.claims).get(key) {
-            None => Claim::Fresh,
-            Some(claim) if claimable(&claim.record(), now) => Claim::Resumed {
-                delivered: claim.delivered.clone(),
-            },
-            Some(claim) => refused_claim(&claim.record()),
         })
     }
 
@@ -384,21 +389,11 @@ impl ClaimStore for MemoryState {
 }
 
 #[async_trait]
-impl StormStore for MemoryState {
-    async fn close_windows(&self, storm_keys: &[String]) -> Result<()> {
-        for key in storm_keys {
-            self.recorder.enter("dynamodb", "DeleteItem")?;
-            lock(&self.windows).remove(key);
-            lock(&self.counted).remove(key);
-        }
-        Ok(())
-    }
-
+impl StormReader for MemoryState {
     async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>> {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(lock(&self.windows).get(storm_key).map(stored_window))
     }
-
     async fn peek_count(
         &self,
         claim_key: &str,
@@ -406,6 +401,18 @@ impl StormStore for MemoryState {
     ) -> Result<(Option<StormWindow>, Option<u64>)> {
         let window = self.read_window(storm_key).await?;
         Ok((window, self.counted_at(storm_key, claim_key)))
+    }
+}
+
+#[async_trait]
+impl StormWriter for MemoryState {
+    async fn close_windows(&self, storm_keys: &[String]) -> Result<()> {
+        for key in storm_keys {
+            self.recorder.enter("dynamodb", "DeleteItem")?;
+            lock(&self.windows).remove(key);
+            lock(&self.counted).remove(key);
+        }
+        Ok(())
     }
 
     async fn count_into_open(&self, stop: &Stop<'_>) -> Result<Counting> {
@@ -490,7 +497,7 @@ fn stored_window(window: &StormWindow) -> StormWindow {
 }
 
 #[async_trait]
-impl ScalingStore for MemoryState {
+impl ScalingReader for MemoryState {
     async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)> {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(lock(&self.scaling)
@@ -498,7 +505,10 @@ impl ScalingStore for MemoryState {
             .map(|(memory, revision, _)| (*memory, *revision))
             .unwrap_or_default())
     }
+}
 
+#[async_trait]
+impl ScalingWriter for MemoryState {
     async fn record_scaling(
         &self,
         key: &str,
@@ -529,7 +539,7 @@ impl ScalingStore for MemoryState {
 }
 
 #[async_trait]
-impl RunStore for MemoryState {
+impl RunWriter for MemoryState {
     async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)> {
         let claim = self.update_claim("UpdateItem", key, |claim| claim.rounds += 1)?;
         Ok((claim.rounds, claim.tasks.into_iter().collect()))
@@ -547,12 +557,15 @@ impl RunStore for MemoryState {
 }
 
 #[async_trait]
-impl IncidentStore for MemoryState {
+impl IncidentReader for MemoryState {
     async fn read_incident(&self, key: &str) -> Result<Option<(Incident, u64)>> {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(lock(&self.incidents).get(key).cloned())
     }
+}
 
+#[async_trait]
+impl IncidentWriter for MemoryState {
     async fn write_incident(
         &self,
         key: &str,
@@ -582,13 +595,16 @@ impl IncidentStore for MemoryState {
 }
 
 #[async_trait]
-impl WatchStore for MemoryState {
+impl WatchReader for MemoryState {
     async fn short_since(&self, key: &str) -> Result<Option<i64>> {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(lock(&self.short_since).get(key).copied())
     }
+}
 
-    async fn set_short_since(&self, key: &str, since: Option<i64>) -> Result<()> {
+#[async_trait]
+impl WatchWriter for MemoryState {
+    async fn set_short_since(&self, key: &str, since: Option<i64>, _now: i64) -> Result<()> {
         self.recorder.enter("dynamodb", "PutItem")?;
         let mut records = lock(&self.short_since);
         match since {
@@ -600,7 +616,15 @@ impl WatchStore for MemoryState {
 }
 
 #[async_trait]
-impl MuteStore for MemoryState {
+impl MuteReader for MemoryState {
+    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.muted).get(key).cloned())
+    }
+}
+
+#[async_trait]
+impl MuteWriter for MemoryState {
     async fn count_muted(&self, muted: &MutedNotice<'_>) -> Result<()> {
         self.recorder.enter("dynamodb", "UpdateItem")?;
         let mut ledgers = lock(&self.muted);
@@ -622,11 +646,6 @@ impl MuteStore for MemoryState {
             lock(&self.muted_claims).insert((muted.ledger_key.to_owned(), claim.to_owned()));
         }
         Ok(())
-    }
-
-    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>> {
-        self.recorder.enter("dynamodb", "GetItem")?;
-        Ok(lock(&self.muted).get(key).cloned())
     }
 
     async fn forget_muted(&self, key: &str) -> Result<()> {
@@ -967,6 +986,29 @@ impl ServiceScaler for FakeEcs {
 }
 
 #[async_trait]
+impl TaskLister for FakeEcs {
+    async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> Result<Vec<String>> {
+        self.recorder.enter("ecs", "ListTasks")?;
+        Ok(lock(&self.tasks)
+            .iter()
+            .filter(|t| t.cluster == short(cluster) && t.started_by == started_by)
+            .map(|t| t.arn.clone())
+            .collect())
+    }
+    async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>> {
+        self.recorder.enter("ecs", "DescribeTasks")?;
+        Ok(lock(&self.tasks)
+            .iter()
+            .filter(|t| t.cluster == short(cluster) && arns.contains(&t.arn))
+            .map(|t| RunningTask {
+                task_arn: t.arn.clone(),
+                started_at: t.started_at,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
 impl TaskRunner for FakeEcs {
     async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult> {
         self.recorder.enter("ecs", "RunTask")?;
@@ -987,27 +1029,6 @@ impl TaskRunner for FakeEcs {
             started_at: None,
         }));
         Ok(answer)
-    }
-
-    async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> Result<Vec<String>> {
-        self.recorder.enter("ecs", "ListTasks")?;
-        Ok(lock(&self.tasks)
-            .iter()
-            .filter(|t| t.cluster == short(cluster) && t.started_by == started_by)
-            .map(|t| t.arn.clone())
-            .collect())
-    }
-
-    async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>> {
-        self.recorder.enter("ecs", "DescribeTasks")?;
-        Ok(lock(&self.tasks)
-            .iter()
-            .filter(|t| t.cluster == short(cluster) && arns.contains(&t.arn))
-            .map(|t| RunningTask {
-                task_arn: t.arn.clone(),
-                started_at: t.started_at,
-            })
-            .collect())
     }
 
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {
@@ -1206,6 +1227,7 @@ impl Reach for FakeMembers {
             inspector: member.ecs.clone(),
             scaling: member.ecs.clone(),
             tasks: member.ecs.clone(),
+            task_list: member.ecs.clone(),
             logs: member.logs.clone(),
             targets: member.targets.clone(),
             tags: member.ecs.clone(),
@@ -1252,18 +1274,28 @@ impl World {
         }
     }
 
-    /// The ports, with or without the state store.
+    /// The reading ports, with or without the state store.
     pub fn ports(&self, with_state: bool) -> Ports {
         Ports {
-            state: with_state.then(|| self.state.clone() as Arc<dyn StateStore>),
+            state: with_state.then(|| self.state.clone() as Arc<dyn StateReader>),
             services: self.ecs.clone(),
             inspector: self.ecs.clone(),
-            scaling: self.ecs.clone(),
-            tasks: self.ecs.clone(),
+            task_list: self.ecs.clone(),
             logs: self.logs.clone(),
             alarms: self.alarms.clone(),
             targets: self.targets.clone(),
             tags: self.ecs.clone(),
+            reach: ReadReach::new(self.members.clone()),
+        }
+    }
+
+    /// The writers of a live run, with or without the state store.
+    pub fn writers(&self, with_state: bool) -> Writers {
+        Writers {
+            state: with_state.then(|| self.state.clone() as Arc<dyn StateStore>),
+            scaling: self.ecs.clone(),
+            tasks: self.ecs.clone(),
+            notifier: self.notifier.clone(),
             reach: self.members.clone(),
         }
     }
@@ -1278,7 +1310,7 @@ impl World {
         let backend = match mode {
             Mode::Live => Backend::Live {
                 ports: self.ports(with_state),
-                notifier: self.notifier.clone(),
+                writers: self.writers(with_state),
             },
             Mode::DryRun => Backend::DryRun(self.ports(with_state)),
             Mode::Offline => Backend::Offline,

@@ -34,8 +34,8 @@ use autopilot::batch::{run_task_request, JobSpec, Placement};
 use autopilot::domain::AlarmState;
 use autopilot::notify::Publish;
 use autopilot::ports::{
-    AlarmReader, ClaimStore, Counting, LogReader, MuteStore, ScalableTargets, ScalingStore,
-    ServiceReader, ServiceScaler, StormStore, TaskRunner,
+    AlarmReader, ClaimWriter, Counting, LogReader, MuteWriter, ScalableTargets, ScalingWriter,
+    ServiceReader, ServiceScaler, StormReader, StormWriter, TaskLister, TaskRunner,
 };
 use autopilot::scaling::{ScalingMemory, TargetBounds};
 use autopilot::state::{counted_key, Claim, MutedNotice, Stop, StormWindow};

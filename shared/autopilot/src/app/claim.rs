@@ -2,15 +2,16 @@
 //! alarm transition, a batch run), do the work, then mark it complete with its decision or
 //! release it so that Lambda's retry can take it at once.
 
+use super::State;
 use crate::entry::Invocation;
 use crate::error::{AutopilotError, Result};
-use crate::ports::ClaimStore;
+use crate::ports::ClaimWriter;
 use crate::state::{Claim, CLAIM_LEASE_MARGIN_S, CLI_LEASE_S};
 
 /// A claim this invocation holds; [`settle`](HeldClaim::settle) it when the work is done.
 #[derive(Debug)]
 pub struct HeldClaim<'a> {
-    store: &'a dyn ClaimStore,
+    store: &'a dyn ClaimWriter,
     pub key: String,
     /// The destinations that took the notification in an earlier attempt (labels).
     pub delivered: Vec<String>,
@@ -33,7 +34,7 @@ pub enum Taken<'a> {
 /// Takes the claim at `key` until the invocation's deadline plus a margin. Another invocation
 /// holding it is [`AutopilotError::InProgressElsewhere`], so that Lambda retries later.
 pub async fn take<'a>(
-    store: &'a dyn ClaimStore,
+    store: &'a dyn ClaimWriter,
     key: String,
     now: i64,
     invocation: &Invocation,
@@ -77,35 +78,37 @@ pub enum Access<'a> {
 
 const RETRY_NOTE: &str = "retry of an earlier delivery that did not complete";
 
-/// Takes the claim at `key` when `live`, else looks at it; notes say when this is a retry (or,
-/// in a dry-run, that another invocation holds it).
+/// Takes the claim at `key` when the state is written, else looks at it; notes say when this
+/// is a retry (or, in a dry-run, that another invocation holds it).
 pub async fn access<'a>(
-    store: &'a dyn ClaimStore,
+    state: State<'a>,
     key: &str,
     now: i64,
     invocation: &Invocation,
     ttl_s: u64,
-    live: bool,
     notes: &mut Vec<String>,
 ) -> Result<Access<'a>> {
-    if live {
-        return Ok(
-            match take(store, key.to_owned(), now, invocation, ttl_s).await? {
-                Taken::Fresh(held) => Access::Go { held: Some(held) },
-                Taken::Resumed(held) => {
-                    notes.push(RETRY_NOTE.into());
-                    Access::Go { held: Some(held) }
-                }
-                Taken::Duplicate {
-                    decision,
-                    message_id,
-                } => Access::Duplicate {
-                    decision,
-                    message_id,
+    let store = match state {
+        State::Read(reader) => reader,
+        State::Write(store) => {
+            return Ok(
+                match take(store, key.to_owned(), now, invocation, ttl_s).await? {
+                    Taken::Fresh(held) => Access::Go { held: Some(held) },
+                    Taken::Resumed(held) => {
+                        notes.push(RETRY_NOTE.into());
+                        Access::Go { held: Some(held) }
+                    }
+                    Taken::Duplicate {
+                        decision,
+                        message_id,
+                    } => Access::Duplicate {
+                        decision,
+                        message_id,
+                    },
                 },
-            },
-        );
-    }
+            )
+        }
+    };
     Ok(match store.peek_claim(key, now).await? {
         Claim::Duplicate {
             decision,
@@ -128,7 +131,7 @@ pub async fn access<'a>(
 
 impl HeldClaim<'_> {
     /// Records that `destination` took the notification (see
-    /// [`ClaimStore::record_delivery`]).
+    /// [`ClaimWriter::record_delivery`]).
     pub async fn record_delivery(&self, destination: &str) -> Result<()> {
         self.store.record_delivery(&self.key, destination).await
     }

@@ -3,11 +3,12 @@
 //! [`crate::incident`] functions, write conditionally on the revision read, and on losing the race
 //! pause and read again.
 
+use super::State;
 use crate::error::{AutopilotError, Result};
 use crate::incident::{
     apply_failure, apply_muted, apply_recovery, with_storms, Applied, Failure, Recovery,
 };
-use crate::ports::{Clock, IncidentStore};
+use crate::ports::{Clock, StateStore};
 use crate::state::contention_pause;
 use crate::state::StormWindow;
 
@@ -22,23 +23,23 @@ pub struct Target<'a> {
     pub service: &'a str,
 }
 
-/// Folds `failure` into the service's incident (opening one if none is open); with `write`
-/// false (dry-run) only reads and tells what it would do.
+/// Folds `failure` into the service's incident (opening one if none is open); on a state that
+/// is only read (dry-run) tells what it would do.
 pub async fn record_failure(
-    store: &dyn IncidentStore,
+    state: State<'_>,
     clock: &dyn Clock,
     target: Target<'_>,
     failure: Failure<'_>,
-    write: bool,
 ) -> Result<Applied> {
     for attempt in 0..WRITE_ATTEMPTS {
-        let (current, revision) = split(store.read_incident(target.key).await?);
+        let (current, revision) = split(state.reader().read_incident(target.key).await?);
         let applied = apply_failure(current.as_ref(), &failure, target.cluster, target.service);
-        if !write
-            || !applied.changed()
-            || store
-                .write_incident(target.key, revision, applied.incident())
-                .await?
+        let Some(store) = state.writer().filter(|_| applied.changed()) else {
+            return Ok(applied);
+        };
+        if store
+            .write_incident(target.key, revision, applied.incident())
+            .await?
         {
             return Ok(applied);
         }
@@ -60,11 +61,10 @@ pub struct RecoverySignal<'a> {
 /// Resolves the service's open incident with `signal`, its counts joined by the stops its storm
 /// windows (`(category, window)`) counted ([`with_storms`]).
 pub async fn record_recovery(
-    store: &dyn IncidentStore,
+    state: State<'_>,
     clock: &dyn Clock,
     signal: RecoverySignal<'_>,
     windows: &[(String, StormWindow)],
-    write: bool,
 ) -> Result<Recovery> {
     let RecoverySignal {
         incident_key,
@@ -73,16 +73,15 @@ pub async fn record_recovery(
         by,
     } = signal;
     for attempt in 0..WRITE_ATTEMPTS {
-        let (current, revision) = split(store.read_incident(incident_key).await?);
+        let (current, revision) = split(state.reader().read_incident(incident_key).await?);
         let current = current.map(|incident| with_storms(&incident, windows));
         let recovery = apply_recovery(current.as_ref(), key, at, by);
-        let Recovery::Resolves(resolved) = &recovery else {
+        let (Recovery::Resolves(resolved), Some(store)) = (&recovery, state.writer()) else {
             return Ok(recovery);
         };
-        if !write
-            || store
-                .write_incident(incident_key, revision, resolved)
-                .await?
+        if store
+            .write_incident(incident_key, revision, resolved)
+            .await?
         {
             return Ok(recovery);
         }
@@ -94,7 +93,7 @@ pub async fn record_recovery(
 /// Counts a notification about the incident at `incident_key` that a muting rule held back
 /// (the signal `key`, of `category`), once.
 pub async fn record_muted(
-    store: &dyn IncidentStore,
+    store: &dyn StateStore,
     clock: &dyn Clock,
     incident_key: &str,
     key: &str,

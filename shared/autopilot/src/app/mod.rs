@@ -27,48 +27,84 @@ use crate::config::{ConfigSource, Deployment, NotifyConfig, StackConfig, ENV_SSM
 use crate::entry::{in_lambda, CommonArgs, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::ports::{
-    AlarmReader, Clock, LogReader, Notifier, Reach, ScalableTargets, Scope, ScopedPorts,
-    ServiceReader, ServiceScaler, StateStore, SystemClock, TagReader, TaskInspector, TaskRunner,
-    Unavailable,
+    AlarmReader, Clock, LogReader, Notifier, Reach, ReadReach, ScalableTargets, Scope, ScopedPorts,
+    ServiceReader, ServiceScaler, StateReader, StateStore, SystemClock, TagReader, TaskInspector,
+    TaskLister, TaskRunner, Unavailable,
 };
 use publish::Courier;
 
-/// The ports a function reads through (and, live, writes through).
+/// The ports a function reads through: readers only, in every mode that calls out (live and
+/// dry-run). Nothing here can write; writes go through [`Writers`], which only a live
+/// [`Backend`] has.
 #[derive(Debug, Clone)]
 pub struct Ports {
     /// The state table, when `STATE_TABLE` is set.
-    pub state: Option<Arc<dyn StateStore>>,
+    pub state: Option<Arc<dyn StateReader>>,
     pub services: Arc<dyn ServiceReader>,
     pub inspector: Arc<dyn TaskInspector>,
-    pub scaling: Arc<dyn ServiceScaler>,
-    pub tasks: Arc<dyn TaskRunner>,
+    pub task_list: Arc<dyn TaskLister>,
     pub logs: Arc<dyn LogReader>,
     pub alarms: Arc<dyn AlarmReader>,
     pub targets: Arc<dyn ScalableTargets>,
     /// ECS resources' tags (routing rules that match on them).
     pub tags: Arc<dyn TagReader>,
-    /// The ECS and Logs ports of other accounts and regions (see [`Ports::in_scope`]).
+    /// The reading ports of other accounts and regions (see [`Ports::in_scope`]).
+    pub reach: ReadReach,
+}
+
+/// What a live function writes through: the state table, ECS's writes and the notifier.
+#[derive(Debug, Clone)]
+pub struct Writers {
+    /// The state table, when `STATE_TABLE` is set.
+    pub state: Option<Arc<dyn StateStore>>,
+    pub scaling: Arc<dyn ServiceScaler>,
+    pub tasks: Arc<dyn TaskRunner>,
+    pub notifier: Arc<dyn Notifier>,
+    /// The writing ports of other accounts and regions (see [`Writers::in_scope`]).
     pub reach: Arc<dyn Reach>,
 }
 
 /// How a function wires its AWS ports from the clients and the deployment's settings. Each
 /// function names only the ports it uses ([`Ports::for_triage`] …), so its binary links only
 /// those operations' SDK code; the others are [`Unavailable`].
-pub type AwsPorts = fn(&AwsClients, &Deployment) -> Ports;
+pub type AwsPorts = fn(&AwsClients, &Deployment) -> Wired;
+
+/// What a function's wiring gives: its readers and the writers a live run adds.
+#[derive(Debug, Clone)]
+pub struct Wired {
+    pub ports: Ports,
+    /// The writers, without the notifier (a live [`Backend`] adds it).
+    pub state: Option<Arc<dyn StateStore>>,
+    pub scaling: Arc<dyn ServiceScaler>,
+    pub tasks: Arc<dyn TaskRunner>,
+    pub reach: Arc<dyn Reach>,
+}
+
+impl Wired {
+    /// The writers of a live run that notifies through `notifier`.
+    pub fn writers(&self, notifier: Arc<dyn Notifier>) -> Writers {
+        Writers {
+            state: self.state.clone(),
+            scaling: self.scaling.clone(),
+            tasks: self.tasks.clone(),
+            notifier,
+            reach: self.reach.clone(),
+        }
+    }
+}
 
 impl Ports {
-    /// The ports acting where a resource lives: the ECS and Logs ports of `scope` when it is
+    /// The ports reading where a resource lives: the reading ports of `scope` when it is
     /// another account or region than the function's own, else these.
     pub async fn in_scope(&self, scope: Option<&Scope>) -> Ports {
         let Some(scope) = scope else {
             return self.clone();
         };
-        match self.reach.ports_in(scope).await {
+        match self.reach.readers_in(scope).await {
             Some(scoped) => Ports {
                 services: scoped.services,
                 inspector: scoped.inspector,
-                scaling: scoped.scaling,
-                tasks: scoped.tasks,
+                task_list: scoped.task_list,
                 logs: scoped.logs,
                 targets: scoped.targets,
                 tags: scoped.tags,
@@ -78,39 +114,8 @@ impl Ports {
         }
     }
 
-    /// Ports with the ECS and Logs ports `wire` names on `clients`, the same ones in every
-    /// scope the deployment reaches, and the state table.
-    fn on_aws(
-        clients: &AwsClients,
-        deployment: &Deployment,
-        function: &str,
-        wire: ScopedWiring,
-    ) -> Self {
-        let scoped = wire(clients);
-        Self {
-            state: deployment.state_table.as_deref().map(|table| {
-                Arc::new(StateTable::new(clients.clone(), table)) as Arc<dyn StateStore>
-            }),
-            services: scoped.services,
-            inspector: scoped.inspector,
-            scaling: scoped.scaling,
-            tasks: scoped.tasks,
-            logs: scoped.logs,
-            targets: scoped.targets,
-            tags: scoped.tags,
-            alarms: Arc::new(Unavailable),
-            reach: Arc::new(MemberRoles::new(
-                clients.clone(),
-                deployment.home_account.clone(),
-                deployment.member_role.clone(),
-                function,
-                wire,
-            )),
-        }
-    }
-
     /// `task-triage`: services, tasks and task definitions (context, stopped tasks), logs.
-    pub fn for_triage(clients: &AwsClients, deployment: &Deployment) -> Self {
+    pub fn for_triage(clients: &AwsClients, deployment: &Deployment) -> Wired {
         fn scoped(clients: &AwsClients) -> ScopedPorts {
             ScopedPorts {
                 services: Arc::new(clients.clone()),
@@ -120,11 +125,11 @@ impl Ports {
                 ..ScopedPorts::unwired()
             }
         }
-        Self::on_aws(clients, deployment, "task-triage", scoped)
+        on_aws(clients, deployment, "task-triage", scoped)
     }
 
     /// `alarm-scaler`: services, their desired count, alarms and scalable targets.
-    pub fn for_scaler(clients: &AwsClients, deployment: &Deployment) -> Self {
+    pub fn for_scaler(clients: &AwsClients, deployment: &Deployment) -> Wired {
         fn scoped(clients: &AwsClients) -> ScopedPorts {
             ScopedPorts {
                 services: Arc::new(clients.clone()),
@@ -134,33 +139,113 @@ impl Ports {
                 ..ScopedPorts::unwired()
             }
         }
-        Self {
-            alarms: Arc::new(clients.clone()),
-            ..Self::on_aws(clients, deployment, "alarm-scaler", scoped)
-        }
+        let mut wired = on_aws(clients, deployment, "alarm-scaler", scoped);
+        wired.ports.alarms = Arc::new(clients.clone());
+        wired
     }
 
     /// `batch-runner`: standalone tasks.
-    pub fn for_runner(clients: &AwsClients, deployment: &Deployment) -> Self {
+    pub fn for_runner(clients: &AwsClients, deployment: &Deployment) -> Wired {
         fn scoped(clients: &AwsClients) -> ScopedPorts {
             ScopedPorts {
                 tasks: Arc::new(clients.clone()),
+                task_list: Arc::new(clients.clone()),
                 tags: Arc::new(clients.clone()),
                 ..ScopedPorts::unwired()
             }
         }
-        Self::on_aws(clients, deployment, "batch-runner", scoped)
+        on_aws(clients, deployment, "batch-runner", scoped)
     }
 }
 
-/// How much a function may do, with the ports that mode has and no others.
+/// The ports `wire` names on `clients`, the same ones in every scope the deployment reaches,
+/// and the state table.
+fn on_aws(
+    clients: &AwsClients,
+    deployment: &Deployment,
+    function: &str,
+    wire: ScopedWiring,
+) -> Wired {
+    let scoped = wire(clients);
+    let state = deployment
+        .state_table
+        .as_deref()
+        .map(|table| Arc::new(StateTable::new(clients.clone(), table)));
+    let reach: Arc<dyn Reach> = Arc::new(MemberRoles::new(
+        clients.clone(),
+        deployment.home_account.clone(),
+        deployment.member_role.clone(),
+        function,
+        wire,
+    ));
+    Wired {
+        ports: Ports {
+            state: state.clone().map(|s| s as Arc<dyn StateReader>),
+            services: scoped.services,
+            inspector: scoped.inspector,
+            task_list: scoped.task_list,
+            logs: scoped.logs,
+            alarms: Arc::new(Unavailable),
+            targets: scoped.targets,
+            tags: scoped.tags,
+            reach: ReadReach::new(reach.clone()),
+        },
+        state: state.map(|s| s as Arc<dyn StateStore>),
+        scaling: scoped.scaling,
+        tasks: scoped.tasks,
+        reach,
+    }
+}
+
+impl Writers {
+    /// The writers acting where a resource lives: those of `scope` when it is another account
+    /// or region than the function's own, else these.
+    pub async fn in_scope(&self, scope: Option<&Scope>) -> Writers {
+        let Some(scope) = scope else {
+            return self.clone();
+        };
+        match self.reach.ports_in(scope).await {
+            Some(scoped) => Writers {
+                scaling: scoped.scaling,
+                tasks: scoped.tasks,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+}
+
+/// The state table as a mode may use it: written (live) or only read (dry-run).
+#[derive(Debug, Clone, Copy)]
+pub enum State<'a> {
+    Write(&'a dyn StateStore),
+    Read(&'a dyn StateReader),
+}
+
+impl<'a> State<'a> {
+    /// What reading sees, in either mode.
+    pub fn reader(self) -> &'a dyn StateReader {
+        match self {
+            Self::Write(store) => store,
+            Self::Read(reader) => reader,
+        }
+    }
+
+    /// The store to write, when live.
+    pub fn writer(self) -> Option<&'a dyn StateStore> {
+        match self {
+            Self::Write(store) => Some(store),
+            Self::Read(_) => None,
+        }
+    }
+}
+
+/// How much a function may do, with the ports that mode has and no others: only `Live` has
+/// [`Writers`], so code that writes must hold them, and a dry run cannot reach a write.
 #[derive(Debug, Clone)]
 pub enum Backend {
-    /// Reads and writes; notifications go to `notifier`.
-    Live {
-        ports: Ports,
-        notifier: Arc<dyn Notifier>,
-    },
+    /// Reads through `ports`, writes and notifies through `writers`.
+    Live { ports: Ports, writers: Writers },
     /// Reads, writes nothing.
     DryRun(Ports),
     /// No call outside the process at all.
@@ -184,26 +269,31 @@ impl Backend {
         }
     }
 
-    /// The state store, when the mode reads and `STATE_TABLE` is set.
-    pub fn state(&self) -> Option<&dyn StateStore> {
+    /// The state table to read, when the mode reads and `STATE_TABLE` is set.
+    pub fn state(&self) -> Option<&dyn StateReader> {
         self.ports()?.state.as_deref()
     }
 
-    /// The ports and the state store of a live backend with a state table: what acting once
-    /// needs.
-    pub fn live_state(&self) -> Option<(&Ports, &dyn StateStore)> {
+    /// The state table as this mode may use it, when it has one.
+    pub fn state_access(&self) -> Option<State<'_>> {
         match self {
-            Self::Live { ports, .. } => Some((ports, ports.state.as_deref()?)),
+            Self::Live { writers, .. } => writers.state.as_deref().map(State::Write),
+            Self::DryRun(ports) => ports.state.as_deref().map(State::Read),
+            Self::Offline => None,
+        }
+    }
+
+    /// The writers of a live backend.
+    pub fn writers(&self) -> Option<&Writers> {
+        match self {
+            Self::Live { writers, .. } => Some(writers),
             _ => None,
         }
     }
 
-    /// The ports of a live backend.
-    pub fn live(&self) -> Option<&Ports> {
-        match self {
-            Self::Live { ports, .. } => Some(ports),
-            _ => None,
-        }
+    /// The state table to write, on a live backend with one: what acting once needs.
+    pub fn live_state(&self) -> Option<&dyn StateStore> {
+        self.writers()?.state.as_deref()
     }
 
     /// The AWS adapters for `mode`, wired by `wire`; a live run publishes, so it needs
@@ -218,9 +308,9 @@ impl Backend {
         let Some(clients) = clients.filter(|_| mode != Mode::Offline) else {
             return Ok(Self::Offline);
         };
-        let ports = wire(clients, deployment);
+        let wired = wire(clients, deployment);
         if mode == Mode::DryRun {
-            return Ok(Self::DryRun(ports));
+            return Ok(Self::DryRun(wired.ports));
         }
         let topic = deployment.topic_arn.as_deref().ok_or_else(|| {
             AutopilotError::invalid_config(ENV_TOPIC, "required to publish notifications")
@@ -230,12 +320,13 @@ impl Backend {
             .iter()
             .map(|(name, spec)| (name.clone(), spec.url_ssm.clone()))
             .collect();
+        let writers = wired.writers(Arc::new(AwsNotifier {
+            topics: SnsNotifier::new(clients.clone(), topic),
+            webhooks: Webhooks::new(clients.clone(), webhooks),
+        }));
         Ok(Self::Live {
-            ports,
-            notifier: Arc::new(AwsNotifier {
-                topics: SnsNotifier::new(clients.clone(), topic),
-                webhooks: Webhooks::new(clients.clone(), webhooks),
-            }),
+            ports: wired.ports,
+            writers,
         })
     }
 }

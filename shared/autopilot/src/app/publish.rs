@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::claim::HeldClaim;
-use super::{webhook, Backend};
+use super::{webhook, Backend, Writers};
 use crate::config::NotifyConfig;
 use crate::domain::{HttpsFormat, Routed};
 use crate::error::{AutopilotError, Result};
@@ -207,7 +207,7 @@ impl Courier {
                 publish.log_lines_dropped
             ));
         }
-        let Backend::Live { notifier, .. } = backend else {
+        let Some(Writers { notifier, .. }) = backend.writers() else {
             notes.push(format!(
                 "{}: not sent to {}: {}",
                 backend.mode().label(),
@@ -308,7 +308,7 @@ impl Courier {
         else {
             return Ok(());
         };
-        let Some((_, state)) = backend.live_state() else {
+        let Some(state) = backend.live_state() else {
             return Ok(());
         };
         let about = match (&notice.cluster, &notice.service) {

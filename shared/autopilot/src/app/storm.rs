@@ -3,14 +3,23 @@
 //! pure [`Stop::opened`], conditionally on replacing exactly the window read, and when another
 //! stop opened it first, count into theirs.
 
+use super::State;
 use crate::error::{AutopilotError, Result};
-use crate::ports::{Clock, Counting, StormStore};
+use crate::ports::{Clock, Counting, StormReader, StormWriter};
 use crate::state::{contention_pause, window_open, Stop, StormWindow, COUNT_ATTEMPTS};
+
+/// Counts `stop` when the state is written, else projects the count (dry-run).
+pub async fn count(state: State<'_>, clock: &dyn Clock, stop: Stop<'_>) -> Result<StormWindow> {
+    match state {
+        State::Write(store) => count_stop_once(store, clock, stop).await,
+        State::Read(reader) => project_count(reader, stop).await,
+    }
+}
 
 /// Counts `stop` and gives its window with this stop's number as the count. A retried delivery
 /// that counted before gets its recorded number back; nothing is counted twice.
 pub async fn count_stop_once(
-    store: &dyn StormStore,
+    store: &dyn StormWriter,
     clock: &dyn Clock,
     stop: Stop<'_>,
 ) -> Result<StormWindow> {
@@ -39,7 +48,7 @@ pub async fn count_stop_once(
 
 /// What counting `stop` would give, without writing (for `--dry-run`): the number it was given
 /// if it counted before, else the open window advanced by one or a new window.
-pub async fn project_count(store: &dyn StormStore, stop: Stop<'_>) -> Result<StormWindow> {
+pub async fn project_count(store: &dyn StormReader, stop: Stop<'_>) -> Result<StormWindow> {
     let (stored, counted) = store.peek_count(stop.claim_key, stop.storm_key).await?;
     Ok(match (stored, counted) {
         (Some(window), Some(count)) => StormWindow { count, ..window },
@@ -67,13 +76,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl StormStore for AlwaysBeaten {
-        async fn read_window(&self, _: &str) -> Result<Option<StormWindow>> {
-            Ok(None)
-        }
-        async fn peek_count(&self, _: &str, _: &str) -> Result<(Option<StormWindow>, Option<u64>)> {
-            Ok((None, None))
-        }
+    impl StormWriter for AlwaysBeaten {
         async fn count_into_open(&self, _: &Stop<'_>) -> Result<Counting> {
             Ok(Counting::NotOpen(None))
         }

@@ -13,7 +13,9 @@ use crate::batch::{RunFailure, RunTaskRequest, RunTaskResult, RunningTask};
 use crate::domain::{AwsLogsTarget, DeploymentSnapshot, ServiceSnapshot};
 use crate::error::Result;
 use crate::events::ecs::{Container, StopCode, TaskDetail};
-use crate::ports::{ServiceReader, ServiceScaler, TagReader, TaskInspector, TaskRunner};
+use crate::ports::{
+    ServiceReader, ServiceScaler, TagReader, TaskInspector, TaskLister, TaskRunner,
+};
 
 #[async_trait]
 impl TagReader for AwsClients {
@@ -142,17 +144,19 @@ impl ServiceScaler for AwsClients {
 }
 
 #[async_trait]
-impl TaskRunner for AwsClients {
-    async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult> {
-        run_task(self.ecs(), request).await
-    }
-
+impl TaskLister for AwsClients {
     async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> Result<Vec<String>> {
         tasks_started_by(self.ecs(), cluster, started_by).await
     }
-
     async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>> {
         task_start_times(self.ecs(), cluster, arns).await
+    }
+}
+
+#[async_trait]
+impl TaskRunner for AwsClients {
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult> {
+        run_task(self.ecs(), request).await
     }
 
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {

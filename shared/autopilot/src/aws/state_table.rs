@@ -16,7 +16,8 @@ use super::aws_error;
 use crate::error::Result;
 use crate::incident::Incident;
 use crate::ports::{
-    ClaimStore, Counting, IncidentStore, MuteStore, RunStore, ScalingStore, StormStore, WatchStore,
+    ClaimReader, ClaimWriter, Counting, IncidentReader, IncidentWriter, MuteReader, MuteWriter,
+    RunWriter, ScalingReader, ScalingWriter, StormReader, StormWriter, WatchReader, WatchWriter,
 };
 use crate::scaling::ScalingMemory;
 use crate::state::{
@@ -147,7 +148,27 @@ impl StateTable {
 }
 
 #[async_trait]
-impl ClaimStore for StateTable {
+impl ClaimReader for StateTable {
+    /// What a claim would find, without writing (for `--dry-run`).
+    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
+        Ok(match self.get(key).await? {
+            None => Claim::Fresh,
+            Some(item) => {
+                let record = claim_record(&item);
+                if claimable(&record, now) {
+                    Claim::Resumed {
+                        delivered: delivered_to(&item),
+                    }
+                } else {
+                    refused_claim(&record)
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl ClaimWriter for StateTable {
     /// Claims an event for processing until `lease_until` (see [`crate::state`] for the semantics).
     async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim> {
         let result = self
@@ -190,23 +211,6 @@ impl ClaimStore for StateTable {
             }
             Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
         }
-    }
-
-    /// What a claim would find, without writing (for `--dry-run`).
-    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim> {
-        Ok(match self.get(key).await? {
-            None => Claim::Fresh,
-            Some(item) => {
-                let record = claim_record(&item);
-                if claimable(&record, now) {
-                    Claim::Resumed {
-                        delivered: delivered_to(&item),
-                    }
-                } else {
-                    refused_claim(&record)
-                }
-            }
-        })
     }
 
     /// Marks a claimed event handled.
@@ -273,11 +277,10 @@ fn counted_number(item: &Item, counted: &str) -> Option<u64> {
 const COUNTED: &str = "counted";
 
 #[async_trait]
-impl StormStore for StateTable {
+impl StormReader for StateTable {
     async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>> {
         Ok(self.get(storm_key).await?.map(|item| storm_window(&item)))
     }
-
     async fn peek_count(
         &self,
         claim_key: &str,
@@ -291,7 +294,10 @@ impl StormStore for StateTable {
                 .and_then(|item| counted_number(item, &counted)),
         ))
     }
+}
 
+#[async_trait]
+impl StormWriter for StateTable {
     /// One `UpdateItem`: `stops + 1` into the open window, the same number under the claim's
     /// [`counted_key`], conditional on the window being open and the claim not counted. When
     /// the condition fails, one `GetItem` says why: counted before (its number), no open window,
@@ -465,7 +471,7 @@ fn nothing_to_change_if_refused<T>(
 }
 
 #[async_trait]
-impl ScalingStore for StateTable {
+impl ScalingReader for StateTable {
     /// A service's scaling memory and its revision (0 when nothing was recorded yet).
     async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)> {
         Ok(match self.get(key).await? {
@@ -479,7 +485,10 @@ impl ScalingStore for StateTable {
             ),
         })
     }
+}
 
+#[async_trait]
+impl ScalingWriter for StateTable {
     /// Records a scaling change if the memory is still at `expected_revision`; false when
     /// another invocation changed it first (the caller re-reads and decides again).
     async fn record_scaling(
@@ -545,7 +554,7 @@ impl ScalingStore for StateTable {
 }
 
 #[async_trait]
-impl RunStore for StateTable {
+impl RunWriter for StateTable {
     /// Resuming a batch run after a failed invocation: counts the round (it goes into the
     /// client tokens of calls not yet made) and returns it with the tasks already started.
     async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)> {
@@ -588,7 +597,7 @@ impl RunStore for StateTable {
 const INCIDENT_TTL_S: i64 = 30 * 24 * 3600;
 
 #[async_trait]
-impl IncidentStore for StateTable {
+impl IncidentReader for StateTable {
     async fn read_incident(&self, key: &str) -> Result<Option<(Incident, u64)>> {
         let Some(item) = self.get(key).await? else {
             return Ok(None);
@@ -606,7 +615,10 @@ impl IncidentStore for StateTable {
             get_n(&item, "revision").unwrap_or_default(),
         )))
     }
+}
 
+#[async_trait]
+impl IncidentWriter for StateTable {
     async fn write_incident(
         &self,
         key: &str,
@@ -653,7 +665,29 @@ impl IncidentStore for StateTable {
 const MUTED_COUNT: &str = "c:";
 
 #[async_trait]
-impl MuteStore for StateTable {
+impl MuteReader for StateTable {
+    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>> {
+        Ok(self.get(key).await?.map(|item| {
+            let counts = item
+                .iter()
+                .filter_map(|(name, value)| {
+                    let category = name.strip_prefix(MUTED_COUNT)?;
+                    Some((category.to_owned(), value.as_n().ok()?.parse().ok()?))
+                })
+                .collect();
+            let mut about = item
+                .get("about")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            about.sort();
+            MutedLedger { counts, about }
+        }))
+    }
+}
+
+#[async_trait]
+impl MuteWriter for StateTable {
     /// One `UpdateItem`: `ADD c:<category> 1` (with `about` and the claim in string sets), the
     /// window's end and expiry; conditional on the claim not being in the ledger yet, so that a
     /// retried delivery finds it counted.
@@ -688,42 +722,25 @@ impl MuteStore for StateTable {
         nothing_to_change_if_refused(request.update_expression(expression).send().await)
     }
 
-    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>> {
-        Ok(self.get(key).await?.map(|item| {
-            let counts = item
-                .iter()
-                .filter_map(|(name, value)| {
-                    let category = name.strip_prefix(MUTED_COUNT)?;
-                    Some((category.to_owned(), value.as_n().ok()?.parse().ok()?))
-                })
-                .collect();
-            let mut about = item
-                .get("about")
-                .and_then(|v| v.as_ss().ok())
-                .cloned()
-                .unwrap_or_default();
-            about.sort();
-            MutedLedger { counts, about }
-        }))
-    }
-
     async fn forget_muted(&self, key: &str) -> Result<()> {
         self.delete(key).await
     }
 }
 
 #[async_trait]
-impl WatchStore for StateTable {
+impl WatchReader for StateTable {
     async fn short_since(&self, key: &str) -> Result<Option<i64>> {
         Ok(self
             .get(key)
             .await?
             .and_then(|item| get_n(&item, "short_since")))
     }
+}
 
+#[async_trait]
+impl WatchWriter for StateTable {
     /// One PutItem: the record with `short_since`, or without it (kept a day, then expired).
-    async fn set_short_since(&self, key: &str, since: Option<i64>) -> Result<()> {
-        let now = chrono::Utc::now().timestamp();
+    async fn set_short_since(&self, key: &str, since: Option<i64>, now: i64) -> Result<()> {
         let mut put = self
             .client()
             .put_item()

@@ -5,6 +5,12 @@
 //!
 //! Loops that decide (how to advance a storm window, when to retry a RunTask call) stay in the
 //! pure modules; a port performs one call and reports what happened.
+//!
+//! Reading and writing are separate traits: each store has a reader (`ClaimReader`,
+//! `StormReader` …, together [`StateReader`]) and a writer (`ClaimWriter` …, together with the
+//! readers [`StateStore`]); ECS reads ([`TaskLister`], [`ServiceReader`]) are apart from ECS
+//! writes ([`TaskRunner`], [`ServiceScaler`]). `--dry-run` is handed readers only (see
+//! [`crate::app::Backend`]), so a write from a dry run does not compile.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -31,14 +37,19 @@ pub trait Clock: Send + Sync + Debug {
     async fn sleep(&self, duration: Duration);
 }
 
+/// Claims, read: what taking a claim would find.
+#[async_trait]
+pub trait ClaimReader: Send + Sync + Debug {
+    /// What a claim would find, without writing (for `--dry-run`).
+    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim>;
+}
+
 /// Claims: an event, a transition or a run is worked on by one invocation at a time and acted
 /// on once (see [`crate::state`] for the semantics).
 #[async_trait]
-pub trait ClaimStore: Send + Sync + Debug {
+pub trait ClaimWriter: Send + Sync + Debug {
     /// Takes the claim at `key` until `lease_until`, or says why not.
     async fn claim(&self, key: &str, now: i64, lease_until: i64, ttl_s: u64) -> Result<Claim>;
-    /// What a claim would find, without writing (for `--dry-run`).
-    async fn peek_claim(&self, key: &str, now: i64) -> Result<Claim>;
     /// Marks a claimed item handled, with the decision and message it led to.
     async fn complete(&self, key: &str, decision: &str, message_id: Option<&str>) -> Result<()>;
     /// Gives a claim back after a failure so that the retry can take it at once.
@@ -59,9 +70,9 @@ pub enum Counting {
     NotOpen(Option<StormWindow>),
 }
 
-/// Storm windows: exact counts of stops per (cluster, group, category).
+/// Storm windows, read.
 #[async_trait]
-pub trait StormStore: Send + Sync + Debug {
+pub trait StormReader: Send + Sync + Debug {
     /// The window at `storm_key` as stored.
     async fn read_window(&self, storm_key: &str) -> Result<Option<StormWindow>>;
     /// The window at `storm_key` and the number it gave the stop of `claim_key`, if it counted
@@ -71,6 +82,11 @@ pub trait StormStore: Send + Sync + Debug {
         claim_key: &str,
         storm_key: &str,
     ) -> Result<(Option<StormWindow>, Option<u64>)>;
+}
+
+/// Storm windows: exact counts of stops per (cluster, group, category).
+#[async_trait]
+pub trait StormWriter: Send + Sync + Debug {
     /// Counts `stop` into its window if one is open (started after [`Stop::open_since`]): one
     /// atomic increment that records the number under the claim, so that concurrent stops never
     /// contend and a retried delivery gets its number back instead of counting again.
@@ -93,12 +109,17 @@ pub trait StormStore: Send + Sync + Debug {
     async fn close_windows(&self, storm_keys: &[String]) -> Result<()>;
 }
 
+/// `alarm-scaler`'s per-service memory of its last changes, read.
+#[async_trait]
+pub trait ScalingReader: Send + Sync + Debug {
+    /// The memory at `key` and its revision (0 when nothing was recorded yet).
+    async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)>;
+}
+
 /// `alarm-scaler`'s per-service memory of its last changes, with a revision for conditional
 /// writes.
 #[async_trait]
-pub trait ScalingStore: Send + Sync + Debug {
-    /// The memory at `key` and its revision (0 when nothing was recorded yet).
-    async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)>;
+pub trait ScalingWriter: Send + Sync + Debug {
     /// Records `memory` if the stored revision is still `expected_revision`; false when another
     /// invocation changed it first.
     async fn record_scaling(
@@ -112,7 +133,7 @@ pub trait ScalingStore: Send + Sync + Debug {
 
 /// `batch-runner`'s record of a claimed run.
 #[async_trait]
-pub trait RunStore: Send + Sync + Debug {
+pub trait RunWriter: Send + Sync + Debug {
     /// Counts one more resumption of the run at `key`; gives the round and the tasks already
     /// started.
     async fn resume_run(&self, key: &str) -> Result<(u32, Vec<String>)>;
@@ -120,11 +141,16 @@ pub trait RunStore: Send + Sync + Debug {
     async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()>;
 }
 
-/// Incidents, one per service, with a revision for conditional writes.
+/// Incidents, one per service, read.
 #[async_trait]
-pub trait IncidentStore: Send + Sync + Debug {
+pub trait IncidentReader: Send + Sync + Debug {
     /// The incident at `key` and its revision.
     async fn read_incident(&self, key: &str) -> Result<Option<(Incident, u64)>>;
+}
+
+/// Incidents, one per service, with a revision for conditional writes.
+#[async_trait]
+pub trait IncidentWriter: Send + Sync + Debug {
     /// Writes `incident` if the stored revision is still `expected_revision` (0: none stored);
     /// false when another invocation wrote first.
     async fn write_incident(
@@ -135,34 +161,69 @@ pub trait IncidentStore: Send + Sync + Debug {
     ) -> Result<bool>;
 }
 
-/// The watchdog's memory: since when a service has run short of its desired count.
+/// The watchdog's memory, read: since when a service has run short of its desired count.
 #[async_trait]
-pub trait WatchStore: Send + Sync + Debug {
+pub trait WatchReader: Send + Sync + Debug {
     async fn short_since(&self, key: &str) -> Result<Option<i64>>;
-    /// Records (or, with `None`, forgets) when the service went short.
-    async fn set_short_since(&self, key: &str, since: Option<i64>) -> Result<()>;
+}
+
+/// The watchdog's memory, written.
+#[async_trait]
+pub trait WatchWriter: Send + Sync + Debug {
+    /// Records (or, with `None`, forgets) when the service went short; `now` dates the record
+    /// (it expires a day after it was last written).
+    async fn set_short_since(&self, key: &str, since: Option<i64>, now: i64) -> Result<()>;
+}
+
+/// Ledgers of muted notifications, read.
+#[async_trait]
+pub trait MuteReader: Send + Sync + Debug {
+    /// The ledger at `key`, if anything was held back.
+    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>>;
 }
 
 /// Ledgers of muted notifications, one per muting rule and occurrence of its window.
 #[async_trait]
-pub trait MuteStore: Send + Sync + Debug {
+pub trait MuteWriter: Send + Sync + Debug {
     /// Counts `muted` in its ledger, once per claim; the ledger expires `ttl_s` after `until`
     /// (the window's end) if never summarised.
     async fn count_muted(&self, muted: &MutedNotice<'_>) -> Result<()>;
-    /// The ledger at `key`, if anything was held back.
-    async fn muted_ledger(&self, key: &str) -> Result<Option<MutedLedger>>;
     /// Drops the ledger at `key` once summarised.
     async fn forget_muted(&self, key: &str) -> Result<()>;
 }
 
-/// The state table: every store above in one place.
-pub trait StateStore:
-    ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore + MuteStore
+/// The state table, read: every reader above in one place (what `--dry-run` is given).
+pub trait StateReader:
+    ClaimReader + StormReader + ScalingReader + IncidentReader + WatchReader + MuteReader
 {
 }
-impl<
-        T: ClaimStore + StormStore + ScalingStore + RunStore + IncidentStore + WatchStore + MuteStore,
-    > StateStore for T
+impl<T> StateReader for T where
+    T: ClaimReader + StormReader + ScalingReader + IncidentReader + WatchReader + MuteReader
+{
+}
+
+/// The state table, read and written: every store above in one place (what a live run is
+/// given).
+pub trait StateStore:
+    StateReader
+    + ClaimWriter
+    + StormWriter
+    + ScalingWriter
+    + RunWriter
+    + IncidentWriter
+    + WatchWriter
+    + MuteWriter
+{
+}
+impl<T> StateStore for T where
+    T: StateReader
+        + ClaimWriter
+        + StormWriter
+        + ScalingWriter
+        + RunWriter
+        + IncidentWriter
+        + WatchWriter
+        + MuteWriter
 {
 }
 
@@ -245,15 +306,20 @@ pub trait ServiceScaler: Send + Sync + Debug {
     async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()>;
 }
 
-/// Starting, finding and stopping standalone tasks (`batch-runner`).
+/// Finding standalone tasks (`batch-runner`'s overlap guard and timeouts).
 #[async_trait]
-pub trait TaskRunner: Send + Sync + Debug {
-    /// One RunTask call.
-    async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult>;
+pub trait TaskLister: Send + Sync + Debug {
     /// Tasks started with `started_by` that are running or about to.
     async fn tasks_started_by(&self, cluster: &str, started_by: &str) -> Result<Vec<String>>;
     /// When each task started.
     async fn task_start_times(&self, cluster: &str, arns: &[String]) -> Result<Vec<RunningTask>>;
+}
+
+/// Starting and stopping standalone tasks (`batch-runner`).
+#[async_trait]
+pub trait TaskRunner: Send + Sync + Debug {
+    /// One RunTask call.
+    async fn run_task(&self, request: &RunTaskRequest) -> Result<RunTaskResult>;
     /// Stops one task with a reason ECS shows as its stoppedReason.
     async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()>;
 }
@@ -333,9 +399,34 @@ pub struct ScopedPorts {
     pub inspector: std::sync::Arc<dyn TaskInspector>,
     pub scaling: std::sync::Arc<dyn ServiceScaler>,
     pub tasks: std::sync::Arc<dyn TaskRunner>,
+    pub task_list: std::sync::Arc<dyn TaskLister>,
     pub logs: std::sync::Arc<dyn LogReader>,
     pub targets: std::sync::Arc<dyn ScalableTargets>,
     pub tags: std::sync::Arc<dyn TagReader>,
+}
+
+/// The reading ports of one account and region: [`ScopedPorts`] without its writers.
+#[derive(Debug, Clone)]
+pub struct ScopedReaders {
+    pub services: std::sync::Arc<dyn ServiceReader>,
+    pub inspector: std::sync::Arc<dyn TaskInspector>,
+    pub task_list: std::sync::Arc<dyn TaskLister>,
+    pub logs: std::sync::Arc<dyn LogReader>,
+    pub targets: std::sync::Arc<dyn ScalableTargets>,
+    pub tags: std::sync::Arc<dyn TagReader>,
+}
+
+impl From<ScopedPorts> for ScopedReaders {
+    fn from(ports: ScopedPorts) -> Self {
+        Self {
+            services: ports.services,
+            inspector: ports.inspector,
+            task_list: ports.task_list,
+            logs: ports.logs,
+            targets: ports.targets,
+            tags: ports.tags,
+        }
+    }
 }
 
 impl ScopedPorts {
@@ -347,6 +438,7 @@ impl ScopedPorts {
             inspector: port.clone(),
             scaling: port.clone(),
             tasks: port.clone(),
+            task_list: port.clone(),
             logs: port.clone(),
             targets: port.clone(),
             tags: port,
@@ -364,6 +456,7 @@ impl ScopedPorts {
             inspector: port.clone(),
             scaling: port.clone(),
             tasks: port.clone(),
+            task_list: port.clone(),
             logs: port.clone(),
             targets: port.clone(),
             tags: port,
@@ -379,6 +472,22 @@ pub trait Reach: Send + Sync + Debug {
     /// own ports serve). An account it cannot reach gets [`ScopedPorts::unreachable`] ports,
     /// so each call says why.
     async fn ports_in(&self, scope: &Scope) -> Option<ScopedPorts>;
+}
+
+/// [`Reach`] for reading only: the reading ports of another account or region, with no way to
+/// its writers (the reach it wraps is private to this module). What dry-run ports hold.
+#[derive(Debug, Clone)]
+pub struct ReadReach(std::sync::Arc<dyn Reach>);
+
+impl ReadReach {
+    pub fn new(reach: std::sync::Arc<dyn Reach>) -> Self {
+        Self(reach)
+    }
+
+    /// The reading ports of `scope`; `None` when the function's own serve.
+    pub async fn readers_in(&self, scope: &Scope) -> Option<ScopedReaders> {
+        self.0.ports_in(scope).await.map(ScopedReaders::from)
+    }
 }
 
 /// Only the function's own account and region: every scope is served by its own ports.
@@ -448,14 +557,18 @@ impl ServiceScaler for Unreachable {
 }
 
 #[async_trait]
-impl TaskRunner for Unreachable {
-    async fn run_task(&self, _: &RunTaskRequest) -> Result<RunTaskResult> {
-        self.fail()
-    }
+impl TaskLister for Unreachable {
     async fn tasks_started_by(&self, _: &str, _: &str) -> Result<Vec<String>> {
         self.fail()
     }
     async fn task_start_times(&self, _: &str, _: &[String]) -> Result<Vec<RunningTask>> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl TaskRunner for Unreachable {
+    async fn run_task(&self, _: &RunTaskRequest) -> Result<RunTaskResult> {
         self.fail()
     }
     async fn stop_task(&self, _: &str, _: &str, _: &str) -> Result<()> {
@@ -547,15 +660,19 @@ impl ServiceScaler for Unavailable {
 }
 
 #[async_trait]
-impl TaskRunner for Unavailable {
-    async fn run_task(&self, _: &RunTaskRequest) -> Result<RunTaskResult> {
-        unavailable("RunTask")
-    }
+impl TaskLister for Unavailable {
     async fn tasks_started_by(&self, _: &str, _: &str) -> Result<Vec<String>> {
         unavailable("ListTasks")
     }
     async fn task_start_times(&self, _: &str, _: &[String]) -> Result<Vec<RunningTask>> {
         unavailable("DescribeTasks")
+    }
+}
+
+#[async_trait]
+impl TaskRunner for Unavailable {
+    async fn run_task(&self, _: &RunTaskRequest) -> Result<RunTaskResult> {
+        unavailable("RunTask")
     }
     async fn stop_task(&self, _: &str, _: &str, _: &str) -> Result<()> {
         unavailable("StopTask")

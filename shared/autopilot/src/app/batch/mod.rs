@@ -20,7 +20,7 @@ use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
 use crate::events::InboundEvent;
-use crate::ports::{Clock, RunStore, Scope};
+use crate::ports::{Clock, RunWriter, Scope};
 
 pub use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
 
@@ -44,7 +44,7 @@ struct Run<'a> {
     /// How often this run was resumed after a failed invocation.
     round: u32,
     /// Where the run's started tasks are recorded (a claimed run).
-    record: Option<(&'a dyn RunStore, &'a str)>,
+    record: Option<(&'a dyn RunWriter, &'a str)>,
     /// The claim its report is delivered under.
     held: Option<&'a HeldClaim<'a>>,
     /// Its scheduled time (else when it was asked for), epoch s: routing windows hold it.
@@ -101,7 +101,7 @@ impl BatchRunner {
             deadline_s: invocation.deadline_epoch_s(now, crate::state::CLI_LEASE_S),
         };
         let held = match self.backend.live_state() {
-            Some((_, state)) => {
+            Some(state) => {
                 match claim::take(state, key.clone(), now, invocation, RUN_TTL_S).await? {
                     Taken::Duplicate { decision, .. } => {
                         outcome.action = RunAction::Skipped;
@@ -198,30 +198,36 @@ impl BatchRunner {
                 notes,
             });
         };
-        let (now, live) = (self.clock.now_s(), self.backend.mode() == Mode::Live);
+        let now = self.clock.now_s();
         for (job, spec) in &self.jobs {
             let Some(timeout) = spec.timeout_s else {
                 continue;
             };
-            let ports = &ports.in_scope(Scope::of_arn(&spec.cluster).as_ref()).await;
+            let scope = Scope::of_arn(&spec.cluster);
+            let ports = &ports.in_scope(scope.as_ref()).await;
             let running = ports
-                .tasks
+                .task_list
                 .tasks_started_by(&spec.cluster, &started_by(job))
                 .await?;
             if running.is_empty() {
                 continue;
             }
             let tasks = ports
-                .tasks
+                .task_list
                 .task_start_times(&spec.cluster, &running)
                 .await?;
+            let writers = match self.backend.writers() {
+                Some(writers) => Some(writers.in_scope(scope.as_ref()).await),
+                None => None,
+            };
             for (task, ran_s) in timed_out(&tasks, timeout, now) {
-                if live {
-                    ports
+                if let Some(writers) = &writers {
+                    writers
                         .tasks
                         .stop_task(&spec.cluster, &task, &timeout_reason(timeout))
                         .await?;
                 }
+                let live = writers.is_some();
                 tracing::info!(job, task, ran_s, stopped = live, "timeout");
                 stopped.push(TimeoutStop {
                     job: job.clone(),

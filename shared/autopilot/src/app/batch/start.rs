@@ -8,7 +8,7 @@ use super::{BatchRunner, Run};
 use crate::batch::report::{failed_reason, skipped_reason, started_reason, RunAction};
 use crate::batch::stepper::{RunStep, RunStepper};
 use crate::batch::{overlap_decision, replace_reason, started_by, FailureClass, OverlapDecision};
-use crate::entry::{Invocation, Mode};
+use crate::entry::Invocation;
 use crate::error::{AutopilotError, Result};
 use crate::ports::Scope;
 
@@ -32,7 +32,7 @@ impl BatchRunner {
         let started = std::mem::take(&mut outcome.tasks);
         let mut stepper =
             RunStepper::new(run.job, run.spec, run.run_id, run.round, started, deadline);
-        let Some(ports) = self.backend.live() else {
+        let Some(writers) = self.backend.writers() else {
             outcome.requests = stepper.planned_requests();
             outcome.tasks = stepper.tasks;
             let calls = outcome.requests.len();
@@ -42,13 +42,13 @@ impl BatchRunner {
             );
             return Ok(());
         };
-        let ports = &ports
+        let writers = &writers
             .in_scope(Scope::of_arn(&run.spec.cluster).as_ref())
             .await;
         let end = loop {
             match stepper.next_step() {
                 RunStep::Call(request) => {
-                    let result = ports.tasks.run_task(&request).await?;
+                    let result = writers.tasks.run_task(&request).await?;
                     if let Some((store, key)) = run.record {
                         store.add_run_tasks(key, &result.tasks).await?;
                     }
@@ -105,7 +105,7 @@ impl BatchRunner {
         let cluster = &run.spec.cluster;
         let ports = &ports.in_scope(Scope::of_arn(cluster).as_ref()).await;
         let running = ports
-            .tasks
+            .task_list
             .tasks_started_by(cluster, &started_by(run.job))
             .await?;
         match overlap_decision(run.spec.overlap, &running) {
@@ -118,9 +118,10 @@ impl BatchRunner {
             }
             OverlapDecision::Replace(tasks) => {
                 let reason = replace_reason(run.run_id);
-                if self.backend.mode() == Mode::Live {
+                if let Some(writers) = self.backend.writers() {
+                    let writers = writers.in_scope(Scope::of_arn(cluster).as_ref()).await;
                     for task in &tasks {
-                        ports.tasks.stop_task(cluster, task, &reason).await?;
+                        writers.tasks.stop_task(cluster, task, &reason).await?;
                     }
                 } else {
                     outcome.notes.push(format!(

@@ -59,9 +59,10 @@ impl AlarmScaler {
             });
             let acting = self
                 .backend
-                .live_state()
+                .writers()
+                .and_then(|writers| Some((writers, writers.state.as_deref()?)))
                 .filter(|_| decided.changes() && !outcome.dry_run);
-            let Some((ports, state)) = acting else {
+            let Some((writers, state)) = acting else {
                 decision = Some(decided);
                 break;
             };
@@ -78,8 +79,8 @@ impl AlarmScaler {
                 outcome.notes.push(format!("attempt {attempt}: another invocation scaled {cluster}/{service} first; decided again"));
                 continue;
             }
-            let ports = ports.in_scope(Scope::of_arn(cluster).as_ref()).await;
-            if let Err(error) = ports
+            let writers = writers.in_scope(Scope::of_arn(cluster).as_ref()).await;
+            if let Err(error) = writers
                 .scaling
                 .set_desired_count(cluster, service, decided.to)
                 .await

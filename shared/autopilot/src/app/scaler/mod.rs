@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::claim::{self, Access};
 use super::publish::Courier;
-use super::{Backend, Setup};
+use super::{Backend, Setup, State};
 use crate::config::ENV_STATE_TABLE;
 use crate::domain::{clip, AlarmState};
 use crate::entry::{Invocation, Mode};
@@ -151,19 +151,12 @@ impl AlarmScaler {
         let (cluster, service) = scaled_service(alarm, policy)?;
         outcome.service = Some(format!("{cluster}/{service}"));
         let held = match (self.backend.live_state(), trigger) {
-            (Some((_, state)), Trigger::Transition) => {
+            (Some(state), Trigger::Transition) => {
                 let (key, now) = (transition_key(alarm), self.clock.now_s());
                 let ttl_s = TRANSITION_TTL_S;
-                match claim::access(
-                    state,
-                    &key,
-                    now,
-                    invocation,
-                    ttl_s,
-                    true,
-                    &mut outcome.notes,
-                )
-                .await?
+                let notes = &mut outcome.notes;
+                match claim::access(State::Write(state), &key, now, invocation, ttl_s, notes)
+                    .await?
                 {
                     Access::Duplicate { decision, .. } => {
                         let decision = decision.as_deref().unwrap_or("unknown action");

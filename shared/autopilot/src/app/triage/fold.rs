@@ -7,10 +7,10 @@ use super::{Decision, Diagnosed, TaskTriage, TriageOutcome, Via};
 use crate::app::claim::{self, duplicate_note, Access, HeldClaim};
 use crate::app::incident::{record_failure, record_muted, Target};
 use crate::app::storm;
-use crate::entry::{Invocation, Mode};
+use crate::app::State;
+use crate::entry::Invocation;
 use crate::error::Result;
 use crate::incident::{incident_key, Failure, IncidentTag};
-use crate::ports::StateStore;
 use crate::state::keyed_cluster;
 use crate::state::{self, Fold, Stop};
 
@@ -20,7 +20,7 @@ impl TaskTriage {
     pub(super) async fn fold(
         &self,
         signal: &Diagnosed<'_>,
-        state: &dyn StateStore,
+        state: State<'_>,
         invocation: &Invocation,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
@@ -57,7 +57,10 @@ impl TaskTriage {
             .await;
         match (&result, unsettled) {
             (Ok(()), None) => {
-                if let Err(error) = state.forget_count(&dedup_key, &storm_key).await {
+                let Some(store) = state.writer() else {
+                    return result;
+                };
+                if let Err(error) = store.forget_count(&dedup_key, &storm_key).await {
                     tracing::warn!("could not drop the stop's number from {storm_key}: {error}");
                     outcome.notes.push(format!(
                         "the storm window keeps this stop's number until it expires: {error}"
@@ -73,16 +76,15 @@ impl TaskTriage {
     /// duplicate, which the outcome then says, else the claim held (live).
     pub(super) async fn take_delivery<'s>(
         &self,
-        state: &'s dyn StateStore,
+        state: State<'s>,
         key: &str,
         now: i64,
         invocation: &Invocation,
         outcome: &mut TriageOutcome,
     ) -> Result<Option<Option<HeldClaim<'s>>>> {
-        let live = self.backend.mode() == Mode::Live;
         let ttl_s = self.config.dedup_ttl_s;
         let notes = &mut outcome.notes;
-        match claim::access(state, key, now, invocation, ttl_s, live, notes).await? {
+        match claim::access(state, key, now, invocation, ttl_s, notes).await? {
             Access::Duplicate {
                 decision,
                 message_id,
@@ -104,15 +106,12 @@ impl TaskTriage {
     async fn count_and_send(
         &self,
         signal: &Diagnosed<'_>,
-        state: &dyn StateStore,
+        state: State<'_>,
         stop: Stop<'_>,
         via: &Via<'_>,
         outcome: &mut TriageOutcome,
     ) -> Result<()> {
-        let window = match self.backend.mode() {
-            Mode::Live => storm::count_stop_once(state, self.clock.as_ref(), stop).await?,
-            _ => storm::project_count(state, stop).await?,
-        };
+        let window = storm::count(state, self.clock.as_ref(), stop).await?;
         let fold = state::fold_for(window.count);
         outcome.incident = match fold {
             Fold::First => {
@@ -151,18 +150,21 @@ impl TaskTriage {
     async fn count_muted(
         &self,
         signal: &Diagnosed<'_>,
-        state: &dyn StateStore,
+        state: State<'_>,
         key: &str,
         outcome: &TriageOutcome,
     ) -> Result<()> {
-        if outcome.decision != Decision::Muted || self.backend.mode() != Mode::Live {
+        let Some(store) = state
+            .writer()
+            .filter(|_| outcome.decision == Decision::Muted)
+        else {
             return Ok(());
-        }
+        };
         let Some((incident_key, _, _)) = self.incident_target(signal) else {
             return Ok(());
         };
         let category = signal.diagnosis.category.as_str();
-        record_muted(state, self.clock.as_ref(), &incident_key, key, category).await
+        record_muted(store, self.clock.as_ref(), &incident_key, key, category).await
     }
 
     /// The store key of the incident of the signal's service, with its cluster and service; a
@@ -177,13 +179,14 @@ impl TaskTriage {
     async fn incident_of(
         &self,
         signal: &Diagnosed<'_>,
-        state: &dyn StateStore,
+        state: State<'_>,
         key: &str,
     ) -> Result<Option<IncidentTag>> {
         let Some((incident_key, _, _)) = self.incident_target(signal) else {
             return Ok(None);
         };
         Ok(state
+            .reader()
             .read_incident(&incident_key)
             .await?
             .filter(|(incident, _)| incident.is_open())
@@ -195,7 +198,7 @@ impl TaskTriage {
     async fn fold_into_incident(
         &self,
         signal: &Diagnosed<'_>,
-        state: &dyn StateStore,
+        state: State<'_>,
         key: &str,
         reason: &str,
         now: i64,
@@ -215,8 +218,7 @@ impl TaskTriage {
             reason,
             at: now,
         };
-        let live = self.backend.mode() == Mode::Live;
-        let applied = record_failure(state, self.clock.as_ref(), target, failure, live).await?;
+        let applied = record_failure(state, self.clock.as_ref(), target, failure).await?;
         Ok(Some(applied.incident().tag_for(key)))
     }
 }

@@ -248,7 +248,7 @@ impl TaskTriage {
         let diagnosis = diagnosed.diagnosis;
         tracing::info!(category = %diagnosis.category, rule = diagnosis.rule, notify = diagnosis.notify, "classified");
         if diagnosis.notify {
-            match self.backend.state() {
+            match self.backend.state_access() {
                 Some(state) => self.fold(&diagnosed, state, invocation, outcome).await?,
                 None => {
                     if self.backend.mode() != Mode::Offline {

@@ -5,7 +5,7 @@
 
 use super::{Decision, Diagnosed, TaskTriage, TriageOutcome, Via};
 use crate::app::incident::{record_recovery, RecoverySignal};
-use crate::entry::{Invocation, Mode};
+use crate::entry::Invocation;
 use crate::error::Result;
 use crate::events::service::ServiceEvent;
 use crate::incident::{apply_recovery, incident_key, with_storms, Recovery};
@@ -76,7 +76,7 @@ impl TaskTriage {
         invocation: &Invocation,
         outcome: &mut TriageOutcome,
     ) -> Result<bool> {
-        let Some(state) = self.backend.state() else {
+        let Some(state) = self.backend.state_access() else {
             return Ok(false);
         };
         let Recovered {
@@ -97,7 +97,7 @@ impl TaskTriage {
             by.to_owned(),
         );
         // A read first: most steady states end nothing and cost no write.
-        let Some((current, _)) = state.read_incident(&incident_key).await? else {
+        let Some((current, _)) = state.reader().read_incident(&incident_key).await? else {
             return Ok(false);
         };
         // The stops the service's storm windows counted beyond their first join an open
@@ -106,7 +106,7 @@ impl TaskTriage {
         let open_categories = current.counts.keys().filter(|_| current.is_open());
         for category in open_categories {
             let storm_key = service_storm_key(&keyed, service, category);
-            if let Some(window) = state.read_window(&storm_key).await? {
+            if let Some(window) = state.reader().read_window(&storm_key).await? {
                 windows.push((category.clone(), window));
             }
         }
@@ -114,7 +114,6 @@ impl TaskTriage {
         if apply_recovery(Some(&merged), &key, now, &by) == Recovery::Nothing {
             return Ok(false);
         }
-        let live = self.backend.mode() == Mode::Live;
         let Some(held) = self
             .take_delivery(state, &key, now, invocation, outcome)
             .await?
@@ -128,19 +127,18 @@ impl TaskTriage {
                 at: now,
                 by: &by,
             };
-            let recovery =
-                record_recovery(state, self.clock.as_ref(), signal, &windows, live).await?;
+            let recovery = record_recovery(state, self.clock.as_ref(), signal, &windows).await?;
             let (Recovery::Resolves(incident) | Recovery::ResolvedBefore(incident)) = recovery
             else {
                 return Ok(());
             };
-            if live {
+            if let Some(store) = state.writer() {
                 let windows: Vec<String> = incident
                     .counts
                     .keys()
                     .map(|category| service_storm_key(&keyed, service, category))
                     .collect();
-                state.close_windows(&windows).await?;
+                store.close_windows(&windows).await?;
             }
             outcome.decision = Decision::Notify;
             outcome

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::{Decision, TaskTriage, TriageOutcome, Via};
 use crate::app::publish::MUTED_LEDGER_TTL_S;
-use crate::entry::{Invocation, Mode};
+use crate::entry::Invocation;
 use crate::error::Result;
 use crate::routing::summary::muted_summary_notice;
 use crate::routing::{mute_ledger_key, window};
@@ -20,7 +20,7 @@ impl TaskTriage {
         invocation: &Invocation,
         results: &mut Vec<TriageOutcome>,
     ) -> Result<()> {
-        let Some(state) = self.backend.state() else {
+        let Some(state) = self.backend.state_access() else {
             return Ok(());
         };
         let now = self.clock.now_s();
@@ -37,19 +37,18 @@ impl TaskTriage {
                     continue;
                 }
                 let key = mute_ledger_key(index, end);
-                let Some(ledger) = state.muted_ledger(&key).await? else {
+                let Some(ledger) = state.reader().muted_ledger(&key).await? else {
                     continue;
                 };
                 let mut outcome = TriageOutcome::silent(None, None, None);
                 let claim_key = format!("{DEDUP_PREFIX}{key}#summary");
-                let live = self.backend.mode() == Mode::Live;
                 let Some(held) = self
                     .take_delivery(state, &claim_key, now, invocation, &mut outcome)
                     .await?
                 else {
                     // Summarised before; the ledger outlived it.
-                    if live {
-                        state.forget_muted(&key).await?;
+                    if let Some(store) = state.writer() {
+                        store.forget_muted(&key).await?;
                     }
                     continue;
                 };
@@ -64,8 +63,8 @@ impl TaskTriage {
                     outcome.notes.extend(unsettled);
                 }
                 result?;
-                if live {
-                    state.forget_muted(&key).await?;
+                if let Some(store) = state.writer() {
+                    store.forget_muted(&key).await?;
                 }
                 results.push(outcome);
             }

@@ -13,12 +13,12 @@
 use super::resolve::Recovered;
 use super::signal::watched_service_arn;
 use super::{TaskTriage, TriageOutcome, TriageResponse};
-use crate::app::Ports;
+use crate::app::{Ports, State};
 use crate::domain::ServiceSnapshot;
-use crate::entry::{Invocation, Mode};
+use crate::entry::Invocation;
 use crate::error::Result;
 use crate::incident::incident_key;
-use crate::ports::{Scope, StateStore};
+use crate::ports::Scope;
 use crate::state::{keyed_cluster, span_text};
 use crate::triage::watch::{
     degraded, degraded_diagnosis, resolvable, stuck_diagnosis, stuck_tasks,
@@ -61,7 +61,7 @@ impl TaskTriage {
     async fn watch_services(&self, invocation: &Invocation) -> Result<TriageResponse> {
         let (mut checked, mut results, mut notes) = (0, Vec::new(), Vec::new());
         let watch = &self.config.watch;
-        let (ports, state) = match (self.backend.ports(), self.backend.state()) {
+        let (ports, state) = match (self.backend.ports(), self.backend.state_access()) {
             _ if watch.clusters.is_empty() => {
                 notes.push("no cluster in triage.watch.clusters: nothing to watch".into());
                 return Ok(TriageResponse::Tick {
@@ -169,7 +169,7 @@ impl TaskTriage {
     async fn watch_service(
         &self,
         ports: &Ports,
-        state: &dyn StateStore,
+        state: State<'_>,
         cluster: &str,
         site: &Site,
         service: &str,
@@ -177,18 +177,16 @@ impl TaskTriage {
         invocation: &Invocation,
         results: &mut Vec<TriageOutcome>,
     ) -> Result<()> {
-        let (now, live, watch) = (
-            self.clock.now_s(),
-            self.backend.mode() == Mode::Live,
-            &self.config.watch,
-        );
+        let (now, watch, reader) = (self.clock.now_s(), &self.config.watch, state.reader());
         let watch_key = format!("watch#{}#{service}", site.keyed);
         let (desired, running) = (snapshot.desired, snapshot.running);
         if running >= desired {
-            if live && state.short_since(&watch_key).await?.is_some() {
-                state.set_short_since(&watch_key, None).await?;
+            if let Some(store) = state.writer() {
+                if store.short_since(&watch_key).await?.is_some() {
+                    store.set_short_since(&watch_key, None, now).await?;
+                }
             }
-            let Some((incident, _)) = state
+            let Some((incident, _)) = reader
                 .read_incident(&incident_key(&site.keyed, service))
                 .await?
             else {
@@ -235,11 +233,11 @@ impl TaskTriage {
             }
             return Ok(());
         }
-        let since = match state.short_since(&watch_key).await? {
+        let since = match reader.short_since(&watch_key).await? {
             Some(since) => since,
             None => {
-                if live {
-                    state.set_short_since(&watch_key, Some(now)).await?;
+                if let Some(store) = state.writer() {
+                    store.set_short_since(&watch_key, Some(now), now).await?;
                 }
                 now
             }
