@@ -86,14 +86,14 @@ demo: ministack release
 	$(CARGO) build -p autopilot-tests --bin autopilot-demo
 	AUTOPILOT_BIN_DIR=$(RELEASE_DIR) ./target/debug/autopilot-demo
 
-# Performance figures for the README: throughput, init time and peak RSS against a local Runtime
+# Performance figures (docs/performance.md): throughput, init time and peak RSS against a local Runtime
 # API stub (beside a bare lambda_runtime echo), and package sizes.
 bench: package
 	$(CARGO_LAMBDA_BUILD) -p autopilot-bench --bins
 	@for b in autopilot-bench lambda-echo; do ln -sfn ../$$b/bootstrap $(RELEASE_DIR)/$$b; done
 	./$(RELEASE_DIR)/autopilot-bench tests/fixtures $(RELEASE_DIR)
 	@for f in $(FUNCTIONS); do \
-	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(stat -c %s target/lambda/$$f/$$f.zip) bytes | zipped ≤ 4 000 000 bytes |"; \
+	  echo "| $$f bootstrap / zipped | $$(( $$(stat -c %s target/lambda/$$f/bootstrap) / 1024 )) KiB / $$(stat -c %s target/lambda/$$f/$$f.zip) bytes | no budget below 8 MB zipped |"; \
 	done
 
 # A burst of 2,000 mixed events through the deployed task-triage (release build) on the local
