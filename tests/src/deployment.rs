@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::proxy::Staged;
-use crate::{crash_of, Received, Result, TriageStack, LOG_GROUP};
+use crate::{crash_of, LocalCloud, Received, Result, TriageStack, LOG_GROUP};
 
 /// The revision that fails and the one ECS rolls back to.
 pub const FAILED_REVISION: &str = "orders-api:18";
@@ -160,6 +160,7 @@ async fn stage(stack: &TriageStack, crashes: &[Value]) -> Result<()> {
 /// opens (or updates) the service's incident, then start-impaired, deployment-failed, rollback
 /// and the resolution. `show` is told what each step sends.
 pub async fn failed_deployment(
+    cloud: &LocalCloud,
     stack: &TriageStack,
     show: &mut dyn FnMut(&str),
 ) -> Result<Vec<Received>> {
@@ -194,17 +195,8 @@ pub async fn failed_deployment(
         show(what);
         stack.put_events(&events).await?;
         // Each step notifies once (the first crash; the other crashes fold into the
-        // incident), waiting out the folded ones before the next step.
-        let settle = if events.len() > 1 {
-            Duration::from_secs(3)
-        } else {
-            Duration::from_millis(500)
-        };
-        received.extend(
-            stack
-                .drain_inbox(1, settle, Duration::from_secs(60))
-                .await?,
-        );
+        // incident): what the function says it published, once it has handled them all.
+        received.extend(stack.published(cloud, Duration::from_secs(60)).await?);
     }
     stack.proxy.clear();
     Ok(received)

@@ -422,6 +422,13 @@ pub struct TriageStack {
     /// The functions reach ECS through it (`AWS_ENDPOINT_URL_ECS`), so a scene can stage what
     /// the local cloud cannot do.
     pub proxy: proxy::Proxy,
+    /// SNS message ids already read from the inbox.
+    read: std::sync::Mutex<HashSet<String>>,
+    /// Invocations of task-triage the harness caused (events put, payloads invoked) since
+    /// the last [`TriageStack::published`].
+    invoked: std::sync::atomic::AtomicUsize,
+    /// The function's EMF documents (one per attempt) at the last [`TriageStack::published`].
+    finished: std::sync::atomic::AtomicUsize,
 }
 
 /// What the function reported about its invocations.
@@ -442,6 +449,8 @@ impl Outcomes {
 /// One notification as it reached the inbox queue through SNS.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// SNS's `MessageId`, as the publishing function logged it.
+    pub message_id: String,
     pub subject: String,
     pub attributes: BTreeMap<String, String>,
     /// The structured JSON (the `sqs` protocol's message).
@@ -519,9 +528,10 @@ impl TriageStack {
         let table = stack.output("StateTableName")?.to_owned();
         let failures_url = stack.output("TriageFailureQueueUrl")?.to_owned();
         let function = stack.physical_id(TRIAGE_FUNCTION)?.to_owned();
-        let account = autopilot::domain::account_of_arn(&topic_arn)
-            .unwrap_or("000000000000")
-            .to_owned();
+        let account = autopilot::arn::Arn::parse(&topic_arn)
+            .ok()
+            .and_then(|arn| arn.account().map(str::to_owned))
+            .unwrap_or_else(|| "000000000000".to_owned());
 
         let inbox_url = subscribed_queue(cloud, &topic_arn, "autopilot-inbox").await?;
 
@@ -541,6 +551,9 @@ impl TriageStack {
             logs,
             ecs,
             proxy,
+            read: Default::default(),
+            invoked: Default::default(),
+            finished: Default::default(),
         };
         deployed.adapt().await?;
         deployed.seeded().await
@@ -684,6 +697,10 @@ impl TriageStack {
                 request = request.entries(entry.build());
             }
             let output = sdk!("PutEvents", request.send())?;
+            self.invoked.fetch_add(
+                chunk.len() - output.failed_entry_count().max(0) as usize,
+                std::sync::atomic::Ordering::SeqCst,
+            );
             if output.failed_entry_count() > 0 {
                 return Err(format!(
                     "PutEvents rejected {} entries: {:?}",
@@ -707,6 +724,8 @@ impl TriageStack {
                 .payload(aws_smithy_types::Blob::new(payload.to_string()))
                 .send()
         )?;
+        self.invoked
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -719,7 +738,91 @@ impl TriageStack {
         timeout: Duration,
     ) -> Result<Vec<Received>> {
         let bodies = drain(&self.sqs, &self.inbox_url, expected, settle, timeout).await?;
-        bodies.iter().map(|b| parse_sns_envelope(b)).collect()
+        let received = bodies
+            .iter()
+            .map(|b| parse_sns_envelope(b))
+            .collect::<Result<Vec<_>>>()?;
+        self.remember(&received);
+        Ok(received)
+    }
+
+    /// What task-triage published to the stack's topic, by its own account: once every
+    /// invocation the harness caused since the last call has finished (one EMF document each,
+    /// written after the handler returned; a failed invocation's retries must be over, as
+    /// [`TriageStack::drain_failures`] waits for), the SNS message ids of its `delivered` lines to the default topic that
+    /// the inbox has not given yet, read from the inbox (see [`TriageStack::receive`]).
+    /// "Exactly these" then rests on the function's own count of its publishes, not on the
+    /// inbox staying quiet for a while.
+    pub async fn published(&self, cloud: &LocalCloud, timeout: Duration) -> Result<Vec<Received>> {
+        self.published_to(cloud, "default", &self.inbox_url, timeout)
+            .await
+    }
+
+    /// As [`TriageStack::published`], for what went to `destination` (a route's label: a
+    /// topic's ARN) and is read from `queue_url` (subscribed to it).
+    pub async fn published_to(
+        &self,
+        cloud: &LocalCloud,
+        destination: &str,
+        queue_url: &str,
+        timeout: Duration,
+    ) -> Result<Vec<Received>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let invoked = self.invoked.swap(0, SeqCst);
+        let expected = self.finished.load(SeqCst) + invoked;
+        let finished = self.emf_documents(cloud, expected, timeout).await?.len();
+        if finished < expected {
+            return Err(format!(
+                "task-triage finished {finished} of {expected} invocations within {timeout:?}"
+            ));
+        }
+        self.finished.store(finished, SeqCst);
+        let ids = delivered_ids(&self.function_logs(cloud).await?, destination);
+        self.receive_from(queue_url, &ids, timeout).await
+    }
+
+    /// Reads the inbox until every message of `ids` not read before has arrived (an error
+    /// after `timeout`); returns what arrived meanwhile, anything unexpected included.
+    pub async fn receive(&self, ids: &[String], timeout: Duration) -> Result<Vec<Received>> {
+        self.receive_from(&self.inbox_url, ids, timeout).await
+    }
+
+    /// As [`TriageStack::receive`], from the queue at `queue_url`.
+    pub async fn receive_from(
+        &self,
+        queue_url: &str,
+        ids: &[String],
+        timeout: Duration,
+    ) -> Result<Vec<Received>> {
+        let mut waiting: HashSet<String> = {
+            let read = self.read.lock().unwrap();
+            ids.iter()
+                .filter(|id| !read.contains(*id))
+                .cloned()
+                .collect()
+        };
+        let started = Instant::now();
+        let mut received = Vec::new();
+        while !waiting.is_empty() {
+            if started.elapsed() >= timeout {
+                return Err(format!(
+                    "{} published messages did not reach the inbox within {timeout:?}: {waiting:?}",
+                    waiting.len()
+                ));
+            }
+            for body in receive_some(&self.sqs, queue_url).await? {
+                let notification = parse_sns_envelope(&body)?;
+                waiting.remove(&notification.message_id);
+                received.push(notification);
+            }
+        }
+        self.remember(&received);
+        Ok(received)
+    }
+
+    fn remember(&self, received: &[Received]) {
+        let mut read = self.read.lock().unwrap();
+        read.extend(received.iter().map(|n| n.message_id.clone()));
     }
 
     /// Reads what reached the on-failure destination.
@@ -738,62 +841,9 @@ impl TriageStack {
             .collect()
     }
 
-    /// The function's log lines from CloudWatch Logs (`/aws/lambda/task-triage`), oldest first.
-    /// The local cloud answers at most 10,000 events per FilterLogEvents call and gives no
-    /// next token: a full page continues from its last timestamp, skipping the events already
-    /// read at that timestamp (by event id).
+    /// task-triage's log lines, oldest first (see [`logs_of`]).
     pub async fn function_logs(&self, cloud: &LocalCloud) -> Result<Vec<String>> {
-        const FULL_PAGE: usize = 10_000;
-        let logs = aws_sdk_cloudwatchlogs::Client::new(&cloud.config);
-        let group = format!("/aws/lambda/{}", self.function);
-        let mut lines = Vec::new();
-        let mut next: Option<String> = None;
-        let mut start_time: Option<i64> = None;
-        let mut read_at_start: HashSet<String> = HashSet::new();
-        loop {
-            let output = sdk!(
-                "FilterLogEvents",
-                logs.filter_log_events()
-                    .log_group_name(&group)
-                    .set_next_token(next.clone())
-                    .set_start_time(start_time)
-                    .send()
-            )?;
-            let events = output.events();
-            let mut last_time = start_time;
-            let mut read_at_last = HashSet::new();
-            let mut fresh = 0;
-            for event in events {
-                let id = event.event_id().unwrap_or_default().to_owned();
-                if event.timestamp() == start_time && read_at_start.contains(&id) {
-                    continue;
-                }
-                if event.timestamp() != last_time {
-                    last_time = event.timestamp();
-                    read_at_last.clear();
-                }
-                read_at_last.insert(id);
-                fresh += 1;
-                if let Some(message) = event.message() {
-                    lines.push(message.trim_end().to_owned());
-                }
-            }
-            next = output.next_token().map(str::to_owned);
-            if next.is_none() {
-                // A full page of one millisecond read before: nothing further can be reached.
-                if events.len() < FULL_PAGE || fresh == 0 {
-                    return Ok(lines);
-                }
-                if last_time == start_time {
-                    read_at_start.extend(read_at_last);
-                } else {
-                    read_at_start = read_at_last;
-                }
-                start_time = last_time;
-            } else if events.is_empty() {
-                return Ok(lines);
-            }
-        }
+        logs_of(cloud, &self.function).await
     }
 
     /// Decisions the function logged (`outcome` lines) and failed invocations, waiting until at
@@ -882,6 +932,121 @@ impl TriageStack {
     }
 }
 
+/// A function's log lines from CloudWatch Logs (`/aws/lambda/<function>`), oldest first (none
+/// before its first invocation made the group). The local cloud answers at most 10,000 events
+/// per FilterLogEvents call and gives no next token: a full page continues from its last
+/// timestamp, skipping the events already read at that timestamp (by event id).
+pub async fn logs_of(cloud: &LocalCloud, function: &str) -> Result<Vec<String>> {
+    const FULL_PAGE: usize = 10_000;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&cloud.config);
+    let group = format!("/aws/lambda/{function}");
+
+    let mut lines = Vec::new();
+    let mut next: Option<String> = None;
+    let mut start_time: Option<i64> = None;
+    let mut read_at_start: HashSet<String> = HashSet::new();
+    loop {
+        let output = match logs
+            .filter_log_events()
+            .log_group_name(&group)
+            .set_next_token(next.clone())
+            .set_start_time(start_time)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            // The group is made by the function's first invocation: no line yet.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(lines);
+            }
+            Err(e) => {
+                return Err(format!(
+                    "FilterLogEvents: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                ))
+            }
+        };
+        let events = output.events();
+        let mut last_time = start_time;
+        let mut read_at_last = HashSet::new();
+        let mut fresh = 0;
+        for event in events {
+            let id = event.event_id().unwrap_or_default().to_owned();
+            if event.timestamp() == start_time && read_at_start.contains(&id) {
+                continue;
+            }
+            if event.timestamp() != last_time {
+                last_time = event.timestamp();
+                read_at_last.clear();
+            }
+            read_at_last.insert(id);
+            fresh += 1;
+            if let Some(message) = event.message() {
+                lines.push(message.trim_end().to_owned());
+            }
+        }
+        next = output.next_token().map(str::to_owned);
+        if next.is_none() {
+            // A full page of one millisecond read before: nothing further can be reached.
+            if events.len() < FULL_PAGE || fresh == 0 {
+                return Ok(lines);
+            }
+            if last_time == start_time {
+                read_at_start.extend(read_at_last);
+            } else {
+                read_at_start = read_at_last;
+            }
+            start_time = last_time;
+        } else if events.is_empty() {
+            return Ok(lines);
+        }
+    }
+}
+
+/// The SNS message ids of the `delivered` lines to `destination` (`default`, a topic's ARN) in
+/// a function's log.
+pub fn delivered_ids(lines: &[String], destination: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| {
+            record["fields"]["message"] == "delivered" && record["fields"]["to"] == destination
+        })
+        .filter_map(|record| record["fields"]["message_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// One long-poll of the queue at `url`: the bodies it gave, each deleted.
+async fn receive_some(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<String>> {
+    let output = sdk!(
+        "ReceiveMessage",
+        sqs.receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+    )?;
+    let mut bodies = Vec::new();
+    for message in output.messages() {
+        bodies.push(message.body().unwrap_or_default().to_owned());
+        if let Some(handle) = message.receipt_handle() {
+            sdk!(
+                "DeleteMessage",
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(handle)
+                    .send()
+            )?;
+        }
+    }
+    Ok(bodies)
+}
+
+/// Reads the queue until `expected` arrived and it stayed quiet for `settle` (the demo and
+/// the load bench, which show what arrives; the tests wait for what was published instead).
 async fn drain(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
@@ -893,27 +1058,11 @@ async fn drain(
     let mut last_arrival = Instant::now();
     let mut bodies = Vec::new();
     loop {
-        let output = sdk!(
-            "ReceiveMessage",
-            sqs.receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-        )?;
-        for message in output.messages() {
-            bodies.push(message.body().unwrap_or_default().to_owned());
+        let some = receive_some(sqs, url).await?;
+        if !some.is_empty() {
             last_arrival = Instant::now();
-            if let Some(handle) = message.receipt_handle() {
-                sdk!(
-                    "DeleteMessage",
-                    sqs.delete_message()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .send()
-                )?;
-            }
         }
+        bodies.extend(some);
         let settled = bodies.len() >= expected && last_arrival.elapsed() >= settle;
         if settled || started.elapsed() >= timeout {
             return Ok(bodies);
@@ -984,6 +1133,10 @@ fn parse_sns_envelope(body: &str) -> Result<Received> {
         })
         .unwrap_or_default();
     Ok(Received {
+        message_id: envelope["MessageId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
         attributes,
         body: serde_json::from_str(message)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{Result, TriageStack, CLUSTER};
+use crate::{delivered_ids, logs_of, LocalCloud, Received, Result, TriageStack, CLUSTER};
 
 /// The service the scaler drives; it starts at zero tasks.
 pub const WORKER: &str = "orders-worker";
@@ -56,6 +56,39 @@ pub struct ScalerStack {
 }
 
 impl ScalerStack {
+    /// What the scaler says it published, read from the inbox: once its log has `outcomes`
+    /// outcome lines of `action` (`scale-out` …), the message ids of its `delivered` lines to
+    /// the default topic that the inbox has not given yet (see [`TriageStack::receive`]).
+    pub async fn published(
+        &self,
+        cloud: &LocalCloud,
+        triage: &TriageStack,
+        action: &str,
+        outcomes: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Received>> {
+        let started = Instant::now();
+        loop {
+            let lines = logs_of(cloud, &self.function).await?;
+            let done = lines
+                .iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .filter(|r| r["fields"]["message"] == "outcome" && r["fields"]["action"] == action)
+                .count();
+            if done >= outcomes {
+                return triage
+                    .receive(&delivered_ids(&lines, "default"), timeout)
+                    .await;
+            }
+            if started.elapsed() >= timeout {
+                return Err(format!(
+                    "{done} of {outcomes} `{action}` outcomes of the scaler within {timeout:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Creates the worker service (0 tasks), the Lambda, the alarm topic and the alarm.
     pub async fn deploy(
         cloud: &crate::LocalCloud,

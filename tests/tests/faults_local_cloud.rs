@@ -127,6 +127,13 @@ async fn faults_on_the_local_cloud() {
         },
         when: When::Rate { percent: 30 },
     });
+    let handled_before = stack
+        .outcomes(&cloud, 0, Duration::ZERO)
+        .await
+        .unwrap()
+        .decisions
+        .values()
+        .sum::<usize>();
     for stop in crash_loop(&stack, STORM).unwrap() {
         stack.invoke_async(&stop).await.unwrap();
     }
@@ -150,7 +157,20 @@ async fn faults_on_the_local_cloud() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every stop handled to its outcome (its retries, if any, over): then the window is read
+    // again, and must not have moved.
+    let started = std::time::Instant::now();
+    loop {
+        let handled = stack.outcomes(&cloud, 0, Duration::ZERO).await.unwrap();
+        if handled.decisions.values().sum::<usize>() >= handled_before + STORM {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not every stop reached its outcome: {handled:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let settled = stack
         .state_items()
         .await
@@ -201,8 +221,8 @@ async fn faults_on_the_local_cloud() {
             .unwrap(),
         3
     );
-    let told = stack
-        .drain_inbox(1, Duration::from_secs(3), Duration::from_secs(30))
+    let told = scaler
+        .published(&cloud, &stack, "scale-out", 1, Duration::from_secs(30))
         .await
         .unwrap();
     println!(

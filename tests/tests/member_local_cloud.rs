@@ -210,7 +210,7 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
     assert_eq!(outcome["decision"], "notify", "{outcome}");
     assert_eq!(outcome["notes"], json!([]), "nothing missing: {outcome}");
     let inbox = stack
-        .drain_inbox(1, Duration::from_secs(1), Duration::from_secs(20))
+        .published(&cloud, Duration::from_secs(20))
         .await
         .unwrap();
     let [notification] = &inbox[..] else {

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use autopilot_tests::webhooks::{slack_problems, teams_problems, WebhookServer};
 use autopilot_tests::{
-    binary, bootstrap_zip, crash_of_service, drain_queue, invoke_sync, subscribed_queue,
-    LocalCloud, TriageStack, CLUSTER, SERVICE,
+    binary, bootstrap_zip, crash_of_service, invoke_sync, subscribed_queue, LocalCloud,
+    TriageStack, CLUSTER, SERVICE,
 };
 use serde_json::json;
 
-const SETTLE: Duration = Duration::from_secs(2);
 const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,10 +131,12 @@ async fn routes_mutes_and_webhooks_on_the_local_cloud() {
     let search_stop =
         crash_of_service(&stack, "search-api", "0000000000000000000000000000a002").unwrap();
     stack.put_events(&[orders, search_stop]).await.unwrap();
-    let to_payments = drain_queue(&cloud, &payments_queue, 1, SETTLE, WAIT)
+    let to_payments = stack
+        .published_to(&cloud, &payments, &payments_queue, WAIT)
         .await
         .unwrap();
-    let to_search = drain_queue(&cloud, &search_queue, 1, SETTLE, WAIT)
+    let to_search = stack
+        .published_to(&cloud, &search, &search_queue, WAIT)
         .await
         .unwrap();
     assert_eq!(to_payments.len(), 1, "{to_payments:?}");
@@ -228,7 +229,8 @@ async fn routes_mutes_and_webhooks_on_the_local_cloud() {
         seen.iter().any(|(path, _, _)| path.ends_with("sig=s3cr3t")),
         "the query arrived: {seen:?}"
     );
-    let secrets_to_payments = drain_queue(&cloud, &payments_queue, 1, SETTLE, WAIT)
+    let secrets_to_payments = stack
+        .published_to(&cloud, &payments, &payments_queue, WAIT)
         .await
         .unwrap();
     assert_eq!(
@@ -238,7 +240,7 @@ async fn routes_mutes_and_webhooks_on_the_local_cloud() {
     );
 
     // The default topic got only the summary of the maintenance window.
-    let inbox = stack.drain_inbox(1, SETTLE, WAIT).await.unwrap();
+    let inbox = stack.published(&cloud, WAIT).await.unwrap();
     let subjects: Vec<&str> = inbox.iter().map(|r| r.subject.as_str()).collect();
     assert_eq!(
         subjects,

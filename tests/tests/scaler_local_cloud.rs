@@ -38,8 +38,8 @@ async fn alarm_scaler_on_the_local_cloud() {
         2,
         "scaled out from zero"
     );
-    let out = triage
-        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+    let out = scaler
+        .published(&cloud, &triage, "scale-out", 1, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(out.len(), 1, "one notification for the scale-out");
@@ -69,8 +69,8 @@ async fn alarm_scaler_on_the_local_cloud() {
         1,
         "scaled in by one step"
     );
-    let scaled_in = triage
-        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+    let scaled_in = scaler
+        .published(&cloud, &triage, "scale-in", 1, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(scaled_in.len(), 1);

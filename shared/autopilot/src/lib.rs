@@ -11,8 +11,8 @@
 //!   environment (the core takes it as values).
 
 pub use autopilot_core::{
-    batch, config, domain, error, events, incident, metrics, notify, present, routing, scaling,
-    state, triage,
+    arn, batch, config, domain, error, events, incident, keys, metrics, notify, present, routing,
+    scaling, state, triage,
 };
 
 pub mod app;

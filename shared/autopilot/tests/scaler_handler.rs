@@ -225,11 +225,14 @@ async fn the_tick_repeats_the_step_for_alarms_still_in_alarm() {
         delivery: Delivery::DescribeAlarms,
         alarm_name: "orders-queue-backlog-high".into(),
         alarm_arn: Some(
-            "arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-queue-backlog-high".into(),
+            "arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-queue-backlog-high"
+                .parse()
+                .unwrap(),
         ),
         state: AlarmState::Alarm,
         previous_state: None,
         state_timestamp: None,
+        state_at: None,
         reason: None,
         metric_value: Some(640.0),
         threshold: Some(100.0),

@@ -21,7 +21,7 @@ use autopilot::aws::sns::SnsNotifier;
 use autopilot::aws::webhook::Webhooks;
 use autopilot::aws::AwsClients;
 use autopilot::notify::Publish;
-use autopilot::ports::TagReader;
+use autopilot::ports::{RetryAfter, TagReader};
 
 /// One request as the server read it: request line and body.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
@@ -112,7 +112,10 @@ async fn posts_go_through_the_sdk_http_client_with_path_and_query_intact() {
         .post("payments-teams", r#"{"type":"message"}"#)
         .await
         .unwrap();
-    assert_eq!((first.status, first.retry_after_s), (429, Some(3)));
+    assert_eq!(
+        (first.status, first.retry_after),
+        (429, Some(RetryAfter::Seconds(3)))
+    );
     let second = webhooks
         .post("payments-teams", r#"{"type":"message"}"#)
         .await

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::arn::{last_segment, Arn};
+
 /// How urgent a notification is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,6 +142,186 @@ impl AwsLogsTarget {
     }
 }
 
+/// What kind of stop or service signal this was (triage's diagnosis). The identifiers are part of the product's interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    Oom,
+    AppExit,
+    ImagePull,
+    Secrets,
+    LogConfig,
+    Network,
+    Storage,
+    HealthCheck,
+    StartFailure,
+    SpotInterruption,
+    Infrastructure,
+    Deployment,
+    UserStop,
+    Completed,
+    Unknown,
+    // Service events (deployment state changes, service actions).
+    DeploymentFailed,
+    Rollback,
+    DeploymentProgress,
+    StartImpaired,
+    PlacementFailure,
+    ConfigurationFailure,
+    Throttled,
+    UnhealthyTargets,
+    DaemonPlacement,
+    SteadyState,
+    DesiredCount,
+    TasksStopped,
+    // The watchdog.
+    ServiceDegraded,
+    StuckPending,
+}
+
+impl Category {
+    /// Every category, in table order.
+    pub const ALL: [Category; 29] = [
+        Self::Oom,
+        Self::AppExit,
+        Self::ImagePull,
+        Self::Secrets,
+        Self::LogConfig,
+        Self::Network,
+        Self::Storage,
+        Self::HealthCheck,
+        Self::StartFailure,
+        Self::SpotInterruption,
+        Self::Infrastructure,
+        Self::Deployment,
+        Self::UserStop,
+        Self::Completed,
+        Self::Unknown,
+        Self::DeploymentFailed,
+        Self::Rollback,
+        Self::DeploymentProgress,
+        Self::StartImpaired,
+        Self::PlacementFailure,
+        Self::ConfigurationFailure,
+        Self::Throttled,
+        Self::UnhealthyTargets,
+        Self::DaemonPlacement,
+        Self::SteadyState,
+        Self::DesiredCount,
+        Self::TasksStopped,
+        Self::ServiceDegraded,
+        Self::StuckPending,
+    ];
+
+    /// The identifier as serialized (`image-pull`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oom => "oom",
+            Self::AppExit => "app-exit",
+            Self::ImagePull => "image-pull",
+            Self::Secrets => "secrets",
+            Self::LogConfig => "log-config",
+            Self::Network => "network",
+            Self::Storage => "storage",
+            Self::HealthCheck => "health-check",
+            Self::StartFailure => "start-failure",
+            Self::SpotInterruption => "spot-interruption",
+            Self::Infrastructure => "infrastructure",
+            Self::Deployment => "deployment",
+            Self::UserStop => "user-stop",
+            Self::Completed => "completed",
+            Self::Unknown => "unknown",
+            Self::DeploymentFailed => "deployment-failed",
+            Self::Rollback => "rollback",
+            Self::DeploymentProgress => "deployment-progress",
+            Self::StartImpaired => "start-impaired",
+            Self::PlacementFailure => "placement-failure",
+            Self::ConfigurationFailure => "configuration-failure",
+            Self::Throttled => "throttled",
+            Self::UnhealthyTargets => "unhealthy-targets",
+            Self::DaemonPlacement => "daemon-placement",
+            Self::SteadyState => "steady-state",
+            Self::DesiredCount => "desired-count",
+            Self::TasksStopped => "tasks-stopped",
+            Self::ServiceDegraded => "service-degraded",
+            Self::StuckPending => "stuck-pending",
+        }
+    }
+
+    /// Whether this category notifies by default, and at which severity.
+    pub fn default_policy(self) -> (bool, Severity) {
+        use Severity::*;
+        match self {
+            Self::Oom | Self::AppExit | Self::ImagePull | Self::Secrets | Self::LogConfig => {
+                (true, Critical)
+            }
+            Self::Storage | Self::StartFailure => (true, Critical),
+            Self::Network | Self::HealthCheck | Self::Infrastructure | Self::Unknown => {
+                (true, Warning)
+            }
+            Self::SpotInterruption => (true, Info),
+            Self::Deployment | Self::UserStop | Self::Completed => (false, Info),
+            Self::DeploymentFailed
+            | Self::StartImpaired
+            | Self::PlacementFailure
+            | Self::ConfigurationFailure
+            | Self::ServiceDegraded => (true, Critical),
+            Self::Rollback
+            | Self::Throttled
+            | Self::UnhealthyTargets
+            | Self::DaemonPlacement
+            | Self::StuckPending => (true, Warning),
+            Self::DeploymentProgress
+            | Self::SteadyState
+            | Self::DesiredCount
+            | Self::TasksStopped => (false, Info),
+        }
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The function that sends a notice (a job's completion report is `triage`'s); routing rules
+/// name it by [`Source::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Triage,
+    Scaler,
+    Batch,
+}
+
+impl Source {
+    /// As a routing rule names it (`triage`, `scaler`, `batch`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Triage => "triage",
+            Self::Scaler => "scaler",
+            Self::Batch => "batch",
+        }
+    }
+
+    /// The function's name (`task-triage` …), as notifications carry it.
+    pub fn function(self) -> &'static str {
+        match self {
+            Self::Triage => "task-triage",
+            Self::Scaler => "alarm-scaler",
+            Self::Batch => "batch-runner",
+        }
+    }
+}
+
+/// Written as the function's name, as notifications carry it.
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.function())
+    }
+}
+
 /// 64-bit FNV-1a over `parts` (a separator between them): a stable hash for shortened names,
 /// tokens and record keys (not for security).
 pub fn fnv1a(parts: &[&str]) -> u64 {
@@ -155,11 +337,6 @@ pub fn fnv1a(parts: &[&str]) -> u64 {
         }
     }
     hash
-}
-
-/// The region of an ARN (`arn:aws:cloudwatch:eu-west-1:…` → `eu-west-1`), if it names one.
-pub fn region_of_arn(arn: &str) -> Option<&str> {
-    arn.split(':').nth(3).filter(|region| !region.is_empty())
 }
 
 /// `text` cut to at most `max` bytes (on a character boundary), for what is taken from an
@@ -183,26 +360,17 @@ pub fn clipped(text: String, max: usize) -> String {
     format!("{}… ({} bytes)", clip(&text, max), text.len())
 }
 
-/// The account of an ARN (`arn:aws:ecs:us-east-1:111122223333:…` → `111122223333`), if it
-/// names one.
-pub fn account_of_arn(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|account| !account.is_empty())
-}
-
 /// The ARN of ECS service `service` of `cluster`: in the cluster's own partition, region and
 /// account when `cluster` is an ARN, else in `elsewhere`'s (any ARN of the same place: an
 /// alarm's, another cluster's) — `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>`.
-pub fn service_arn(cluster: &str, service: &str, elsewhere: Option<&str>) -> Option<String> {
-    let name = cluster.rsplit('/').next().unwrap_or(cluster);
-    let place = if cluster.starts_with("arn:") {
-        cluster
-    } else {
-        elsewhere?
-    };
-    let partition = place.split(':').nth(1).filter(|p| !p.is_empty())?;
-    let (region, account) = (region_of_arn(place)?, account_of_arn(place)?);
+pub fn service_arn(cluster: &str, service: &str, elsewhere: Option<&Arn>) -> Option<String> {
+    let own = Arn::parse(cluster).ok();
+    let place = own.as_ref().or(elsewhere)?;
+    let (region, account) = (place.region()?, place.account()?);
     Some(format!(
-        "arn:{partition}:ecs:{region}:{account}:service/{name}/{service}"
+        "arn:{}:ecs:{region}:{account}:service/{}/{service}",
+        place.partition(),
+        last_segment(cluster)
     ))
 }
 
@@ -213,7 +381,7 @@ mod tests {
     #[test]
     fn a_service_arn_is_built_where_its_cluster_or_else_the_other_arn_lives() {
         let cluster = "arn:aws-cn:ecs:cn-north-1:111122223333:cluster/shop";
-        let alarm = "arn:aws:cloudwatch:eu-west-1:444455556666:alarm:backlog";
+        let alarm = &Arn::parse("arn:aws:cloudwatch:eu-west-1:444455556666:alarm:backlog").unwrap();
         assert_eq!(
             service_arn(cluster, "api", Some(alarm)).as_deref(),
             Some("arn:aws-cn:ecs:cn-north-1:111122223333:service/shop/api")
@@ -223,7 +391,8 @@ mod tests {
             Some("arn:aws:ecs:eu-west-1:444455556666:service/shop/api")
         );
         assert_eq!(service_arn("shop", "api", None), None);
-        assert_eq!(service_arn("shop", "api", Some("not-an-arn")), None);
+        let global = Arn::parse("arn:aws:iam::111122223333:role/x").unwrap();
+        assert_eq!(service_arn("shop", "api", Some(&global)), None);
     }
 
     #[test]
@@ -232,16 +401,6 @@ mod tests {
         assert_eq!(clip("ééé", 3), "é");
         assert_eq!(clipped("ab".repeat(10), 4), "abab… (20 bytes)");
         assert_eq!(clipped("short".into(), 10), "short");
-    }
-
-    #[test]
-    fn region_is_the_fourth_arn_field() {
-        assert_eq!(
-            region_of_arn("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:x"),
-            Some("eu-west-1")
-        );
-        assert_eq!(region_of_arn("arn:aws:iam::111122223333:role/x"), None);
-        assert_eq!(region_of_arn("not an arn"), None);
     }
 
     #[test]

@@ -13,17 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::StormWindow;
 
-/// Prefix of incident items in the state table.
-pub const INCIDENT_PREFIX: &str = "incident#";
 /// How many signal keys an incident remembers, so that a redelivered signal is not counted again.
 pub const REMEMBERED_SIGNALS: usize = 200;
 /// How many of the latest reasons an incident keeps.
 pub const LATEST_REASONS: usize = 5;
-
-/// The store key of a service's incident.
-pub fn incident_key(cluster: &str, service: &str) -> String {
-    format!("{INCIDENT_PREFIX}{cluster}#{service}")
-}
 
 /// What a notification says about its incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,21 +5,25 @@
 //! or Lambda crate; Cargo enforces it (this crate's manifest), and `clippy.toml` beside it
 //! refuses the clock and environment reads that `std` and `chrono` would allow.
 //!
-//! - [`domain`]: the shared vocabulary (severities, services, ARNs' parts, formats).
+//! - [`domain`]: the shared vocabulary (severities, services, formats); [`arn`]: ARNs, parsed
+//!   once.
 //! - [`events`]: parsing each function's events at the edge, errors naming the field.
 //! - [`triage`], [`scaling`], [`batch`]: the three functions' decisions and their notices' words.
-//! - [`incident`], [`state`]: incidents and the arithmetic of dedup, storms and memories.
+//! - [`incident`], [`state`]: incidents and the arithmetic of dedup, storms and memories;
+//!   [`keys`]: every key of the state table.
 //! - [`notify`] (rendering for every channel) and [`routing`] (where a notice goes).
 //! - [`config`]: the one configuration document, its types and validation.
 //! - [`metrics`] (the Embedded Metric Format document) and [`present`] (text for people).
 //! - [`error`]: the error type every layer shares, with its stable `error_type`.
 
+pub mod arn;
 pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod incident;
+pub mod keys;
 pub mod metrics;
 pub mod notify;
 pub mod present;

@@ -260,7 +260,7 @@ async fn run() -> Result<()> {
         ));
     }
     routing_scene(&cloud, &stack, &payments_inbox, started).await?;
-    deployment_scene(&stack).await?;
+    deployment_scene(&cloud, &stack).await?;
     scaling_scene(&cloud, &mut stack, &config).await?;
     batch_scene(&cloud, &mut stack, &config).await?;
     println!("\nall as expected; stopping the local cloud.");
@@ -381,7 +381,7 @@ async fn routing_scene(
 
 /// The service recovers (its incident resolves), then a deployment of orders-api:18 fails and
 /// is rolled back: open → updates → resolved under one new incident id.
-async fn deployment_scene(stack: &TriageStack) -> Result<()> {
+async fn deployment_scene(cloud: &LocalCloud, stack: &TriageStack) -> Result<()> {
     println!("\n== incidents: orders-api recovers, then a deployment fails and is rolled back ==");
     println!("\n-- recovery: ECS reports SERVICE_STEADY_STATE for orders-api");
     let mut steady = stack.fixture("service/steady-state")?;
@@ -397,9 +397,10 @@ async fn deployment_scene(stack: &TriageStack) -> Result<()> {
         "(ECS's side of the failed deployment — deployments, stopped tasks — is staged on the \
          harness's proxy: without Docker the local cloud never fails a deployment)"
     );
-    let received =
-        deployment::failed_deployment(stack, &mut |what| println!("\n-- deployment: {what}"))
-            .await?;
+    let received = deployment::failed_deployment(cloud, stack, &mut |what| {
+        println!("\n-- deployment: {what}")
+    })
+    .await?;
     println!(
         "\n== {} notifications of the deployment ==\n",
         received.len()

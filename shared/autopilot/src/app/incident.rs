@@ -3,13 +3,13 @@
 //! [`crate::incident`] functions, write conditionally on the revision read, and on losing the race
 //! pause and read again.
 
+use super::contend::{retry_contended, Attempt, Contended};
 use super::State;
-use crate::error::{AutopilotError, Result};
+use crate::error::Result;
 use crate::incident::{
     apply_failure, apply_muted, apply_recovery, with_storms, Applied, Failure, Recovery,
 };
 use crate::ports::{Clock, StateStore};
-use crate::state::contention_pause;
 use crate::state::StormWindow;
 
 /// Attempts at the conditional write before the event fails as contended.
@@ -31,21 +31,19 @@ pub async fn record_failure(
     target: Target<'_>,
     failure: Failure<'_>,
 ) -> Result<Applied> {
-    for attempt in 0..WRITE_ATTEMPTS {
+    let resource = contended(target.key);
+    retry_contended(clock, contention(failure.key, &resource), async |_| {
         let (current, revision) = split(state.reader().read_incident(target.key).await?);
         let applied = apply_failure(current.as_ref(), &failure, target.cluster, target.service);
         let Some(store) = state.writer().filter(|_| applied.changed()) else {
-            return Ok(applied);
+            return Ok(Attempt::Done(applied));
         };
-        if store
+        let written = store
             .write_incident(target.key, revision, applied.incident())
-            .await?
-        {
-            return Ok(applied);
-        }
-        clock.sleep(contention_pause(attempt, failure.key)).await;
-    }
-    Err(contended(target.key))
+            .await?;
+        Ok(Attempt::written(written, applied))
+    })
+    .await
 }
 
 /// A recovery of the service whose incident is at `incident_key`: the signal's key, when it
@@ -72,22 +70,20 @@ pub async fn record_recovery(
         at,
         by,
     } = signal;
-    for attempt in 0..WRITE_ATTEMPTS {
+    let resource = contended(incident_key);
+    retry_contended(clock, contention(key, &resource), async |_| {
         let (current, revision) = split(state.reader().read_incident(incident_key).await?);
         let current = current.map(|incident| with_storms(&incident, windows));
         let recovery = apply_recovery(current.as_ref(), key, at, by);
         let (Recovery::Resolves(resolved), Some(store)) = (&recovery, state.writer()) else {
-            return Ok(recovery);
+            return Ok(Attempt::Done(recovery));
         };
-        if store
+        let written = store
             .write_incident(incident_key, revision, resolved)
-            .await?
-        {
-            return Ok(recovery);
-        }
-        clock.sleep(contention_pause(attempt, key)).await;
-    }
-    Err(contended(incident_key))
+            .await?;
+        Ok(Attempt::written(written, recovery))
+    })
+    .await
 }
 
 /// Counts a notification about the incident at `incident_key` that a muting rule held back
@@ -99,19 +95,18 @@ pub async fn record_muted(
     key: &str,
     category: &str,
 ) -> Result<()> {
-    for attempt in 0..WRITE_ATTEMPTS {
+    let resource = contended(incident_key);
+    retry_contended(clock, contention(key, &resource), async |_| {
         let Some((current, revision)) = store.read_incident(incident_key).await? else {
-            return Ok(());
+            return Ok(Attempt::Done(()));
         };
         let Some(next) = apply_muted(&current, key, category) else {
-            return Ok(());
+            return Ok(Attempt::Done(()));
         };
-        if store.write_incident(incident_key, revision, &next).await? {
-            return Ok(());
-        }
-        clock.sleep(contention_pause(attempt, key)).await;
-    }
-    Err(contended(incident_key))
+        let written = store.write_incident(incident_key, revision, &next).await?;
+        Ok(Attempt::written(written, ()))
+    })
+    .await
 }
 
 fn split<T>(stored: Option<(T, u64)>) -> (Option<T>, u64) {
@@ -121,9 +116,15 @@ fn split<T>(stored: Option<(T, u64)>) -> (Option<T>, u64) {
     }
 }
 
-fn contended(key: &str) -> AutopilotError {
-    AutopilotError::Contention {
-        resource: format!("incident {key}"),
+/// How an incident's write is retried: the signal's key parts the contenders.
+fn contention<'a>(contender: &'a str, resource: &'a str) -> Contended<'a> {
+    Contended {
         attempts: WRITE_ATTEMPTS,
+        contender,
+        resource,
     }
+}
+
+fn contended(key: &str) -> String {
+    format!("incident {key}")
 }

@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod claim;
+pub mod contend;
 pub mod enrich;
 pub mod incident;
 pub mod publish;
@@ -242,6 +243,55 @@ impl<'a> State<'a> {
 
 /// How much a function may do, with the ports that mode has and no others: only `Live` has
 /// [`Writers`], so code that writes must hold them, and a dry run cannot reach a write.
+///
+/// What a dry run holds has no write to call. Its state table is a [`StateReader`], which has
+/// no claim (nor any other write):
+///
+/// ```compile_fail,E0599
+/// use autopilot::app::Backend;
+/// use autopilot::ports::*;
+///
+/// async fn claim_in_a_dry_run(backend: &Backend) {
+///     let state = backend.state().unwrap();
+///     state.claim("dedup#task", 0, 60, 3600).await.unwrap();
+/// }
+/// ```
+///
+/// its [`Ports`] have no UpdateService:
+///
+/// ```compile_fail,E0609
+/// use autopilot::app::Backend;
+///
+/// async fn scale_in_a_dry_run(backend: &Backend) {
+///     let ports = backend.ports().unwrap();
+///     ports.scaling.set_desired_count("shop", "api", 3).await.unwrap();
+/// }
+/// ```
+///
+/// nor RunTask, in its own account or through another's role:
+///
+/// ```compile_fail,E0609
+/// use autopilot::app::Backend;
+/// use autopilot::ports::Scope;
+///
+/// async fn run_elsewhere_in_a_dry_run(backend: &Backend, scope: &Scope) {
+///     let ports = backend.ports().unwrap().in_scope(Some(scope)).await;
+///     let _ = &ports.tasks;
+/// }
+/// ```
+///
+/// and writing goes through the writers, which only a live backend has:
+///
+/// ```no_run
+/// use autopilot::app::Backend;
+/// use autopilot::ports::*;
+///
+/// async fn scale(backend: &Backend) {
+///     if let Some(writers) = backend.writers() {
+///         writers.scaling.set_desired_count("shop", "api", 3).await.unwrap();
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub enum Backend {
     /// Reads through `ports`, writes and notifies through `writers`.

@@ -12,12 +12,11 @@ use super::{webhook, Backend, Writers};
 use crate::config::NotifyConfig;
 use crate::domain::{HttpsFormat, Routed};
 use crate::error::{AutopilotError, Result};
+use crate::keys::mute_ledger_key;
 use crate::notify::{self, Notice};
 use crate::ports::{Clock, Scope};
 use crate::present::Presentation;
-use crate::routing::{
-    mute_ledger_key, window, DecidedBy, Destination, Route, Router, Source, Subject, WebhookKind,
-};
+use crate::routing::{window, DecidedBy, Destination, Route, Router, Subject, WebhookKind};
 use crate::state::MutedNotice;
 
 /// What became of one notice.
@@ -321,7 +320,7 @@ impl Courier {
         let key = mute_ledger_key(*index, until.as_second());
         let muted = MutedNotice {
             ledger_key: &key,
-            category: &notice.category,
+            category: notice.category.as_str(),
             about: about.as_deref(),
             until: until.as_second(),
             ttl_s: MUTED_LEDGER_TTL_S,
@@ -343,11 +342,11 @@ pub const MUTED_LEDGER_TTL_S: u64 = 7 * 24 * 3600;
 fn subject_of<'a>(notice: &'a Notice, at: i64, tags: Option<&'a Tags>) -> Subject<'a> {
     let at = jiff::Timestamp::from_second(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     Subject {
-        source: Source::of_function(&notice.source),
+        source: notice.source,
         cluster: notice.cluster.as_deref().map(name_of),
         service: notice.service.as_deref().map(name_of),
         job: notice.job.as_deref(),
-        category: &notice.category,
+        category: notice.category.as_str(),
         severity: notice.severity,
         at,
         tags,
@@ -358,18 +357,8 @@ fn subject_of<'a>(notice: &'a Notice, at: i64, tags: Option<&'a Tags>) -> Subjec
 /// the name itself.
 fn name_of(name_or_arn: &str) -> &str {
     if name_or_arn.starts_with("arn:") {
-        name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
+        crate::arn::last_segment(name_or_arn)
     } else {
         name_or_arn
     }
-}
-
-/// Epoch seconds of an event's time: RFC 3339 (EventBridge's `time`) or CloudWatch's
-/// `2026-09-15T02:00:00.000+0000` (an alarm's state timestamp).
-pub fn epoch_of(time: Option<&str>) -> Option<i64> {
-    let time = time?;
-    chrono::DateTime::parse_from_rfc3339(time)
-        .or_else(|_| chrono::DateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .ok()
-        .map(|t| t.timestamp())
 }

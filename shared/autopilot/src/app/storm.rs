@@ -3,10 +3,11 @@
 //! pure [`Stop::opened`], conditionally on replacing exactly the window read, and when another
 //! stop opened it first, count into theirs.
 
+use super::contend::{retry_contended, Attempt, Contended};
 use super::State;
-use crate::error::{AutopilotError, Result};
+use crate::error::Result;
 use crate::ports::{Clock, Counting, StormReader, StormWriter};
-use crate::state::{contention_pause, window_open, Stop, StormWindow, COUNT_ATTEMPTS};
+use crate::state::{window_open, Stop, StormWindow, COUNT_ATTEMPTS};
 
 /// Counts `stop` when the state is written, else projects the count (dry-run).
 pub async fn count(state: State<'_>, clock: &dyn Clock, stop: Stop<'_>) -> Result<StormWindow> {
@@ -23,9 +24,15 @@ pub async fn count_stop_once(
     clock: &dyn Clock,
     stop: Stop<'_>,
 ) -> Result<StormWindow> {
-    for attempt in 0..COUNT_ATTEMPTS {
+    let resource = format!("storm window {}", stop.storm_key);
+    let contended = Contended {
+        attempts: COUNT_ATTEMPTS,
+        contender: stop.claim_key,
+        resource: &resource,
+    };
+    retry_contended(clock, contended, async |_| {
         let stored = match store.count_into_open(&stop).await? {
-            Counting::Counted(window) => return Ok(window),
+            Counting::Counted(window) => return Ok(Attempt::Done(window)),
             Counting::NotOpen(stored) => stored,
         };
         let still_open = stored
@@ -34,16 +41,13 @@ pub async fn count_stop_once(
         if !still_open {
             let first = stop.opened(stored.as_ref());
             if store.open_window(&stop, stored.as_ref(), &first).await? {
-                return Ok(first);
+                return Ok(Attempt::Done(first));
             }
         }
         // Another stop opened the window between the two calls: count into theirs.
-        clock.sleep(contention_pause(attempt, stop.claim_key)).await;
-    }
-    Err(AutopilotError::Contention {
-        resource: format!("storm window {}", stop.storm_key),
-        attempts: COUNT_ATTEMPTS,
+        Ok(Attempt::Lost)
     })
+    .await
 }
 
 /// What counting `stop` would give, without writing (for `--dry-run`): the number it was given

@@ -33,7 +33,9 @@ pub fn after_reply(reply: &WebhookReply, waits: u32, now: i64, deadline_s: i64) 
     match reply.status {
         200..=299 => Next::Delivered,
         429 => {
-            let wait = reply.retry_after_s.unwrap_or(DEFAULT_RETRY_AFTER_S);
+            let wait = reply
+                .retry_after
+                .map_or(DEFAULT_RETRY_AFTER_S, |after| after.seconds_from(now));
             let left = deadline_s - now;
             if waits >= MAX_WAITS {
                 Next::Fail(format!("429 Too Many Requests after {waits} waits"))
@@ -102,13 +104,36 @@ pub async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::RetryAfter;
 
     fn reply(status: u16, retry_after_s: Option<u64>) -> WebhookReply {
         WebhookReply {
             status,
-            retry_after_s,
+            retry_after: retry_after_s.map(RetryAfter::Seconds),
             body: String::new(),
         }
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        assert_eq!(RetryAfter::parse("7"), Some(RetryAfter::Seconds(7)));
+        assert_eq!(RetryAfter::parse(" 120 "), Some(RetryAfter::Seconds(120)));
+        // Wed, 21 Oct 2015 07:28:00 GMT is 1445412480.
+        let date = RetryAfter::parse("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(date, Some(RetryAfter::At(1_445_412_480)));
+        assert_eq!(date.unwrap().seconds_from(1_445_412_470), 10);
+        assert_eq!(date.unwrap().seconds_from(1_445_412_490), 0);
+        assert_eq!(RetryAfter::parse("soon"), None);
+        assert_eq!(RetryAfter::parse("-3"), None);
+        let at_429 = WebhookReply {
+            status: 429,
+            retry_after: date,
+            body: String::new(),
+        };
+        assert_eq!(
+            after_reply(&at_429, 0, 1_445_412_470, 1_445_412_500),
+            Next::Wait(10)
+        );
     }
 
     #[test]

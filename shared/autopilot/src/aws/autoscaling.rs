@@ -12,7 +12,7 @@ use crate::scaling::TargetBounds;
 
 /// The resource id of an ECS service: `service/<cluster name>/<service name>` (names, not ARNs).
 pub fn ecs_resource_id(cluster: &str, service: &str) -> String {
-    let name = |value: &str| value.rsplit('/').next().unwrap_or(value).to_owned();
+    let name = |value: &str| crate::arn::last_segment(value).to_owned();
     format!("service/{}/{}", name(cluster), name(service))
 }
 

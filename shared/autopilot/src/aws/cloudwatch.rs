@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricAlarm};
 
 use super::{aws_error, AwsClients};
+use crate::arn::Arn;
 use crate::domain::AlarmState;
 use crate::error::Result;
 use crate::events::alarm::{
@@ -86,10 +87,11 @@ fn alarm_state(alarm: &MetricAlarm) -> Option<AlarmTransition> {
     Some(AlarmTransition {
         delivery: Delivery::DescribeAlarms,
         alarm_name: name.to_owned(),
-        alarm_arn: alarm.alarm_arn().map(str::to_owned),
+        alarm_arn: alarm.alarm_arn().and_then(|arn| Arn::parse(arn).ok()),
         state,
         previous_state: None,
         state_timestamp: alarm.state_updated_timestamp().map(|t| t.to_string()),
+        state_at: alarm.state_updated_timestamp().map(|t| t.secs()),
         reason,
         metric_value,
         threshold,

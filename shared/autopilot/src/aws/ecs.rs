@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_ecs::types::LogDriver;
 
 use super::{aws_error, AwsClients};
+use crate::arn::Arn;
 use crate::batch::{RunFailure, RunTaskRequest, RunTaskResult, RunningTask};
 use crate::domain::{AwsLogsTarget, DeploymentSnapshot, ServiceSnapshot};
 use crate::error::Result;
@@ -63,7 +64,7 @@ impl ServiceReader for AwsClients {
                 output
                     .service_arns()
                     .iter()
-                    .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_owned()),
+                    .map(|arn| crate::arn::last_segment(arn).to_owned()),
             );
             match output.next_token() {
                 Some(token) if !token.is_empty() => next = Some(token.to_owned()),
@@ -216,10 +217,11 @@ fn timestamp(at: Option<&aws_smithy_types::DateTime>) -> Option<chrono::DateTime
 /// diagnoses it.
 fn task_detail(task: &aws_sdk_ecs::types::Task) -> TaskDetail {
     let text = |value: Option<&str>| value.map(str::to_owned);
+    let arn = |value: Option<&str>| value.and_then(|text| Arn::parse(text).ok());
     TaskDetail {
-        task_arn: text(task.task_arn()),
-        cluster_arn: text(task.cluster_arn()),
-        task_definition_arn: text(task.task_definition_arn()),
+        task_arn: arn(task.task_arn()),
+        cluster_arn: arn(task.cluster_arn()),
+        task_definition_arn: arn(task.task_definition_arn()),
         group: text(task.group()),
         started_by: text(task.started_by()),
         last_status: text(task.last_status()),

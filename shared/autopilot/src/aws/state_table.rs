@@ -1,31 +1,68 @@
-//! DynamoDB adapter implementing the state ports ([`ClaimStore`], [`StormStore`],
-//! [`ScalingStore`], [`RunStore`], [`IncidentStore`], [`WatchStore`]): conditional claims for
-//! duplicate suppression; storm windows counted by one atomic increment that records each
-//! stop's number under its claim;
-//! `alarm-scaler`'s per-service scaling memory with a revision for conditional writes;
-//! `batch-runner`'s run records. Table: hash key `pk` (S), TTL attribute `expires_at` (N).
+//! DynamoDB adapter implementing the state ports (the readers and writers that make up
+//! [`StateStore`](crate::ports::StateStore)): conditional claims for duplicate suppression;
+//! storm windows counted by one atomic increment that records each stop's number under its
+//! claim; `alarm-scaler`'s per-service scaling memory and incidents with a revision for
+//! conditional writes; `batch-runner`'s run records; watch records and muted ledgers. Table:
+//! hash key `pk` (S), TTL attribute `expires_at` (N); every attribute is named in [`attr`].
+//! What it answers is held to `testkit::contract` on the local cloud.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::aws_error;
-use crate::error::Result;
+use crate::error::{AutopilotError, Result};
 use crate::incident::Incident;
+use crate::keys::counted_key;
 use crate::ports::{
     ClaimReader, ClaimWriter, Counting, IncidentReader, IncidentWriter, MuteReader, MuteWriter,
     RunWriter, ScalingReader, ScalingWriter, StormReader, StormWriter, WatchReader, WatchWriter,
 };
 use crate::scaling::ScalingMemory;
 use crate::state::{
-    claimable, counted_key, refused_claim, window_open, Claim, ClaimRecord, ClaimStatus,
-    MutedLedger, MutedNotice, Stop, StormWindow,
+    claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, MutedLedger, MutedNotice, Stop,
+    StormWindow,
 };
 
 type Item = HashMap<String, AttributeValue>;
+
+/// The table's attribute names, each spelled once (the template names `PK` and `EXPIRES_AT`).
+pub mod attr {
+    pub const PK: &str = "pk";
+    pub const STATUS: &str = "status";
+    pub const LEASE_UNTIL: &str = "lease_until";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const MESSAGE_ID: &str = "message_id";
+    pub const DECISION: &str = "decision";
+    pub const DELIVERED: &str = "delivered";
+    pub const STOPS: &str = "stops";
+    pub const STARTED_AT: &str = "started_at";
+    pub const LAST_AT: &str = "last_at";
+    pub const TITLES: &str = "titles";
+    pub const LAST_REASON: &str = "last_reason";
+    pub const REVISION: &str = "revision";
+    pub const LAST_CHANGE: &str = "last_change";
+    pub const LAST_SCALE_OUT_AT: &str = "last_scale_out_at";
+    pub const LAST_SCALE_IN_AT: &str = "last_scale_in_at";
+    pub const ROUNDS: &str = "rounds";
+    pub const TASKS: &str = "tasks";
+    pub const INCIDENT: &str = "incident";
+    pub const MUTED_UNTIL: &str = "muted_until";
+    pub const ABOUT: &str = "about";
+    pub const CLAIMS: &str = "claims";
+    pub const SHORT_SINCE: &str = "short_since";
+    /// The window's map from a [`counted_key`](crate::keys::counted_key) to the number its
+    /// stop was given.
+    pub const COUNTED: &str = "counted";
+    /// Prefix of a muted ledger's per-category counts (`c:oom`).
+    pub const MUTED_COUNT: &str = "c:";
+}
+use attr::*;
 
 /// The state table; its DynamoDB client is built on the first call.
 #[derive(Clone, Debug)]
@@ -54,28 +91,26 @@ fn get_s(item: &Item, name: &str) -> Option<String> {
 
 fn claim_record(item: &Item) -> ClaimRecord {
     ClaimRecord {
-        status: get_s(item, "status")
-            .as_deref()
-            .and_then(ClaimStatus::parse),
-        lease_until: get_n(item, "lease_until").unwrap_or_default(),
-        message_id: get_s(item, "message_id"),
-        decision: get_s(item, "decision"),
+        status: get_s(item, STATUS).as_deref().and_then(ClaimStatus::parse),
+        lease_until: get_n(item, LEASE_UNTIL).unwrap_or_default(),
+        message_id: get_s(item, MESSAGE_ID),
+        decision: get_s(item, DECISION),
     }
 }
 
 fn storm_window(item: &Item) -> StormWindow {
     let mut titles: Vec<String> = item
-        .get("titles")
+        .get(TITLES)
         .and_then(|v| v.as_ss().ok())
         .cloned()
         .unwrap_or_default();
     titles.sort();
     StormWindow {
-        count: get_n(item, "stops").unwrap_or_default(),
-        started_at: get_n(item, "started_at").unwrap_or_default(),
-        last_at: get_n(item, "last_at").unwrap_or_default(),
+        count: get_n(item, STOPS).unwrap_or_default(),
+        started_at: get_n(item, STARTED_AT).unwrap_or_default(),
+        last_at: get_n(item, LAST_AT).unwrap_or_default(),
         titles,
-        last_reason: get_s(item, "last_reason").filter(|r| !r.is_empty()),
+        last_reason: get_s(item, LAST_REASON).filter(|r| !r.is_empty()),
         previous_count: None,
     }
 }
@@ -97,7 +132,7 @@ impl StateTable {
         self.client()
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key(PK, s(key))
             .send()
             .await
             .map_err(|e| aws_error("dynamodb", "DeleteItem", e))?;
@@ -109,7 +144,7 @@ impl StateTable {
             .client()
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key(PK, s(key))
             .consistent_read(true)
             .send()
             .await
@@ -130,11 +165,11 @@ impl StateTable {
             .client()
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key(PK, s(key))
             .update_expression(expression)
-            .condition_expression("attribute_exists(pk)");
+            .condition_expression(format!("attribute_exists({PK})"));
         if expression.contains("#status") {
-            request = request.expression_attribute_names("#status", "status");
+            request = request.expression_attribute_names("#status", STATUS);
         }
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
@@ -175,12 +210,15 @@ impl ClaimWriter for StateTable {
             .client()
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
-            .update_expression("SET #status = :in_progress, lease_until = :lease, expires_at = :expires")
-            .condition_expression(
-                "attribute_not_exists(pk) OR #status = :retryable OR (#status = :in_progress AND lease_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
+            .key(PK, s(key))
+            .update_expression(format!(
+                "SET #status = :in_progress, {LEASE_UNTIL} = :lease, {EXPIRES_AT} = :expires"
+            ))
+            .condition_expression(format!(
+                "attribute_not_exists({PK}) OR #status = :retryable \
+                 OR (#status = :in_progress AND {LEASE_UNTIL} < :now)"
+            ))
+            .expression_attribute_names("#status", STATUS)
             .expression_attribute_values(":in_progress", s(ClaimStatus::InProgress.as_str()))
             .expression_attribute_values(":retryable", s(ClaimStatus::Retryable.as_str()))
             .expression_attribute_values(":lease", n(lease_until))
@@ -189,19 +227,14 @@ impl ClaimWriter for StateTable {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(match output.attributes {
+        match conditional("UpdateItem", result)? {
+            Some(output) => Ok(match output.attributes {
                 Some(old) if !old.is_empty() => Claim::Resumed {
                     delivered: delivered_to(&old),
                 },
                 _ => Claim::Fresh,
             }),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
+            None => {
                 let record = self
                     .get(key)
                     .await?
@@ -209,7 +242,6 @@ impl ClaimWriter for StateTable {
                     .unwrap_or_default();
                 Ok(refused_claim(&record))
             }
-            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
         }
     }
 
@@ -222,11 +254,13 @@ impl ClaimWriter for StateTable {
         let expression = match message_id {
             Some(id) => {
                 values.push((":message_id", s(id)));
-                "SET #status = :complete, decision = :decision, message_id = :message_id"
+                format!(
+                    "SET #status = :complete, {DECISION} = :decision, {MESSAGE_ID} = :message_id"
+                )
             }
-            None => "SET #status = :complete, decision = :decision",
+            None => format!("SET #status = :complete, {DECISION} = :decision"),
         };
-        self.set_claim_fields(key, expression, values).await
+        self.set_claim_fields(key, &expression, values).await
     }
 
     /// Gives a claim back after a failure so that the retry can take it at once.
@@ -243,7 +277,7 @@ impl ClaimWriter for StateTable {
     async fn record_delivery(&self, key: &str, destination: &str) -> Result<()> {
         self.set_claim_fields(
             key,
-            "ADD delivered :destination",
+            &format!("ADD {DELIVERED} :destination"),
             vec![(
                 ":destination",
                 AttributeValue::Ss(vec![destination.to_owned()]),
@@ -256,7 +290,7 @@ impl ClaimWriter for StateTable {
 /// The destinations a claim's earlier attempts delivered to.
 fn delivered_to(item: &Item) -> Vec<String> {
     let mut delivered = item
-        .get("delivered")
+        .get(DELIVERED)
         .and_then(|v| v.as_ss().ok())
         .cloned()
         .unwrap_or_default();
@@ -272,9 +306,6 @@ fn counted_number(item: &Item, counted: &str) -> Option<u64> {
         .and_then(|number| number.as_n().ok())
         .and_then(|number| number.parse().ok())
 }
-
-/// The attribute of a window item that maps a [`counted_key`] to the number its stop was given.
-const COUNTED: &str = "counted";
 
 #[async_trait]
 impl StormReader for StateTable {
@@ -300,69 +331,49 @@ impl StormReader for StateTable {
 impl StormWriter for StateTable {
     /// One `UpdateItem`: `stops + 1` into the open window, the same number under the claim's
     /// [`counted_key`], conditional on the window being open and the claim not counted. When
-    /// the condition fails, one `GetItem` says why: counted before (its number), no open window,
-    /// or a window an earlier version wrote without the `counted` map (given one, then counted).
+    /// the condition fails, one `GetItem` says why: counted before (its number), or no open
+    /// window.
     async fn count_into_open(&self, stop: &Stop<'_>) -> Result<Counting> {
         let counted = counted_key(stop.claim_key);
-        for _ in 0..2 {
-            let result = self
-                .client()
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(stop.storm_key))
-                .update_expression(
-                    "SET stops = stops + :one, #counted.#claim = stops + :one, last_at = :now, \
-                     last_reason = :reason, expires_at = :expires ADD titles :title",
-                )
-                .condition_expression(
-                    "started_at > :open_since AND attribute_exists(#counted) \
-                     AND attribute_not_exists(#counted.#claim)",
-                )
-                .expression_attribute_names("#counted", COUNTED)
-                .expression_attribute_names("#claim", &counted)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(stop.now))
-                .expression_attribute_values(":reason", s(stop.reason))
-                .expression_attribute_values(":expires", n(stop.expires_at()))
-                .expression_attribute_values(
-                    ":title",
-                    AttributeValue::Ss(vec![stop.title.to_owned()]),
-                )
-                .expression_attribute_values(":open_since", n(stop.open_since()))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            let error = match result {
-                Ok(output) => {
-                    let item = output.attributes.unwrap_or_default();
-                    return Ok(Counting::Counted(storm_window(&item)));
-                }
-                Err(error) => error,
-            };
-            if !matches!(
-                error.as_service_error(),
-                Some(UpdateItemError::ConditionalCheckFailedException(_))
-            ) {
-                return Err(aws_error("dynamodb", "UpdateItem", error));
-            }
-            let Some(item) = self.get(stop.storm_key).await? else {
-                return Ok(Counting::NotOpen(None));
-            };
-            let stored = storm_window(&item);
-            if let Some(number) = counted_number(&item, &counted) {
-                return Ok(Counting::Counted(StormWindow {
-                    count: number,
-                    ..stored
-                }));
-            }
-            if item.contains_key(COUNTED)
-                || !window_open(stored.started_at, stop.now, stop.window_s)
-            {
-                return Ok(Counting::NotOpen(Some(stored)));
-            }
-            self.give_counted_map(stop.storm_key).await?;
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(stop.storm_key))
+            .update_expression(format!(
+                "SET {STOPS} = {STOPS} + :one, #counted.#claim = {STOPS} + :one, \
+                     {LAST_AT} = :now, {LAST_REASON} = :reason, {EXPIRES_AT} = :expires \
+                     ADD {TITLES} :title"
+            ))
+            .condition_expression(format!(
+                "{STARTED_AT} > :open_since AND attribute_not_exists(#counted.#claim)"
+            ))
+            .expression_attribute_names("#counted", COUNTED)
+            .expression_attribute_names("#claim", &counted)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(stop.now))
+            .expression_attribute_values(":reason", s(stop.reason))
+            .expression_attribute_values(":expires", n(stop.expires_at()))
+            .expression_attribute_values(":title", AttributeValue::Ss(vec![stop.title.to_owned()]))
+            .expression_attribute_values(":open_since", n(stop.open_since()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        if let Some(output) = conditional("UpdateItem", result)? {
+            let item = output.attributes.unwrap_or_default();
+            return Ok(Counting::Counted(storm_window(&item)));
         }
-        Ok(Counting::NotOpen(self.read_window(stop.storm_key).await?))
+        let Some(item) = self.get(stop.storm_key).await? else {
+            return Ok(Counting::NotOpen(None));
+        };
+        let stored = storm_window(&item);
+        Ok(match counted_number(&item, &counted) {
+            Some(number) => Counting::Counted(StormWindow {
+                count: number,
+                ..stored
+            }),
+            None => Counting::NotOpen(Some(stored)),
+        })
     }
 
     /// One `PutItem` of the new window with the stop's number (1) recorded, conditional on
@@ -378,35 +389,24 @@ impl StormWriter for StateTable {
             .client()
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(stop.storm_key))
-            .item("stops", n(first.count))
-            .item("started_at", n(first.started_at))
-            .item("last_at", n(first.last_at))
-            .item("titles", AttributeValue::Ss(first.titles.clone()))
+            .item(PK, s(stop.storm_key))
+            .item(STOPS, n(first.count))
+            .item(STARTED_AT, n(first.started_at))
+            .item(LAST_AT, n(first.last_at))
+            .item(TITLES, AttributeValue::Ss(first.titles.clone()))
             .item(
-                "last_reason",
+                LAST_REASON,
                 s(first.last_reason.clone().unwrap_or_default()),
             )
             .item(COUNTED, AttributeValue::M(numbers))
-            .item("expires_at", n(stop.expires_at()));
+            .item(EXPIRES_AT, n(stop.expires_at()));
         let put = match replaced {
             Some(closed) => put
-                .condition_expression("started_at = :started")
+                .condition_expression(format!("{STARTED_AT} = :started"))
                 .expression_attribute_values(":started", n(closed.started_at)),
-            None => put.condition_expression("attribute_not_exists(pk)"),
+            None => put.condition_expression(format!("attribute_not_exists({PK})")),
         };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(aws_error("dynamodb", "PutItem", error)),
-        }
+        Ok(conditional("PutItem", put.send().await)?.is_some())
     }
 
     /// One `UpdateItem` removing the claim's entry, if the window still has it.
@@ -415,7 +415,7 @@ impl StormWriter for StateTable {
             .client()
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(storm_key))
+            .key(PK, s(storm_key))
             .update_expression("REMOVE #counted.#claim")
             .condition_expression("attribute_exists(#counted.#claim)")
             .expression_attribute_names("#counted", COUNTED)
@@ -434,39 +434,52 @@ impl StormWriter for StateTable {
     }
 }
 
-impl StateTable {
-    /// Gives a window an earlier version wrote (without the `counted` map) an empty one.
-    async fn give_counted_map(&self, storm_key: &str) -> Result<()> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(storm_key))
-            .update_expression("SET #counted = :empty")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#counted)")
-            .expression_attribute_names("#counted", COUNTED)
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-            .send()
-            .await;
-        nothing_to_change_if_refused(result)
+/// The condition of a revisioned write: the item is still at `expected` (0: there is none).
+fn revision_is(expected: u64) -> String {
+    if expected == 0 {
+        format!("attribute_not_exists({PK}) OR {REVISION} = :expected")
+    } else {
+        format!("{REVISION} = :expected")
     }
 }
 
 /// An `UpdateItem` whose condition not holding means there was nothing to change.
 fn nothing_to_change_if_refused<T>(
-    result: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<UpdateItemError>>,
+    result: std::result::Result<T, SdkError<UpdateItemError, HttpResponse>>,
 ) -> Result<()> {
+    conditional("UpdateItem", result).map(drop)
+}
+
+/// A DynamoDB error that can say its request's condition refused it.
+trait Refusal {
+    fn condition_refused(&self) -> bool;
+}
+
+impl Refusal for UpdateItemError {
+    fn condition_refused(&self) -> bool {
+        matches!(self, Self::ConditionalCheckFailedException(_))
+    }
+}
+
+impl Refusal for PutItemError {
+    fn condition_refused(&self) -> bool {
+        matches!(self, Self::ConditionalCheckFailedException(_))
+    }
+}
+
+/// A conditional write's outcome: its output when written, `None` when its condition refused
+/// it, any other failure as the `operation`'s AWS error.
+fn conditional<T, E>(
+    operation: &'static str,
+    result: std::result::Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>>
+where
+    E: Refusal + ProvideErrorMetadata + std::error::Error + 'static,
+{
     match result {
-        Ok(_) => Ok(()),
-        Err(error)
-            if matches!(
-                error.as_service_error(),
-                Some(UpdateItemError::ConditionalCheckFailedException(_))
-            ) =>
-        {
-            Ok(())
-        }
-        Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
+        Ok(output) => Ok(Some(output)),
+        Err(error) if error.as_service_error().is_some_and(E::condition_refused) => Ok(None),
+        Err(error) => Err(aws_error("dynamodb", operation, error)),
     }
 }
 
@@ -478,10 +491,10 @@ impl ScalingReader for StateTable {
             None => (ScalingMemory::default(), 0),
             Some(item) => (
                 ScalingMemory {
-                    last_scale_out_at: get_n(&item, "last_scale_out_at"),
-                    last_scale_in_at: get_n(&item, "last_scale_in_at"),
+                    last_scale_out_at: get_n(&item, LAST_SCALE_OUT_AT),
+                    last_scale_in_at: get_n(&item, LAST_SCALE_IN_AT),
                 },
-                get_n(&item, "revision").unwrap_or_default(),
+                get_n(&item, REVISION).unwrap_or_default(),
             ),
         })
     }
@@ -498,37 +511,27 @@ impl ScalingWriter for StateTable {
         memory: &ScalingMemory,
         change: &str,
     ) -> Result<bool> {
-        let condition = if expected_revision == 0 {
-            "attribute_not_exists(pk) OR revision = :expected"
-        } else {
-            "revision = :expected"
-        };
-        let mut set = vec!["revision = :next", "last_change = :change"];
+        let mut set = vec![
+            format!("{REVISION} = :next"),
+            format!("{LAST_CHANGE} = :change"),
+        ];
         let mut remove = Vec::new();
         let mut request = self
             .client()
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
-            .condition_expression(condition)
+            .key(PK, s(key))
+            .condition_expression(revision_is(expected_revision))
             .expression_attribute_values(":expected", n(expected_revision))
             .expression_attribute_values(":next", n(expected_revision + 1))
             .expression_attribute_values(":change", s(change));
-        for (name, value) in [
-            ("last_scale_out_at", memory.last_scale_out_at),
-            ("last_scale_in_at", memory.last_scale_in_at),
+        for (name, placeholder, value) in [
+            (LAST_SCALE_OUT_AT, ":out", memory.last_scale_out_at),
+            (LAST_SCALE_IN_AT, ":in", memory.last_scale_in_at),
         ] {
             match value {
                 Some(at) => {
-                    set.push(match name {
-                        "last_scale_out_at" => "last_scale_out_at = :out",
-                        _ => "last_scale_in_at = :in",
-                    });
-                    let placeholder = if name == "last_scale_out_at" {
-                        ":out"
-                    } else {
-                        ":in"
-                    };
+                    set.push(format!("{name} = {placeholder}"));
                     request = request.expression_attribute_values(placeholder, n(at));
                 }
                 None => remove.push(name),
@@ -538,18 +541,8 @@ impl ScalingWriter for StateTable {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(aws_error("dynamodb", "UpdateItem", error)),
-        }
+        let result = request.update_expression(expression).send().await;
+        Ok(conditional("UpdateItem", result)?.is_some())
     }
 }
 
@@ -562,21 +555,22 @@ impl RunWriter for StateTable {
             .client()
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
-            .update_expression("ADD rounds :one")
-            .condition_expression("attribute_exists(pk)")
+            .key(PK, s(key))
+            .update_expression(format!("ADD {ROUNDS} :one"))
+            .condition_expression(format!("attribute_exists({PK})"))
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
         let item = output.attributes.unwrap_or_default();
-        let tasks = item
-            .get("tasks")
+        let mut tasks = item
+            .get(TASKS)
             .and_then(|v| v.as_ss().ok())
             .cloned()
             .unwrap_or_default();
-        Ok((get_n(&item, "rounds").unwrap_or(1), tasks))
+        tasks.sort();
+        Ok((get_n(&item, ROUNDS).unwrap_or(1), tasks))
     }
 
     /// Adds started task ARNs to a claimed batch run, so a resumed run starts only the rest.
@@ -586,7 +580,7 @@ impl RunWriter for StateTable {
         }
         self.set_claim_fields(
             key,
-            "ADD tasks :tasks",
+            &format!("ADD {TASKS} :tasks"),
             vec![(":tasks", AttributeValue::Ss(tasks.to_vec()))],
         )
         .await
@@ -602,18 +596,14 @@ impl IncidentReader for StateTable {
         let Some(item) = self.get(key).await? else {
             return Ok(None);
         };
-        let text = get_s(&item, "incident").unwrap_or_default();
-        let incident =
-            serde_json::from_str(&text).map_err(|e| crate::error::AutopilotError::Aws {
-                service: "dynamodb",
-                operation: "GetItem",
-                code: "UnreadableIncident".into(),
-                message: format!("{key}: {e}"),
-            })?;
-        Ok(Some((
-            incident,
-            get_n(&item, "revision").unwrap_or_default(),
-        )))
+        let text = get_s(&item, INCIDENT).unwrap_or_default();
+        let incident = serde_json::from_str(&text).map_err(|e| AutopilotError::Aws {
+            service: "dynamodb",
+            operation: "GetItem",
+            code: "UnreadableIncident".into(),
+            message: format!("{key}: {e}"),
+        })?;
+        Ok(Some((incident, get_n(&item, REVISION).unwrap_or_default())))
     }
 }
 
@@ -625,44 +615,30 @@ impl IncidentWriter for StateTable {
         expected_revision: u64,
         incident: &Incident,
     ) -> Result<bool> {
-        let condition = if expected_revision == 0 {
-            "attribute_not_exists(pk) OR revision = :expected"
-        } else {
-            "revision = :expected"
-        };
-        let text = serde_json::to_string(incident).unwrap_or_default();
+        let text = serde_json::to_string(incident).map_err(|e| AutopilotError::Aws {
+            service: "dynamodb",
+            operation: "PutItem",
+            code: "UnwritableIncident".into(),
+            message: format!("{key}: {e}"),
+        })?;
         let result = self
             .client()
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(key))
-            .item("incident", s(text))
-            .item("revision", n(expected_revision + 1))
+            .item(PK, s(key))
+            .item(INCIDENT, s(text))
+            .item(REVISION, n(expected_revision + 1))
             .item(
-                "expires_at",
+                EXPIRES_AT,
                 n(incident.last_signal_at.saturating_add(INCIDENT_TTL_S)),
             )
-            .condition_expression(condition)
+            .condition_expression(revision_is(expected_revision))
             .expression_attribute_values(":expected", n(expected_revision))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(aws_error("dynamodb", "PutItem", error)),
-        }
+        Ok(conditional("PutItem", result)?.is_some())
     }
 }
-
-/// Attribute prefix of a muted ledger's per-category counts (`c:oom`).
-const MUTED_COUNT: &str = "c:";
 
 #[async_trait]
 impl MuteReader for StateTable {
@@ -676,7 +652,7 @@ impl MuteReader for StateTable {
                 })
                 .collect();
             let mut about = item
-                .get("about")
+                .get(ABOUT)
                 .and_then(|v| v.as_ss().ok())
                 .cloned()
                 .unwrap_or_default();
@@ -692,31 +668,31 @@ impl MuteWriter for StateTable {
     /// window's end and expiry; conditional on the claim not being in the ledger yet, so that a
     /// retried delivery finds it counted.
     async fn count_muted(&self, muted: &MutedNotice<'_>) -> Result<()> {
-        let mut adds = vec!["#count :one"];
+        let mut adds = vec!["#count :one".to_owned()];
         let expires = muted.until.saturating_add(muted.ttl_s as i64);
         let mut request = self
             .client()
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(muted.ledger_key))
+            .key(PK, s(muted.ledger_key))
             .expression_attribute_names("#count", format!("{MUTED_COUNT}{}", muted.category))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":until", n(muted.until))
             .expression_attribute_values(":expires", n(expires));
         if let Some(about) = muted.about {
-            adds.push("about :about");
+            adds.push(format!("{ABOUT} :about"));
             request = request
                 .expression_attribute_values(":about", AttributeValue::Ss(vec![about.to_owned()]));
         }
         if let Some(claim) = muted.claim_key {
-            adds.push("claims :claims");
+            adds.push(format!("{CLAIMS} :claims"));
             request = request
-                .condition_expression("NOT contains(claims, :claim)")
+                .condition_expression(format!("NOT contains({CLAIMS}, :claim)"))
                 .expression_attribute_values(":claims", AttributeValue::Ss(vec![claim.to_owned()]))
                 .expression_attribute_values(":claim", s(claim));
         }
         let expression = format!(
-            "ADD {} SET muted_until = :until, expires_at = :expires",
+            "ADD {} SET {MUTED_UNTIL} = :until, {EXPIRES_AT} = :expires",
             adds.join(", ")
         );
         nothing_to_change_if_refused(request.update_expression(expression).send().await)
@@ -733,7 +709,7 @@ impl WatchReader for StateTable {
         Ok(self
             .get(key)
             .await?
-            .and_then(|item| get_n(&item, "short_since")))
+            .and_then(|item| get_n(&item, SHORT_SINCE)))
     }
 }
 
@@ -745,10 +721,10 @@ impl WatchWriter for StateTable {
             .client()
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(key))
-            .item("expires_at", n(now.saturating_add(INCIDENT_TTL_S)));
+            .item(PK, s(key))
+            .item(EXPIRES_AT, n(now.saturating_add(INCIDENT_TTL_S)));
         if let Some(since) = since {
-            put = put.item("short_since", n(since));
+            put = put.item(SHORT_SINCE, n(since));
         }
         put.send()
             .await

@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use super::{ssm, AwsClients};
 use crate::error::{AutopilotError, Result};
-use crate::ports::WebhookReply;
+use crate::ports::{RetryAfter, WebhookReply};
 
 /// Characters of an answer's body kept for errors.
 const BODY_KEPT: usize = 200;
@@ -135,7 +135,6 @@ fn operation(clients: &AwsClients, name: &str, url: &str) -> Result<Post> {
         })
         .deserializer::<WebhookReply, NoModelledError>(|response| {
             let header = response.headers().get("retry-after");
-            let now = chrono::Utc::now().timestamp();
             let body = response.body().bytes().unwrap_or_default();
             let body: String = String::from_utf8_lossy(body)
                 .chars()
@@ -143,7 +142,7 @@ fn operation(clients: &AwsClients, name: &str, url: &str) -> Result<Post> {
                 .collect();
             Ok::<_, OrchestratorError<NoModelledError>>(WebhookReply {
                 status: response.status().as_u16(),
-                retry_after_s: header.and_then(|h| retry_after_s(h, now)),
+                retry_after: header.and_then(RetryAfter::parse),
                 body: body.trim().to_owned(),
             })
         })
@@ -153,36 +152,4 @@ fn operation(clients: &AwsClients, name: &str, url: &str) -> Result<Post> {
 /// Plain HTTP is allowed to this machine only (tests' local servers).
 fn is_loopback(host: &str) -> bool {
     host == "localhost" || host == "127.0.0.1" || host == "[::1]"
-}
-
-/// `Retry-After` as seconds from `now`: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
-pub fn retry_after_s(header: &str, now: i64) -> Option<u64> {
-    let header = header.trim();
-    if let Ok(seconds) = header.parse::<u64>() {
-        return Some(seconds);
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(header).ok()?;
-    Some(at.timestamp().saturating_sub(now).max(0) as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_is_seconds_or_a_date() {
-        assert_eq!(retry_after_s("7", 0), Some(7));
-        assert_eq!(retry_after_s(" 120 ", 0), Some(120));
-        // Wed, 21 Oct 2015 07:28:00 GMT is 1445412480.
-        assert_eq!(
-            retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT", 1_445_412_470),
-            Some(10)
-        );
-        assert_eq!(
-            retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT", 1_445_412_490),
-            Some(0)
-        );
-        assert_eq!(retry_after_s("soon", 0), None);
-        assert_eq!(retry_after_s("-3", 0), None);
-    }
 }

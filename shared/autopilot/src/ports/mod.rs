@@ -238,12 +238,40 @@ pub trait Notifier: Send + Sync + Debug {
     async fn post(&self, webhook: &str, body: &str) -> Result<WebhookReply>;
 }
 
+/// A `Retry-After` header (RFC 9110 §10.2.3): a delay, or a time to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    Seconds(u64),
+    /// Epoch seconds.
+    At(i64),
+}
+
+impl RetryAfter {
+    /// Delta-seconds or an HTTP date; `None` for anything else.
+    pub fn parse(header: &str) -> Option<Self> {
+        let header = header.trim();
+        if let Ok(seconds) = header.parse::<u64>() {
+            return Some(Self::Seconds(seconds));
+        }
+        let at = chrono::DateTime::parse_from_rfc2822(header).ok()?;
+        Some(Self::At(at.timestamp()))
+    }
+
+    /// The seconds to wait from `now` (none once its time has passed).
+    pub fn seconds_from(self, now: i64) -> u64 {
+        match self {
+            Self::Seconds(seconds) => seconds,
+            Self::At(at) => u64::try_from(at.saturating_sub(now)).unwrap_or(0),
+        }
+    }
+}
+
 /// What a webhook answered to one POST.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookReply {
     pub status: u16,
-    /// `Retry-After` in seconds, when the answer carried one.
-    pub retry_after_s: Option<u64>,
+    /// `Retry-After`, when the answer carried one that reads.
+    pub retry_after: Option<RetryAfter>,
     /// The start of the body, for error messages (never the URL).
     pub body: String,
 }
@@ -362,9 +390,9 @@ impl Scope {
 
     /// The scope an ARN names (`arn:aws:ecs:eu-west-1:222233334444:cluster/shop`), if it
     /// names both an account and a region; a plain name has none.
-    pub fn of_arn(arn: &str) -> Option<Self> {
-        let account = crate::domain::account_of_arn(arn)?;
-        let region = crate::domain::region_of_arn(arn)?;
+    pub fn of_arn(name_or_arn: &str) -> Option<Self> {
+        let arn = crate::arn::Arn::parse(name_or_arn).ok()?;
+        let (account, region) = (arn.account()?, arn.region()?);
         let digits = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
         digits.then(|| Self::new(account, region))
     }

@@ -15,8 +15,6 @@ use serde::Serialize;
 
 pub use catalog::{CapacityProviderItem, JobCatalog, JobSpec, Overlap};
 
-/// Prefix of run claims in the state table.
-pub const RUN_PREFIX: &str = "batch#run#";
 /// How long a run claim is kept.
 pub const RUN_TTL_S: u64 = 7 * 24 * 3600;
 
@@ -25,11 +23,6 @@ pub fn run_id(scheduled_time: Option<&str>, request_id: Option<&str>, now: i64) 
     scheduled_time
         .or(request_id)
         .map_or_else(|| format!("manual-{now}"), str::to_owned)
-}
-
-/// The claim key of a run.
-pub fn run_key(job: &str, run_id: &str) -> String {
-    format!("{RUN_PREFIX}{job}#{run_id}")
 }
 
 /// Every task the runner starts carries `startedBy = batch-runner/<job>`.

@@ -2,13 +2,15 @@
 //! (from `batch-runner`), and a job task's completion (from `task-triage`: job name, exit codes,
 //! duration).
 
+use crate::arn::last_segment;
+use crate::domain::Source;
 use serde::Serialize;
 use serde_json::json;
 
 use super::{job_of_started_by, FailureClass, JobCatalog, RunFailure};
 use crate::domain::Severity;
 use crate::events::ecs::TaskStateChange;
-use crate::notify::{links, Link, Notice, Section};
+use crate::notify::{links, Link, Notice, NoticeCategory, NoticeKind, Section};
 use crate::triage::Diagnosis;
 
 /// What `batch-runner` did with a run.
@@ -101,12 +103,8 @@ pub struct RunFacts<'a> {
     pub region: Option<&'a str>,
 }
 
-fn short(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 fn cluster_name(cluster: &str) -> &str {
-    short(cluster)
+    last_segment(cluster)
 }
 
 /// The notice for a skipped, replaced or failed run.
@@ -176,7 +174,7 @@ pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
                 .collect(),
         });
     }
-    let task_lines = |tasks: &[String]| tasks.iter().map(|t| short(t).to_owned()).collect();
+    let task_lines = |tasks: &[String]| tasks.iter().map(|t| last_segment(t).to_owned()).collect();
     if !facts.tasks.is_empty() {
         sections.push(Section {
             heading: "Started tasks".into(),
@@ -222,10 +220,10 @@ pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
     }
     Notice {
         job: Some(facts.job.to_owned()),
-        source: "batch-runner".into(),
-        kind: format!("job-{}", facts.action.as_str()),
+        source: Source::Batch,
+        kind: NoticeKind::Job(facts.action.as_str()),
         severity,
-        category: "batch".into(),
+        category: NoticeCategory::Batch,
         title,
         summary: facts.reason.to_owned(),
         region: facts.region.map(str::to_owned),
@@ -339,12 +337,12 @@ pub fn completion_notice(
             )
         })
         .collect();
-    notice.kind = "job-completed".into();
+    notice.kind = NoticeKind::JobCompleted;
     notice.job = Some(job.to_owned());
     notice.category = if succeeded {
-        "job-succeeded".into()
+        NoticeCategory::JobSucceeded
     } else {
-        diagnosis.category.as_str().to_owned()
+        NoticeCategory::Diagnosed(diagnosis.category)
     };
     notice.title = match (succeeded, &duration) {
         (true, Some(d)) => format!("job {job} succeeded in {d}"),

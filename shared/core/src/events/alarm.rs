@@ -7,6 +7,7 @@
 //! empty name, so the alarm payloads are read here, checking `source` and the alarm name, inside
 //! the SNS envelope below and the shared [`EventBridgeEvent`](super::EventBridgeEvent).
 
+use crate::arn::Arn;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -37,11 +38,14 @@ pub enum Delivery {
 pub struct AlarmTransition {
     pub delivery: Delivery,
     pub alarm_name: String,
-    pub alarm_arn: Option<String>,
+    pub alarm_arn: Option<Arn>,
     pub state: AlarmState,
     pub previous_state: Option<AlarmState>,
     /// The state's timestamp as the event gives it (part of the transition's identity).
     pub state_timestamp: Option<String>,
+    /// `state_timestamp` in epoch seconds (parsed with the event: a malformed one is refused).
+    #[serde(skip)]
+    pub state_at: Option<i64>,
     pub reason: Option<String>,
     /// The most recent datapoint the alarm evaluated, when the event carries one.
     pub metric_value: Option<f64>,
@@ -103,6 +107,23 @@ fn state_at(object: &Value, key: &str, field: &str) -> Result<AlarmState> {
     })
 }
 
+/// The epoch seconds of the time at `key`, if the object has one there.
+fn time_at(object: &Value, key: &str, field: &str) -> Result<Option<i64>> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => super::parse_time(text, field).map(Some),
+        Some(other) => Err(invalid(
+            field,
+            format!("expected a timestamp string, got {}", json_kind(other)),
+        )),
+    }
+}
+
+/// `text` as the ARN in `field`.
+fn arn_at(text: &str, field: &str) -> Result<Arn> {
+    Arn::parse(text).map_err(|e| invalid(field, e.to_string()))
+}
+
 fn optional_string(object: &Value, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
 }
@@ -155,14 +176,20 @@ fn require_cloudwatch_source(event: &Value) -> Result<()> {
 fn parse_eventbridge(event: &Value) -> Result<ScalerEvent> {
     require_cloudwatch_source(event)?;
     let envelope: super::EventBridgeEvent<Value> = from_value_at(event, "")?;
-    let arn = envelope.resources.and_then(|r| r.into_iter().next());
+    let arn = match envelope.resources.and_then(|r| r.into_iter().next()) {
+        Some(text) => Some(arn_at(&text, "resources[0]")?),
+        None => None,
+    };
     let transition = modern_alarm(&envelope.detail, "detail", Delivery::EventBridge, arn)?;
     Ok(ScalerEvent::Transition(Box::new(transition)))
 }
 
 fn parse_alarm_action(event: &Value) -> Result<ScalerEvent> {
     require_cloudwatch_source(event)?;
-    let arn = optional_string(event, "alarmArn");
+    let arn = match optional_string(event, "alarmArn") {
+        Some(text) => Some(arn_at(&text, "alarmArn")?),
+        None => None,
+    };
     let data = &event["alarmData"];
     let transition = modern_alarm(data, "alarmData", Delivery::AlarmAction, arn)?;
     Ok(ScalerEvent::Transition(Box::new(transition)))
@@ -173,7 +200,7 @@ fn modern_alarm(
     data: &Value,
     at: &str,
     delivery: Delivery,
-    alarm_arn: Option<String>,
+    alarm_arn: Option<Arn>,
 ) -> Result<AlarmTransition> {
     if !data.is_object() {
         return Err(invalid(
@@ -232,6 +259,7 @@ fn modern_alarm(
         alarm_arn,
         state: value,
         previous_state,
+        state_at: time_at(state, "timestamp", &format!("{at}.state.timestamp"))?,
         state_timestamp: optional_string(state, "timestamp"),
         reason,
         metric_value,
@@ -329,12 +357,20 @@ pub fn classic_alarm(message: &Value, at: &str) -> Result<AlarmTransition> {
     Ok(AlarmTransition {
         delivery: Delivery::Sns,
         alarm_name,
-        alarm_arn: optional_string(message, "AlarmArn"),
+        alarm_arn: match optional_string(message, "AlarmArn") {
+            Some(text) => Some(arn_at(&text, &format!("{at}.AlarmArn"))?),
+            None => None,
+        },
         state,
         previous_state: message
             .get("OldStateValue")
             .and_then(Value::as_str)
             .and_then(AlarmState::parse),
+        state_at: time_at(
+            message,
+            "StateChangeTime",
+            "Records[0].Sns.Message.StateChangeTime",
+        )?,
         state_timestamp: optional_string(message, "StateChangeTime"),
         metric_value: reason.as_deref().and_then(latest_datapoint_in_reason),
         reason,

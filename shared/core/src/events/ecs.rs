@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::EventBridgeEvent;
+use crate::arn::Arn;
 use crate::error::{AutopilotError, Result};
 
 /// The `detail-type` of ECS task state changes.
@@ -111,9 +112,9 @@ pub fn triage_input_from_value(event: &serde_json::Value) -> Result<TriageInput>
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default, remote = "Self")]
 pub struct TaskDetail {
-    pub task_arn: Option<String>,
-    pub cluster_arn: Option<String>,
-    pub task_definition_arn: Option<String>,
+    pub task_arn: Option<Arn>,
+    pub cluster_arn: Option<Arn>,
+    pub task_definition_arn: Option<Arn>,
     pub group: Option<String>,
     pub started_by: Option<String>,
     pub last_status: Option<String>,
@@ -256,20 +257,15 @@ impl TaskGroup {
     }
 }
 
-/// The last `/`-separated segment of an ARN (`…:cluster/shop` → `shop`).
-pub fn arn_tail(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 impl TaskDetail {
     /// Cluster name from `clusterArn`.
     pub fn cluster_name(&self) -> Option<&str> {
-        self.cluster_arn.as_deref().map(arn_tail)
+        self.cluster_arn.as_ref().map(Arn::last_segment)
     }
 
     /// Task id (the last segment of `taskArn`).
     pub fn task_id(&self) -> Option<&str> {
-        self.task_arn.as_deref().map(arn_tail)
+        self.task_arn.as_ref().map(Arn::last_segment)
     }
 
     /// The parsed `group`.
@@ -279,7 +275,7 @@ impl TaskDetail {
 
     /// `family:revision` from `taskDefinitionArn`.
     pub fn task_definition(&self) -> Option<&str> {
-        self.task_definition_arn.as_deref().map(arn_tail)
+        self.task_definition_arn.as_ref().map(Arn::last_segment)
     }
 
     /// True for a task that has stopped.
@@ -355,6 +351,5 @@ mod tests {
             TaskGroup::parse("family:invoice-export"),
             TaskGroup::Family("invoice-export".into())
         );
-        assert_eq!(arn_tail("arn:aws:ecs:us-east-1:1:cluster/shop"), "shop");
     }
 }

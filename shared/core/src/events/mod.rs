@@ -134,6 +134,22 @@ pub fn detail_type(event: &serde_json::Value) -> Result<&str> {
     }
 }
 
+/// Epoch seconds of an event's time at `field`: RFC 3339 (EventBridge's `time`, Scheduler's
+/// scheduled time) or CloudWatch's `2026-09-15T02:00:00.000+0000` (an alarm's state
+/// timestamp). A time that is neither is an invalid event naming the field: it decides which
+/// muting window applies and when a run was due, so it is never guessed.
+pub fn parse_time(text: &str, field: &str) -> Result<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .map(|time| time.timestamp())
+        .map_err(|_| {
+            AutopilotError::invalid_event(
+                field,
+                format!("`{text}` is not a timestamp (RFC 3339, e.g. 2026-09-15T02:00:00Z)"),
+            )
+        })
+}
+
 /// A short name for a JSON value's kind, for error messages.
 pub fn json_kind(value: &serde_json::Value) -> &'static str {
     match value {

@@ -14,6 +14,8 @@ pub struct JobRequest {
     pub job: String,
     /// EventBridge Scheduler's `<aws.scheduler.scheduled-time>`, when the schedule passes it.
     pub scheduled_time: Option<String>,
+    /// `scheduled_time` in epoch seconds (parsed with the event: a malformed one is refused).
+    pub scheduled_at: Option<i64>,
 }
 
 /// What woke `batch-runner`.
@@ -70,9 +72,14 @@ pub fn parse_runner_event(event: &Value) -> Result<RunnerEvent> {
             ))
         }
     };
+    let scheduled_at = match scheduled_time.as_deref() {
+        Some(time) => Some(super::parse_time(time, "scheduled_time")?),
+        None => None,
+    };
     Ok(RunnerEvent::Run(JobRequest {
         job,
         scheduled_time,
+        scheduled_at,
     }))
 }
 
@@ -101,7 +108,8 @@ mod tests {
             parse_runner_event(&fixture("scheduler-input.json")).unwrap(),
             RunnerEvent::Run(JobRequest {
                 job: "invoice-export".into(),
-                scheduled_time: None
+                scheduled_time: None,
+                scheduled_at: None,
             })
         );
         assert_eq!(
@@ -113,7 +121,8 @@ mod tests {
                 .unwrap(),
             RunnerEvent::Run(JobRequest {
                 job: "a".into(),
-                scheduled_time: Some("2026-09-15T02:00:00Z".into())
+                scheduled_time: Some("2026-09-15T02:00:00Z".into()),
+                scheduled_at: Some(1_789_437_600),
             })
         );
     }
@@ -125,6 +134,10 @@ mod tests {
         assert_eq!(field(json!({})), "job");
         assert_eq!(
             field(json!({"job": "a", "scheduled_time": 1})),
+            "scheduled_time"
+        );
+        assert_eq!(
+            field(json!({"job": "a", "scheduled_time": "yesterday"})),
             "scheduled_time"
         );
         assert_eq!(field(json!("invoice-export")), "$");

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::arn::Arn;
 use crate::error::{AutopilotError, Result};
 
 /// The `detail-type` of deployment state changes.
@@ -27,7 +28,7 @@ pub struct ServiceEventDetail {
     pub reason: Option<String>,
     /// Placement failures list their reasons (`RESOURCE:MEMORY` …).
     pub reasons: Vec<String>,
-    pub cluster_arn: Option<String>,
+    pub cluster_arn: Option<Arn>,
     pub capacity_provider_arns: Vec<String>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
@@ -42,10 +43,13 @@ pub struct ServiceEvent {
     pub id: Option<String>,
     pub detail_type: String,
     pub time: Option<String>,
+    /// `time` in epoch seconds (parsed with the event: a malformed time is refused).
+    #[serde(skip)]
+    pub at: Option<i64>,
     pub region: Option<String>,
     pub account: Option<String>,
     /// The service's ARN (the event's first resource).
-    pub service_arn: Option<String>,
+    pub service_arn: Option<Arn>,
     pub detail: ServiceEventDetail,
 }
 
@@ -88,16 +92,28 @@ pub fn parse_service_event(event: &serde_json::Value, detail_type: &str) -> Resu
     }
     let envelope: Envelope = super::from_value_at(event, "")?;
     let detail: ServiceEventDetail = super::from_value_at(detail, "detail")?;
+    let service_arn = match envelope
+        .resources
+        .iter()
+        .position(|r| r.contains(":service/"))
+    {
+        Some(at) => Some(Arn::parse(&envelope.resources[at]).map_err(|e| {
+            AutopilotError::invalid_event(format!("resources[{at}]"), e.to_string())
+        })?),
+        None => None,
+    };
+    let at = match envelope.time.as_deref() {
+        Some(time) => Some(super::parse_time(time, "time")?),
+        None => None,
+    };
     Ok(ServiceEvent {
         id: envelope.id,
         detail_type: detail_type.to_owned(),
         time: envelope.time,
+        at,
         region: envelope.region,
         account: envelope.account,
-        service_arn: envelope
-            .resources
-            .into_iter()
-            .find(|r| r.contains(":service/")),
+        service_arn,
         detail,
     })
 }
@@ -105,17 +121,19 @@ pub fn parse_service_event(event: &serde_json::Value, detail_type: &str) -> Resu
 impl ServiceEvent {
     /// The service's name: the last segment of its ARN.
     pub fn service_name(&self) -> Option<&str> {
-        self.service_arn
-            .as_deref()
-            .and_then(|arn| arn.rsplit('/').next())
+        self.service_arn.as_ref().map(Arn::last_segment)
     }
 
     /// The cluster's name: from `detail.clusterArn`, else from a `service/<cluster>/<name>` ARN.
     pub fn cluster_name(&self) -> Option<&str> {
-        if let Some(cluster) = self.detail.cluster_arn.as_deref() {
-            return cluster.rsplit('/').next();
+        if let Some(cluster) = &self.detail.cluster_arn {
+            return Some(cluster.last_segment());
         }
-        let path = self.service_arn.as_deref()?.split_once(":service/")?.1;
+        let path = self
+            .service_arn
+            .as_ref()?
+            .resource()
+            .strip_prefix("service/")?;
         path.split_once('/').map(|(cluster, _)| cluster)
     }
 
@@ -124,11 +142,7 @@ impl ServiceEvent {
         self.region
             .as_deref()
             .filter(|r| !r.is_empty())
-            .or_else(|| {
-                self.service_arn
-                    .as_deref()
-                    .and_then(crate::domain::region_of_arn)
-            })
+            .or_else(|| self.service_arn.as_ref().and_then(Arn::region))
     }
 
     /// Whether the event type says something is wrong (`WARN`, `ERROR`).

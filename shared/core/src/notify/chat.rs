@@ -51,8 +51,8 @@ fn scope_line(notice: &Notice) -> String {
     if let Some(job) = &notice.job {
         parts.push(format!("job {job}"));
     }
-    parts.push(notice.source.clone());
-    parts.push(notice.category.clone());
+    parts.push(notice.source.function().to_owned());
+    parts.push(notice.category.as_str().to_owned());
     parts.join(" · ")
 }
 

@@ -14,6 +14,8 @@ pub mod links;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::domain::Category;
+use crate::domain::Source;
 use crate::domain::{HttpsFormat, Severity};
 use crate::incident::IncidentTag;
 
@@ -40,15 +42,95 @@ pub struct Section {
     pub lines: Vec<String>,
 }
 
+/// What kind of message a notice is, as its JSON's `kind` and the `eventType` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    TaskStopped,
+    StormDigest,
+    ServiceEvent,
+    ServiceEventDigest,
+    Watchdog,
+    IncidentResolved,
+    MutedSummary,
+    /// A job task's completion report.
+    JobCompleted,
+    /// What `batch-runner` did with a run: `started`, `skipped`, `replaced` or `failed`.
+    Job(&'static str),
+    /// `alarm-scaler` changed a service (or, in a dry run, would have).
+    Scaled {
+        dry_run: bool,
+    },
+    ScalingRefused,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(match self {
+            Self::TaskStopped => "task-stopped",
+            Self::StormDigest => "storm-digest",
+            Self::ServiceEvent => "service-event",
+            Self::ServiceEventDigest => "service-event-digest",
+            Self::Watchdog => "watchdog",
+            Self::IncidentResolved => "incident-resolved",
+            Self::MutedSummary => "muted-summary",
+            Self::JobCompleted => "job-completed",
+            Self::Job(action) => return format!("job-{action}").into(),
+            Self::Scaled { dry_run: false } => "scaled",
+            Self::Scaled { dry_run: true } => "would-scale",
+            Self::ScalingRefused => "scaling-refused",
+        })
+    }
+}
+
+impl Serialize for NoticeKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.as_str())
+    }
+}
+
+/// What a notice is about, as message attributes and routing rules' `category` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeCategory {
+    /// A diagnosed task stop, service event or watchdog finding.
+    Diagnosed(Category),
+    /// A batch run's report.
+    Batch,
+    /// A job task that succeeded.
+    JobSucceeded,
+    Scaling,
+    /// An incident's resolution.
+    Resolved,
+    /// A muting window's summary.
+    MutedSummary,
+}
+
+impl NoticeCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Diagnosed(category) => category.as_str(),
+            Self::Batch => "batch",
+            Self::JobSucceeded => "job-succeeded",
+            Self::Scaling => "scaling",
+            Self::Resolved => "resolved",
+            Self::MutedSummary => "muted-summary",
+        }
+    }
+}
+
+impl Serialize for NoticeCategory {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Something a function wants to tell its users.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Notice {
-    /// The function speaking (`task-triage`).
-    pub source: String,
-    /// What kind of message (`task-stopped`, `storm-digest`, …).
-    pub kind: String,
+    /// The function speaking.
+    pub source: Source,
+    pub kind: NoticeKind,
     pub severity: Severity,
-    pub category: String,
+    pub category: NoticeCategory,
     /// One-line headline; the subject is built from it.
     pub title: String,
     pub summary: String,
@@ -281,8 +363,8 @@ pub fn sanitize_subject(raw: &str) -> String {
 fn attributes(notice: &Notice) -> Vec<(String, String)> {
     let mut attributes = vec![
         ("severity".to_owned(), notice.severity.as_str().to_owned()),
-        ("category".to_owned(), notice.category.clone()),
-        ("source".to_owned(), notice.source.clone()),
+        ("category".to_owned(), notice.category.as_str().to_owned()),
+        ("source".to_owned(), notice.source.function().to_owned()),
     ];
     if let Some(cluster) = &notice.cluster {
         attributes.push(("cluster".to_owned(), cluster.clone()));
@@ -376,7 +458,10 @@ pub fn readable_text(notice: &Notice) -> String {
             ));
         }
     }
-    text.push_str(&format!("\n-- {} (ECS Autopilot)\n", notice.source));
+    text.push_str(&format!(
+        "\n-- {} (ECS Autopilot)\n",
+        notice.source.function()
+    ));
     text
 }
 
@@ -384,7 +469,7 @@ pub fn readable_text(notice: &Notice) -> String {
 pub fn structured_json(notice: &Notice) -> serde_json::Value {
     json!({
         "schema_version": SCHEMA_VERSION,
-        "source": notice.source,
+        "source": notice.source.function(),
         "kind": notice.kind,
         "severity": notice.severity,
         "category": notice.category,
@@ -438,7 +523,10 @@ pub fn chatbot_json(notice: &Notice) -> serde_json::Value {
             .replace('<', "%3C");
         format!("<{url}|{}>", markdown_text(&l.label))
     }));
-    let mut keywords = vec![notice.severity.as_str().to_owned(), notice.category.clone()];
+    let mut keywords = vec![
+        notice.severity.as_str().to_owned(),
+        notice.category.as_str().to_owned(),
+    ];
     keywords.extend(notice.cluster.clone());
     keywords.extend(notice.service.clone());
     json!({
@@ -454,7 +542,7 @@ pub fn chatbot_json(notice: &Notice) -> serde_json::Value {
         "metadata": {
             "threadId": notice.thread_id,
             "summary": subject(notice),
-            "eventType": format!("{}/{}", notice.source, notice.kind),
+            "eventType": format!("{}/{}", notice.source.function(), notice.kind.as_str()),
             "additionalContext": notice.facts.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         }
     })

@@ -1,15 +1,16 @@
 //! Tests of notification rendering: subject rules, message structure, attributes, size limit.
 
 use super::*;
+use crate::domain::{Category, Source};
 use proptest::prelude::*;
 
 fn notice() -> Notice {
     Notice {
         job: None,
-        source: "task-triage".into(),
-        kind: "task-stopped".into(),
+        source: Source::Triage,
+        kind: NoticeKind::TaskStopped,
         severity: Severity::Critical,
-        category: "oom".into(),
+        category: NoticeCategory::Diagnosed(Category::Oom),
         title: "orders-api killed for exceeding its memory limit".into(),
         summary: "Task abc (service orders-api, cluster shop) stopped.".into(),
         region: Some("us-east-1".into()),

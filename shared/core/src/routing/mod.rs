@@ -27,37 +27,10 @@ use serde::Deserialize;
 pub mod summary;
 pub mod window;
 
+pub use crate::domain::Source;
 use crate::domain::{Routed, Severity};
 use crate::error::{AutopilotError, Result};
 use window::{Window, WindowSpec};
-
-/// The function that sends a notice (a job's completion report is `triage`'s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Triage,
-    Scaler,
-    Batch,
-}
-
-impl Source {
-    /// The source of a notice by the function that words it (`task-triage` …).
-    pub fn of_function(function: &str) -> Self {
-        match function {
-            "alarm-scaler" => Self::Scaler,
-            "batch-runner" => Self::Batch,
-            _ => Self::Triage,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Triage => "triage",
-            Self::Scaler => "scaler",
-            Self::Batch => "batch",
-        }
-    }
-}
 
 /// One rule as written in `notify.routes`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -375,12 +348,6 @@ impl Router {
             .map(|(index, rule)| (index, rule.label(index), rule.windows.as_slice()))
             .collect()
     }
-}
-
-/// The state key of the ledger of what the muting rule `index` held back in the occurrence of
-/// its window that ends at `until` (epoch s).
-pub fn mute_ledger_key(index: usize, until: i64) -> String {
-    format!("muted#{index}#{until}")
 }
 
 /// Why a rule does not apply, worded only when an explanation is asked for.

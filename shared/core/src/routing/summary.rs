@@ -2,7 +2,8 @@
 //! has ended (pure): how many notifications of which categories, about which services.
 
 use crate::domain::Severity;
-use crate::notify::{Notice, Section};
+use crate::domain::Source;
+use crate::notify::{Notice, NoticeCategory, NoticeKind, Section};
 use crate::state::MutedLedger;
 
 /// The summary of `ledger`, held back by the muting rule `rule` in the occurrence of its window
@@ -23,10 +24,10 @@ pub fn muted_summary_notice(rule: &str, ended: &str, ledger: &MutedLedger) -> No
     };
     Notice {
         job: None,
-        source: "task-triage".into(),
-        kind: "muted-summary".into(),
+        source: Source::Triage,
+        kind: NoticeKind::MutedSummary,
         severity: Severity::Info,
-        category: "muted-summary".into(),
+        category: NoticeCategory::MutedSummary,
         title: format!("maintenance window ended: {total} notification(s) were muted ({counts_text})"),
         summary: format!(
             "While {rule} muted notifications (until {ended}), it held back {total} notification(s): {counts_text}. None of them was sent; the services' incidents count them and their resolutions say so."

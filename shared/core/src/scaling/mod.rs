@@ -239,22 +239,8 @@ impl ScalingDecision {
     }
 }
 
-/// Prefix of transition claims in the state table.
-pub const TRANSITION_PREFIX: &str = "scaler#transition#";
-/// Prefix of per-service scaling memory in the state table.
-pub const SERVICE_PREFIX: &str = "scaler#service#";
 /// How long a transition claim is kept (alarm deliveries are retried for at most a day).
 pub const TRANSITION_TTL_S: u64 = 2 * 24 * 3600;
-
-/// The claim key of one alarm transition.
-pub fn transition_key(alarm: &AlarmTransition) -> String {
-    format!("{TRANSITION_PREFIX}{}", alarm.transition_id())
-}
-
-/// The key of a service's scaling memory.
-pub fn memory_key(cluster: &str, service: &str) -> String {
-    format!("{SERVICE_PREFIX}{cluster}#{service}")
-}
 
 /// The service a policy scales: its own `cluster` and `service`, else the alarm's
 /// `ClusterName`/`ServiceName` dimensions.

@@ -1,12 +1,14 @@
 //! The notification for a scaling change or a refusal that matters (pure): what the alarm said,
 //! the metric value, desired from → to, the step and the clamp.
 
+use crate::arn::last_segment;
+use crate::domain::Source;
 use serde_json::json;
 
 use super::{Action, Refusal, ScalingDecision, Trigger};
 use crate::domain::Severity;
 use crate::events::alarm::AlarmTransition;
-use crate::notify::{links, Link, Notice, Section};
+use crate::notify::{links, Link, Notice, NoticeCategory, NoticeKind, Section};
 
 /// The service a decision is about.
 #[derive(Debug, Clone, Copy)]
@@ -14,10 +16,6 @@ pub struct Target<'a> {
     pub cluster: &'a str,
     pub service: &'a str,
     pub region: Option<&'a str>,
-}
-
-fn short_name(value: &str) -> &str {
-    value.rsplit('/').next().unwrap_or(value)
 }
 
 /// Builds the notice; `would` marks a policy in `dry_run` (nothing was changed).
@@ -28,8 +26,8 @@ pub fn scaling_notice(
     decision: &ScalingDecision,
     would: bool,
 ) -> Notice {
-    let cluster = short_name(target.cluster);
-    let service = short_name(target.service);
+    let cluster = last_segment(target.cluster);
+    let service = last_segment(target.service);
     let (kind, severity, title) = match decision.action {
         Action::ScaleOut | Action::ScaleIn => {
             let verb = match (decision.action, would) {
@@ -39,7 +37,7 @@ pub fn scaling_notice(
                 (_, true) => "would scale in (dry run)",
             };
             (
-                if would { "would-scale" } else { "scaled" },
+                NoticeKind::Scaled { dry_run: would },
                 Severity::Info,
                 format!(
                     "{verb} {} -> {} ({} {})",
@@ -51,7 +49,7 @@ pub fn scaling_notice(
             )
         }
         Action::None => (
-            "scaling-refused",
+            NoticeKind::ScalingRefused,
             Severity::Warning,
             format!("not scaled: {} ({})", decision.reason, alarm.alarm_name),
         ),
@@ -148,10 +146,10 @@ pub fn scaling_notice(
     }
     Notice {
         job: None,
-        source: "alarm-scaler".into(),
-        kind: kind.into(),
+        source: Source::Scaler,
+        kind,
         severity,
-        category: "scaling".into(),
+        category: NoticeCategory::Scaling,
         title,
         summary: decision.reason.clone(),
         region: target.region.map(str::to_owned),

@@ -1,6 +1,6 @@
-//! Duplicate suppression and storm folding: keys, decisions and the storm-window arithmetic
-//! (pure). The stores behind them are ports (`ClaimStore`, `StormStore`), implemented on
-//! DynamoDB by the `aws::state_table` adapter.
+//! Duplicate suppression and storm folding: decisions and the storm-window arithmetic (pure;
+//! the keys are [`crate::keys`]'). The stores behind them are ports (claims and storm windows,
+//! read and written), implemented on DynamoDB by the `aws::state_table` adapter.
 //!
 //! Duplicates: EventBridge delivers at least once and a redelivery carries the same task ARN and
 //! `detail.version`, so those two make the key. A claim is `IN_PROGRESS` while an invocation works
@@ -10,7 +10,7 @@
 //! Storms: stops of one (cluster, group, category) within a window fold together. The first stop
 //! notifies; later ones are counted exactly and a digest goes out at 10, 100, 1000 … stops. A
 //! stop is counted by one atomic increment of its open window that also records, in the window,
-//! the number it was given under [`counted_key`] of its claim: concurrent stops never contend,
+//! the number it was given under [`counted_key`](crate::keys::counted_key) of its claim: concurrent stops never contend,
 //! and a retried delivery finds its number instead of counting again. The record is dropped once
 //! the claim completes.
 
@@ -18,49 +18,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// Prefix of duplicate-suppression items.
-pub const DEDUP_PREFIX: &str = "dedup#";
-/// Prefix of storm-window items.
-pub const STORM_PREFIX: &str = "storm#";
 /// How long a claim holds past the invocation's deadline before another invocation may take it
 /// over: a crashed invocation's retry must find the claim expired.
 pub const CLAIM_LEASE_MARGIN_S: i64 = 30;
 /// Lease used outside Lambda, where there is no deadline.
 pub const CLI_LEASE_S: u64 = 300;
-
-/// The dedup key of a delivery: task ARN and `detail.version` (or the event id without one).
-pub fn dedup_key(task_arn: &str, version: Option<u64>, event_id: Option<&str>) -> String {
-    match (version, event_id) {
-        (Some(version), _) => format!("{DEDUP_PREFIX}{task_arn}#v{version}"),
-        (None, Some(id)) => format!("{DEDUP_PREFIX}{task_arn}#event-{id}"),
-        (None, None) => format!("{DEDUP_PREFIX}{task_arn}"),
-    }
-}
-
-/// The cluster as state keys name it: a member account's cluster carries the account
-/// (`222233334444/shop`), so that accounts using the same cluster and service names keep their
-/// incidents and storm windows apart; the function's own account (or any, when the home account
-/// is not known) keeps the plain name.
-pub fn keyed_cluster(cluster: &str, account: Option<&str>, home: Option<&str>) -> String {
-    match (account, home) {
-        (Some(account), Some(home)) if account != home && !account.is_empty() => {
-            format!("{account}/{cluster}")
-        }
-        _ => cluster.to_owned(),
-    }
-}
-
-/// The storm key of a stop.
-pub fn storm_key(cluster: &str, group: &str, category: &str) -> String {
-    format!("{STORM_PREFIX}{cluster}#{group}#{category}")
-}
-
-/// The storm key of a service's signals of `category`: the key its tasks' stops count under
-/// (ECS names their group `service:<name>`), for service events, watchdog findings and the
-/// windows a resolved incident closes.
-pub fn service_storm_key(cluster: &str, service: &str, category: &str) -> String {
-    storm_key(cluster, &format!("service:{service}"), category)
-}
 
 /// State of a dedup claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,7 +67,7 @@ pub enum Claim {
     /// First delivery: go ahead.
     Fresh,
     /// A retry of a delivery that failed (or whose invocation died): go ahead (a stop it counted
-    /// keeps its number: see [`counted_key`]); `delivered` names the destinations that took its
+    /// keeps its number: see [`counted_key`](crate::keys::counted_key)); `delivered` names the destinations that took its
     /// notification before it failed.
     Resumed { delivered: Vec<String> },
     /// Already handled.
@@ -135,13 +97,6 @@ pub fn refused_claim(record: &ClaimRecord) -> Claim {
         },
         _ => Claim::InProgress,
     }
-}
-
-/// The name under which a storm window records the number it gave the stop of `claim_key`:
-/// `c` and 16 hex digits of the key's 64-bit FNV-1a hash. Short, because a window holds one per
-/// stop in flight.
-pub fn counted_key(claim_key: &str) -> String {
-    format!("c{:016x}", crate::domain::fnv1a(&[claim_key]))
 }
 
 /// One stop to count into its storm window.
@@ -324,16 +279,6 @@ mod tests {
     fn a_storm_of_fifty_notifies_twice() {
         let notified = (1..=50).filter(|&n| fold_for(n) != Fold::Folded).count();
         assert_eq!(notified, 2);
-    }
-
-    #[test]
-    fn keys_are_stable() {
-        assert_eq!(dedup_key("arn:t", Some(4), Some("e")), "dedup#arn:t#v4");
-        assert_eq!(dedup_key("arn:t", None, Some("e")), "dedup#arn:t#event-e");
-        assert_eq!(
-            storm_key("shop", "service:api", "oom"),
-            "storm#shop#service:api#oom"
-        );
     }
 
     #[test]

@@ -3,14 +3,13 @@
 
 use serde_json::json;
 
-use crate::domain::{region_of_arn, AwsLogsTarget, ServiceSnapshot};
+use crate::arn::Arn;
+use crate::domain::Source;
+use crate::domain::{AwsLogsTarget, ServiceSnapshot};
 use crate::events::ecs::{TaskDetail, TaskGroup, TaskStateChange};
-use crate::notify::{links, Link, Notice, Section};
+use crate::notify::{links, Link, Notice, NoticeCategory, NoticeKind, Section};
 use crate::state::{span_text, StormWindow};
 use crate::triage::Diagnosis;
-
-/// Name of the function, as notifications state their source.
-pub const SOURCE: &str = "task-triage";
 
 /// What enrichment found (or could not find) about a stopped task.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,8 +31,8 @@ pub fn region_of(change: &TaskStateChange) -> Option<String> {
             change
                 .detail
                 .task_arn
-                .as_deref()
-                .and_then(region_of_arn)
+                .as_ref()
+                .and_then(Arn::region)
                 .map(str::to_owned)
         })
         .filter(|r| !r.is_empty())
@@ -116,8 +115,8 @@ fn task_facts(
     push(
         "Account",
         task.task_arn
-            .as_deref()
-            .and_then(crate::domain::account_of_arn)
+            .as_ref()
+            .and_then(Arn::account)
             .map(str::to_owned),
     );
     match task.task_group() {
@@ -225,10 +224,10 @@ pub fn task_notice(
     };
     Notice {
         job: None,
-        source: SOURCE.into(),
-        kind: "task-stopped".into(),
+        source: Source::Triage,
+        kind: NoticeKind::TaskStopped,
         severity: diagnosis.severity,
-        category: diagnosis.category.as_str().into(),
+        category: NoticeCategory::Diagnosed(diagnosis.category),
         title: headline(diagnosis),
         summary: diagnosis.summary.clone(),
         region: region.clone(),
@@ -304,10 +303,10 @@ pub fn storm_notice(
     facts.insert(1, ("Time span".into(), span.clone()));
     Notice {
         job: None,
-        source: SOURCE.into(),
-        kind: "storm-digest".into(),
+        source: Source::Triage,
+        kind: NoticeKind::StormDigest,
         severity: diagnosis.severity,
-        category: diagnosis.category.as_str().into(),
+        category: NoticeCategory::Diagnosed(diagnosis.category),
         title: format!("{} stops in {span}: {}", window.count, headline(diagnosis)),
         summary,
         region: region.clone(),

@@ -299,12 +299,12 @@ pub fn classify_service_event(event: &ServiceEvent) -> Diagnosis {
             }
         }
     }
-    evidence.extend(detail.capacity_provider_arns.iter().map(|arn| {
-        format!(
-            "capacity provider: {}",
-            arn.rsplit('/').next().unwrap_or(arn)
-        )
-    }));
+    evidence.extend(
+        detail
+            .capacity_provider_arns
+            .iter()
+            .map(|arn| format!("capacity provider: {}", crate::arn::last_segment(arn))),
+    );
     for rule in &explained {
         remediation.extend(rule.remediation.iter().map(|s| (*s).to_owned()));
     }

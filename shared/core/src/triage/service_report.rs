@@ -4,17 +4,19 @@
 //! "deployment of orders-api:18 failed: 5 of 5 new tasks: killed for memory (oom) — rolled back
 //! to orders-api:17".
 
+use crate::arn::last_segment;
+use crate::domain::Source;
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::report::{advice_sections, SOURCE};
+use super::report::advice_sections;
 use super::{Category, Diagnosis};
 use crate::domain::ServiceSnapshot;
 use crate::events::ecs::TaskDetail;
 use crate::events::service::ServiceEvent;
 use crate::incident::{Incident, IncidentStatus, IncidentTag};
-use crate::notify::{links, Link, Notice, Section};
+use crate::notify::{links, Link, Notice, NoticeCategory, NoticeKind, Section};
 use crate::state::{span_text, StormWindow};
 
 /// What enrichment found (or could not find) about the service of a service event.
@@ -33,10 +35,6 @@ pub fn wants_stopped_tasks(category: Category) -> bool {
         category,
         Category::DeploymentFailed | Category::Rollback | Category::StartImpaired
     )
-}
-
-fn short_definition(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// The task definition of the deployment that failed (or, for impaired starts, the primary
@@ -99,7 +97,9 @@ pub fn failure_summary(
     let of_failed: Vec<&(TaskDetail, Diagnosis)> = context
         .stopped
         .iter()
-        .filter(|(task, _)| failed.is_none() || task.task_definition_arn == failed)
+        .filter(|(task, _)| {
+            failed.is_none() || task.task_definition_arn.as_deref() == failed.as_deref()
+        })
         .collect();
     let mut by_cause: BTreeMap<(Category, &str), usize> = BTreeMap::new();
     for (_, stop) in &of_failed {
@@ -121,13 +121,10 @@ pub fn failure_summary(
         Category::Rollback => "is rolling back",
         _ => "cannot start its tasks",
     };
-    let revision = failed
-        .as_deref()
-        .map(short_definition)
-        .unwrap_or("the service");
+    let revision = failed.as_deref().map(last_segment).unwrap_or("the service");
     let mut line = format!("deployment of {revision} {what}: {tasks}");
     if let Some(target) = rolled_back_to.as_deref() {
-        line.push_str(&format!(" — rolled back to {}", short_definition(target)));
+        line.push_str(&format!(" — rolled back to {}", last_segment(target)));
     }
     Some(line)
 }
@@ -230,15 +227,14 @@ pub fn service_notice(
     };
     Notice {
         job: None,
-        source: SOURCE.into(),
+        source: Source::Triage,
         kind: if storm.is_some() {
-            "service-event-digest"
+            NoticeKind::ServiceEventDigest
         } else {
-            "service-event"
-        }
-        .into(),
+            NoticeKind::ServiceEvent
+        },
         severity: diagnosis.severity,
-        category: diagnosis.category.as_str().into(),
+        category: NoticeCategory::Diagnosed(diagnosis.category),
         title,
         summary: match &joined {
             Some(line) => format!("{} {line}.", diagnosis.summary),
@@ -304,10 +300,10 @@ pub fn watch_notice(
     }
     Notice {
         job: None,
-        source: SOURCE.into(),
-        kind: "watchdog".into(),
+        source: Source::Triage,
+        kind: NoticeKind::Watchdog,
         severity: diagnosis.severity,
-        category: diagnosis.category.as_str().into(),
+        category: NoticeCategory::Diagnosed(diagnosis.category),
         title: diagnosis.title.clone(),
         summary: diagnosis.summary.clone(),
         region: region.map(str::to_owned),
@@ -359,10 +355,10 @@ pub fn resolved_notice(incident: &Incident, region: Option<&str>) -> Notice {
     };
     Notice {
         job: None,
-        source: SOURCE.into(),
-        kind: "incident-resolved".into(),
+        source: Source::Triage,
+        kind: NoticeKind::IncidentResolved,
         severity: crate::domain::Severity::Info,
-        category: "resolved".into(),
+        category: NoticeCategory::Resolved,
         title: format!("resolved after {lasted}: {counts}"),
         summary: format!(
             "The incident of service {} in cluster {} is resolved after {lasted} ({by}). It held {} signal(s): {counts}.{}",
@@ -466,7 +462,7 @@ mod tests {
             "{}",
             notice.title
         );
-        assert_eq!(notice.category, "deployment-failed");
+        assert_eq!(notice.category.as_str(), "deployment-failed");
     }
 
     #[test]

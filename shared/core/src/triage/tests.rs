@@ -17,8 +17,16 @@ fn fixture(name: &str) -> TaskDetail {
 
 fn stopped(reason: &str, code: Option<StopCode>) -> TaskDetail {
     TaskDetail {
-        task_arn: Some("arn:aws:ecs:us-east-1:111122223333:task/shop/0123".into()),
-        cluster_arn: Some("arn:aws:ecs:us-east-1:111122223333:cluster/shop".into()),
+        task_arn: Some(
+            "arn:aws:ecs:us-east-1:111122223333:task/shop/0123"
+                .parse()
+                .unwrap(),
+        ),
+        cluster_arn: Some(
+            "arn:aws:ecs:us-east-1:111122223333:cluster/shop"
+                .parse()
+                .unwrap(),
+        ),
         group: Some("service:orders-api".into()),
         last_status: Some("STOPPED".into()),
         stopped_reason: Some(reason.into()),
@@ -363,7 +371,7 @@ fn arb_task() -> impl Strategy<Value = TaskDetail> {
                 stopped_reason,
                 stop_code: stop_code.map(StopCode::from),
                 group,
-                task_arn: Some("arn:aws:ecs:eu-west-1:1:task/c/t".into()),
+                task_arn: Some("arn:aws:ecs:eu-west-1:1:task/c/t".parse().unwrap()),
                 ..TaskDetail::default()
             },
         )

@@ -62,7 +62,7 @@ impl WatchedCluster {
         let cluster = match self {
             Self::All(cluster) | Self::Some { cluster, .. } => cluster,
         };
-        cluster.rsplit('/').next().unwrap_or(cluster)
+        crate::arn::last_segment(cluster)
     }
 
     /// Whether the service `name` is watched.

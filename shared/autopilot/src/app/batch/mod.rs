@@ -9,17 +9,18 @@ use std::sync::Arc;
 
 use super::claim::HeldClaim;
 use super::claim::{self, Taken};
-use super::publish::{epoch_of, Courier, Occasion};
+use super::publish::{Courier, Occasion};
 use super::{Backend, Setup};
 use crate::batch::report::{duplicate_reason, run_notice, RunAction, RunFacts};
 use crate::batch::{
-    catalog, run_id, run_key, started_by, timed_out, timeout_reason, FailureClass, JobCatalog,
-    JobSpec, RUN_TTL_S,
+    catalog, run_id, started_by, timed_out, timeout_reason, FailureClass, JobCatalog, JobSpec,
+    RUN_TTL_S,
 };
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
 use crate::events::InboundEvent;
+use crate::keys::run_key;
 use crate::ports::{Clock, RunWriter, Scope};
 
 pub use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
@@ -97,7 +98,7 @@ impl BatchRunner {
             round: 0,
             record: None,
             held: None,
-            at: epoch_of(request.scheduled_time.as_deref()).unwrap_or(now),
+            at: request.scheduled_at.unwrap_or(now),
             deadline_s: invocation.deadline_epoch_s(now, crate::state::CLI_LEASE_S),
         };
         let held = match self.backend.live_state() {

@@ -4,15 +4,17 @@
 
 use super::{AlarmScaler, Scaled};
 use crate::app::claim::HeldClaim;
-use crate::app::publish::{epoch_of, Occasion};
-use crate::domain::{region_of_arn, service_arn};
+use crate::app::contend::{retry_contended, Attempt, Contended};
+use crate::app::publish::Occasion;
+use crate::arn::Arn;
+use crate::domain::service_arn;
 use crate::entry::Invocation;
 use crate::error::{AutopilotError, Result};
+use crate::keys::memory_key;
 use crate::ports::Scope;
 use crate::scaling::report::{scaling_notice, Target};
 use crate::scaling::{
-    decide, memory_key, ScalingDecision, ScalingInput, ScalingMemory, ServiceObservation,
-    TargetBounds, Trigger,
+    decide, ScalingDecision, ScalingInput, ScalingMemory, ServiceObservation, TargetBounds, Trigger,
 };
 use crate::state::CLI_LEASE_S;
 
@@ -38,8 +40,13 @@ impl AlarmScaler {
             service,
         } = scaled;
         let key = memory_key(cluster, service);
-        let mut decision = None;
-        for attempt in 1..=RECORD_ATTEMPTS {
+        let resource = format!("scaling memory {key}");
+        let contended = Contended {
+            attempts: RECORD_ATTEMPTS,
+            contender: &key,
+            resource: &resource,
+        };
+        let decision = retry_contended(self.clock.as_ref(), contended, async |attempt| {
             let (observed, bounds) = self.observe(scaled, outcome).await?;
             let (memory, revision) = match self.backend.state() {
                 Some(state) => state.scaling_memory(&key).await?,
@@ -63,21 +70,14 @@ impl AlarmScaler {
                 .and_then(|writers| Some((writers, writers.state.as_deref()?)))
                 .filter(|_| decided.changes() && !outcome.dry_run);
             let Some((writers, state)) = acting else {
-                decision = Some(decided);
-                break;
+                return Ok(Attempt::Done(decided));
             };
             let next = decided.memory_after(memory, now);
-            if !state
-                .record_scaling(
-                    &key,
-                    revision,
-                    &next,
-                    &decided.change_text(&alarm.alarm_name),
-                )
-                .await?
-            {
+            let change = decided.change_text(&alarm.alarm_name);
+            if !state.record_scaling(&key, revision, &next, &change).await? {
+                let attempt = attempt + 1;
                 outcome.notes.push(format!("attempt {attempt}: another invocation scaled {cluster}/{service} first; decided again"));
-                continue;
+                return Ok(Attempt::Lost);
             }
             let writers = writers.in_scope(Scope::of_arn(cluster).as_ref()).await;
             if let Err(error) = writers
@@ -99,14 +99,9 @@ impl AlarmScaler {
                 }
                 return Err(error);
             }
-            decision = Some(decided);
-            break;
-        }
-        let resource = format!("scaling memory {key}");
-        let decision = decision.ok_or(AutopilotError::Contention {
-            resource,
-            attempts: RECORD_ATTEMPTS,
-        })?;
+            Ok(Attempt::Done(decided))
+        })
+        .await?;
         outcome.record(&decision);
         if decision.worth_telling(trigger) {
             self.notify(scaled, &decision, held, invocation, outcome)
@@ -164,8 +159,8 @@ impl AlarmScaler {
         let (alarm, cluster, service) = (scaled.alarm, scaled.cluster, scaled.service);
         let region = alarm
             .alarm_arn
-            .as_deref()
-            .and_then(region_of_arn)
+            .as_ref()
+            .and_then(Arn::region)
             .or(self.region.as_deref());
         let (trigger, would) = (scaled.trigger, scaled.policy.dry_run);
         let notice = scaling_notice(
@@ -182,11 +177,11 @@ impl AlarmScaler {
         let now = self.clock.now_s();
         // A transition's own time; a tick's time for a repeat.
         let at = match trigger {
-            Trigger::Transition => epoch_of(alarm.state_timestamp.as_deref()).unwrap_or(now),
+            Trigger::Transition => alarm.state_at.unwrap_or(now),
             Trigger::Tick => now,
         };
         // The service lives where its cluster's ARN says, else in the alarm's account and region.
-        let service_arn = service_arn(cluster, service, alarm.alarm_arn.as_deref());
+        let service_arn = service_arn(cluster, service, alarm.alarm_arn.as_ref());
         let occasion = Occasion {
             at,
             tagged: service_arn.as_deref(),

@@ -17,10 +17,11 @@ use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::events::alarm::{parse_scaler_event, AlarmTransition, ScalerEvent};
 use crate::events::InboundEvent;
+use crate::keys::transition_key;
 use crate::ports::Clock;
 use crate::scaling::{
-    repeating_alarms, scaled_service, transition_key, ScalingConfig, ScalingPolicy,
-    ServiceObservation, Trigger, TRANSITION_TTL_S,
+    repeating_alarms, scaled_service, ScalingConfig, ScalingPolicy, ServiceObservation, Trigger,
+    TRANSITION_TTL_S,
 };
 use crate::telemetry::LOGGED_BYTES;
 
@@ -152,7 +153,7 @@ impl AlarmScaler {
         outcome.service = Some(format!("{cluster}/{service}"));
         let held = match (self.backend.live_state(), trigger) {
             (Some(state), Trigger::Transition) => {
-                let (key, now) = (transition_key(alarm), self.clock.now_s());
+                let (key, now) = (transition_key(&alarm.transition_id()), self.clock.now_s());
                 let ttl_s = TRANSITION_TTL_S;
                 let notes = &mut outcome.notes;
                 match claim::access(State::Write(state), &key, now, invocation, ttl_s, notes)

@@ -10,8 +10,8 @@ use crate::app::storm;
 use crate::app::State;
 use crate::entry::Invocation;
 use crate::error::Result;
-use crate::incident::{incident_key, Failure, IncidentTag};
-use crate::state::keyed_cluster;
+use crate::incident::{Failure, IncidentTag};
+use crate::keys::{incident_key, keyed_cluster};
 use crate::state::{self, Fold, Stop};
 
 impl TaskTriage {

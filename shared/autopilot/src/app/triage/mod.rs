@@ -176,12 +176,16 @@ impl TaskTriage {
             let note = format!("lastStatus {status} is not a stop");
             return Ok(TriageOutcome::ignored(
                 change.id.clone(),
-                task.task_arn.clone(),
+                task.task_arn.as_deref().map(str::to_owned),
                 note,
             ));
         }
         let (diagnosis, batch) = self.diagnose(change);
-        let mut outcome = TriageOutcome::silent(change.id.clone(), task.task_arn.clone(), None);
+        let mut outcome = TriageOutcome::silent(
+            change.id.clone(),
+            task.task_arn.as_deref().map(str::to_owned),
+            None,
+        );
         outcome
             .notes
             .extend(batch.iter().map(|b| completion_note(change, b)));

@@ -8,8 +8,8 @@ use crate::app::incident::{record_recovery, RecoverySignal};
 use crate::entry::Invocation;
 use crate::error::Result;
 use crate::events::service::ServiceEvent;
-use crate::incident::{apply_recovery, incident_key, with_storms, Recovery};
-use crate::state::{keyed_cluster, service_storm_key};
+use crate::incident::{apply_recovery, with_storms, Recovery};
+use crate::keys::{incident_key, keyed_cluster, service_storm_key};
 use crate::triage::service_report::resolved_notice;
 
 /// What a recovery event says ended the incident; `None` for events that end nothing.

@@ -1,18 +1,17 @@
 //! What `task-triage` tells about — a stopped task, a service event or a watchdog finding —
 //! with its diagnosis, and the keys it is claimed, folded and filed under.
 
-use crate::app::publish::epoch_of;
 use crate::batch::report::BatchTask;
 use crate::domain;
 use crate::events::ecs::TaskStateChange;
 use crate::events::service::ServiceEvent;
+use crate::keys;
 use crate::ports::Scope;
-use crate::state;
 use crate::triage::{storm_reason, Diagnosis};
 
 /// The ARN of a watched service: `cluster` is a name or an ARN.
 pub(super) fn watched_service_arn(scope: &Scope, cluster: &str, service: &str) -> Option<String> {
-    let name = cluster.rsplit('/').next().unwrap_or(cluster);
+    let name = crate::arn::last_segment(cluster);
     let Scope { account, region } = scope;
     Some(format!(
         "arn:aws:ecs:{region}:{account}:service/{name}/{service}"
@@ -49,13 +48,13 @@ impl Diagnosed<'_> {
             Signal::Stop { change, .. } => {
                 let task = &change.detail;
                 let arn = task.task_arn.as_deref().unwrap_or_default();
-                state::dedup_key(arn, task.version, change.id.as_deref())
+                keys::dedup_key(arn, task.version, change.id.as_deref())
             }
             Signal::Service(event) => {
                 let service = event.service_arn.as_deref().unwrap_or("service");
-                state::dedup_key(service, None, event.id.as_deref())
+                keys::dedup_key(service, None, event.id.as_deref())
             }
-            Signal::Watch { key, .. } => format!("{}{key}", state::DEDUP_PREFIX),
+            Signal::Watch { key, .. } => keys::claim_key(key),
         }
     }
 
@@ -85,12 +84,13 @@ impl Diagnosed<'_> {
         }
     }
 
-    /// When it happened (epoch s): the event's `time`, else `now` (a watchdog finding is the
-    /// tick's). Routing windows are evaluated at this time.
+    /// When it happened (epoch s): the event's `time` (parsed with the event), else `now` (a
+    /// watchdog finding is the tick's, an event without a time arrives now). Routing windows
+    /// are evaluated at this time.
     pub(super) fn at(&self, now: i64) -> i64 {
         let time = match &self.signal {
             Signal::Stop { change, .. } => change.time.map(|t| t.timestamp()),
-            Signal::Service(event) => epoch_of(event.time.as_deref()),
+            Signal::Service(event) => event.at,
             Signal::Watch { .. } => None,
         };
         time.unwrap_or(now)
@@ -108,10 +108,10 @@ impl Diagnosed<'_> {
                         domain::service_arn(cluster_arn, &service, None)
                     }
                     (Some(_), None) => None,
-                    (None, _) => task.task_arn.clone(),
+                    (None, _) => task.task_arn.as_deref().map(str::to_owned),
                 }
             }
-            Signal::Service(event) => event.service_arn.clone(),
+            Signal::Service(event) => event.service_arn.as_deref().map(str::to_owned),
             Signal::Watch {
                 cluster,
                 service,
@@ -151,16 +151,16 @@ impl Diagnosed<'_> {
     }
 
     /// The storm window it counts in (its cluster keyed for the account, see
-    /// [`state::keyed_cluster`]), and the raw reason the window keeps.
+    /// [`keys::keyed_cluster`]), and the raw reason the window keeps.
     pub(super) fn storm(&self, home: Option<&str>) -> (String, String) {
         let category = self.diagnosis.category;
-        let keyed = |cluster: &str| state::keyed_cluster(cluster, self.account(), home);
+        let keyed = |cluster: &str| keys::keyed_cluster(cluster, self.account(), home);
         match &self.signal {
             Signal::Stop { change, .. } => {
                 let task = &change.detail;
                 let cluster = keyed(task.cluster_name().unwrap_or("-"));
                 let group = task.group.as_deref().unwrap_or("-");
-                let key = state::storm_key(&cluster, group, category.as_str());
+                let key = keys::storm_key(&cluster, group, category.as_str());
                 (key, storm_reason(task))
             }
             Signal::Service(event) => {
@@ -171,13 +171,13 @@ impl Diagnosed<'_> {
                     .reason
                     .clone()
                     .unwrap_or_else(|| detail.reasons.join(", "));
-                let key = state::service_storm_key(cluster, service, category.as_str());
+                let key = keys::service_storm_key(cluster, service, category.as_str());
                 (key, reason)
             }
             Signal::Watch {
                 cluster, service, ..
             } => {
-                let key = state::service_storm_key(&keyed(cluster), service, category.as_str());
+                let key = keys::service_storm_key(&keyed(cluster), service, category.as_str());
                 (key, self.diagnosis.title.clone())
             }
         }

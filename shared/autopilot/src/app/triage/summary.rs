@@ -9,9 +9,9 @@ use super::{Decision, TaskTriage, TriageOutcome, Via};
 use crate::app::publish::MUTED_LEDGER_TTL_S;
 use crate::entry::Invocation;
 use crate::error::Result;
+use crate::keys::{mute_ledger_key, summary_claim_key};
 use crate::routing::summary::muted_summary_notice;
-use crate::routing::{mute_ledger_key, window};
-use crate::state::DEDUP_PREFIX;
+use crate::routing::window;
 
 impl TaskTriage {
     /// Sends the summary of every muting window that ended with notifications held back.
@@ -41,7 +41,7 @@ impl TaskTriage {
                     continue;
                 };
                 let mut outcome = TriageOutcome::silent(None, None, None);
-                let claim_key = format!("{DEDUP_PREFIX}{key}#summary");
+                let claim_key = summary_claim_key(&key);
                 let Some(held) = self
                     .take_delivery(state, &claim_key, now, invocation, &mut outcome)
                     .await?

@@ -17,9 +17,9 @@ use crate::app::{Ports, State};
 use crate::domain::ServiceSnapshot;
 use crate::entry::Invocation;
 use crate::error::Result;
-use crate::incident::incident_key;
+use crate::keys::{self, incident_key, keyed_cluster, watch_key};
 use crate::ports::Scope;
-use crate::state::{keyed_cluster, span_text};
+use crate::state::span_text;
 use crate::triage::watch::{
     degraded, degraded_diagnosis, resolvable, stuck_diagnosis, stuck_tasks,
 };
@@ -178,7 +178,7 @@ impl TaskTriage {
         results: &mut Vec<TriageOutcome>,
     ) -> Result<()> {
         let (now, watch, reader) = (self.clock.now_s(), &self.config.watch, state.reader());
-        let watch_key = format!("watch#{}#{service}", site.keyed);
+        let watch_key = watch_key(&site.keyed, service);
         let (desired, running) = (snapshot.desired, snapshot.running);
         if running >= desired {
             if let Some(store) = state.writer() {
@@ -205,11 +205,7 @@ impl TaskTriage {
                 "{running} of {desired} tasks running with no new failure for {}",
                 span_text(incident.last_signal_at, now)
             );
-            let key = format!(
-                "{}{watch_key}#recovered#{}",
-                crate::state::DEDUP_PREFIX,
-                incident.id
-            );
+            let key = keys::claim_key(&format!("{watch_key}#recovered#{}", incident.id));
             let mut outcome =
                 TriageOutcome::silent(None, None, Some(format!("{cluster}/{service}")));
             let home = self.home_scope();

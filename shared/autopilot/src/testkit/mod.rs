@@ -4,6 +4,9 @@
 //! ECS, Logs, alarm and scalable-target fakes seeded by the test. Every fake records its calls
 //! in one [`Recorder`], which can also make chosen operations fail.
 
+pub mod contract;
+
+use crate::arn::last_segment;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,10 +26,10 @@ use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::ports::{
     AlarmReader, ClaimReader, ClaimWriter, Clock, Counting, IncidentReader, IncidentWriter,
-    LogReader, MuteReader, MuteWriter, Notifier, Reach, ReadReach, RunWriter, ScalableTargets,
-    ScalingReader, ScalingWriter, Scope, ScopedPorts, ServiceReader, ServiceScaler, StateReader,
-    StateStore, StormReader, StormWriter, TagReader, TaskInspector, TaskLister, TaskRunner,
-    WatchReader, WatchWriter, WebhookReply,
+    LogReader, MuteReader, MuteWriter, Notifier, Reach, ReadReach, RetryAfter, RunWriter,
+    ScalableTargets, ScalingReader, ScalingWriter, Scope, ScopedPorts, ServiceReader,
+    ServiceScaler, StateReader, StateStore, StormReader, StormWriter, TagReader, TaskInspector,
+    TaskLister, TaskRunner, WatchReader, WatchWriter, WebhookReply,
 };
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{
@@ -38,11 +41,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The last segment of an ARN or path (`…:cluster/shop` → `shop`).
-fn short(name: &str) -> &str {
-    name.rsplit('/').next().unwrap_or(name)
 }
 
 /// Every call the fakes receive, by operation name (`Publish`, `RunTask`, `UpdateItem` …), and
@@ -706,7 +704,7 @@ impl MemoryNotifier {
             .or_default()
             .push_back(WebhookReply {
                 status,
-                retry_after_s,
+                retry_after: retry_after_s.map(RetryAfter::Seconds),
                 body: String::new(),
             });
     }
@@ -728,7 +726,7 @@ impl Notifier for MemoryNotifier {
             .and_then(VecDeque::pop_front)
             .unwrap_or(WebhookReply {
                 status: 200,
-                retry_after_s: None,
+                retry_after: None,
                 body: "ok".into(),
             });
         if (200..300).contains(&reply.status) {
@@ -794,13 +792,16 @@ impl FakeEcs {
 
     /// Sets what DescribeServices says of `cluster`/`service` (names or ARNs).
     pub fn set_service(&self, cluster: &str, service: &str, snapshot: ServiceSnapshot) {
-        lock(&self.services).insert((short(cluster).into(), short(service).into()), snapshot);
+        lock(&self.services).insert(
+            (last_segment(cluster).into(), last_segment(service).into()),
+            snapshot,
+        );
     }
 
     /// What the service looks like now.
     pub fn service(&self, cluster: &str, service: &str) -> Option<ServiceSnapshot> {
         lock(&self.services)
-            .get(&(short(cluster).into(), short(service).into()))
+            .get(&(last_segment(cluster).into(), last_segment(service).into()))
             .cloned()
     }
 
@@ -836,12 +837,18 @@ impl FakeEcs {
 
     /// Sets the recently stopped tasks of `cluster`/`service`, newest first.
     pub fn set_stopped_tasks(&self, cluster: &str, service: &str, tasks: Vec<TaskDetail>) {
-        lock(&self.stopped_tasks).insert((short(cluster).into(), short(service).into()), tasks);
+        lock(&self.stopped_tasks).insert(
+            (last_segment(cluster).into(), last_segment(service).into()),
+            tasks,
+        );
     }
 
     /// Sets the tasks of `cluster`/`service` that should be running (started or not yet).
     pub fn set_service_tasks(&self, cluster: &str, service: &str, tasks: Vec<TaskDetail>) {
-        lock(&self.service_tasks).insert((short(cluster).into(), short(service).into()), tasks);
+        lock(&self.service_tasks).insert(
+            (last_segment(cluster).into(), last_segment(service).into()),
+            tasks,
+        );
     }
 
     /// ListTasks then (when it found any) DescribeTasks over one of the task maps.
@@ -854,7 +861,7 @@ impl FakeEcs {
     ) -> Result<Vec<TaskDetail>> {
         self.recorder.enter("ecs", "ListTasks")?;
         let found = lock(tasks)
-            .get(&(short(cluster).into(), short(service).into()))
+            .get(&(last_segment(cluster).into(), last_segment(service).into()))
             .cloned()
             .unwrap_or_default();
         if !found.is_empty() {
@@ -878,7 +885,7 @@ pub fn start_then_fail(n: u32, reason: &'static str) -> RunTaskScript {
                 .map(|i| {
                     format!(
                         "arn:aws:ecs:us-east-1:111122223333:task/{}/{}-{i}",
-                        short(&request.cluster),
+                        last_segment(&request.cluster),
                         request.client_token
                     )
                 })
@@ -908,7 +915,7 @@ impl ServiceReader for FakeEcs {
         self.recorder.enter("ecs", "ListServices")?;
         let mut names: Vec<String> = lock(&self.services)
             .keys()
-            .filter(|(c, _)| c == short(cluster))
+            .filter(|(c, _)| c == last_segment(cluster))
             .map(|(_, s)| s.clone())
             .collect();
         names.sort();
@@ -976,8 +983,8 @@ impl ServiceScaler for FakeEcs {
     async fn set_desired_count(&self, cluster: &str, service: &str, desired: u32) -> Result<()> {
         self.recorder.enter("ecs", "UpdateService")?;
         lock(&self.desired_updates).push((cluster.into(), service.into(), desired));
-        if let Some(snapshot) =
-            lock(&self.services).get_mut(&(short(cluster).into(), short(service).into()))
+        if let Some(snapshot) = lock(&self.services)
+            .get_mut(&(last_segment(cluster).into(), last_segment(service).into()))
         {
             snapshot.desired = desired as i32;
         }
@@ -991,7 +998,7 @@ impl TaskLister for FakeEcs {
         self.recorder.enter("ecs", "ListTasks")?;
         Ok(lock(&self.tasks)
             .iter()
-            .filter(|t| t.cluster == short(cluster) && t.started_by == started_by)
+            .filter(|t| t.cluster == last_segment(cluster) && t.started_by == started_by)
             .map(|t| t.arn.clone())
             .collect())
     }
@@ -999,7 +1006,7 @@ impl TaskLister for FakeEcs {
         self.recorder.enter("ecs", "DescribeTasks")?;
         Ok(lock(&self.tasks)
             .iter()
-            .filter(|t| t.cluster == short(cluster) && arns.contains(&t.arn))
+            .filter(|t| t.cluster == last_segment(cluster) && arns.contains(&t.arn))
             .map(|t| RunningTask {
                 task_arn: t.arn.clone(),
                 started_at: t.started_at,
@@ -1024,7 +1031,7 @@ impl TaskRunner for FakeEcs {
         lock(&self.answered_tokens).insert(request.client_token.clone(), answer.clone());
         lock(&self.tasks).extend(answer.tasks.iter().map(|arn| FakeTask {
             arn: arn.clone(),
-            cluster: short(&request.cluster).into(),
+            cluster: last_segment(&request.cluster).into(),
             started_by: request.started_by.clone(),
             started_at: None,
         }));
@@ -1130,7 +1137,10 @@ impl FakeTargets {
 
     /// Registers a scalable target for `cluster`/`service`.
     pub fn register(&self, cluster: &str, service: &str, bounds: TargetBounds) {
-        lock(&self.bounds).insert((short(cluster).into(), short(service).into()), bounds);
+        lock(&self.bounds).insert(
+            (last_segment(cluster).into(), last_segment(service).into()),
+            bounds,
+        );
     }
 }
 
@@ -1140,7 +1150,7 @@ impl ScalableTargets for FakeTargets {
         self.recorder
             .enter("application-autoscaling", "DescribeScalableTargets")?;
         Ok(lock(&self.bounds)
-            .get(&(short(cluster).into(), short(service).into()))
+            .get(&(last_segment(cluster).into(), last_segment(service).into()))
             .copied())
     }
 }
