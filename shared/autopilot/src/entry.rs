@@ -16,7 +16,7 @@ use crate::events::InboundEvent;
 use crate::metrics::{
     emf_document, namespace_from, Measured, Measurement, DEFAULT_NAMESPACE, ENV_NAMESPACE,
 };
-use crate::present::Presentation;
+use crate::present::{Present, Presentation};
 
 /// Whether the process runs under a Lambda runtime API.
 pub fn in_lambda() -> bool {
@@ -176,7 +176,7 @@ pub async fn serve<F, Fut, R>(
 where
     F: Fn(InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
-    R: Serialize + Measured,
+    R: Serialize + Measured + Present,
 {
     match cli {
         None => serve_lambda(function, handler).await,
@@ -327,7 +327,7 @@ async fn serve_cli<F, Fut, R>(args: &CommonArgs, handler: F) -> ExitCode
 where
     F: Fn(InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
-    R: Serialize,
+    R: Serialize + Present,
 {
     let mut failed = 0usize;
     for input in read_events(&args.files) {
@@ -335,19 +335,28 @@ where
             Ok(event) => handler(event, Invocation::default()).await,
             Err(error) => Err(error),
         };
-        let line = match result {
-            Ok(outcome) => serde_json::to_value(&outcome).unwrap_or_else(
-                |e| json!({"error": {"error_type": "Unserializable", "message": e.to_string()}}),
+        let failure = |error_type: &str, message: String| match args.format {
+            Format::Json => format!(
+                "{}\n",
+                json!({"input": input.label, "error": {"error_type": error_type, "message": message}})
             ),
-            Err(error) => {
+            Format::Text => crate::present::failure_as_text(&input.label, error_type, &message),
+        };
+        let shown = match (result, args.format) {
+            (Ok(outcome), Format::Text) => crate::present::as_text(&input.label, &outcome),
+            (Ok(outcome), Format::Json) => match serde_json::to_string(&outcome) {
+                Ok(line) => line + "\n",
+                Err(error) => {
+                    failed += 1;
+                    failure("Unserializable", error.to_string())
+                }
+            },
+            (Err(error), _) => {
                 failed += 1;
-                json!({"input": input.label, "error": {"error_type": error.error_type(), "message": error.to_string()}})
+                failure(error.error_type(), error.to_string())
             }
         };
-        match args.format {
-            Format::Json => println!("{line}"),
-            Format::Text => print!("{}", crate::present::as_text(&input.label, &line)),
-        }
+        print!("{shown}");
     }
     if failed == 0 {
         ExitCode::SUCCESS

@@ -1,11 +1,15 @@
 //! The CLI for people (pure): what each delivery shows besides where it went
-//! ([`Presentation`]), and `--format text`, which turns an outcome's JSON line into what a person
-//! would read — the decision, the route in prose (with `--explain-route`, why each rule did or
-//! did not apply) and each notification as rendered, boxed per destination.
+//! ([`Presentation`]), and `--format text`, which turns an answer into what a person would read
+//! — the verdict, the route in prose (with `--explain-route`, why each rule did or did not
+//! apply) and each notification as rendered, boxed per destination. Each answer type says what it
+//! shows through [`Present`]; nothing is read back from its JSON.
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
+use crate::domain::Routed;
+use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
+use crate::triage::outcome::{Decision, TriageOutcome};
 
 /// What the CLI wants to see of each delivery besides where it went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,84 +20,120 @@ pub struct Presentation {
     pub render: bool,
 }
 
-/// One event's outcome (a JSON line) as text for people, ending with a blank line.
-pub fn as_text(label: &str, line: &Value) -> String {
+/// An answer as a person reads it.
+pub trait Present {
+    fn shown(&self) -> Shown<'_>;
+}
+
+/// What a person reads of one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown<'a> {
+    /// The first line after the label: `notify · oom: killed for memory`, `tick, 2 finding(s)`.
+    pub headline: String,
+    pub route: Routing<'a>,
+    pub notes: &'a [String],
+    /// A tick's findings, each shown under its own label.
+    pub findings: Vec<Shown<'a>>,
+}
+
+/// Where an answer's notification went, as far as a person needs to know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routing<'a> {
+    Sent(&'a Routed),
+    /// Decisions of this kind (`silent`, `ignored`) are never routed.
+    NeverRouted(&'static str),
+    /// Something was decided, and there was nothing to tell.
+    NothingToTell,
+    /// Nothing to say about a route (a redelivery, a folded signal, a tick).
+    Unsaid,
+}
+
+impl<'a> Shown<'a> {
+    /// One decision: its verdict, what it was about (when anything), where it went.
+    pub fn decision(
+        verdict: &str,
+        about: Option<String>,
+        route: Routing<'a>,
+        notes: &'a [String],
+    ) -> Self {
+        let about = about
+            .filter(|about| !about.is_empty())
+            .map(|about| format!(" · {about}"))
+            .unwrap_or_default();
+        Self {
+            headline: format!("{verdict}{about}"),
+            route,
+            notes,
+            findings: Vec::new(),
+        }
+    }
+
+    /// A tick: what it did in a few words, and each finding.
+    pub fn tick(headline: String, findings: Vec<Shown<'a>>, notes: &'a [String]) -> Self {
+        Self {
+            headline,
+            route: Routing::Unsaid,
+            notes,
+            findings,
+        }
+    }
+}
+
+/// One answer as text for people, ending with a blank line.
+pub fn as_text(label: &str, answer: &impl Present) -> String {
     let mut out = String::new();
-    outcome(&mut out, label, line);
+    shown(&mut out, label, &answer.shown());
     out.push('\n');
     out
 }
 
-fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
+/// An event that failed, as text for people, ending with a blank line.
+pub fn failure_as_text(label: &str, error_type: &str, message: &str) -> String {
+    format!("── {label}: failed ({error_type}): {message}\n\n")
 }
 
-fn outcome(out: &mut String, label: &str, line: &Value) {
-    if let Some(error) = line.get("error") {
-        let kind = text(error, "error_type").unwrap_or("Error");
-        let message = text(error, "message").unwrap_or_default();
-        let _ = writeln!(out, "── {label}: failed ({kind}): {message}");
-        return;
-    }
-    if let Some(results) = line.get("results").and_then(Value::as_array) {
-        let _ = writeln!(out, "── {label}: tick, {} finding(s)", results.len());
-        notes(out, line);
-        for (i, result) in results.iter().enumerate() {
-            outcome(out, &format!("{label} finding {i}"), result);
+fn shown(out: &mut String, label: &str, shown: &Shown<'_>) {
+    let _ = writeln!(out, "── {label}: {}", shown.headline);
+    match &shown.route {
+        Routing::Sent(routed) => route(out, routed),
+        Routing::NeverRouted(decision) => {
+            let _ = writeln!(
+                out,
+                "   route: none ({decision} decisions are never routed)"
+            );
         }
-        return;
+        Routing::NothingToTell => {
+            let _ = writeln!(out, "   route: none (nothing to tell)");
+        }
+        Routing::Unsaid => {}
     }
-    let verdict = text(line, "decision").or_else(|| text(line, "action"));
-    let about = line
-        .get("diagnosis")
-        .and_then(|d| Some(format!("{}: {}", text(d, "category")?, text(d, "title")?)))
-        .or_else(|| text(line, "reason").map(str::to_owned));
-    let _ = writeln!(
-        out,
-        "── {label}: {}{}",
-        verdict.unwrap_or("done"),
-        about.map(|a| format!(" · {a}")).unwrap_or_default()
-    );
-    if let Some(route) = line.get("route") {
-        self::route(out, route);
-    } else if verdict.is_some_and(|v| v == "silent" || v == "ignored") {
-        let _ = writeln!(
-            out,
-            "   route: none ({} decisions are never routed)",
-            verdict.unwrap_or_default()
-        );
-    } else if verdict.is_some_and(|v| v != "duplicate" && v != "folded") {
-        let _ = writeln!(out, "   route: none (nothing to tell)");
+    for note in shown.notes {
+        let _ = writeln!(out, "   note: {note}");
     }
-    notes(out, line);
+    for (i, finding) in shown.findings.iter().enumerate() {
+        self::shown(out, &format!("{label} finding {i}"), finding);
+    }
 }
 
-fn route(out: &mut String, route: &Value) {
-    let by = text(route, "by").unwrap_or("default");
-    let to: Vec<&str> = route
-        .get("to")
-        .and_then(Value::as_array)
-        .map(|to| to.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if route.get("muted").and_then(Value::as_bool) == Some(true) {
+fn route(out: &mut String, route: &Routed) {
+    if route.muted {
         let _ = writeln!(
             out,
-            "   route: muted by {by}: sent nowhere, counted in the incident"
+            "   route: muted by {}: sent nowhere, counted in the incident",
+            route.by
         );
     } else {
-        let _ = writeln!(out, "   route: {by} → {}", to.join(", "));
+        let _ = writeln!(out, "   route: {} → {}", route.by, route.to.join(", "));
     }
-    if let Some(why) = route.get("why").and_then(Value::as_array) {
-        for (i, reason) in why.iter().filter_map(Value::as_str).enumerate() {
-            let lead = if i == 0 { "   why:" } else { "       " };
-            let _ = writeln!(out, "{lead} {reason}");
-        }
+    for (i, reason) in route.why.iter().enumerate() {
+        let lead = if i == 0 { "   why:" } else { "       " };
+        let _ = writeln!(out, "{lead} {reason}");
     }
-    if let Some(rendered) = text(route, "rendered") {
-        let to = if to.is_empty() {
+    if let Some(rendered) = &route.rendered {
+        let to = if route.to.is_empty() {
             "nobody (muted)".to_owned()
         } else {
-            to.join(", ")
+            route.to.join(", ")
         };
         let _ = writeln!(out, "   ┌─ to {to}");
         for line in rendered.lines() {
@@ -103,36 +143,145 @@ fn route(out: &mut String, route: &Value) {
     }
 }
 
-fn notes(out: &mut String, line: &Value) {
-    for note in line
-        .get("notes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        let _ = writeln!(out, "   note: {note}");
+/// A route when there is one, else what an answer that decided something says.
+fn routing_of(route: Option<&Routed>) -> Routing<'_> {
+    route.map_or(Routing::NothingToTell, Routing::Sent)
+}
+
+impl Present for TriageOutcome {
+    fn shown(&self) -> Shown<'_> {
+        let about = self
+            .diagnosis
+            .as_ref()
+            .map(|d| format!("{}: {}", d.category, d.title));
+        let route = match (self.decision, &self.route) {
+            (_, Some(routed)) => Routing::Sent(routed),
+            (Decision::Silent | Decision::Ignored, None) => {
+                Routing::NeverRouted(self.decision.as_str())
+            }
+            (Decision::Duplicate | Decision::Folded, None) => Routing::Unsaid,
+            (Decision::Notify | Decision::Muted, None) => Routing::NothingToTell,
+        };
+        Shown::decision(self.decision.as_str(), about, route, &self.notes)
+    }
+}
+
+impl Present for ScalingOutcome {
+    fn shown(&self) -> Shown<'_> {
+        Shown::decision(
+            self.action.as_str(),
+            Some(self.reason.clone()),
+            routing_of(self.route.as_ref()),
+            &self.notes,
+        )
+    }
+}
+
+impl Present for ScalerResponse {
+    fn shown(&self) -> Shown<'_> {
+        match self {
+            Self::One(outcome) => outcome.shown(),
+            Self::Tick { results, notes, .. } => Shown::tick(
+                format!("tick, {} alarm(s) re-read", results.len()),
+                results.iter().map(Present::shown).collect(),
+                notes,
+            ),
+        }
+    }
+}
+
+impl Present for RunOutcome {
+    fn shown(&self) -> Shown<'_> {
+        Shown::decision(
+            self.action.as_str(),
+            Some(self.reason.clone()),
+            routing_of(self.route.as_ref()),
+            &self.notes,
+        )
+    }
+}
+
+impl Present for TimeoutStop {
+    fn shown(&self) -> Shown<'_> {
+        // `stopped` is false when the run only looked (`--dry-run`, `--offline`).
+        let verdict = if self.stopped {
+            "stopped"
+        } else {
+            "would stop"
+        };
+        let about = format!(
+            "{}: task {} ran {} s, past its timeout",
+            self.job, self.task, self.ran_s
+        );
+        Shown::decision(verdict, Some(about), Routing::Unsaid, &[])
+    }
+}
+
+impl Present for RunnerResponse {
+    fn shown(&self) -> Shown<'_> {
+        match self {
+            Self::Run(outcome) => outcome.shown(),
+            Self::Tick { stopped, notes, .. } => Shown::tick(
+                format!("tick, {} task(s) past their timeout", stopped.len()),
+                stopped.iter().map(Present::shown).collect(),
+                notes,
+            ),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::batch::catalog::JobSpec;
+    use crate::domain::{Category, Severity};
+    use crate::triage::Diagnosis;
+
+    fn diagnosed(decision: Decision, category: Category, title: &str) -> TriageOutcome {
+        let mut outcome = TriageOutcome::silent(Some("e-1".into()), None, None);
+        outcome.decision = decision;
+        outcome.diagnosis = Some(Diagnosis {
+            category,
+            severity: Severity::Critical,
+            notify: decision == Decision::Notify,
+            rule: "test".into(),
+            title: title.into(),
+            summary: String::new(),
+            container: None,
+            exit_code: None,
+            evidence: Vec::new(),
+            remediation: Vec::new(),
+        });
+        outcome
+    }
+
+    fn routed(by: &str, to: &[&str]) -> Routed {
+        Routed {
+            by: by.into(),
+            to: to.iter().map(|to| (*to).to_owned()).collect(),
+            muted: false,
+            why: Vec::new(),
+            rendered: None,
+        }
+    }
 
     #[test]
     fn an_explained_route_reads_as_prose_and_boxes_each_destination() {
-        let line = json!({
-            "decision": "notify",
-            "diagnosis": {"category": "oom", "title": "killed for memory"},
-            "route": {"by": "rule 1 (orders oom)", "to": ["arn:aws:sns:us-east-1:111122223333:payments", "default"],
-                      "why": ["rule 0: no (category oom is not one of rollback)", "rule 1 (orders oom): matches (category oom)"],
-                      "rendered": "[CRITICAL] shop/orders-api: killed for memory\n\nbody"},
-            "notes": ["dry-run: not sent"]
+        let mut outcome = diagnosed(Decision::Notify, Category::Oom, "killed for memory");
+        outcome.route = Some(Routed {
+            why: vec![
+                "rule 0: no (category oom is not one of rollback)".into(),
+                "rule 1 (orders oom): matches (category oom)".into(),
+            ],
+            rendered: Some("[CRITICAL] shop/orders-api: killed for memory\n\nbody".into()),
+            ..routed(
+                "rule 1 (orders oom)",
+                &["arn:aws:sns:us-east-1:111122223333:payments", "default"],
+            )
         });
-        let text = as_text("oom.json", &line);
+        outcome.notes = vec!["dry-run: not sent".into()];
         assert_eq!(
-            text,
+            as_text("oom.json", &outcome),
             "── oom.json: notify · oom: killed for memory\n\
              \x20  route: rule 1 (orders oom) → arn:aws:sns:us-east-1:111122223333:payments, default\n\
              \x20  why: rule 0: no (category oom is not one of rollback)\n\
@@ -147,17 +296,61 @@ mod tests {
     }
 
     #[test]
-    fn muted_silent_and_failed_lines() {
-        let muted = json!({"decision": "muted", "route": {"by": "rule 0 (maintenance)", "to": [], "muted": true}});
+    fn muted_silent_duplicate_and_failed_lines() {
+        let mut muted = TriageOutcome::silent(None, None, None);
+        muted.decision = Decision::Muted;
+        muted.route = Some(Routed {
+            muted: true,
+            ..routed("rule 0 (maintenance)", &[])
+        });
         assert!(as_text("a", &muted).contains("muted by rule 0 (maintenance): sent nowhere"));
-        let silent = json!({"decision": "silent", "diagnosis": {"category": "completed", "title": "exited 0"}});
-        assert!(as_text("b", &silent).contains("route: none (silent decisions are never routed)"));
-        let started = json!({"action": "started", "reason": "started 2 of 2 task(s)"});
-        assert!(as_text("d", &started).contains("route: none (nothing to tell)"));
-        let failed = json!({"error": {"error_type": "InvalidEvent", "message": "invalid event at `detail`: missing"}});
+
+        let silent = diagnosed(Decision::Silent, Category::Completed, "exited 0");
         assert_eq!(
-            as_text("c", &failed),
+            as_text("b", &silent),
+            "── b: silent · completed: exited 0\n   route: none (silent decisions are never routed)\n\n"
+        );
+
+        let duplicate = TriageOutcome {
+            decision: Decision::Duplicate,
+            ..TriageOutcome::silent(None, None, None)
+        };
+        assert_eq!(as_text("d", &duplicate), "── d: duplicate\n\n");
+
+        assert_eq!(
+            failure_as_text("c", "InvalidEvent", "invalid event at `detail`: missing"),
             "── c: failed (InvalidEvent): invalid event at `detail`: missing\n\n"
+        );
+    }
+
+    #[test]
+    fn a_run_with_nothing_to_tell_and_a_tick_with_its_findings() {
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "cluster": "batch", "task_definition": "nightly:3"
+        }))
+        .expect("a job");
+        let mut started = RunOutcome::new("nightly", "r-1", &spec);
+        started.reason = "started 1 of 1 task(s)".into();
+        assert_eq!(
+            as_text("run", &RunnerResponse::Run(Box::new(started))),
+            "── run: started · started 1 of 1 task(s)\n   route: none (nothing to tell)\n\n"
+        );
+
+        let tick = RunnerResponse::Tick {
+            tick: true,
+            stopped: vec![TimeoutStop {
+                job: "nightly".into(),
+                task: "t-1".into(),
+                ran_s: 4000,
+                stopped: false,
+            }],
+            notes: vec!["dry-run: nothing stopped".into()],
+        };
+        assert_eq!(
+            as_text("tick", &tick),
+            "── tick: tick, 1 task(s) past their timeout\n\
+             \x20  note: dry-run: nothing stopped\n\
+             ── tick finding 0: would stop · nightly: task t-1 ran 4000 s, past its timeout\n\n"
         );
     }
 }

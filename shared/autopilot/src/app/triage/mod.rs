@@ -30,6 +30,7 @@ use crate::events::service::ServiceEvent;
 use crate::events::InboundEvent;
 use crate::metrics::{Measured, Measurement};
 use crate::ports::Clock;
+use crate::present::{Present, Shown};
 use crate::telemetry::LOGGED_BYTES;
 use crate::triage::service::classify_service_event;
 use crate::triage::{apply_override, classify, Diagnosis};
@@ -78,6 +79,27 @@ pub enum TriageResponse {
         results: Vec<TriageOutcome>,
         notes: Vec<String>,
     },
+}
+
+impl Present for TriageResponse {
+    fn shown(&self) -> Shown<'_> {
+        match self {
+            Self::One(outcome) => outcome.shown(),
+            Self::Tick {
+                checked,
+                results,
+                notes,
+                ..
+            } => Shown::tick(
+                format!(
+                    "tick, {checked} service(s) checked, {} finding(s)",
+                    results.len()
+                ),
+                results.iter().map(Present::shown).collect(),
+                notes,
+            ),
+        }
+    }
 }
 
 impl Measured for TriageResponse {
