@@ -68,6 +68,17 @@ impl<'a> Shown<'a> {
         }
     }
 
+    /// What a scaler or runner did and why: its route when it has one, else nothing to tell.
+    pub fn action(
+        verdict: &str,
+        reason: &str,
+        route: Option<&'a Routed>,
+        notes: &'a [String],
+    ) -> Self {
+        let route = route.map_or(Routing::NothingToTell, Routing::Sent);
+        Self::decision(verdict, Some(reason.to_owned()), route, notes)
+    }
+
     /// A tick: what it did in a few words, and each finding.
     pub fn tick(headline: String, findings: Vec<Shown<'a>>, notes: &'a [String]) -> Self {
         Self {
@@ -143,11 +154,6 @@ fn route(out: &mut String, route: &Routed) {
     }
 }
 
-/// A route when there is one, else what an answer that decided something says.
-fn routing_of(route: Option<&Routed>) -> Routing<'_> {
-    route.map_or(Routing::NothingToTell, Routing::Sent)
-}
-
 impl Present for TriageOutcome {
     fn shown(&self) -> Shown<'_> {
         let about = self
@@ -168,10 +174,10 @@ impl Present for TriageOutcome {
 
 impl Present for ScalingOutcome {
     fn shown(&self) -> Shown<'_> {
-        Shown::decision(
+        Shown::action(
             self.action.as_str(),
-            Some(self.reason.clone()),
-            routing_of(self.route.as_ref()),
+            &self.reason,
+            self.route.as_ref(),
             &self.notes,
         )
     }
@@ -192,10 +198,10 @@ impl Present for ScalerResponse {
 
 impl Present for RunOutcome {
     fn shown(&self) -> Shown<'_> {
-        Shown::decision(
+        Shown::action(
             self.action.as_str(),
-            Some(self.reason.clone()),
-            routing_of(self.route.as_ref()),
+            &self.reason,
+            self.route.as_ref(),
             &self.notes,
         )
     }
