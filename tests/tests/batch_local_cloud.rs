@@ -125,7 +125,18 @@ async fn batch_runner_on_the_local_cloud() {
     // Timeout: the tick stops a task that ran longer than its job's timeout_s (1 s).
     let warm = runner.run(WARM_JOB, "2026-09-15T05:00:00Z").await.unwrap();
     let warm_arn = warm["tasks"][0].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // The tick must come 2 s after the task started (its timeout is 1 s): the wait is for the
+    // clock to pass that moment, read from the task as ECS reports it.
+    let started = runner.describe(&warm_arn).await.unwrap();
+    let started_s = started
+        .started_at()
+        .or(started.created_at())
+        .map(|t| t.secs())
+        .expect("the task's start");
+    let due = std::time::UNIX_EPOCH + Duration::from_secs((started_s + 2) as u64 + 1);
+    if let Ok(left) = due.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(left).await;
+    }
     let tick = runner.invoke(&json!({"tick": true})).await.unwrap();
     let stops = tick["stopped"].as_array().unwrap();
     assert_eq!(stops.len(), 1, "{tick}");

@@ -1,6 +1,8 @@
 //! Faults injected between the deployed functions and the local cloud (the harness's proxy
 //! fronts their ECS, SNS and DynamoDB): nothing is lost, nothing is told twice, counts stay
-//! exact, and a retried call keeps its idempotency token.
+//! exact, and a retried call keeps its idempotency token. Each scenario is its own test on its
+//! own local cloud; "exactly" is counted once every event is handled for good (its claim
+//! complete, or its record on the on-failure queue), never after a quiet period.
 //!
 //! (a) 200 distinct failures while 30 % of SNS Publish calls fail (503): each is notified exactly
 //!     once, after the SDK's and Lambda's retries, or lands in the on-failure queue with its
@@ -13,7 +15,7 @@
 //!     retry carries the same client token (ECS answers a repeated token with the first call's
 //!     tasks; the local cloud does not implement that, so the token itself is checked).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
@@ -39,16 +41,75 @@ fn standalone_failure(stack: &TriageStack, i: usize) -> Value {
     event
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_the_local_cloud() {
+/// Waits until every one of `tasks` has been handled for good: its stop's claim `COMPLETE` in the
+/// state table (told, with the SNS message id the claim kept), or its event on the on-failure
+/// queue (every attempt failed). Returns those message ids and the failure records. A claim is
+/// completed after its publishes and a record is queued after the last attempt, so nothing
+/// about these events happens later: no quiet period is needed.
+async fn settled(
+    stack: &TriageStack,
+    tasks: &[String],
+    timeout: Duration,
+) -> Result<(Vec<String>, Vec<Value>), String> {
+    let started = std::time::Instant::now();
+    let mut failed: Vec<Value> = Vec::new();
+    loop {
+        failed.extend(stack.drain_failures(0, Duration::ZERO).await?);
+        let parked: BTreeSet<&str> = failed
+            .iter()
+            .filter_map(|record| record["requestPayload"]["detail"]["taskArn"].as_str())
+            .collect();
+        let items = stack.state_items().await?;
+        let complete: BTreeMap<&str, Option<&String>> = tasks
+            .iter()
+            .filter_map(|task| {
+                let prefix = format!("dedup#{task}#");
+                items
+                    .iter()
+                    .find(|item| {
+                        item["pk"].starts_with(&prefix)
+                            && item.get("status").map(String::as_str) == Some("COMPLETE")
+                    })
+                    .map(|item| (task.as_str(), item.get("message_id")))
+            })
+            .collect();
+        let open = tasks
+            .iter()
+            .filter(|task| !complete.contains_key(task.as_str()) && !parked.contains(task.as_str()))
+            .count();
+        if open == 0 {
+            let ids = complete
+                .values()
+                .flatten()
+                .map(|id| (*id).clone())
+                .collect();
+            return Ok((ids, failed));
+        }
+        if started.elapsed() >= timeout {
+            return Err(format!(
+                "{open} of {} events neither told nor parked within {timeout:?}",
+                tasks.len()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The local cloud with the triage stack deployed (the stack every scenario builds on).
+async fn triage_stack() -> (LocalCloud, TriageStack, Value) {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let config = json!({"scaling": scaling_config(5), "jobs": jobs_config()});
     let zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
-    let mut stack = TriageStack::deploy(&cloud, zip, &config)
+    let stack = TriageStack::deploy(&cloud, zip, &config)
         .await
         .expect("deploy");
-    let proxy = &stack.proxy;
+    (cloud, stack, config)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_publishes_lose_nothing_and_tell_nothing_twice() {
+    let (_cloud, stack, _config) = triage_stack().await;
+    let proxy = &stack.proxy;
     // (a) Publish failing 30 % of the time.
     proxy.inject(Fault {
         operation: "Publish".into(),
@@ -68,12 +129,17 @@ async fn faults_on_the_local_cloud() {
             .await
             .unwrap();
     }
-    let inbox = stack
-        .drain_inbox(FAILURES, Duration::from_secs(5), Duration::from_secs(240))
+    let tasks: Vec<String> = (0..FAILURES)
+        .map(|i| standalone_failure(&stack, i)["detail"]["taskArn"].to_string())
+        .map(|quoted| quoted.trim_matches('"').to_owned())
+        .collect();
+    let (message_ids, failed) = settled(&stack, &tasks, Duration::from_secs(240))
         .await
         .unwrap();
-    let failed = stack
-        .drain_failures(0, Duration::from_secs(3))
+    // Every event is over (told or parked): what it published is in the inbox or on its way;
+    // the ids the claims kept are read, with anything else that arrived meanwhile.
+    let inbox = stack
+        .receive(&message_ids, Duration::from_secs(60))
         .await
         .unwrap();
     // Counted by the stopped task (one per event).
@@ -103,6 +169,11 @@ async fn faults_on_the_local_cloud() {
     );
     assert!(duplicates.is_empty(), "told twice: {duplicates:?}");
     assert_eq!(told.len() + failed.len(), FAILURES, "none lost");
+    assert_eq!(
+        inbox.len(),
+        message_ids.len(),
+        "the inbox holds what the claims say was published, nothing else"
+    );
     assert!(
         injected >= FAILURES / 5,
         "about 30 % of {} Publish calls failed: {injected}",
@@ -115,8 +186,12 @@ async fn faults_on_the_local_cloud() {
             "with its reason: {text}"
         );
     }
-    proxy.clear();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_storm_count_stays_exact() {
+    let (_cloud, stack, _config) = triage_stack().await;
+    let proxy = &stack.proxy;
     // (b) The storm count throttled 30 % of the time.
     proxy.inject(Fault {
         operation: "UpdateItem".into(),
@@ -127,61 +202,31 @@ async fn faults_on_the_local_cloud() {
         },
         when: When::Rate { percent: 30 },
     });
-    let handled_before = stack
-        .outcomes(&cloud, 0, Duration::ZERO)
-        .await
-        .unwrap()
-        .decisions
-        .values()
-        .sum::<usize>();
-    for stop in crash_loop(&stack, STORM).unwrap() {
-        stack.invoke_async(&stop).await.unwrap();
+    let stops = crash_loop(&stack, STORM).unwrap();
+    let crashed: Vec<String> = stops
+        .iter()
+        .map(|stop| stop["detail"]["taskArn"].as_str().unwrap().to_owned())
+        .collect();
+    for stop in &stops {
+        stack.invoke_async(stop).await.unwrap();
     }
+    // Every stop handled for good (retries over): nothing counts into the window after this.
+    let (message_ids, parked) = settled(&stack, &crashed, Duration::from_secs(180))
+        .await
+        .unwrap();
+    assert!(parked.is_empty(), "a stop gave up: {parked:?}");
     let storm = stack
-        .drain_inbox(2, Duration::from_secs(5), Duration::from_secs(120))
+        .receive(&message_ids, Duration::from_secs(60))
         .await
         .unwrap();
     let injected = proxy.injected("UpdateItem");
-    // Retried invocations may still be counting: wait for the count to settle.
-    let mut window = BTreeMap::new();
-    for _ in 0..60 {
-        window = stack
-            .state_items()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|i| i["pk"] == "storm#shop#service:orders-api#app-exit")
-            .expect("the storm window");
-        if window["stops"] == STORM.to_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    // Every stop handled to its outcome (its retries, if any, over): then the window is read
-    // again, and must not have moved.
-    let started = std::time::Instant::now();
-    loop {
-        let handled = stack.outcomes(&cloud, 0, Duration::ZERO).await.unwrap();
-        if handled.decisions.values().sum::<usize>() >= handled_before + STORM {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "not every stop reached its outcome: {handled:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let settled = stack
+    let window = stack
         .state_items()
         .await
         .unwrap()
         .into_iter()
         .find(|i| i["pk"] == "storm#shop#service:orders-api#app-exit")
         .expect("the storm window");
-    assert_eq!(
-        settled["stops"], window["stops"],
-        "no stop counted twice later"
-    );
     println!(
         "(b) {STORM} stops, {injected} storm counts throttled: window count {}, {} notifications",
         window["stops"],
@@ -194,9 +239,13 @@ async fn faults_on_the_local_cloud() {
         .map(|n| n.body["kind"].as_str().unwrap_or("?"))
         .collect();
     assert_eq!(kinds.len(), 2, "the first stop and one digest: {kinds:?}");
+    assert_eq!(storm.len(), message_ids.len(), "nothing else arrived");
     assert!(kinds.contains(&"storm-digest"), "{kinds:?}");
-    proxy.clear();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scale_out_changes_the_service_once_on_retry() {
+    let (cloud, mut stack, config) = triage_stack().await;
     // (c) UpdateService failing on all three attempts of the first invocation.
     let scaler_zip = bootstrap_zip(&binary("alarm-scaler").expect("alarm-scaler binary")).unwrap();
     let scaler = ScalerStack::deploy(&cloud, &mut stack, scaler_zip, &config)
@@ -239,8 +288,11 @@ async fn faults_on_the_local_cloud() {
         "{}",
         told[0].subject
     );
-    proxy.clear();
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_run_task_reply_keeps_its_client_token() {
+    let (cloud, mut stack, config) = triage_stack().await;
     // (d) RunTask accepted by ECS, its reply later than the SDK's 4 s attempt timeout.
     let runner_zip = bootstrap_zip(&binary("batch-runner").expect("batch-runner binary")).unwrap();
     let runner = BatchStack::deploy(&cloud, &mut stack, runner_zip, &config)
