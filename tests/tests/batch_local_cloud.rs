@@ -1,7 +1,8 @@
 //! `batch-runner` end to end on the local cloud, through the deployed Lambda: a job started with
 //! its catalog settings, a duplicate delivery, an overlapping run skipped, a run replacing its
 //! predecessor, the tick stopping a task over its timeout, an unknown job, and the completion
-//! report `task-triage` sends when a job task ends.
+//! report `task-triage` sends when a job task ends. Each scenario is its own test on its own
+//! local cloud.
 
 use std::time::Duration;
 
@@ -19,8 +20,9 @@ fn published(result: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batch_runner_on_the_local_cloud() {
+/// The local cloud with the triage stack (whose inbox the runner's notifications reach) and
+/// batch-runner deployed with the test catalog.
+async fn runner_stack() -> (LocalCloud, TriageStack, BatchStack) {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let config = json!({"jobs": jobs_config()});
     let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
@@ -31,7 +33,12 @@ async fn batch_runner_on_the_local_cloud() {
     let runner = BatchStack::deploy(&cloud, &mut triage, zip, &config)
         .await
         .expect("deploy runner");
+    (cloud, triage, runner)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_starts_once_skips_an_overlap_and_is_reported_when_it_ends() {
+    let (cloud, triage, runner) = runner_stack().await;
     // Start: one task, marked with startedBy, carrying the catalog's overrides and tags.
     let first = runner
         .run(EXPORT_JOB, "2026-09-15T02:00:00Z")
@@ -95,6 +102,31 @@ async fn batch_runner_on_the_local_cloud() {
     );
     assert_eq!(runner.running(EXPORT_JOB).await.unwrap().len(), 1);
 
+    // Completion: the export task ends with exit code 3 after 5 min; task-triage reports the job.
+    let stop_event = runner.finish(&task_arn, 3, 300).await.unwrap();
+    triage.put_events(&[stop_event]).await.unwrap();
+    let report = triage
+        .published(&cloud, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(report.len(), 1);
+    let n = &report[0];
+    assert_eq!(n.attributes["source"], "task-triage");
+    assert_eq!(n.attributes["severity"], "critical");
+    assert!(
+        n.subject
+            .contains("job invoice-export failed after 5m 0s: exited with code 3"),
+        "{}",
+        n.subject
+    );
+    assert_eq!(n.body["details"]["job"]["name"], EXPORT_JOB);
+    assert_eq!(n.body["details"]["job"]["duration_s"], 300);
+    assert_eq!(n.body["details"]["job"]["exit_codes"][0]["exit_code"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_replaces_its_predecessor_with_a_reason() {
+    let (_cloud, triage, runner) = runner_stack().await;
     // Replace: the second run stops the first with a clear reason, then starts.
     let old = runner.run(SYNC_JOB, "2026-09-15T03:00:00Z").await.unwrap();
     let old_arn = old["tasks"][0].as_str().unwrap().to_owned();
@@ -121,6 +153,17 @@ async fn batch_runner_on_the_local_cloud() {
         "{}",
         replaced[0].subject
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tick_stops_a_task_over_its_timeout() {
+    let (_cloud, _triage, runner) = runner_stack().await;
+    // Another job's run, which the tick must leave alone.
+    let export = runner
+        .run(EXPORT_JOB, "2026-09-15T02:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(export["action"], "started", "{export}");
 
     // Timeout: the tick stops a task that ran longer than its job's timeout_s (1 s).
     let warm = runner.run(WARM_JOB, "2026-09-15T05:00:00Z").await.unwrap();
@@ -153,7 +196,11 @@ async fn batch_runner_on_the_local_cloud() {
         1,
         "other jobs untouched"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_we_do_not_act_on_is_refused() {
+    let (_cloud, _triage, runner) = runner_stack().await;
     // Input we do not act on.
     let unknown = runner.invoke(&json!({"job": "payroll"})).await.unwrap_err();
     assert!(
@@ -165,25 +212,4 @@ async fn batch_runner_on_the_local_cloud() {
         .await
         .unwrap_err();
     assert!(untrusted.contains("`cluster`"), "{untrusted}");
-
-    // Completion: the export task ends with exit code 3 after 5 min; task-triage reports the job.
-    let stop_event = runner.finish(&task_arn, 3, 300).await.unwrap();
-    triage.put_events(&[stop_event]).await.unwrap();
-    let report = triage
-        .published(&cloud, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(report.len(), 1);
-    let n = &report[0];
-    assert_eq!(n.attributes["source"], "task-triage");
-    assert_eq!(n.attributes["severity"], "critical");
-    assert!(
-        n.subject
-            .contains("job invoice-export failed after 5m 0s: exited with code 3"),
-        "{}",
-        n.subject
-    );
-    assert_eq!(n.body["details"]["job"]["name"], EXPORT_JOB);
-    assert_eq!(n.body["details"]["job"]["duration_s"], 300);
-    assert_eq!(n.body["details"]["job"]["exit_codes"][0]["exit_code"], 3);
 }

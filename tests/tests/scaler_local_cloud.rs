@@ -1,6 +1,7 @@
 //! `alarm-scaler` end to end on the local cloud: PutMetricData → alarm → SNS → Lambda →
 //! UpdateService → notification in the inbox; then duplicate and concurrent deliveries of
-//! alarm events invoked directly, bad input, and states that must not scale.
+//! alarm events invoked directly, bad input, and states that must not scale. Each scenario is
+//! its own test on its own local cloud, the worker service starting at zero.
 
 use std::time::Duration;
 
@@ -8,8 +9,9 @@ use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S};
 use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
 use serde_json::{json, Value};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alarm_scaler_on_the_local_cloud() {
+/// The local cloud with the triage stack and alarm-scaler deployed (cooldowns of 5 s); the
+/// triage stack is kept for its inbox.
+async fn scaler_stack() -> (LocalCloud, TriageStack, ScalerStack) {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
     let mut triage = TriageStack::deploy(&cloud, triage_zip, &json!({}))
@@ -20,6 +22,12 @@ async fn alarm_scaler_on_the_local_cloud() {
     let scaler = ScalerStack::deploy(&cloud, &mut triage, zip, &config)
         .await
         .expect("deploy scaler");
+    (cloud, triage, scaler)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_scales_out_from_zero_and_back_in() {
+    let (cloud, triage, scaler) = scaler_stack().await;
     assert_eq!(
         scaler.desired().await.unwrap(),
         0,
@@ -89,7 +97,11 @@ async fn alarm_scaler_on_the_local_cloud() {
         "{}",
         scaled_in[0].subject
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_concurrent_deliveries_change_the_service_once() {
+    let (_cloud, _triage, scaler) = scaler_stack().await;
     // Duplicate and concurrent deliveries for one service: the same transition twice, and a
     // different alarm event for the same service at the same moment. One change only.
     let eventbridge = scaler.alarm_fixture("eventbridge-alarm", None).unwrap();
@@ -122,8 +134,8 @@ async fn alarm_scaler_on_the_local_cloud() {
     );
     assert_eq!(
         scaler.desired().await.unwrap(),
-        4,
-        "1 + 3 (metric 412, threshold 100)"
+        3,
+        "0 + 3 (metric 412, threshold 100)"
     );
     let again = scaler.invoke(&eventbridge).await.unwrap();
     assert_eq!(again["action"], "none");
@@ -134,7 +146,11 @@ async fn alarm_scaler_on_the_local_cloud() {
             .contains("duplicate delivery"),
         "{again}"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn states_and_inputs_that_must_not_scale_do_not() {
+    let (_cloud, _triage, scaler) = scaler_stack().await;
     // States and inputs that must not scale.
     let mut insufficient = scaler
         .alarm_fixture("eventbridge-alarm", Some("2026-09-14T12:10:00.000+0000"))
@@ -162,7 +178,7 @@ async fn alarm_scaler_on_the_local_cloud() {
     assert!(error.contains("detail.state.value"), "{error}");
     assert_eq!(
         scaler.desired().await.unwrap(),
-        4,
-        "nothing else changed the service"
+        0,
+        "nothing changed the service"
     );
 }
