@@ -1,6 +1,7 @@
 //! `task-triage` end to end on the local cloud, deployed from template.yaml: EventBridge PutEvents →
 //! Lambda → SNS → SQS.
-//! One cloud and one deployment serve every scenario, run in order (each uses its own tasks).
+//! Each independent scenario is its own test on its own local cloud; a service's stops, storm
+//! and incidents are one test, since each step builds on the state the one before left.
 
 use std::time::Duration;
 
@@ -12,14 +13,20 @@ use serde_json::json;
 
 const STORM: usize = 12;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn task_triage_on_the_local_cloud() {
+/// The local cloud with task-triage deployed from template.yaml (log tails of 3 lines), and the
+/// function's package for the extra functions a scenario creates.
+async fn triage_stack() -> (LocalCloud, TriageStack, Vec<u8>) {
     let cloud = LocalCloud::start().await.expect("local cloud");
     let zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).expect("package");
     let stack = TriageStack::deploy(&cloud, zip.clone(), &json!({"triage": {"log_lines": 3}}))
         .await
         .expect("deploy");
+    (cloud, stack, zip)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployed_template_holds_its_promises() {
+    let (cloud, stack, _zip) = triage_stack().await;
     // The deployed template.yaml: no role writes on any resource; the async invoke
     // configuration; the rules' own patterns (with source aws.ecs) against the fixtures.
     let processed = template::processed_template(&cloud, STACK).await.unwrap();
@@ -141,7 +148,11 @@ async fn task_triage_on_the_local_cloud() {
             event["detail-type"], event["detail"]["lastStatus"]
         );
     }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_services_stops_storm_and_incidents_are_told_once_each() {
+    let (cloud, stack, _zip) = triage_stack().await;
     // OOM: the notification names the category, the container and carries the log tail.
     stack
         .put_events(&[stack.fixture("service-oom").unwrap()])
@@ -252,33 +263,6 @@ async fn task_triage_on_the_local_cloud() {
         .find(|i| i["pk"] == "storm#shop#service:orders-api#app-exit")
         .expect("storm window item");
     assert_eq!(storm_item["stops"], STORM.to_string(), "counts are exact");
-
-    // Malformed: the error names the field and the event reaches the on-failure destination.
-    let malformed = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"taskArn": "arn:aws:ecs:us-east-1:1:task/shop/x", "containers": [{"exitCode": "one"}]}});
-    stack.invoke_async(&malformed).await.unwrap();
-    let failures = stack
-        .drain_failures(1, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(failures.len(), 1, "malformed event on the failure queue");
-    let failure = failures[0].to_string();
-    assert!(failure.contains("InvalidEvent"), "{failure}");
-    assert!(
-        failure.contains("detail.containers[0].exitCode"),
-        "{failure}"
-    );
-    let after_malformed = stack
-        .published(&cloud, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert!(
-        after_malformed.is_empty(),
-        "nothing else was published: {:#?}",
-        after_malformed
-            .iter()
-            .map(|n| &n.subject)
-            .collect::<Vec<_>>()
-    );
 
     // Service events through their own rule: a failed deployment is told (joined with what
     // ECS says of the service) as an update of the incident the OOM above opened for
@@ -405,7 +389,42 @@ async fn task_triage_on_the_local_cloud() {
         3,
         "start-impaired, deployment-failed and rollback joined the stopped tasks"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_event_is_parked_with_its_reason() {
+    let (cloud, stack, _zip) = triage_stack().await;
+    // Malformed: the error names the field and the event reaches the on-failure destination.
+    let malformed = json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"taskArn": "arn:aws:ecs:us-east-1:1:task/shop/x", "containers": [{"exitCode": "one"}]}});
+    stack.invoke_async(&malformed).await.unwrap();
+    let failures = stack
+        .drain_failures(1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 1, "malformed event on the failure queue");
+    let failure = failures[0].to_string();
+    assert!(failure.contains("InvalidEvent"), "{failure}");
+    assert!(
+        failure.contains("detail.containers[0].exitCode"),
+        "{failure}"
+    );
+    let after_malformed = stack
+        .published(&cloud, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        after_malformed.is_empty(),
+        "nothing else was published: {:#?}",
+        after_malformed
+            .iter()
+            .map(|n| &n.subject)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_tells_a_degraded_service_once() {
+    let (_cloud, stack, zip) = triage_stack().await;
     // The watchdog through the deployed function against the local cloud's ECS: a service
     // at 2 desired with no task running is degraded (critical at 0 running), told once; the
     // second tick finds it again and says nothing new. orders-api runs at its desired count.
@@ -471,7 +490,11 @@ async fn task_triage_on_the_local_cloud() {
         published(&second).is_empty(),
         "the second tick sends nothing: {second}"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_configuration_fails_init_naming_the_field() {
+    let (_cloud, stack, zip) = triage_stack().await;
     // A bad configuration fails init, reported to the Runtime API: the invocation's error
     // carries its type and names the field.
     create_function(
