@@ -85,7 +85,7 @@ impl Handler {
             Backend::Offline,
             Arc::new(SystemClock),
             Some("us-east-1".into()),
-            Some("111122223333".into()),
+            autopilot::trust::Accounts::new(Some("111122223333".into()), [], None),
         )
         .expect("the fuzz setup is valid");
         match function {

@@ -4,7 +4,8 @@
 //! fixtures, its target (the central bus, through the forwarding role), the role the central
 //! functions assume; then the central stack deployed for that member, and a member's stop
 //! enriched through the member role: the member's service and log tail, not the central
-//! account's same-named ones. ministack does not deliver to an event bus of
+//! account's same-named ones; the same stop from an account that is not a member is ignored
+//! (`MEMBER_ACCOUNT_IDS`, from the stack's MemberAccountIds). ministack does not deliver to an event bus of
 //! another account ("event bus … not found" in the sender's account), so the forwarding itself
 //! is not exercised here; nor is the central stack's bus policy (ministack's CloudFormation has
 //! no AWS::Events::EventBusPolicy; cfn-lint checks it).
@@ -18,6 +19,8 @@ use autopilot_tests::{
 use serde_json::{json, Value};
 
 const MEMBER: &str = "222233334444";
+/// Neither the central account nor a member.
+const FOREIGN: &str = "999988887777";
 const CENTRAL: &str = "000000000000";
 
 fn fixture(name: &str) -> Value {
@@ -164,9 +167,10 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
     assert_eq!(
         (
             variables.get("AUTOPILOT_ACCOUNT_ID").map(String::as_str),
-            variables.get("MEMBER_ROLE_NAME").map(String::as_str)
+            variables.get("MEMBER_ROLE_NAME").map(String::as_str),
+            variables.get("MEMBER_ACCOUNT_IDS").map(String::as_str),
         ),
-        (Some(CENTRAL), Some("ecs-autopilot-member"))
+        (Some(CENTRAL), Some("ecs-autopilot-member"), Some(MEMBER))
     );
     let processed = template::processed_template(&cloud, "autopilot")
         .await
@@ -237,4 +241,18 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
         body.to_string().contains(MEMBER),
         "names the account: {body}"
     );
+
+    // The same stop from an account that is not a member: ignored, nothing told.
+    let foreign: Value = serde_json::from_str(&text.replace(MEMBER, FOREIGN)).unwrap();
+    let outcome = invoke_sync(&stack.lambda, &stack.function, &foreign)
+        .await
+        .expect("invoke");
+    assert_eq!(outcome["decision"], "ignored", "{outcome}");
+    assert_eq!(outcome["foreign"]["account"], FOREIGN, "{outcome}");
+    assert!(outcome.get("message_id").is_none(), "{outcome}");
+    let told = stack
+        .published(&cloud, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(told.is_empty(), "nothing told: {told:?}");
 }

@@ -12,7 +12,7 @@
 
 pub use autopilot_core::{
     arn, batch, config, domain, error, events, incident, keys, metrics, notify, present, routing,
-    scaling, state, triage,
+    scaling, state, triage, trust,
 };
 
 pub mod app;

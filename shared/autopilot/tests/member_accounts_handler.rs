@@ -1,6 +1,6 @@
 //! Many accounts on the in-memory ports: an event from a member account is enriched through
-//! that account's ports (its role), never the central account's; an account the functions cannot
-//! reach still gets its notification, which says why the context is missing; two accounts using
+//! that account's ports (its role), never the central account's; a member account the functions
+//! cannot reach still gets its notification, which says why the context is missing; two accounts using
 //! the same cluster and service names keep their storm windows and incidents apart; batch jobs,
 //! scaling policies and watched clusters naming a member account's cluster ARN act in that
 //! account (and region).
@@ -14,11 +14,13 @@ use autopilot::config::StackConfig;
 use autopilot::domain::ServiceSnapshot;
 use autopilot::entry::{Invocation, Mode};
 use autopilot::ports::Scope;
-use autopilot::testkit::{orders_api_logs, FakeMember, World, HOME_ACCOUNT};
+use autopilot::testkit::{orders_api_logs, FakeMember, World, HOME_ACCOUNT, MEMBER_ACCOUNTS};
 use common::{assert_noted, fixture};
 
 const OOM: &str = "ecs/service-oom.json";
-const MEMBER: &str = "222233334444";
+const MEMBER: &str = MEMBER_ACCOUNTS[0];
+/// A member the stack acts for, where no member role answers.
+const UNREACHABLE: &str = MEMBER_ACCOUNTS[1];
 
 /// The OOM fixture as it arrives from `account` (forwarded by the member template's rule).
 fn oom_from(account: &str) -> serde_json::Value {
@@ -87,18 +89,18 @@ async fn a_member_accounts_stop_is_enriched_through_that_accounts_ports_only() {
 }
 
 #[tokio::test]
-async fn an_unreachable_account_still_gets_its_notification_saying_why_context_is_missing() {
+async fn an_unreachable_member_still_gets_its_notification_saying_why_context_is_missing() {
     let world = World::new();
     let triage = TaskTriage::new(world.setup(Mode::Live, StackConfig::default()));
-    let outcome = handle(&triage, oom_from("999988887777")).await;
+    let outcome = handle(&triage, oom_from(UNREACHABLE)).await;
     assert_eq!(outcome.decision, Decision::Notify);
     assert_noted(
         &outcome.notes,
-        "service context could not be fetched: account 999988887777 in us-east-1 cannot be reached: no member role is configured",
+        "service context could not be fetched: account 333344445555 in us-east-1 cannot be reached: no member role is configured",
     );
     assert_noted(
         &outcome.notes,
-        "log tail could not be fetched: account 999988887777",
+        "log tail could not be fetched: account 333344445555",
     );
     assert_eq!(world.notifier.sent().len(), 1);
     assert_eq!(world.calls.count("DescribeServices"), 0, "no home call");

@@ -14,6 +14,7 @@ use aws_smithy_types::body::SdkBody;
 use autopilot::aws::reach::MemberRoles;
 use autopilot::aws::AwsClients;
 use autopilot::ports::{Reach, Scope, ScopedPorts};
+use autopilot::trust::Accounts;
 
 const HOME: &str = "111122223333";
 const MEMBER: &str = "222233334444";
@@ -105,7 +106,7 @@ fn triage_ports(clients: &AwsClients) -> ScopedPorts {
 fn roles(clients: &AwsClients, role: Option<&str>) -> MemberRoles {
     MemberRoles::new(
         clients.clone(),
-        Some(HOME.into()),
+        Accounts::new(Some(HOME.into()), [MEMBER.to_owned()], None),
         role.map(str::to_owned),
         "task-triage",
         triage_ports,
@@ -234,9 +235,40 @@ async fn without_a_member_role_a_member_is_unreachable_and_says_why() {
 }
 
 #[tokio::test]
+async fn no_role_is_assumed_in_an_account_that_is_not_a_member() {
+    let (clients, seen) = home_clients("2099-01-01T00:00:00Z").await;
+    let roles = roles(&clients, Some("ecs-autopilot-member"));
+    let ports = roles
+        .ports_in(&Scope::new("999988887777", "us-east-1"))
+        .await
+        .unwrap();
+    let error = ports
+        .services
+        .describe_service("shop", "orders-api")
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AccountUnreachable");
+    assert_eq!(
+        error.to_string(),
+        "account 999988887777 in us-east-1 cannot be reached: it is not one of the stack's \
+         member accounts"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "no AssumeRole, nothing sent"
+    );
+}
+
+#[tokio::test]
 async fn without_a_home_account_every_scope_is_the_functions_own() {
     let (clients, _) = home_clients("2099-01-01T00:00:00Z").await;
-    let roles = MemberRoles::new(clients, None, None, "task-triage", triage_ports);
+    let roles = MemberRoles::new(
+        clients,
+        Accounts::default(),
+        None,
+        "task-triage",
+        triage_ports,
+    );
     assert!(roles
         .ports_in(&Scope::new(MEMBER, "eu-west-1"))
         .await

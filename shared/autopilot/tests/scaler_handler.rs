@@ -237,6 +237,7 @@ async fn the_tick_repeats_the_step_for_alarms_still_in_alarm() {
         metric_value: Some(640.0),
         threshold: Some(100.0),
         dimensions: BTreeMap::new(),
+        account: None,
     }]);
     let response = scaler(&world)
         .handle(

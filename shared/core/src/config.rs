@@ -31,6 +31,12 @@ pub const ENV_HOME_ACCOUNT: &str = "AUTOPILOT_ACCOUNT_ID";
 /// Environment variable naming the role the functions assume in member accounts
 /// (`member-template.yaml` creates it); unset: member accounts are not reached.
 pub const ENV_MEMBER_ROLE: &str = "MEMBER_ROLE_NAME";
+/// Environment variable listing the member accounts (comma-separated 12-digit ids) whose events
+/// the stack acts on; the template sets it from `MemberAccountIds`.
+pub const ENV_MEMBER_ACCOUNTS: &str = "MEMBER_ACCOUNT_IDS";
+/// Environment variable with the organisation whose accounts are members when no list is given
+/// (the template's `MemberOrganizationId`).
+pub const ENV_MEMBER_ORGANIZATION: &str = "MEMBER_ORGANIZATION_ID";
 
 /// The whole configuration document.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -175,12 +181,17 @@ pub struct Deployment {
     pub home_account: Option<String>,
     /// The role assumed in member accounts.
     pub member_role: Option<String>,
+    /// The member accounts whose events the stack acts on.
+    pub member_accounts: Vec<String>,
+    /// The organisation whose accounts are members when `member_accounts` is empty.
+    pub member_organization: Option<String>,
 }
 
 impl Deployment {
-    /// Reads `NOTIFY_TOPIC_ARN`, `STATE_TABLE`, `AUTOPILOT_ACCOUNT_ID` and `MEMBER_ROLE_NAME`
-    /// through `read` (the process environment, in the functions; empty values count as unset)
-    /// and checks the last two and the metrics namespace.
+    /// Reads `NOTIFY_TOPIC_ARN`, `STATE_TABLE`, `AUTOPILOT_ACCOUNT_ID`, `MEMBER_ROLE_NAME`,
+    /// `MEMBER_ACCOUNT_IDS` and `MEMBER_ORGANIZATION_ID` through `read` (the process environment,
+    /// in the functions; empty values count as unset) and checks all but the first two, and the
+    /// metrics namespace.
     pub fn from_lookup(read: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let read = |name: &str| read(name).filter(|value| !value.trim().is_empty());
         let deployment = Self {
@@ -188,6 +199,16 @@ impl Deployment {
             state_table: read(ENV_STATE_TABLE),
             home_account: read(ENV_HOME_ACCOUNT),
             member_role: read(ENV_MEMBER_ROLE),
+            member_accounts: read(ENV_MEMBER_ACCOUNTS)
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            member_organization: read(ENV_MEMBER_ORGANIZATION),
         };
         deployment.validate()?;
         crate::metrics::namespace_from(read(crate::metrics::ENV_NAMESPACE).as_deref()).map_err(
@@ -196,16 +217,58 @@ impl Deployment {
         Ok(deployment)
     }
 
-    /// An account id is 12 digits; a role name is what IAM allows (1–64 of letters, digits and
-    /// `+=,.@_-`); a member role needs the home account to tell members apart.
+    /// The accounts the stack acts for.
+    pub fn accounts(&self) -> crate::trust::Accounts {
+        crate::trust::Accounts::new(
+            self.home_account.clone(),
+            self.member_accounts.iter().cloned(),
+            self.member_organization.clone(),
+        )
+    }
+
+    /// An account id is 12 digits; an organisation id is `o-` and 10–32 lowercase letters or
+    /// digits; a role name is what IAM allows (1–64 of letters, digits and `+=,.@_-`); members
+    /// and a member role need the home account to tell members apart.
     pub fn validate(&self) -> Result<()> {
+        let account_id = |id: &str| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
         if let Some(account) = &self.home_account {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            if !account_id(account) {
                 return Err(AutopilotError::invalid_config(
                     ENV_HOME_ACCOUNT,
                     format!("`{account}` is not a 12-digit account id"),
                 ));
             }
+        }
+        if let Some(member) = self.member_accounts.iter().find(|id| !account_id(id)) {
+            return Err(AutopilotError::invalid_config(
+                ENV_MEMBER_ACCOUNTS,
+                format!("`{member}` is not a 12-digit account id"),
+            ));
+        }
+        if let Some(organization) = &self.member_organization {
+            let id = organization.strip_prefix("o-").unwrap_or_default();
+            let valid = (10..=32).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !valid {
+                return Err(AutopilotError::invalid_config(
+                    ENV_MEMBER_ORGANIZATION,
+                    format!("`{organization}` is not an organisation id (o- and 10-32 of a-z 0-9)"),
+                ));
+            }
+        }
+        let members = !self.member_accounts.is_empty() || self.member_organization.is_some();
+        if members && self.home_account.is_none() {
+            let variable = if self.member_accounts.is_empty() {
+                ENV_MEMBER_ORGANIZATION
+            } else {
+                ENV_MEMBER_ACCOUNTS
+            };
+            return Err(AutopilotError::invalid_config(
+                variable,
+                format!("needs {ENV_HOME_ACCOUNT} to tell member accounts from this one"),
+            ));
         }
         if let Some(role) = &self.member_role {
             let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
@@ -387,6 +450,48 @@ mod tests {
         assert_eq!(
             problem(deployment(None, Some("ecs-autopilot-member"))),
             "MEMBER_ROLE_NAME: needs AUTOPILOT_ACCOUNT_ID to tell member accounts from this one"
+        );
+    }
+
+    #[test]
+    fn member_accounts_and_the_organisation_are_read_and_checked_naming_the_variable() {
+        let read = |vars: &'static [(&'static str, &'static str)]| {
+            Deployment::from_lookup(move |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let both = read(&[
+            (ENV_HOME_ACCOUNT, "111122223333"),
+            (ENV_MEMBER_ACCOUNTS, " 444455556666, 777788889999 ,"),
+            (ENV_MEMBER_ORGANIZATION, "o-a1b2c3d4e5"),
+        ])
+        .unwrap();
+        assert_eq!(both.member_accounts, ["444455556666", "777788889999"]);
+        assert!(both.accounts().admits("777788889999"));
+        assert!(!both.accounts().admits("999988887777"));
+        let problem = |result: Result<Deployment>| match result {
+            Err(AutopilotError::InvalidConfig { field, problem }) => format!("{field}: {problem}"),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            problem(read(&[
+                (ENV_HOME_ACCOUNT, "111122223333"),
+                (ENV_MEMBER_ACCOUNTS, "444455556666,12345")
+            ])),
+            "MEMBER_ACCOUNT_IDS: `12345` is not a 12-digit account id"
+        );
+        assert_eq!(
+            problem(read(&[
+                (ENV_HOME_ACCOUNT, "111122223333"),
+                (ENV_MEMBER_ORGANIZATION, "org-1")
+            ])),
+            "MEMBER_ORGANIZATION_ID: `org-1` is not an organisation id (o- and 10-32 of a-z 0-9)"
+        );
+        assert_eq!(
+            problem(read(&[(ENV_MEMBER_ACCOUNTS, "444455556666")])),
+            "MEMBER_ACCOUNT_IDS: needs AUTOPILOT_ACCOUNT_ID to tell member accounts from this one"
         );
     }
 

@@ -15,6 +15,7 @@
 //! - [`config`]: the one configuration document, its types and validation.
 //! - [`metrics`] (the Embedded Metric Format document) and [`present`] (text for people).
 //! - [`error`]: the error type every layer shares, with its stable `error_type`.
+//! - [`trust`]: which accounts may move the stack.
 
 pub mod arn;
 pub mod batch;
@@ -31,5 +32,6 @@ pub mod routing;
 pub mod scaling;
 pub mod state;
 pub mod triage;
+pub mod trust;
 
 pub use error::{AutopilotError, Result};

@@ -13,7 +13,6 @@ use serde_json::{json, Map, Value};
 use crate::batch::outcome::RunnerResponse;
 use crate::batch::report::RunAction;
 use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
-use crate::scaling::Action;
 use crate::triage::outcome::{Decision, TriageOutcome};
 
 /// The namespace when none is configured.
@@ -40,6 +39,8 @@ pub enum Metric {
     JobRuns,
     /// Invocations that returned an error (Lambda retries them).
     Failures,
+    /// Events ignored because they named an account the stack does not act for.
+    ForeignEvents,
 }
 
 impl Metric {
@@ -54,6 +55,7 @@ impl Metric {
             Self::ScalingActions => "ScalingActions",
             Self::JobRuns => "JobRuns",
             Self::Failures => "Failures",
+            Self::ForeignEvents => "ForeignEvents",
         }
     }
 }
@@ -70,6 +72,7 @@ pub fn metrics_of(function: &str) -> &'static [Metric] {
             Folded,
             Muted,
             Failures,
+            ForeignEvents,
         ],
         "alarm-scaler" => &[
             Events,
@@ -78,8 +81,17 @@ pub fn metrics_of(function: &str) -> &'static [Metric] {
             Muted,
             ScalingActions,
             Failures,
+            ForeignEvents,
         ],
-        "batch-runner" => &[Events, Notifications, Duplicates, Muted, JobRuns, Failures],
+        "batch-runner" => &[
+            Events,
+            Notifications,
+            Duplicates,
+            Muted,
+            JobRuns,
+            Failures,
+            ForeignEvents,
+        ],
         _ => &[Events, Notifications, Failures],
     }
 }
@@ -166,6 +178,7 @@ impl Measurement {
             Decision::Duplicate => Metric::Duplicates,
             Decision::Folded => Metric::Folded,
             Decision::Muted => Metric::Muted,
+            Decision::Ignored if outcome.foreign.is_some() => Metric::ForeignEvents,
             Decision::Ignored => return,
         };
         self.add(metric, 1);
@@ -196,7 +209,7 @@ impl Measurement {
     }
 
     fn count_scaling(&mut self, outcome: &ScalingOutcome) {
-        if outcome.action != Action::None && !outcome.dry_run {
+        if outcome.action.changes() && !outcome.dry_run {
             self.add(Metric::ScalingActions, 1);
         }
         if outcome.message_id.is_some() {
@@ -207,6 +220,9 @@ impl Measurement {
         }
         if outcome.duplicate {
             self.add(Metric::Duplicates, 1);
+        }
+        if outcome.foreign.is_some() {
+            self.add(Metric::ForeignEvents, 1);
         }
     }
 
@@ -228,6 +244,11 @@ impl Measurement {
                 if outcome.duplicate {
                     measurement.add(Metric::Duplicates, 1);
                 }
+                measurement
+            }
+            RunnerResponse::Ignored { action, .. } => {
+                let mut measurement = Self::new(action, None);
+                measurement.add(Metric::ForeignEvents, 1);
                 measurement
             }
             RunnerResponse::Tick { .. } => Self::new("tick", None),

@@ -227,6 +227,12 @@ impl Present for RunnerResponse {
     fn shown(&self) -> Shown<'_> {
         match self {
             Self::Run(outcome) => outcome.shown(),
+            Self::Ignored { action, reason, .. } => Shown::decision(
+                action,
+                Some(reason.clone()),
+                Routing::NeverRouted(action),
+                &[],
+            ),
             Self::Tick { stopped, notes, .. } => Shown::tick(
                 format!("tick, {} task(s) past their timeout", stopped.len()),
                 stopped.iter().map(Present::shown).collect(),

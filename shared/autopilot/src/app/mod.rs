@@ -32,6 +32,7 @@ use crate::ports::{
     ServiceReader, ServiceScaler, StateReader, StateStore, SystemClock, TagReader, TaskInspector,
     TaskLister, TaskRunner, Unavailable,
 };
+use crate::trust::Accounts;
 use publish::Courier;
 
 /// The ports a function reads through: readers only, in every mode that calls out (live and
@@ -174,7 +175,7 @@ fn on_aws(
         .map(|table| Arc::new(StateTable::new(clients.clone(), table)));
     let reach: Arc<dyn Reach> = Arc::new(MemberRoles::new(
         clients.clone(),
-        deployment.home_account.clone(),
+        deployment.accounts(),
         deployment.member_role.clone(),
         function,
         wire,
@@ -391,8 +392,9 @@ pub struct Setup {
     pub clock: Arc<dyn Clock>,
     /// The region the functions run in (for console links when an event names none).
     pub region: Option<String>,
-    /// The account they run in (`AUTOPILOT_ACCOUNT_ID`), when known.
-    pub home_account: Option<String>,
+    /// The account they run in (`AUTOPILOT_ACCOUNT_ID`), when known, and its members: an event
+    /// of any other account is ignored.
+    pub accounts: Accounts,
 }
 
 impl Setup {
@@ -441,7 +443,7 @@ impl Setup {
             .and_then(|c| c.sdk_config().region())
             .map(|r| r.to_string());
         let clock = Arc::new(SystemClock);
-        Self::new(config, backend, clock, region, deployment.home_account)
+        Self::new(config, backend, clock, region, deployment.accounts())
     }
 
     /// A setup from its parts; the courier is built from the configuration's `notify`.
@@ -450,7 +452,7 @@ impl Setup {
         backend: Backend,
         clock: Arc<dyn Clock>,
         region: Option<String>,
-        home_account: Option<String>,
+        accounts: Accounts,
     ) -> Result<Self> {
         let courier = Courier::new(&config.notify, clock.clone())?;
         Ok(Self {
@@ -459,7 +461,7 @@ impl Setup {
             backend,
             clock,
             region,
-            home_account,
+            accounts,
         })
     }
 }

@@ -96,5 +96,6 @@ fn alarm_state(alarm: &MetricAlarm) -> Option<AlarmTransition> {
         metric_value,
         threshold,
         dimensions,
+        account: None,
     })
 }

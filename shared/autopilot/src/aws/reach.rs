@@ -17,6 +17,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use super::AwsClients;
 use crate::config::ENV_MEMBER_ROLE;
 use crate::ports::{Reach, Scope, ScopedPorts};
+use crate::trust::Accounts;
 
 /// Which of a function's ports act in a scope, from that scope's clients.
 pub type ScopedWiring = fn(&AwsClients) -> ScopedPorts;
@@ -25,7 +26,8 @@ pub type ScopedWiring = fn(&AwsClients) -> ScopedPorts;
 #[derive(Debug)]
 pub struct MemberRoles {
     home: AwsClients,
-    home_account: Option<String>,
+    /// The home account and the members a role may be assumed in.
+    accounts: Accounts,
     member_role: Option<String>,
     /// The STS session name, which member accounts' CloudTrail shows (`ecs-autopilot-task-triage`).
     session_name: String,
@@ -34,19 +36,19 @@ pub struct MemberRoles {
 }
 
 impl MemberRoles {
-    /// Reaches scopes from `home` (the function's clients): with no `home_account` every scope
-    /// counts as the function's own (a single-account stack); with no `member_role` other
-    /// accounts are unreachable.
+    /// Reaches scopes from `home` (the function's clients): with no home account every scope
+    /// counts as the function's own (a single-account stack); with no `member_role`, or for an
+    /// account that is not a member, other accounts are unreachable (no role is assumed there).
     pub fn new(
         home: AwsClients,
-        home_account: Option<String>,
+        accounts: Accounts,
         member_role: Option<String>,
         function: &str,
         wire: ScopedWiring,
     ) -> Self {
         Self {
             home,
-            home_account,
+            accounts,
             member_role,
             session_name: format!("ecs-autopilot-{function}"),
             wire,
@@ -65,7 +67,10 @@ impl MemberRoles {
             .sdk_config()
             .to_builder()
             .region(Region::new(scope.region.clone()));
-        if self.home_account.as_deref() != Some(scope.account.as_str()) {
+        if self.accounts.home() != Some(scope.account.as_str()) {
+            if !self.accounts.admits(&scope.account) {
+                return Err("it is not one of the stack's member accounts".into());
+            }
             let Some(role) = &self.member_role else {
                 return Err(format!(
                     "no member role is configured ({ENV_MEMBER_ROLE}; the stack's MemberRoleName)"
@@ -93,7 +98,7 @@ impl MemberRoles {
 #[async_trait]
 impl Reach for MemberRoles {
     async fn ports_in(&self, scope: &Scope) -> Option<ScopedPorts> {
-        let home_account = self.home_account.as_deref()?;
+        let home_account = self.accounts.home()?;
         if scope.account == home_account && Some(&scope.region) == self.home_region().as_ref() {
             return None;
         }

@@ -36,6 +36,7 @@ use crate::state::{
     claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, MutedLedger, MutedNotice, Stop,
     StormWindow,
 };
+use crate::trust::Accounts;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -1157,6 +1158,11 @@ impl ScalableTargets for FakeTargets {
 
 /// The account every world's fixtures come from, in `us-east-1`: the functions' own.
 pub const HOME_ACCOUNT: &str = "111122223333";
+/// The member accounts every world's stack acts for: the first is reached through the fakes a
+/// test adds with [`FakeMembers::add`], the second never (no member role answers there).
+pub const MEMBER_ACCOUNTS: [&str; 2] = ["222233334444", "333344445555"];
+/// An account that is neither the stack's nor a member.
+pub const FOREIGN_ACCOUNT: &str = "999988887777";
 
 /// The fixtures' `orders-api:17` container logging to `/ecs/orders-api` (prefix `ecs`) in
 /// `account`, whose stopped task's stream holds `lines`.
@@ -1330,7 +1336,11 @@ impl World {
             backend,
             self.clock.clone(),
             Some("us-east-1".into()),
-            Some(HOME_ACCOUNT.into()),
+            Accounts::new(
+                Some(HOME_ACCOUNT.into()),
+                MEMBER_ACCOUNTS.map(str::to_owned),
+                None,
+            ),
         )
         .expect("a test's notify section is valid")
     }

@@ -70,6 +70,13 @@ pub struct TimeoutStop {
 #[serde(untagged)]
 pub enum RunnerResponse {
     Run(Box<RunOutcome>),
+    /// An event of an account the stack does not act for: nothing run or stopped.
+    Ignored {
+        /// Always `ignored`, as the other functions say it.
+        action: &'static str,
+        reason: String,
+        foreign: crate::trust::Foreign,
+    },
     Tick {
         tick: bool,
         stopped: Vec<TimeoutStop>,

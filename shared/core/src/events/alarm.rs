@@ -52,6 +52,10 @@ pub struct AlarmTransition {
     pub threshold: Option<f64>,
     /// Metric dimensions (`ClusterName`, `ServiceName` …) of the alarm's metric(s).
     pub dimensions: BTreeMap<String, String>,
+    /// The account the delivery says the alarm is in (EventBridge `account`, an alarm action's
+    /// `accountId`, the SNS message's `AWSAccountId`), beside its ARN's.
+    #[serde(skip)]
+    pub account: Option<String>,
 }
 
 impl AlarmTransition {
@@ -63,6 +67,23 @@ impl AlarmTransition {
             self.state.as_str(),
             self.state_timestamp.as_deref().unwrap_or("-")
         )
+    }
+
+    /// The accounts the delivery names, with where (see [`crate::trust::Accounts::check`]).
+    pub fn accounts_named(&self) -> [(&'static str, Option<&str>); 2] {
+        let (account_at, arn_at) = match self.delivery {
+            Delivery::EventBridge => ("account", "resources[0]"),
+            Delivery::AlarmAction => ("accountId", "alarmArn"),
+            Delivery::Sns => (
+                "Records[0].Sns.Message.AWSAccountId",
+                "Records[0].Sns.Message.AlarmArn",
+            ),
+            Delivery::DescribeAlarms => ("AlarmArn", "AlarmArn"),
+        };
+        [
+            (account_at, self.account.as_deref()),
+            (arn_at, self.alarm_arn.as_ref().and_then(Arn::account)),
+        ]
     }
 
     /// The ECS service named by the `ClusterName` and `ServiceName` dimensions.
@@ -180,7 +201,8 @@ fn parse_eventbridge(event: &Value) -> Result<ScalerEvent> {
         Some(text) => Some(arn_at(&text, "resources[0]")?),
         None => None,
     };
-    let transition = modern_alarm(&envelope.detail, "detail", Delivery::EventBridge, arn)?;
+    let mut transition = modern_alarm(&envelope.detail, "detail", Delivery::EventBridge, arn)?;
+    transition.account = envelope.account;
     Ok(ScalerEvent::Transition(Box::new(transition)))
 }
 
@@ -191,7 +213,8 @@ fn parse_alarm_action(event: &Value) -> Result<ScalerEvent> {
         None => None,
     };
     let data = &event["alarmData"];
-    let transition = modern_alarm(data, "alarmData", Delivery::AlarmAction, arn)?;
+    let mut transition = modern_alarm(data, "alarmData", Delivery::AlarmAction, arn)?;
+    transition.account = optional_string(event, "accountId");
     Ok(ScalerEvent::Transition(Box::new(transition)))
 }
 
@@ -265,6 +288,7 @@ fn modern_alarm(
         metric_value,
         threshold,
         dimensions,
+        account: None,
     })
 }
 
@@ -376,6 +400,7 @@ pub fn classic_alarm(message: &Value, at: &str) -> Result<AlarmTransition> {
         reason,
         threshold,
         dimensions,
+        account: optional_string(message, "AWSAccountId"),
     })
 }
 

@@ -48,6 +48,27 @@ pub fn parse_task_state_change(event: &serde_json::Value) -> Result<TaskStateCha
     Ok(parsed)
 }
 
+/// The accounts a task state change names, with where: its envelope's `account` and its
+/// task's, cluster's and task definition's ARNs (see [`crate::trust::Accounts::check`]).
+pub fn accounts_named(change: &TaskStateChange) -> [(&'static str, Option<&str>); 4] {
+    let detail = &change.detail;
+    [
+        ("account", change.account.as_deref()),
+        (
+            "detail.taskArn",
+            detail.task_arn.as_ref().and_then(Arn::account),
+        ),
+        (
+            "detail.clusterArn",
+            detail.cluster_arn.as_ref().and_then(Arn::account),
+        ),
+        (
+            "detail.taskDefinitionArn",
+            detail.task_definition_arn.as_ref().and_then(Arn::account),
+        ),
+    ]
+}
+
 /// What `task-triage` was handed: a task state change, a service event (deployment state change
 /// or service action), or another EventBridge event it ignores.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,7 +22,10 @@ pub struct JobRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunnerEvent {
     Run(JobRequest),
-    Tick,
+    /// The tick; an EventBridge Scheduled Event names the account of its rule.
+    Tick {
+        account: Option<String>,
+    },
 }
 
 /// Keys a job request may carry.
@@ -39,7 +42,10 @@ pub fn parse_runner_event(event: &Value) -> Result<RunnerEvent> {
     if object.contains_key("tick")
         || object.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT)
     {
-        return Ok(RunnerEvent::Tick);
+        let account = object.get("account").and_then(Value::as_str);
+        return Ok(RunnerEvent::Tick {
+            account: account.map(str::to_owned),
+        });
     }
     let job =
         match object.get("job") {
@@ -114,7 +120,9 @@ mod tests {
         );
         assert_eq!(
             parse_runner_event(&fixture("eventbridge-scheduled-event.json")).unwrap(),
-            RunnerEvent::Tick
+            RunnerEvent::Tick {
+                account: Some("111122223333".into())
+            }
         );
         assert_eq!(
             parse_runner_event(&json!({"job": "a", "scheduled_time": "2026-09-15T02:00:00Z"}))

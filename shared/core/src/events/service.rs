@@ -119,6 +119,22 @@ pub fn parse_service_event(event: &serde_json::Value, detail_type: &str) -> Resu
 }
 
 impl ServiceEvent {
+    /// The accounts the event names, with where: its envelope's `account`, the service's ARN
+    /// and the cluster's (see [`crate::trust::Accounts::check`]).
+    pub fn accounts_named(&self) -> [(&'static str, Option<&str>); 3] {
+        [
+            ("account", self.account.as_deref()),
+            (
+                "resources[0]",
+                self.service_arn.as_ref().and_then(Arn::account),
+            ),
+            (
+                "detail.clusterArn",
+                self.detail.cluster_arn.as_ref().and_then(Arn::account),
+            ),
+        ]
+    }
+
     /// The service's name: the last segment of its ARN.
     pub fn service_name(&self) -> Option<&str> {
         self.service_arn.as_ref().map(Arn::last_segment)

@@ -101,6 +101,8 @@ pub enum Action {
     ScaleOut,
     ScaleIn,
     None,
+    /// The alarm is not one the stack acts for (another account): nothing looked at.
+    Ignored,
 }
 
 impl Action {
@@ -109,7 +111,13 @@ impl Action {
             Self::ScaleOut => "scale-out",
             Self::ScaleIn => "scale-in",
             Self::None => "none",
+            Self::Ignored => "ignored",
         }
+    }
+
+    /// Whether it changes a desired count.
+    pub fn changes(self) -> bool {
+        matches!(self, Self::ScaleOut | Self::ScaleIn)
     }
 }
 
@@ -202,7 +210,7 @@ impl ScalingDecision {
     }
 
     pub fn changes(&self) -> bool {
-        self.action != Action::None
+        self.action.changes()
     }
 
     /// Whether users hear about it: any change, and on a transition (never on a tick) a
@@ -224,7 +232,7 @@ impl ScalingDecision {
                 last_scale_in_at: Some(now),
                 ..memory
             },
-            Action::None => memory,
+            Action::None | Action::Ignored => memory,
         }
     }
 

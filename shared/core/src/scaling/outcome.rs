@@ -34,6 +34,9 @@ pub struct ScalingOutcome {
     /// A redelivery of what was handled before (nothing done again).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// The account, not the stack's or a member's, that made the alarm ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<crate::trust::Foreign>,
     pub notes: Vec<String>,
 }
 
@@ -56,8 +59,16 @@ impl ScalingOutcome {
             message_id: None,
             route: None,
             duplicate: false,
+            foreign: None,
             notes: Vec::new(),
         }
+    }
+
+    /// The alarm names an account the stack does not act for: ignored, saying which.
+    pub fn ignore_foreign(&mut self, foreign: crate::trust::Foreign) {
+        self.action = Action::Ignored;
+        self.reason = foreign.reason();
+        self.foreign = Some(foreign);
     }
 
     /// Takes what the decision says.

@@ -48,7 +48,7 @@ pub fn scaling_notice(
                 ),
             )
         }
-        Action::None => (
+        Action::None | Action::Ignored => (
             NoticeKind::ScalingRefused,
             Severity::Warning,
             format!("not scaled: {} ({})", decision.reason, alarm.alarm_name),

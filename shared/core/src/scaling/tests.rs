@@ -410,6 +410,7 @@ proptest! {
         let (min, _, max, _) = effective_bounds(&policy, input.target_bounds);
         match d.action {
             Action::None => prop_assert_eq!(d.to, desired),
+            Action::Ignored => prop_assert!(false, "a decision never ignores"),
             Action::ScaleOut => {
                 prop_assert!(d.to > desired);
                 prop_assert!(d.to >= min && d.to <= max, "{} outside [{min}, {max}]", d.to);

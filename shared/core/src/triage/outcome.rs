@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::Diagnosis;
 use crate::domain::Routed;
 use crate::incident::IncidentTag;
+use crate::trust::Foreign;
 
 /// What happened to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,6 +53,9 @@ pub struct TriageOutcome {
     /// Where its notification went (or would go): the rule that decided and the destinations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<Routed>,
+    /// The account, not the stack's or a member's, that made the event ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<Foreign>,
     pub notes: Vec<String>,
 }
 
@@ -71,6 +75,7 @@ impl TriageOutcome {
             incident: None,
             message_id: None,
             route: None,
+            foreign: None,
             notes: Vec::new(),
         }
     }
@@ -86,7 +91,23 @@ impl TriageOutcome {
             incident: None,
             message_id: None,
             route: None,
+            foreign: None,
             notes: vec![note],
+        }
+    }
+
+    /// An event naming an account the stack does not act for: ignored, saying which.
+    pub fn foreign(
+        event_id: Option<String>,
+        task_arn: Option<String>,
+        service: Option<String>,
+        foreign: Foreign,
+    ) -> Self {
+        Self {
+            service,
+            notes: vec![foreign.reason()],
+            foreign: Some(foreign),
+            ..Self::ignored(event_id, task_arn, String::new())
         }
     }
 }

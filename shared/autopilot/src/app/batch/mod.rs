@@ -22,6 +22,7 @@ use crate::events::schedule::{parse_runner_event, JobRequest, RunnerEvent};
 use crate::events::InboundEvent;
 use crate::keys::run_key;
 use crate::ports::{Clock, RunWriter, Scope};
+use crate::trust::Accounts;
 
 pub use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
 
@@ -34,6 +35,8 @@ pub struct BatchRunner {
     /// Routes and delivers its notices.
     courier: Courier,
     region: Option<String>,
+    /// The stack's account and its members: a tick of any other is ignored.
+    accounts: Accounts,
 }
 
 /// One run of a job.
@@ -62,6 +65,7 @@ impl BatchRunner {
             jobs: setup.config.jobs,
             courier: setup.courier,
             region: setup.region,
+            accounts: setup.accounts,
         }
     }
 
@@ -76,7 +80,20 @@ impl BatchRunner {
                 let outcome = self.run(&request, &invocation).await?;
                 Ok(RunnerResponse::Run(Box::new(outcome)))
             }
-            RunnerEvent::Tick => self.tick().await,
+            RunnerEvent::Tick { account } => {
+                if let Err(foreign) = self.accounts.check([("account", account.as_deref())]) {
+                    tracing::warn!(
+                        account = foreign.account,
+                        "ignored: a tick of an account that is not the stack's or a member's"
+                    );
+                    return Ok(RunnerResponse::Ignored {
+                        action: "ignored",
+                        reason: foreign.reason(),
+                        foreign,
+                    });
+                }
+                self.tick().await
+            }
         }
     }
 

@@ -24,6 +24,7 @@ use crate::scaling::{
     TRANSITION_TTL_S,
 };
 use crate::telemetry::LOGGED_BYTES;
+use crate::trust::Accounts;
 
 pub use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
 
@@ -38,6 +39,8 @@ pub struct AlarmScaler {
     region: Option<String>,
     /// Offline: the service state to assume (`--assume-desired` …).
     assumed: Option<ServiceObservation>,
+    /// The stack's account and its members: an alarm of any other is ignored.
+    accounts: Accounts,
 }
 
 /// The service one alarm scales.
@@ -64,6 +67,7 @@ impl AlarmScaler {
             courier: setup.courier,
             region: setup.region,
             assumed,
+            accounts: setup.accounts,
         })
     }
 
@@ -142,6 +146,15 @@ impl AlarmScaler {
     ) -> Result<ScalingOutcome> {
         let mut outcome =
             ScalingOutcome::pending(alarm, trigger, self.backend.mode() != Mode::Live);
+        if let Err(foreign) = self.accounts.check(alarm.accounts_named()) {
+            tracing::warn!(
+                account = foreign.account,
+                named_by = foreign.named_by,
+                "ignored: an alarm of an account that is not the stack's or a member's"
+            );
+            outcome.ignore_foreign(foreign);
+            return Ok(outcome);
+        }
         let Some(policy) = self.policies.get(&alarm.alarm_name) else {
             let name = clip(&alarm.alarm_name, LOGGED_BYTES);
             outcome.reason = format!("no scaling policy for alarm `{name}`");

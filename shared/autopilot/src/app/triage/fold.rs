@@ -32,7 +32,7 @@ impl TaskTriage {
         else {
             return Ok(());
         };
-        let (storm_key, reason) = signal.storm(self.home_account.as_deref());
+        let (storm_key, reason) = signal.storm(self.accounts.home());
         let stop = Stop {
             claim_key: &dedup_key,
             storm_key: &storm_key,
@@ -171,7 +171,7 @@ impl TaskTriage {
     /// standalone task has none.
     fn incident_target(&self, signal: &Diagnosed<'_>) -> Option<(String, String, String)> {
         let (cluster, service) = signal.service_of()?;
-        let keyed = keyed_cluster(&cluster, signal.account(), self.home_account.as_deref());
+        let keyed = keyed_cluster(&cluster, signal.account(), self.accounts.home());
         Some((incident_key(&keyed, &service), cluster, service))
     }
 

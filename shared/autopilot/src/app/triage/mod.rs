@@ -25,7 +25,7 @@ use crate::domain::clip;
 use crate::entry::{Invocation, Mode};
 use crate::error::Result;
 use crate::events::alarm::SCHEDULED_EVENT;
-use crate::events::ecs::{parse_triage_input, TaskStateChange, TriageInput};
+use crate::events::ecs::{accounts_named, parse_triage_input, TaskStateChange, TriageInput};
 use crate::events::service::ServiceEvent;
 use crate::events::InboundEvent;
 use crate::metrics::{Measured, Measurement};
@@ -34,6 +34,7 @@ use crate::present::{Present, Shown};
 use crate::telemetry::LOGGED_BYTES;
 use crate::triage::service::classify_service_event;
 use crate::triage::{apply_override, classify, Diagnosis};
+use crate::trust::{Accounts, Foreign};
 
 pub use crate::triage::outcome::{Decision, TriageOutcome};
 
@@ -62,8 +63,9 @@ pub struct TaskTriage {
     jobs: JobCatalog,
     /// The region the function runs in (console links of the watchdog's findings).
     region: Option<String>,
-    /// The account it runs in: other accounts' services are keyed apart.
-    home_account: Option<String>,
+    /// The account it runs in (other accounts' services are keyed apart) and its members; any
+    /// other account's event is ignored.
+    accounts: Accounts,
 }
 
 /// The response of an invocation: one event's outcome, or what the watchdog's tick found.
@@ -120,7 +122,7 @@ impl TaskTriage {
             config: setup.config.triage,
             jobs: setup.config.jobs,
             region: setup.region,
-            home_account: setup.home_account,
+            accounts: setup.accounts,
         }
     }
 
@@ -162,8 +164,20 @@ impl TaskTriage {
         invocation: Invocation,
     ) -> Result<TriageOutcome> {
         match parse_triage_input(event.text())? {
-            TriageInput::TaskStateChange(change) => self.handle_stop(&change, &invocation).await,
-            TriageInput::Service(event) => self.handle_service(&event, &invocation).await,
+            TriageInput::TaskStateChange(change) => {
+                if let Err(foreign) = self.accounts.check(accounts_named(&change)) {
+                    let task = change.detail.task_arn.as_deref().map(str::to_owned);
+                    return Ok(self.refuse(change.id.clone(), task, None, foreign));
+                }
+                self.handle_stop(&change, &invocation).await
+            }
+            TriageInput::Service(event) => {
+                if let Err(foreign) = self.accounts.check(event.accounts_named()) {
+                    let service = event.service_name().map(str::to_owned);
+                    return Ok(self.refuse(event.id.clone(), None, service, foreign));
+                }
+                self.handle_service(&event, &invocation).await
+            }
             TriageInput::Other {
                 event_id,
                 detail_type,
@@ -177,6 +191,22 @@ impl TaskTriage {
                 Ok(TriageOutcome::ignored(event_id, None, note))
             }
         }
+    }
+
+    /// An event of an account the stack does not act for: nothing read, assumed or told.
+    fn refuse(
+        &self,
+        event_id: Option<String>,
+        task_arn: Option<String>,
+        service: Option<String>,
+        foreign: Foreign,
+    ) -> TriageOutcome {
+        tracing::warn!(
+            account = foreign.account,
+            named_by = foreign.named_by,
+            "ignored: an account that is not the stack's or a member's"
+        );
+        TriageOutcome::foreign(event_id, task_arn, service, foreign)
     }
 
     async fn handle_stop(

@@ -89,7 +89,7 @@ impl TaskTriage {
             at,
             tagged,
         } = recovery;
-        let keyed = keyed_cluster(cluster, account, self.home_account.as_deref());
+        let keyed = keyed_cluster(cluster, account, self.accounts.home());
         let (incident_key, key, now, by) = (
             incident_key(&keyed, service),
             key.to_owned(),

@@ -145,7 +145,7 @@ impl TaskTriage {
     /// The function's own account and region, when known.
     pub(super) fn home_scope(&self) -> Option<crate::ports::Scope> {
         Some(crate::ports::Scope::new(
-            self.home_account.clone()?,
+            self.accounts.home()?.to_owned(),
             self.region.clone()?,
         ))
     }

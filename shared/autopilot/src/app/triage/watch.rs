@@ -100,7 +100,7 @@ impl TaskTriage {
             let scope = Scope::of_arn(cluster.id());
             let account = scope.as_ref().map(|scope| scope.account.as_str());
             let site = Site {
-                keyed: keyed_cluster(cluster.name(), account, self.home_account.as_deref()),
+                keyed: keyed_cluster(cluster.name(), account, self.accounts.home()),
                 scope: scope.clone(),
             };
             let ports = &ports.in_scope(scope.as_ref()).await;

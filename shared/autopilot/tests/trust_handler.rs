@@ -1,0 +1,213 @@
+//! Only the stack's own accounts move it: an event, alarm or tick naming any other account (in
+//! its envelope or in an ARN) is `ignored` by each function, saying which account and where it
+//! was named, counted as `ForeignEvents`, with no call made anywhere (no read, no AssumeRole, no
+//! change, no notification).
+
+mod common;
+
+use autopilot::app::batch::{BatchRunner, RunnerResponse};
+use autopilot::app::scaler::{AlarmScaler, ScalerResponse};
+use autopilot::app::triage::{Decision, TaskTriage, TriageResponse};
+use autopilot::config::StackConfig;
+use autopilot::domain::ServiceSnapshot;
+use autopilot::entry::{Invocation, Mode};
+use autopilot::metrics::{Measured, Metric};
+use autopilot::scaling::Action;
+use autopilot::testkit::{World, FOREIGN_ACCOUNT, HOME_ACCOUNT, MEMBER_ACCOUNTS};
+use common::fixture;
+use serde_json::Value;
+
+const POLICY: &str = r#"{"scaling": {"orders-queue-backlog-high": {
+    "cluster": "shop", "service": "orders-worker", "min": 0, "max": 10,
+    "alarm_steps": [{"lower": 0, "adjustment": 2}]}}}"#;
+
+/// `path`'s fixture with every mention of the home account replaced by `account`.
+fn from_account(path: &str, account: &str) -> Value {
+    let text = fixture(path).to_string().replace(HOME_ACCOUNT, account);
+    serde_json::from_str(&text).unwrap()
+}
+
+fn nothing_called(world: &World) {
+    assert_eq!(world.calls.log(), Vec::<&str>::new(), "no call anywhere");
+    assert!(world.notifier.sent().is_empty(), "nothing told");
+}
+
+async fn triage(world: &World, event: Value) -> TriageResponse {
+    TaskTriage::new(world.setup(Mode::Live, StackConfig::default()))
+        .respond(event.into(), Invocation::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn task_triage_ignores_a_stop_of_a_foreign_account() {
+    let world = World::new();
+    let response = triage(
+        &world,
+        from_account("ecs/service-oom.json", FOREIGN_ACCOUNT),
+    )
+    .await;
+    let TriageResponse::One(outcome) = &response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(outcome.decision, Decision::Ignored);
+    let foreign = outcome.foreign.as_ref().expect("the foreign account");
+    assert_eq!(
+        (foreign.account.as_str(), foreign.named_by.as_str()),
+        (FOREIGN_ACCOUNT, "account")
+    );
+    assert_eq!(
+        outcome.notes,
+        ["account 999988887777 (account) is not this stack's or one of its members'"]
+    );
+    assert_eq!(response.measurement().counts[&Metric::ForeignEvents], 1);
+    nothing_called(&world);
+}
+
+#[tokio::test]
+async fn a_foreign_arn_in_an_event_of_the_stacks_own_account_is_ignored_too() {
+    let world = World::new();
+    let mut stop = fixture("ecs/service-oom.json");
+    let task = stop["detail"]["taskArn"].as_str().unwrap().to_owned();
+    stop["detail"]["taskArn"] = task.replace(HOME_ACCOUNT, FOREIGN_ACCOUNT).into();
+    let TriageResponse::One(outcome) = triage(&world, stop).await else {
+        panic!()
+    };
+    assert_eq!(outcome.decision, Decision::Ignored);
+    assert_eq!(outcome.foreign.unwrap().named_by, "detail.taskArn");
+    nothing_called(&world);
+}
+
+#[tokio::test]
+async fn task_triage_ignores_a_service_event_of_a_foreign_account() {
+    let world = World::new();
+    let event = from_account("service/deployment-failed.json", FOREIGN_ACCOUNT);
+    let TriageResponse::One(outcome) = triage(&world, event).await else {
+        panic!()
+    };
+    assert_eq!(outcome.decision, Decision::Ignored);
+    assert_eq!(outcome.service.as_deref(), Some("orders-api"));
+    assert_eq!(outcome.foreign.unwrap().account, FOREIGN_ACCOUNT);
+    nothing_called(&world);
+}
+
+#[tokio::test]
+async fn a_member_accounts_stop_is_handled() {
+    let world = World::new();
+    let event = from_account("ecs/service-oom.json", MEMBER_ACCOUNTS[0]);
+    world.members.add(MEMBER_ACCOUNTS[0]);
+    let TriageResponse::One(outcome) = triage(&world, event).await else {
+        panic!()
+    };
+    assert_eq!(outcome.decision, Decision::Notify);
+    assert!(outcome.foreign.is_none());
+}
+
+fn scaler_world() -> World {
+    let world = World::new();
+    world.ecs.set_service(
+        "shop",
+        "orders-worker",
+        ServiceSnapshot {
+            status: Some("ACTIVE".into()),
+            desired: 1,
+            running: 1,
+            rollout_state: Some("COMPLETED".into()),
+            deployments: 1,
+            ..ServiceSnapshot::default()
+        },
+    );
+    world
+}
+
+/// The alarm of the policy's name, from a foreign account, in each shape it can arrive in: the
+/// account the delivery names and the alarm's ARN both foreign.
+#[tokio::test]
+async fn alarm_scaler_ignores_an_alarm_of_a_foreign_account_in_every_delivery() {
+    for (path, named_by) in [
+        ("alarms/eventbridge-alarm.json", "account"),
+        ("alarms/direct-lambda-action.json", "accountId"),
+        (
+            "alarms/sns-classic.json",
+            "Records[0].Sns.Message.AWSAccountId",
+        ),
+    ] {
+        let world = scaler_world();
+        let scaler = AlarmScaler::new(
+            world.setup(Mode::Live, StackConfig::parse(POLICY).unwrap()),
+            None,
+        )
+        .unwrap();
+        let response = scaler
+            .handle(
+                from_account(path, FOREIGN_ACCOUNT).into(),
+                Invocation::default(),
+            )
+            .await
+            .unwrap();
+        let ScalerResponse::One(outcome) = &response else {
+            panic!("{response:?}")
+        };
+        assert_eq!(outcome.action, Action::Ignored, "{path}");
+        assert_eq!(
+            outcome.reason,
+            format!("account 999988887777 ({named_by}) is not this stack's or one of its members'"),
+            "{path}"
+        );
+        assert_eq!(response.measurement().counts[&Metric::ForeignEvents], 1);
+        assert_eq!(
+            response.measurement().counts.get(&Metric::ScalingActions),
+            None,
+            "no scaling action counted"
+        );
+        assert!(world.ecs.desired_updates().is_empty(), "{path}");
+        nothing_called(&world);
+    }
+}
+
+#[tokio::test]
+async fn alarm_scaler_ignores_a_foreign_alarm_arn_under_the_stacks_own_account() {
+    let world = scaler_world();
+    let scaler = AlarmScaler::new(
+        world.setup(Mode::Live, StackConfig::parse(POLICY).unwrap()),
+        None,
+    )
+    .unwrap();
+    let mut event = fixture("alarms/eventbridge-alarm.json");
+    let arn = event["resources"][0].as_str().unwrap().to_owned();
+    event["resources"][0] = arn.replace(HOME_ACCOUNT, FOREIGN_ACCOUNT).into();
+    let ScalerResponse::One(outcome) = scaler
+        .handle(event.into(), Invocation::default())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(outcome.action, Action::Ignored);
+    assert_eq!(outcome.foreign.unwrap().named_by, "resources[0]");
+    nothing_called(&world);
+}
+
+#[tokio::test]
+async fn batch_runner_ignores_a_tick_of_a_foreign_account() {
+    let world = World::new();
+    let runner = BatchRunner::new(world.setup(Mode::Live, StackConfig::default()));
+    let event = from_account("schedule/eventbridge-scheduled-event.json", FOREIGN_ACCOUNT);
+    let response = runner
+        .handle(event.into(), Invocation::default())
+        .await
+        .unwrap();
+    let RunnerResponse::Ignored { action, reason, .. } = &response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(*action, "ignored");
+    assert_eq!(
+        reason,
+        "account 999988887777 (account) is not this stack's or one of its members'"
+    );
+    assert_eq!(response.measurement().counts[&Metric::ForeignEvents], 1);
+    let line = serde_json::to_value(&response).unwrap();
+    assert_eq!(line["action"], "ignored");
+    assert_eq!(line["foreign"]["account"], FOREIGN_ACCOUNT);
+    nothing_called(&world);
+}
