@@ -9,6 +9,9 @@ use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S};
 use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
 use serde_json::{json, Value};
 
+/// The policies' scale-out and scale-in cooldowns.
+const COOLDOWN_S: u64 = 5;
+
 /// The local cloud with the triage stack and alarm-scaler deployed (cooldowns of 5 s); the
 /// triage stack is kept for its inbox.
 async fn scaler_stack() -> (LocalCloud, TriageStack, ScalerStack) {
@@ -18,7 +21,7 @@ async fn scaler_stack() -> (LocalCloud, TriageStack, ScalerStack) {
         .await
         .expect("deploy triage stack");
     let zip = bootstrap_zip(&binary("alarm-scaler").expect("alarm-scaler binary")).unwrap();
-    let config = json!({"scaling": scaling_config(5)});
+    let config = json!({"scaling": scaling_config(COOLDOWN_S)});
     let scaler = ScalerStack::deploy(&cloud, &mut triage, zip, &config)
         .await
         .expect("deploy scaler");
@@ -65,6 +68,20 @@ async fn an_alarm_scales_out_from_zero_and_back_in() {
         true
     );
 
+    // A scale-in waits out the scale-out cooldown, counted from the scale-out the scaling memory
+    // recorded (a slow first invocation can make it late): the OK transition must come after.
+    let memory = triage
+        .state_items()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|item| item["pk"] == "scaler#service#shop#orders-worker")
+        .expect("the scaling memory");
+    let out_at: u64 = memory["last_scale_out_at"].parse().unwrap();
+    let due = std::time::UNIX_EPOCH + Duration::from_secs(out_at + COOLDOWN_S + 1);
+    if let Ok(left) = due.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(left).await;
+    }
     // Back to OK once the high datapoint has left the alarm's period (its statistic is the
     // maximum): a low datapoint a second until the local cloud says OK; then one step in.
     let low_since = std::time::Instant::now();
