@@ -253,7 +253,7 @@ fn print_process_rows(function: &Measurement, baseline: &Measurement) {
 /// Decisions per second of JSON text → alarm transition → step-scaling decision.
 fn scaling_throughput(texts: &[String], budget: Duration) -> f64 {
     let policy: ScalingPolicy = serde_json::from_str(
-        r#"{"min": 0, "max": 50, "alarm_steps": [{"lower": 0, "upper": 100, "adjustment": 1},
+        r#"{"cluster": "shop", "service": "orders-worker", "min": 0, "max": 50, "alarm_steps": [{"lower": 0, "upper": 100, "adjustment": 1},
             {"lower": 100, "upper": 500, "adjustment": 3}, {"lower": 500, "adjustment": 5}],
             "ok_steps": [{"upper": 0, "adjustment": -1}]}"#,
     )

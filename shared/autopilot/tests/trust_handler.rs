@@ -1,7 +1,9 @@
 //! Only the stack's own accounts move it: an event, alarm or tick naming any other account (in
 //! its envelope or in an ARN) is `ignored` by each function, saying which account and where it
 //! was named, counted as `ForeignEvents`, with no call made anywhere (no read, no AssumeRole, no
-//! change, no notification).
+//! change, no notification); an alarm of a policy's name that is not the one it binds (another
+//! region, or not its `alarm_arn`) is ignored too, and a policy naming another account's alarm
+//! or cluster is refused at cold start.
 
 mod common;
 
@@ -210,4 +212,118 @@ async fn batch_runner_ignores_a_tick_of_a_foreign_account() {
     assert_eq!(line["action"], "ignored");
     assert_eq!(line["foreign"]["account"], FOREIGN_ACCOUNT);
     nothing_called(&world);
+}
+
+/// A scaler over `config`'s policies, on a fresh world whose `orders-worker` runs 1 task.
+fn scaler_for(config: &str) -> (World, autopilot::Result<AlarmScaler>) {
+    let world = scaler_world();
+    let setup = world.setup(Mode::Live, StackConfig::parse(config).unwrap());
+    let scaler = AlarmScaler::new(setup, None);
+    (world, scaler)
+}
+
+async fn outcome_of(scaler: &AlarmScaler, event: Value) -> autopilot::app::scaler::ScalingOutcome {
+    match scaler
+        .handle(event.into(), Invocation::default())
+        .await
+        .unwrap()
+    {
+        ScalerResponse::One(outcome) => *outcome,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_of_the_policys_name_in_another_region_is_not_the_one_it_binds() {
+    let (world, scaler) = scaler_for(POLICY);
+    let event = fixture("alarms/eventbridge-alarm.json");
+    let text = event.to_string().replace(
+        "arn:aws:cloudwatch:us-east-1:",
+        "arn:aws:cloudwatch:eu-west-1:",
+    );
+    let outcome = outcome_of(&scaler.unwrap(), serde_json::from_str(&text).unwrap()).await;
+    assert_eq!(outcome.action, Action::Ignored);
+    assert_eq!(
+        outcome.reason,
+        "alarm `orders-queue-backlog-high` in eu-west-1 is not in this stack's region us-east-1 \
+         (bind another region's alarm with alarm_arn)"
+    );
+    nothing_called(&world);
+}
+
+#[tokio::test]
+async fn a_members_alarm_bound_by_its_arn_scales_and_the_home_alarm_of_that_name_does_not() {
+    let member = MEMBER_ACCOUNTS[0];
+    let arn = format!("arn:aws:cloudwatch:us-east-1:{member}:alarm:orders-queue-backlog-high");
+    let config = POLICY.replace(
+        r#""cluster": "shop""#,
+        &format!(r#""alarm_arn": "{arn}", "cluster": "shop""#),
+    );
+    let (world, scaler) = scaler_for(&config);
+    let scaler = scaler.unwrap();
+    let home = outcome_of(&scaler, fixture("alarms/eventbridge-alarm.json")).await;
+    assert_eq!(home.action, Action::Ignored);
+    assert_eq!(
+        home.reason,
+        format!(
+            "alarm arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-queue-backlog-high \
+             is not the one the policy binds ({arn})"
+        )
+    );
+    nothing_called(&world);
+    let from_member = outcome_of(
+        &scaler,
+        from_account("alarms/eventbridge-alarm.json", member),
+    )
+    .await;
+    assert_eq!(from_member.action, Action::ScaleOut, "{from_member:?}");
+}
+
+#[tokio::test]
+async fn a_policy_naming_another_accounts_alarm_or_cluster_is_refused_at_cold_start() {
+    for (field, patch) in [
+        (
+            "alarm_arn",
+            format!(
+                r#""alarm_arn": "arn:aws:cloudwatch:us-east-1:{FOREIGN_ACCOUNT}:alarm:orders-queue-backlog-high", "cluster": "shop""#
+            ),
+        ),
+        (
+            "cluster",
+            format!(r#""cluster": "arn:aws:ecs:us-east-1:{FOREIGN_ACCOUNT}:cluster/shop""#),
+        ),
+    ] {
+        let config = POLICY.replace(r#""cluster": "shop""#, &patch);
+        let error = scaler_for(&config).1.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid configuration at `scaling.orders-queue-backlog-high.{field}`: account \
+                 999988887777 is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_policy_names_its_service_and_a_bound_alarm_arn_names_its_alarm() {
+    let without_service = POLICY.replace(r#""service": "orders-worker", "#, "");
+    let error = StackConfig::parse(&without_service).unwrap_err();
+    assert!(
+        error.to_string().starts_with(
+            "invalid configuration at `scaling.orders-queue-backlog-high`: missing field `service`"
+        ),
+        "{error}"
+    );
+    let other_alarm = POLICY.replace(
+        r#""cluster": "shop""#,
+        r#""alarm_arn": "arn:aws:cloudwatch:us-east-1:111122223333:alarm:cpu-high", "cluster": "shop""#,
+    );
+    let error = StackConfig::parse(&other_alarm).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration at `scaling.orders-queue-backlog-high.alarm_arn`: \
+         `arn:aws:cloudwatch:us-east-1:111122223333:alarm:cpu-high` is not the ARN of a \
+         CloudWatch alarm named `orders-queue-backlog-high`"
+    );
 }

@@ -22,8 +22,6 @@ mod tests;
 use serde::Serialize;
 
 use crate::domain::{AlarmState, ServiceSnapshot};
-use crate::error::{AutopilotError, Result};
-use crate::events::alarm::AlarmTransition;
 pub use policy::{AdjustmentType, ScalingConfig, ScalingPolicy, Step};
 
 /// What woke the scaler.
@@ -250,21 +248,10 @@ impl ScalingDecision {
 /// How long a transition claim is kept (alarm deliveries are retried for at most a day).
 pub const TRANSITION_TTL_S: u64 = 2 * 24 * 3600;
 
-/// The service a policy scales: its own `cluster` and `service`, else the alarm's
-/// `ClusterName`/`ServiceName` dimensions.
-pub fn scaled_service<'a>(
-    alarm: &'a AlarmTransition,
-    policy: &'a ScalingPolicy,
-) -> Result<(&'a str, &'a str)> {
-    match (&policy.cluster, &policy.service) {
-        (Some(cluster), Some(service)) => Ok((cluster, service)),
-        _ => alarm.service_dimensions().ok_or_else(|| {
-            AutopilotError::invalid_config(
-                format!("scaling.{}.service", alarm.alarm_name),
-                "not set, and the alarm has no ClusterName/ServiceName dimensions to take it from",
-            )
-        }),
-    }
+/// The service a policy scales: its own `cluster` and `service`, never the alarm's dimensions
+/// (whoever shapes an alarm would pick the service).
+pub fn scaled_service(policy: &ScalingPolicy) -> (&str, &str) {
+    (&policy.cluster, &policy.service)
 }
 
 /// The alarms a tick re-reads: those whose policies repeat while in ALARM.

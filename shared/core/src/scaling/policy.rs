@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::arn::Arn;
 use crate::error::{AutopilotError, Result};
 
 /// Scaling policies keyed by CloudWatch alarm name.
@@ -71,12 +72,15 @@ fn default_scale_in_cooldown_s() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScalingPolicy {
-    /// Target cluster; when left out, the alarm's `ClusterName` dimension.
+    /// Target cluster: its name, or its ARN for a member account's (or another region's)
+    /// cluster. Required: whoever shapes an alarm's dimensions does not pick the service.
+    pub cluster: String,
+    /// Target service.
+    pub service: String,
+    /// The alarm the policy binds: by default the alarm of the policy's name in the stack's own
+    /// account and region; a member's (or another region's) alarm is named by its ARN here.
     #[serde(default)]
-    pub cluster: Option<String>,
-    /// Target service; when left out, the alarm's `ServiceName` dimension.
-    #[serde(default)]
-    pub service: Option<String>,
+    pub alarm_arn: Option<Arn>,
     pub min: u32,
     pub max: u32,
     /// Steps applied while the alarm is in ALARM (scale-out).
@@ -109,9 +113,64 @@ pub const MAX_COOLDOWN_S: u64 = 24 * 3600;
 /// Validates every policy; errors name `scaling.<alarm>.<field>`.
 pub fn validate(config: &ScalingConfig) -> Result<()> {
     for (alarm, policy) in config {
-        policy.validate(&format!("scaling.{alarm}"))?;
+        let at = format!("scaling.{alarm}");
+        policy.validate(&at)?;
+        if let Some(arn) = &policy.alarm_arn {
+            let expected = format!("alarm:{alarm}");
+            if arn.service() != "cloudwatch" || arn.resource() != expected {
+                return Err(AutopilotError::invalid_config(
+                    format!("{at}.alarm_arn"),
+                    format!("`{arn}` is not the ARN of a CloudWatch alarm named `{alarm}`"),
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+impl ScalingPolicy {
+    /// Why `alarm` is not the alarm this policy binds, if it is not: the one named by
+    /// `alarm_arn`, else the one of its name in the stack's account (`home_account`) and region
+    /// (`home_region`), as far as those are known. An alarm's ARN names both; without one, the
+    /// account its delivery names stands in.
+    pub fn unbound(
+        &self,
+        alarm: &crate::events::alarm::AlarmTransition,
+        home_account: Option<&str>,
+        home_region: Option<&str>,
+    ) -> Option<String> {
+        let name = &alarm.alarm_name;
+        if let Some(bound) = &self.alarm_arn {
+            return match &alarm.alarm_arn {
+                Some(arn) if arn == bound => None,
+                Some(arn) => Some(format!(
+                    "alarm {} is not the one the policy binds ({bound})",
+                    crate::domain::clip(arn, 256)
+                )),
+                None => Some(format!(
+                    "the event does not say which alarm `{name}` it is; the policy binds {bound}"
+                )),
+            };
+        }
+        let arn = alarm.alarm_arn.as_ref();
+        let account = arn.and_then(Arn::account).or(alarm.account.as_deref());
+        let region = arn.and_then(Arn::region);
+        if let (Some(home), Some(account)) = (home_account, account) {
+            if account != home {
+                return Some(format!(
+                    "alarm `{name}` of account {account} is not this stack's (bind another account's alarm with alarm_arn)"
+                ));
+            }
+        }
+        if let (Some(home), Some(region)) = (home_region, region) {
+            if region != home {
+                return Some(format!(
+                    "alarm `{name}` in {region} is not in this stack's region {home} (bind another region's alarm with alarm_arn)"
+                ));
+            }
+        }
+        None
+    }
 }
 
 impl ScalingPolicy {
@@ -124,20 +183,9 @@ impl ScalingPolicy {
             ))
         };
         for (field, value) in [("cluster", &self.cluster), ("service", &self.service)] {
-            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            if value.trim().is_empty() {
                 return bad(field, "must not be empty".into());
             }
-        }
-        if self.cluster.is_some() != self.service.is_some() {
-            let missing = if self.cluster.is_none() {
-                "cluster"
-            } else {
-                "service"
-            };
-            return bad(
-                missing,
-                "give both cluster and service, or neither (then the alarm's ClusterName and ServiceName dimensions are used)".into(),
-            );
         }
         if self.max > MAX_DESIRED {
             return bad("max", format!("{} is more than {MAX_DESIRED}", self.max));

@@ -295,14 +295,17 @@ fn bad_policies_name_the_alarm_and_field() {
 #[test]
 fn defaults_apply() {
     let config = StackConfig::parse(
-        r#"{"scaling": {"cpu-high": {"min": 1, "max": 4, "alarm_steps": [{"lower": 0, "adjustment": 1}]}}}"#,
+        r#"{"scaling": {"cpu-high": {"cluster": "shop", "service": "orders-worker", "min": 1, "max": 4, "alarm_steps": [{"lower": 0, "adjustment": 1}]}}}"#,
     )
     .unwrap();
     let p = &config.scaling["cpu-high"];
     assert_eq!((p.scale_out_cooldown_s, p.scale_in_cooldown_s), (60, 300));
     assert_eq!(p.adjustment_type, AdjustmentType::Change);
     assert!(!p.repeat_while_alarm && !p.dry_run);
-    assert_eq!((p.cluster.as_deref(), p.service.as_deref()), (None, None));
+    assert_eq!(
+        (p.cluster.as_str(), p.service.as_str()),
+        ("shop", "orders-worker")
+    );
 }
 
 /// A valid random policy: contiguous steps from a random start.
@@ -354,8 +357,9 @@ fn arb_policy() -> impl Strategy<Value = ScalingPolicy> {
                 }
                 ok_steps.reverse();
                 ScalingPolicy {
-                    cluster: None,
-                    service: None,
+                    cluster: "shop".into(),
+                    service: "orders-worker".into(),
+                    alarm_arn: None,
                     min,
                     max: min + span,
                     alarm_steps,

@@ -20,8 +20,8 @@ use crate::events::InboundEvent;
 use crate::keys::transition_key;
 use crate::ports::Clock;
 use crate::scaling::{
-    repeating_alarms, scaled_service, ScalingConfig, ScalingPolicy, ServiceObservation, Trigger,
-    TRANSITION_TTL_S,
+    repeating_alarms, scaled_service, Action, ScalingConfig, ScalingPolicy, ServiceObservation,
+    Trigger, TRANSITION_TTL_S,
 };
 use crate::telemetry::LOGGED_BYTES;
 use crate::trust::Accounts;
@@ -43,6 +43,33 @@ pub struct AlarmScaler {
     accounts: Accounts,
 }
 
+/// Every policy's alarm and service are in an account the stack acts for: a policy naming
+/// another account's alarm ARN or cluster ARN is refused at cold start, naming the field.
+fn admitted_places(policies: &ScalingConfig, accounts: &Accounts) -> Result<()> {
+    for (alarm, policy) in policies {
+        let cluster = crate::arn::Arn::parse(&policy.cluster).ok();
+        let named = [
+            (
+                "alarm_arn",
+                policy.alarm_arn.as_ref().and_then(|a| a.account()),
+            ),
+            ("cluster", cluster.as_ref().and_then(|c| c.account())),
+        ];
+        for (field, account) in named {
+            if let Err(foreign) = accounts.check([(field, account)]) {
+                return Err(AutopilotError::invalid_config(
+                    format!("scaling.{alarm}.{field}"),
+                    format!(
+                        "account {} is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)",
+                        foreign.account
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The service one alarm scales.
 #[derive(Clone, Copy)]
 struct Scaled<'a> {
@@ -60,6 +87,7 @@ impl AlarmScaler {
             let problem = "required: cooldowns and once-only transitions are kept there";
             return Err(AutopilotError::invalid_config(ENV_STATE_TABLE, problem));
         }
+        admitted_places(&setup.config.scaling, &setup.accounts)?;
         Ok(Self {
             backend: setup.backend,
             clock: setup.clock,
@@ -161,8 +189,18 @@ impl AlarmScaler {
             tracing::info!(alarm = name, "ignored: no policy");
             return Ok(outcome);
         };
+        if let Some(reason) = policy.unbound(alarm, self.accounts.home(), self.region.as_deref()) {
+            tracing::warn!(
+                alarm = clip(&alarm.alarm_name, LOGGED_BYTES),
+                reason,
+                "ignored: not the alarm its policy binds"
+            );
+            outcome.action = Action::Ignored;
+            outcome.reason = reason;
+            return Ok(outcome);
+        }
         outcome.dry_run |= policy.dry_run;
-        let (cluster, service) = scaled_service(alarm, policy)?;
+        let (cluster, service) = scaled_service(policy);
         outcome.service = Some(format!("{cluster}/{service}"));
         let held = match (self.backend.live_state(), trigger) {
             (Some(state), Trigger::Transition) => {
