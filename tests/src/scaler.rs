@@ -154,6 +154,34 @@ impl ScalerStack {
                 .ok_actions(&alarms_topic_arn)
                 .send()
         )?;
+        // The fixtures' alarm, as DescribeAlarms is to confirm what an alarm action says of it:
+        // in ALARM at the fixtures' datapoint (412 over 100), without actions of its own.
+        sdk!(
+            "PutMetricAlarm",
+            cloudwatch
+                .put_metric_alarm()
+                .alarm_name(FIXTURE_ALARM)
+                .namespace("AWS/SQS")
+                .metric_name("ApproximateNumberOfMessagesVisible")
+                .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(100.0)
+                .comparison_operator(
+                    aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold
+                )
+                .send()
+        )?;
+        sdk!(
+            "SetAlarmState",
+            cloudwatch
+                .set_alarm_state()
+                .alarm_name(FIXTURE_ALARM)
+                .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+                .state_reason("Threshold Crossed: 1 datapoint [412.0] was greater than the threshold (100.0).")
+                .state_reason_data(r#"{"version": "1.0", "recentDatapoints": [412.0], "threshold": 100.0}"#)
+                .send()
+        )?;
         Ok(Self {
             alarms_topic_arn,
             function,

@@ -1,11 +1,14 @@
 //! `alarm-scaler` end to end on the local cloud: PutMetricData → alarm → SNS → Lambda →
 //! UpdateService → notification in the inbox; then duplicate and concurrent deliveries of
-//! alarm events invoked directly, bad input, and states that must not scale. Each scenario is
+//! alarm events invoked directly, bad input, states that must not scale, and a forged SNS alarm
+//! message (acted on as DescribeAlarms returns the alarm). Each scenario is
 //! its own test on its own local cloud, the worker service starting at zero.
 
 use std::time::Duration;
 
-use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S};
+use autopilot_tests::scaler::{
+    scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, FIXTURE_ALARM,
+};
 use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
 use serde_json::{json, Value};
 
@@ -193,6 +196,25 @@ async fn states_and_inputs_that_must_not_scale_do_not() {
     };
     let error = scaler.invoke(&bad_state).await.unwrap_err();
     assert!(error.contains("detail.state.value"), "{error}");
+    // A forged SNS alarm message: the demo alarm "in ALARM", while the local cloud's alarm has
+    // no data. The scaler acts on the alarm as DescribeAlarms returns it.
+    let forged: Value = {
+        let text = scaler
+            .alarm_fixture("sns-classic", None)
+            .unwrap()
+            .to_string()
+            .replace(FIXTURE_ALARM, DEMO_ALARM);
+        serde_json::from_str(&text).unwrap()
+    };
+    let response = scaler.invoke(&forged).await.unwrap();
+    assert_eq!(response["action"], "none", "{response}");
+    assert_eq!(response["reason"], "INSUFFICIENT_DATA never scales");
+    assert!(
+        response["notes"].as_array().unwrap().contains(&json!(
+            "the message says ALARM, DescribeAlarms says INSUFFICIENT_DATA: acting on INSUFFICIENT_DATA"
+        )),
+        "{response}"
+    );
     assert_eq!(
         scaler.desired().await.unwrap(),
         0,

@@ -234,6 +234,7 @@ async fn a_policy_on_a_member_accounts_service_scales_it_there() {
     let setup = world.setup(Mode::Live, StackConfig::parse(&policy.to_string()).unwrap());
     let scaler = AlarmScaler::new(setup, None).unwrap();
     let alarm = fixture("alarms/direct-lambda-action.json");
+    world.alarms.know(&alarm);
     scaler
         .handle(alarm.into(), Invocation::default())
         .await

@@ -137,6 +137,7 @@ async fn alarm_scaler_counts_a_change() {
     let setup = world.setup(Mode::Live, StackConfig::parse(&policy.to_string()).unwrap());
     let scaler = AlarmScaler::new(setup, None).unwrap();
     let alarm = fixture("alarms/direct-lambda-action.json");
+    world.alarms.know(&alarm);
     let scaled = scaler
         .handle(alarm.clone().into(), Invocation::default())
         .await;

@@ -42,6 +42,7 @@ fn world(desired: i32, running: i32) -> World {
             ..ServiceSnapshot::default()
         },
     );
+    world.alarms.know(&fixture(ALARM));
     world
 }
 
@@ -264,6 +265,7 @@ async fn the_tick_repeats_the_step_for_alarms_still_in_alarm() {
 #[tokio::test]
 async fn a_missing_service_is_named() {
     let world = World::new();
+    world.alarms.know(&fixture(ALARM));
     let error = one(&scaler(&world), fixture(ALARM)).await.unwrap_err();
     assert_eq!(error.error_type(), "ServiceNotFound");
     assert!(

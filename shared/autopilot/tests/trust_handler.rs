@@ -327,3 +327,49 @@ fn a_policy_names_its_service_and_a_bound_alarm_arn_names_its_alarm() {
          CloudWatch alarm named `orders-queue-backlog-high`"
     );
 }
+
+#[tokio::test]
+async fn an_sns_alarm_message_is_acted_on_as_describe_alarms_returns_the_alarm() {
+    let (world, scaler) = scaler_for(POLICY);
+    // DescribeAlarms says OK (the policy has no OK steps); the message says ALARM.
+    let mut ok = fixture("alarms/eventbridge-ok.json");
+    ok["detail"]["alarmName"] = "orders-queue-backlog-high".into();
+    ok["resources"][0] =
+        "arn:aws:cloudwatch:us-east-1:111122223333:alarm:orders-queue-backlog-high".into();
+    world.alarms.know(&ok);
+    let outcome = outcome_of(&scaler.unwrap(), fixture("alarms/sns-classic.json")).await;
+    assert_eq!(
+        outcome.state,
+        autopilot::domain::AlarmState::Ok,
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.action, Action::None, "{outcome:?}");
+    assert!(
+        outcome
+            .notes
+            .contains(&"the message says ALARM, DescribeAlarms says OK: acting on OK".to_owned()),
+        "{:?}",
+        outcome.notes
+    );
+    assert!(world.ecs.desired_updates().is_empty());
+}
+
+#[tokio::test]
+async fn a_forged_alarm_message_or_action_for_an_alarm_that_does_not_exist_moves_nothing() {
+    for path in [
+        "alarms/sns-classic.json",
+        "alarms/direct-lambda-action.json",
+    ] {
+        let (world, scaler) = scaler_for(POLICY);
+        let outcome = outcome_of(&scaler.unwrap(), fixture(path)).await;
+        assert_eq!(outcome.action, Action::Ignored, "{path}");
+        assert_eq!(
+            outcome.reason,
+            "DescribeAlarms does not know alarm `orders-queue-backlog-high` in this account and \
+             region; the message is not acted on",
+            "{path}"
+        );
+        assert_eq!(world.calls.log(), ["DescribeAlarms"], "{path}");
+        assert!(world.notifier.sent().is_empty(), "{path}");
+    }
+}

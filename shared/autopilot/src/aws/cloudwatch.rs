@@ -62,6 +62,13 @@ fn collect(dimensions: &[Dimension], into: &mut BTreeMap<String, String>) {
     }
 }
 
+/// A time as CloudWatch writes it in its alarm messages and events (`2026-09-14T12:00:37.415+0000`),
+/// so that a transition read back has the identity its deliveries give it.
+fn message_time(time: &aws_smithy_types::DateTime) -> Option<String> {
+    let at = chrono::DateTime::from_timestamp(time.secs(), time.subsec_nanos())?;
+    Some(at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string())
+}
+
 fn alarm_state(alarm: &MetricAlarm) -> Option<AlarmTransition> {
     let name = alarm.alarm_name().filter(|n| !n.is_empty())?;
     let state = AlarmState::parse(alarm.state_value()?.as_str())?;
@@ -90,7 +97,7 @@ fn alarm_state(alarm: &MetricAlarm) -> Option<AlarmTransition> {
         alarm_arn: alarm.alarm_arn().and_then(|arn| Arn::parse(arn).ok()),
         state,
         previous_state: None,
-        state_timestamp: alarm.state_updated_timestamp().map(|t| t.to_string()),
+        state_timestamp: alarm.state_updated_timestamp().and_then(message_time),
         state_at: alarm.state_updated_timestamp().map(|t| t.secs()),
         reason,
         metric_value,

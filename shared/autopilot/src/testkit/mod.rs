@@ -1107,6 +1107,22 @@ impl FakeAlarms {
     pub fn set(&self, alarms: Vec<AlarmTransition>) {
         *lock(&self.alarms) = alarms;
     }
+
+    /// Adds the alarm an alarm event (any delivery) speaks of, in the state it gives, as
+    /// DescribeAlarms would return it.
+    pub fn know(&self, event: &serde_json::Value) {
+        let Ok(crate::events::alarm::ScalerEvent::Transition(alarm)) =
+            crate::events::alarm::parse_scaler_event(event)
+        else {
+            panic!("not an alarm event: {event}");
+        };
+        lock(&self.alarms).push(AlarmTransition {
+            delivery: crate::events::alarm::Delivery::DescribeAlarms,
+            account: None,
+            previous_state: None,
+            ..*alarm
+        });
+    }
 }
 
 #[async_trait]

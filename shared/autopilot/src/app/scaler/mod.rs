@@ -15,7 +15,7 @@ use crate::config::ENV_STATE_TABLE;
 use crate::domain::{clip, AlarmState};
 use crate::entry::{Invocation, Mode};
 use crate::error::{AutopilotError, Result};
-use crate::events::alarm::{parse_scaler_event, AlarmTransition, ScalerEvent};
+use crate::events::alarm::{parse_scaler_event, AlarmTransition, Delivery, ScalerEvent};
 use crate::events::InboundEvent;
 use crate::keys::transition_key;
 use crate::ports::Clock;
@@ -68,6 +68,16 @@ fn admitted_places(policies: &ScalingConfig, accounts: &Accounts) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// The alarm an SNS message or alarm action speaks of, as DescribeAlarms returns it.
+enum Described {
+    /// An EventBridge event (no one can put one under `aws.cloudwatch`), a tick's read-back, or
+    /// offline: taken as it is.
+    AsWritten,
+    Is(Box<AlarmTransition>),
+    /// Not confirmed: nothing is done.
+    Refused(String),
 }
 
 /// The service one alarm scales.
@@ -165,6 +175,63 @@ impl AlarmScaler {
         }
     }
 
+    /// An SNS message or an alarm action is text that whoever may publish to the topic or invoke
+    /// the function could have written: the alarm is acted on as DescribeAlarms returns it (its
+    /// state, that state's time, its datapoints), never as the message says.
+    async fn as_described(
+        &self,
+        alarm: &AlarmTransition,
+        policy: &ScalingPolicy,
+        notes: &mut Vec<String>,
+    ) -> Result<Described> {
+        if !matches!(alarm.delivery, Delivery::Sns | Delivery::AlarmAction) {
+            return Ok(Described::AsWritten);
+        }
+        let Some(ports) = self.backend.ports() else {
+            notes.push("offline: the alarm message is taken as written (no DescribeAlarms)".into());
+            return Ok(Described::AsWritten);
+        };
+        let elsewhere = policy.alarm_arn.as_ref().is_some_and(|bound| {
+            bound.account() != self.accounts.home().or(bound.account())
+                || bound.region() != self.region.as_deref().or(bound.region())
+        });
+        if elsewhere {
+            return Ok(Described::Refused(
+                "another account's or region's alarm is acted on from its EventBridge event; an \
+                 SNS message or alarm action cannot be checked against DescribeAlarms here"
+                    .into(),
+            ));
+        }
+        let name = &alarm.alarm_name;
+        let found = ports
+            .alarms
+            .current_alarms(std::slice::from_ref(name))
+            .await?;
+        let Some(described) = found
+            .into_iter()
+            .find(|a| alarm.alarm_arn.is_none() || a.alarm_arn == alarm.alarm_arn)
+        else {
+            return Ok(Described::Refused(format!(
+                "DescribeAlarms does not know alarm `{name}` in this account and region; the \
+                 message is not acted on"
+            )));
+        };
+        if described.state != alarm.state {
+            notes.push(format!(
+                "the message says {}, DescribeAlarms says {}: acting on {}",
+                alarm.state.as_str(),
+                described.state.as_str(),
+                described.state.as_str()
+            ));
+        }
+        Ok(Described::Is(Box::new(AlarmTransition {
+            delivery: alarm.delivery,
+            account: alarm.account.clone(),
+            previous_state: alarm.previous_state,
+            ..described
+        })))
+    }
+
     /// One alarm state: find its policy and service, act once per transition.
     async fn act(
         &self,
@@ -199,6 +266,21 @@ impl AlarmScaler {
             outcome.reason = reason;
             return Ok(outcome);
         }
+        let described;
+        let alarm = match self.as_described(alarm, policy, &mut outcome.notes).await? {
+            Described::AsWritten => alarm,
+            Described::Is(alarm) => {
+                described = *alarm;
+                outcome.state = described.state;
+                &described
+            }
+            Described::Refused(reason) => {
+                tracing::warn!(alarm = alarm.alarm_name, reason, "ignored: not confirmed");
+                outcome.action = Action::Ignored;
+                outcome.reason = reason;
+                return Ok(outcome);
+            }
+        };
         outcome.dry_run |= policy.dry_run;
         let (cluster, service) = scaled_service(policy);
         outcome.service = Some(format!("{cluster}/{service}"));
