@@ -191,8 +191,9 @@ pub fn slack_problems(message: &serde_json::Value) -> Vec<String> {
 
 /// What is wrong with `message` as a Teams workflow message carrying one Adaptive Card
 /// (`type: message`, one attachment of content type `application/vnd.microsoft.card.adaptive`
-/// whose content is an `AdaptiveCard` of a version, a body of TextBlock/FactSet elements and
-/// OpenUrl actions).
+/// whose content is an `AdaptiveCard` of a version, a body of RichTextBlock elements of
+/// TextRuns — where Adaptive Cards render no markdown, so event text cannot link or format —
+/// and OpenUrl actions).
 pub fn teams_problems(message: &serde_json::Value) -> Vec<String> {
     let mut problems = Vec::new();
     if message["type"] != "message" {
@@ -210,11 +211,10 @@ pub fn teams_problems(message: &serde_json::Value) -> Vec<String> {
     }
     for (i, element) in card["body"].as_array().into_iter().flatten().enumerate() {
         match element["type"].as_str() {
-            Some("TextBlock") if element["text"].is_string() => {}
-            Some("FactSet")
-                if element["facts"].as_array().is_some_and(|f| {
-                    f.iter()
-                        .all(|f| f["title"].is_string() && f["value"].is_string())
+            Some("RichTextBlock")
+                if element["inlines"].as_array().is_some_and(|runs| {
+                    runs.iter()
+                        .all(|run| run["type"] == "TextRun" && run["text"].is_string())
                 }) => {}
             other => problems.push(format!("body {i}: {other:?}")),
         }

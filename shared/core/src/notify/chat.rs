@@ -3,10 +3,15 @@
 //! documented limits: Slack's 50 blocks, 150-character header, 3,000-character section text,
 //! 10 fields of 2,000, 25 buttons with 75-character labels and URLs of at most 3,000; Teams'
 //! ~28 KB message (the log tail shrinks first, then the sections).
+//!
+//! Event text (reasons, log lines, names, tags) cannot mention, link or break out: in Slack it is
+//! escaped (`&`, `<`, `>` as entities, so no `<!channel>` or `<url|label>`; in the log's code
+//! block no backtick survives to close it), and in Teams every text is a `TextRun` of a
+//! `RichTextBlock`, where Adaptive Cards render no markdown at all.
 
 use serde_json::{json, Value};
 
-use super::{shorten, Notice};
+use super::{code_line, markdown_text, shorten, Notice};
 use crate::domain::Severity;
 
 /// Slack: blocks per message.
@@ -33,11 +38,13 @@ fn emoji(severity: Severity) -> &'static str {
     }
 }
 
-/// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
+/// Text for Slack's mrkdwn, line by line as [`markdown_text`]: `&`, `<` and `>` (its control
+/// characters) as entities, no backtick to open a code block, no `](` link.
 fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.split('\n')
+        .map(markdown_text)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The scope line: `shop/orders-api · task-triage · oom`.
@@ -62,8 +69,8 @@ fn code_block(lines: &[String], max: usize) -> Option<String> {
     let mut kept: Vec<String> = Vec::new();
     let mut used = FENCE;
     for line in lines.iter().rev() {
-        // Three backticks inside would close the block early; measured as escaped.
-        let line = line.replace("```", "`\u{200b}``");
+        // A backtick inside could close the block, and Slack reads `<…>` even in a code block.
+        let line = code_line(line);
         let cost = line.chars().count() + 1;
         if used + cost > max {
             break;
@@ -135,10 +142,11 @@ pub fn slack_message(notice: &Notice) -> Value {
         blocks.push(json!({"type": "actions", "elements": buttons}));
     }
     blocks.truncate(SLACK_MAX_BLOCKS);
+    // The notification text is mrkdwn too.
     let fallback = format!(
         "[{}] {}",
         notice.severity.as_str().to_uppercase(),
-        notice.title
+        slack_escape(&notice.title)
     );
     json!({"text": shorten(&fallback, SLACK_MAX_SECTION), "blocks": blocks})
 }
@@ -152,8 +160,8 @@ fn teams_color(severity: Severity) -> &'static str {
 }
 
 /// A Teams workflow-webhook message: one Adaptive Card (schema 1.4) with the title, severity
-/// and scope, summary, a fact set, the sections, the log tail in monospace and an OpenUrl
-/// action per console link; within [`TEAMS_MAX_BYTES`].
+/// and scope, summary, the facts, the sections, the log tail in monospace and an OpenUrl
+/// action per console link, every text a `TextRun`; within [`TEAMS_MAX_BYTES`].
 pub fn teams_message(notice: &Notice) -> Value {
     let mut working = notice.clone();
     loop {
@@ -177,30 +185,55 @@ pub fn teams_message(notice: &Notice) -> Value {
     }
 }
 
+/// Text as Teams shows it literally: a `RichTextBlock` of one `TextRun` (`style` adds the
+/// run's weight, size, colour or font), where no markdown is rendered.
+fn teams_text(text: &str, style: Value) -> Value {
+    let mut run = json!({"type": "TextRun", "text": text});
+    if let (Some(run), Value::Object(style)) = (run.as_object_mut(), style) {
+        run.extend(style);
+    }
+    json!({"type": "RichTextBlock", "inlines": [run]})
+}
+
 fn teams_once(notice: &Notice) -> Value {
     let mut body = vec![
-        json!({"type": "TextBlock", "text": notice.title, "size": "Large", "weight": "Bolder", "wrap": true, "color": teams_color(notice.severity)}),
-        json!({"type": "TextBlock", "text": format!("**{}** · {}", notice.severity.as_str().to_uppercase(), scope_line(notice)), "isSubtle": true, "wrap": true, "spacing": "None"}),
+        teams_text(
+            &notice.title,
+            json!({"size": "Large", "weight": "Bolder", "color": teams_color(notice.severity)}),
+        ),
+        teams_text(
+            &format!(
+                "{} · {}",
+                notice.severity.as_str().to_uppercase(),
+                scope_line(notice)
+            ),
+            json!({"isSubtle": true}),
+        ),
     ];
     if !notice.summary.is_empty() {
-        body.push(json!({"type": "TextBlock", "text": notice.summary, "wrap": true}));
+        body.push(teams_text(&notice.summary, json!({})));
     }
-    if !notice.facts.is_empty() {
-        let facts: Vec<Value> = notice
-            .facts
-            .iter()
-            .map(|(key, value)| json!({"title": key, "value": value}))
-            .collect();
-        body.push(json!({"type": "FactSet", "facts": facts}));
+    for (key, value) in &notice.facts {
+        body.push(json!({"type": "RichTextBlock", "inlines": [
+            {"type": "TextRun", "text": format!("{key}: "), "weight": "Bolder"},
+            {"type": "TextRun", "text": value},
+        ]}));
     }
     for section in &notice.sections {
-        body.push(json!({"type": "TextBlock", "text": section.heading, "weight": "Bolder", "wrap": true, "separator": true}));
-        body.push(json!({"type": "TextBlock", "text": section.lines.join("\n\n"), "wrap": true}));
+        let mut heading = teams_text(&section.heading, json!({"weight": "Bolder"}));
+        heading["separator"] = json!(true);
+        body.push(heading);
+        body.push(teams_text(&section.lines.join("\n"), json!({})));
     }
     if !notice.log_tail.is_empty() {
         let heading = notice.log_heading.as_deref().unwrap_or("Log tail");
-        body.push(json!({"type": "TextBlock", "text": heading, "weight": "Bolder", "wrap": true, "separator": true}));
-        body.push(json!({"type": "TextBlock", "text": notice.log_tail.join("\n"), "fontType": "Monospace", "wrap": true, "size": "Small"}));
+        let mut heading = teams_text(heading, json!({"weight": "Bolder"}));
+        heading["separator"] = json!(true);
+        body.push(heading);
+        body.push(teams_text(
+            &notice.log_tail.join("\n"),
+            json!({"fontType": "Monospace", "size": "Small"}),
+        ));
     }
     let actions: Vec<Value> = notice
         .links

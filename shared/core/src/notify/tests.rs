@@ -255,3 +255,128 @@ proptest! {
         prop_assert_eq!(&teams["attachments"][0]["content"]["type"], "AdaptiveCard");
     }
 }
+
+/// Pieces of hostile chat text: mentions, links in each syntax, fences of any length, emphasis
+/// and list markers, line breaks and bidirectional overrides.
+fn hostile_piece() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "<!channel>",
+        "<!here>",
+        "<@U123>",
+        "<https://evil.example|Sign in>",
+        "[Re-authenticate](https://evil.example)",
+        "```",
+        "````",
+        "`````",
+        "`",
+        "*urgent*",
+        "_now_",
+        "- item",
+        "1. first",
+        "\n",
+        "\r\n",
+        "\u{202e}",
+        "&amp;",
+        "plain words",
+    ])
+    .prop_map(str::to_owned)
+}
+
+fn hostile_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(hostile_piece(), 1..8).prop_map(|pieces| pieces.concat())
+}
+
+/// Every mrkdwn text of a Slack message (the notification text, sections, fields, contexts).
+fn slack_mrkdwn(message: &serde_json::Value) -> Vec<String> {
+    let mut texts = vec![message["text"].as_str().unwrap().to_owned()];
+    for block in message["blocks"].as_array().unwrap() {
+        if block["text"]["type"] == "mrkdwn" {
+            texts.push(block["text"]["text"].as_str().unwrap().to_owned());
+        }
+        for item in block["fields"]
+            .as_array()
+            .into_iter()
+            .chain(block["elements"].as_array())
+            .flatten()
+        {
+            if item["type"] == "mrkdwn" {
+                texts.push(item["text"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    texts
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    /// Event text in every field of a notice cannot mention, link or break out in any body:
+    /// Slack's mrkdwn has no control sequence of its own and its log block only its own fences;
+    /// Teams' card holds text only in TextRuns (no markdown rendered) and only our links; the
+    /// email keeps one footer and no forged line; the chatbot description no mention or link;
+    /// the structured JSON carries the text as data.
+    #[test]
+    fn hostile_text_stays_text_in_every_body(
+        title in hostile_text(),
+        summary in hostile_text(),
+        fact in hostile_text(),
+        line in hostile_text(),
+        log in prop::collection::vec(hostile_text(), 1..4),
+    ) {
+        let mut hostile = notice();
+        hostile.title = title;
+        hostile.summary = summary;
+        hostile.cluster = Some(fact.clone());
+        hostile.facts = vec![("Stopped reason".into(), fact.clone())];
+        hostile.sections = vec![Section { heading: "What to do".into(), lines: vec![line] }];
+        hostile.log_tail = log;
+
+        let slack = chat::slack_message(&hostile);
+        for text in slack_mrkdwn(&slack) {
+            for control in ["<!", "<@", "<http", "|Sign in>"] {
+                prop_assert!(!text.contains(control), "{} in {}", control, text);
+            }
+            match text.split_once("```\n") {
+                Some((_, code)) => {
+                    prop_assert_eq!(text.matches("```").count(), 2, "{}", text);
+                    let inside = code.strip_suffix("\n```").unwrap();
+                    prop_assert!(!inside.contains('`'), "{}", inside);
+                }
+                None => prop_assert!(!text.contains("```"), "{}", text),
+            }
+        }
+        for button in slack["blocks"].as_array().unwrap().iter().filter(|b| b["type"] == "actions") {
+            for element in button["elements"].as_array().unwrap() {
+                prop_assert_eq!(&element["url"], "https://example.invalid/task");
+            }
+        }
+
+        let teams = chat::teams_message(&hostile);
+        let card = &teams["attachments"][0]["content"];
+        for element in card["body"].as_array().unwrap() {
+            prop_assert_eq!(&element["type"], "RichTextBlock");
+            for run in element["inlines"].as_array().unwrap() {
+                prop_assert_eq!(&run["type"], "TextRun");
+            }
+        }
+        let urls: Vec<&str> = card["actions"].as_array().into_iter().flatten().filter_map(|a| a["url"].as_str()).collect();
+        prop_assert_eq!(urls, vec!["https://example.invalid/task"]);
+
+        let chatbot = chatbot_json(&hostile);
+        let description = chatbot["content"]["description"].as_str().unwrap();
+        for control in ["<!", "<@", "<http"] {
+            prop_assert!(!description.contains(control), "{} in {}", control, description);
+        }
+        // Markdown links are read outside the log's code block only.
+        let prose = description.split("\n```\n").next().unwrap();
+        prop_assert!(!prose.contains("](https://evil"), "{}", prose);
+        prop_assert_eq!(description.matches("```").count(), 2, "{}", description);
+
+        let publish = render(&hostile, HttpsFormat::Structured);
+        let email = message(&publish)["email"].as_str().unwrap().to_owned();
+        prop_assert_eq!(email.lines().filter(|l| l.starts_with("-- ")).count(), 1, "{}", email);
+        prop_assert!(!email.contains('\r') && !email.contains('\u{202e}'), "{}", email);
+        let structured: serde_json::Value =
+            serde_json::from_str(message(&publish)["https"].as_str().unwrap()).unwrap();
+        prop_assert_eq!(structured["title"].as_str(), Some(hostile.title.as_str()));
+    }
+}
