@@ -373,3 +373,58 @@ async fn a_forged_alarm_message_or_action_for_an_alarm_that_does_not_exist_moves
         assert!(world.notifier.sent().is_empty(), "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_event_whose_region_is_not_of_aws_shape_is_refused_naming_the_field() {
+    let world = World::new();
+    let mut stop = fixture("ecs/service-oom.json");
+    stop["region"] = "evil.example/#".into();
+    let error = TaskTriage::new(world.setup(Mode::Live, StackConfig::default()))
+        .respond(stop.into(), Invocation::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "InvalidEvent");
+    assert!(
+        error.to_string().contains("region") && error.to_string().contains("evil.example/#"),
+        "{error}"
+    );
+    nothing_called(&world);
+}
+
+#[tokio::test]
+async fn a_log_region_not_of_aws_shape_gets_no_link_and_a_note() {
+    let world = World::new();
+    world.ecs.set_log_target(
+        "arn:aws:ecs:us-east-1:111122223333:task-definition/orders-api:17",
+        "orders-api",
+        autopilot::domain::AwsLogsTarget {
+            group: "/ecs/orders-api".into(),
+            stream_prefix: Some("ecs".into()),
+            region: Some("evil.example/#".into()),
+        },
+    );
+    let TriageResponse::One(outcome) = triage(&world, fixture("ecs/service-oom.json")).await else {
+        panic!()
+    };
+    assert_eq!(outcome.decision, Decision::Notify);
+    let sent = world.notifier.sent();
+    let message: Value = serde_json::from_str(&sent[0].message).unwrap();
+    let body: Value = serde_json::from_str(message["https"].as_str().unwrap()).unwrap();
+    let links: Vec<&str> = body["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["url"].as_str())
+        .collect();
+    assert!(!links.is_empty(), "the task's own links stay");
+    assert!(
+        links
+            .iter()
+            .all(|url| url.starts_with("https://us-east-1.console.aws.amazon.com/")),
+        "{links:?}"
+    );
+    assert_eq!(
+        body["facts"]["Logs link"],
+        "left out: awslogs-region `evil.example/#` is not an AWS region"
+    );
+}

@@ -18,6 +18,26 @@ pub struct Arn {
     starts: [usize; 4],
 }
 
+/// Whether `region` has the shape of an AWS region (`us-east-1`, `us-gov-west-1`): two lowercase
+/// letters, one or more lowercase words, a number of one or two digits.
+pub fn is_aws_region(region: &str) -> bool {
+    let mut parts = region.split('-');
+    let Some(country) = parts.next() else {
+        return false;
+    };
+    let rest: Vec<&str> = parts.collect();
+    let Some((number, words)) = rest.split_last() else {
+        return false;
+    };
+    let lower = |part: &&str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    country.len() == 2
+        && lower(&country)
+        && !words.is_empty()
+        && words.iter().all(lower)
+        && (1..=2).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Why a text is not an ARN.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{}` is not an ARN (arn:<partition>:<service>:<region>:<account>:<resource>)", shown(.0))]

@@ -210,13 +210,12 @@ pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
         });
     }
     let mut link_list = Vec::new();
-    if let Some(region) = facts.region {
-        link_list.push(Link {
-            label: "Cluster tasks".into(),
-            url: format!(
-                "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/tasks?region={region}"
-            ),
-        });
+    if let Some(url) = facts
+        .region
+        .and_then(|region| links::cluster_tasks_url(region, cluster))
+    {
+        let label = "Cluster tasks".into();
+        link_list.push(Link { label, url });
     }
     Notice {
         job: Some(facts.job.to_owned()),
@@ -375,13 +374,10 @@ pub fn completion_notice(
     if let (Some(region), Some(cluster)) = (notice.region.clone(), task.cluster_name()) {
         if let Some(task_id) = task.task_id() {
             if !notice.links.iter().any(|l| l.label == "Task") {
-                notice.links.insert(
-                    0,
-                    Link {
-                        label: "Task".into(),
-                        url: links::task_url(&region, cluster, task_id),
-                    },
-                );
+                if let Some(url) = links::task_url(&region, cluster, task_id) {
+                    let label = "Task".into();
+                    notice.links.insert(0, Link { label, url });
+                }
             }
         }
     }

@@ -102,10 +102,23 @@ pub fn parse_triage_input(text: &str) -> Result<TriageInput> {
                 .is_some_and(|arn| !arn.is_empty())
             && change.detail.containers.len() <= MAX_CONTAINERS
         {
+            checked_region(change.region.as_deref())?;
             return Ok(TriageInput::TaskStateChange(Box::new(change)));
         }
     }
     triage_input_from_value(&super::value_from_text(text)?)
+}
+
+/// The envelope's `region` is where the functions read and link to: one not of AWS's shape is
+/// refused rather than used.
+fn checked_region(region: Option<&str>) -> Result<()> {
+    match region {
+        Some(region) if !crate::arn::is_aws_region(region) => Err(AutopilotError::invalid_event(
+            "region",
+            format!("`{}` is not an AWS region", crate::domain::clip(region, 64)),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The reference parse over a value tree: the `detail-type` decides, then the detail is typed
@@ -114,6 +127,7 @@ pub fn triage_input_from_value(event: &serde_json::Value) -> Result<TriageInput>
     let kind = super::detail_type(event)?;
     if super::service::is_service_event(kind) {
         let parsed = super::service::parse_service_event(event, kind)?;
+        checked_region(parsed.region.as_deref())?;
         return Ok(TriageInput::Service(Box::new(parsed)));
     }
     if kind != TASK_STATE_CHANGE {
@@ -125,7 +139,9 @@ pub fn triage_input_from_value(event: &serde_json::Value) -> Result<TriageInput>
             detail_type: kind.to_owned(),
         });
     }
-    parse_task_state_change(event).map(|change| TriageInput::TaskStateChange(Box::new(change)))
+    let change = parse_task_state_change(event)?;
+    checked_region(change.region.as_deref())?;
+    Ok(TriageInput::TaskStateChange(Box::new(change)))
 }
 
 /// The `detail` of an ECS Task State Change event. It is read only from a JSON object (serde's

@@ -109,14 +109,12 @@ pub fn scaling_notice(
     }
     let mut links = Vec::new();
     if let Some(region) = target.region {
-        links.push(Link {
-            label: "Service".into(),
-            url: links::service_url(region, cluster, service),
-        });
-        links.push(Link {
-            label: "Alarm".into(),
-            url: links::alarm_url(region, &alarm.alarm_name),
-        });
+        let service = links::service_url(region, cluster, service).map(|url| ("Service", url));
+        let alarm = links::alarm_url(region, &alarm.alarm_name).map(|url| ("Alarm", url));
+        links.extend(service.into_iter().chain(alarm).map(|(label, url)| Link {
+            label: label.into(),
+            url,
+        }));
     }
     let mut sections = Vec::new();
     if let Some(reason) = &alarm.reason {

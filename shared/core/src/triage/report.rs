@@ -77,24 +77,26 @@ fn base_links(region: Option<&str>, task: &TaskDetail, enrichment: &Enrichment) 
         return Vec::new();
     };
     let mut out = Vec::new();
-    if let (Some(cluster), Some(task_id)) = (task.cluster_name(), task.task_id()) {
-        out.push(Link {
-            label: "Task".into(),
-            url: links::task_url(region, cluster, task_id),
-        });
-        if let Some(service) = task.task_group().as_ref().and_then(TaskGroup::service) {
+    let mut push = |label: &str, url: Option<String>| {
+        if let Some(url) = url {
             out.push(Link {
-                label: "Service".into(),
-                url: links::service_url(region, cluster, service),
+                label: label.into(),
+                url,
             });
+        }
+    };
+    if let (Some(cluster), Some(task_id)) = (task.cluster_name(), task.task_id()) {
+        push("Task", links::task_url(region, cluster, task_id));
+        if let Some(service) = task.task_group().as_ref().and_then(TaskGroup::service) {
+            push("Service", links::service_url(region, cluster, service));
         }
     }
     if let (Some(target), Some(stream)) = (&enrichment.log_target, &enrichment.log_stream) {
         let log_region = target.region.as_deref().unwrap_or(region);
-        out.push(Link {
-            label: "Logs".into(),
-            url: links::log_stream_url(log_region, &target.group, stream),
-        });
+        push(
+            "Logs",
+            links::log_stream_url(log_region, &target.group, stream),
+        );
     }
     out
 }
@@ -135,6 +137,22 @@ fn task_facts(
     }
     push("Task", task.task_id().map(str::to_owned));
     push("Task definition", task.task_definition().map(str::to_owned));
+    // The log configuration's region is the task definition's text: no link to a host it names.
+    let log_region = enrichment
+        .log_target
+        .as_ref()
+        .and_then(|t| t.region.as_deref());
+    push(
+        "Logs link",
+        log_region
+            .filter(|region| links::console_region(region).is_none())
+            .map(|region| {
+                format!(
+                    "left out: awslogs-region `{}` is not an AWS region",
+                    crate::domain::clip(region, 64)
+                )
+            }),
+    );
     push(
         "Container",
         diagnosis

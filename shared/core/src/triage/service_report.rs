@@ -218,10 +218,13 @@ pub fn service_notice(
     }
     let links = match (&region, &cluster, &service) {
         (Some(region), Some(cluster), Some(service)) => {
-            vec![Link {
-                label: "Service".into(),
-                url: links::service_url(region, cluster, service),
-            }]
+            links::service_url(region, cluster, service)
+                .map(|url| Link {
+                    label: "Service".into(),
+                    url,
+                })
+                .into_iter()
+                .collect()
         }
         _ => Vec::new(),
     };
@@ -278,10 +281,13 @@ pub fn watch_notice(
     region: Option<&str>,
 ) -> Notice {
     let links = match region {
-        Some(region) => vec![Link {
-            label: "Service".into(),
-            url: links::service_url(region, cluster, service),
-        }],
+        Some(region) => links::service_url(region, cluster, service)
+            .map(|url| Link {
+                label: "Service".into(),
+                url,
+            })
+            .into_iter()
+            .collect(),
         None => Vec::new(),
     };
     let mut facts = vec![
@@ -347,10 +353,13 @@ pub fn resolved_notice(incident: &Incident, region: Option<&str>) -> Notice {
     }
     facts.push(("Ended by".to_owned(), by.to_owned()));
     let links = match region {
-        Some(region) => vec![Link {
-            label: "Service".into(),
-            url: links::service_url(region, &incident.cluster, &incident.service),
-        }],
+        Some(region) => links::service_url(region, &incident.cluster, &incident.service)
+            .map(|url| Link {
+                label: "Service".into(),
+                url,
+            })
+            .into_iter()
+            .collect(),
         None => Vec::new(),
     };
     Notice {
