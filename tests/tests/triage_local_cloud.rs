@@ -41,6 +41,21 @@ async fn the_deployed_template_holds_its_promises() {
         template::security_findings(&processed),
         Vec::<String>::new()
     );
+    // The function's log group keeps its lines for LogRetentionDays (default 30), not forever.
+    let group = stack.stack.physical_id("TaskTriageLogGroup").unwrap();
+    let groups = aws_sdk_cloudwatchlogs::Client::new(&cloud.config)
+        .describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await
+        .unwrap();
+    let retention: Vec<Option<i32>> = groups
+        .log_groups()
+        .iter()
+        .filter(|g| g.log_group_name() == Some(group))
+        .map(|g| g.retention_in_days())
+        .collect();
+    assert_eq!(retention, [Some(30)], "{groups:?}");
     // The dashboard renders to JSON with its widgets; the failure queue's alarm tells the topic.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&cloud.config);
     let dashboard = cloudwatch

@@ -274,3 +274,17 @@ async fn without_a_home_account_every_scope_is_the_functions_own() {
         .await
         .is_none());
 }
+
+#[tokio::test]
+async fn the_clients_of_at_most_max_scopes_are_kept() {
+    let (clients, seen) = home_clients("2099-01-01T00:00:00Z").await;
+    let roles = roles(&clients, Some("ecs-autopilot-member"));
+    let max = autopilot::aws::reach::MAX_SCOPES.get();
+    for i in 0..max + 10 {
+        // Other regions of the home account: clients without an AssumeRole.
+        let scope = Scope::new(HOME, format!("eu-test-{i}"));
+        assert!(roles.ports_in(&scope).await.is_some());
+    }
+    assert_eq!(roles.scopes_kept(), max);
+    assert!(seen.lock().unwrap().is_empty(), "nothing sent");
+}

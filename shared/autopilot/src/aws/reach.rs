@@ -2,10 +2,12 @@
 //! cluster ARN in another account or region) is served by clients in that scope: the region set
 //! to the scope's, and for another account the credentials of the member role
 //! (`member-template.yaml`), assumed through STS with the function's own role. Each scope's
-//! clients are built once per execution environment; their credentials are cached by the SDK's
-//! identity cache until shortly before they expire, then assumed again on the next call.
+//! clients are built once per execution environment and kept for the [`MAX_SCOPES`] most recently
+//! used scopes (a crash loop across many accounts cannot grow it without bound); their
+//! credentials are cached by the SDK's identity cache until shortly before they expire, then
+//! assumed again on the next call.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -18,6 +20,9 @@ use super::AwsClients;
 use crate::config::ENV_MEMBER_ROLE;
 use crate::ports::{Reach, Scope, ScopedPorts};
 use crate::trust::Accounts;
+
+/// How many scopes' clients are kept; the least recently used is dropped first.
+pub const MAX_SCOPES: NonZeroUsize = NonZeroUsize::new(64).unwrap();
 
 /// Which of a function's ports act in a scope, from that scope's clients.
 pub type ScopedWiring = fn(&AwsClients) -> ScopedPorts;
@@ -32,7 +37,7 @@ pub struct MemberRoles {
     /// The STS session name, which member accounts' CloudTrail shows (`ecs-autopilot-task-triage`).
     session_name: String,
     wire: ScopedWiring,
-    reached: Mutex<HashMap<Scope, ScopedPorts>>,
+    reached: Mutex<lru::LruCache<Scope, ScopedPorts>>,
 }
 
 impl MemberRoles {
@@ -52,8 +57,13 @@ impl MemberRoles {
             member_role,
             session_name: format!("ecs-autopilot-{function}"),
             wire,
-            reached: Mutex::default(),
+            reached: Mutex::new(lru::LruCache::new(MAX_SCOPES)),
         }
+    }
+
+    /// How many scopes' clients are kept.
+    pub fn scopes_kept(&self) -> usize {
+        lock(&self.reached).len()
     }
 
     fn home_region(&self) -> Option<String> {
@@ -115,8 +125,7 @@ impl Reach for MemberRoles {
             "reaching another scope"
         );
         lock(&self.reached)
-            .entry(scope.clone())
-            .or_insert(ports)
+            .get_or_insert(scope.clone(), || ports)
             .clone()
             .into()
     }
