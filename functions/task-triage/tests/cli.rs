@@ -1,5 +1,5 @@
-//! The `task-triage` binary as a CLI (`--offline`, no AWS call): `--explain-route` and `--format
-//! text` over routing rules, a bad route failing init by its path, and an event over the size any
+//! The `task-triage` binary as a CLI (`--offline`, no AWS call): `--explain-route`, `--format
+//! text` and `--format payload` over routing rules, a bad route failing init by its path, and an event over the size any
 //! source delivers (here 1 MiB) is refused with a named error before it is parsed, and the
 //! events beside it in the same run are still answered.
 
@@ -142,4 +142,37 @@ fn a_bad_route_fails_init_naming_its_path() {
         stderr.contains("notify.routes[0].windows[0].to"),
         "{stderr}"
     );
+}
+
+#[test]
+fn format_payload_gives_each_destination_the_exact_body_it_would_receive() {
+    let config = r#"{"notify": {
+        "webhooks": {"ops-slack": {"kind": "slack", "url_ssm": "/autopilot/webhooks/ops"},
+                     "ops-teams": {"kind": "teams", "url_ssm": "/autopilot/webhooks/teams"}},
+        "routes": [{"name": "oom", "category": ["oom"], "webhook": "ops-slack", "also_default": true},
+                   {"name": "stops", "webhook": "ops-teams"}]}}"#;
+    let oom = fixture("ecs/service-oom.json");
+    let stopped = fixture("ecs/user-stopped.json");
+    let (ok, stdout) = offline(&["--format", "payload", &oom, &stopped], config);
+    assert!(ok, "{stdout}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // The OOM to Slack and the default topic; the user's stop is silent, so nothing.
+    let to: Vec<&str> = lines.iter().map(|l| l["to"].as_str().unwrap()).collect();
+    assert_eq!(to, ["webhook:ops-slack", "default"]);
+    for line in &lines {
+        assert_eq!(line["event_id"], "6f0e2b1c-a1b2-4c1d-8e2f-4b5c6d7e8f90");
+    }
+    let slack = &lines[0]["body"];
+    assert_eq!(slack["blocks"][0]["type"], "header");
+    assert!(slack["text"].as_str().unwrap().starts_with("[CRITICAL]"));
+    let topic = &lines[1]["body"];
+    assert!(topic["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("[CRITICAL] shop/orders-api"));
+    assert_eq!(topic["attributes"]["category"], "oom");
+    assert!(topic["message"]["default"].is_string());
 }

@@ -49,7 +49,9 @@ pub struct CommonArgs {
     #[arg(long)]
     pub explain_route: bool,
     /// `json`: one JSON line per event; `text`: what a person would receive (each notification
-    /// as rendered, per destination) or, with --explain-route, the routing in prose.
+    /// as rendered, per destination) or, with --explain-route, the routing in prose; `payload`:
+    /// per event one JSON line per destination with the exact body it would receive (sends
+    /// nothing: reads like --dry-run, or nothing with --offline).
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
     /// Event files, each holding one event or a JSON array of events; `-` or none for stdin.
@@ -73,6 +75,7 @@ pub enum Format {
     #[default]
     Json,
     Text,
+    Payload,
 }
 
 impl CommonArgs {
@@ -81,13 +84,14 @@ impl CommonArgs {
         Presentation {
             explain: self.explain_route,
             render: self.format == Format::Text && !self.explain_route,
+            payload: self.format == Format::Payload,
         }
     }
 
     pub fn mode(&self) -> Mode {
         if self.offline {
             Mode::Offline
-        } else if self.dry_run || self.explain_route {
+        } else if self.dry_run || self.explain_route || self.format == Format::Payload {
             Mode::DryRun
         } else {
             Mode::Live
@@ -336,14 +340,18 @@ where
             Err(error) => Err(error),
         };
         let failure = |error_type: &str, message: String| match args.format {
-            Format::Json => format!(
+            Format::Text => crate::present::failure_as_text(&input.label, error_type, &message),
+            Format::Json | Format::Payload => format!(
                 "{}\n",
                 json!({"input": input.label, "error": {"error_type": error_type, "message": message}})
             ),
-            Format::Text => crate::present::failure_as_text(&input.label, error_type, &message),
         };
         let shown = match (result, args.format) {
             (Ok(outcome), Format::Text) => crate::present::as_text(&input.label, &outcome),
+            (Ok(outcome), Format::Payload) => crate::present::payload_lines(&outcome)
+                .into_iter()
+                .map(|line| line + "\n")
+                .collect(),
             (Ok(outcome), Format::Json) => match serde_json::to_string(&outcome) {
                 Ok(line) => line + "\n",
                 Err(error) => {

@@ -66,6 +66,7 @@ async fn route_by_tag_sends_each_team_to_its_topic_and_reads_tags_once_per_ttl()
             muted: false,
             why: Vec::new(),
             rendered: None,
+            payloads: Vec::new(),
         })
     );
     // The same service's failed deployment: its tags come from the cache.

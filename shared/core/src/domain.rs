@@ -427,4 +427,16 @@ pub struct Routed {
     /// What a person would receive: the subject and readable text (`--format text`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rendered: Option<String>,
+    /// The exact body each destination would receive (`--format payload`).
+    #[serde(skip)]
+    pub payloads: Vec<Payload>,
+}
+
+/// What one destination would receive: an SNS topic the subject, message and attributes; a
+/// webhook the JSON as posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Payload {
+    /// The destination's label (`default`, a topic ARN, `webhook:<name>`).
+    pub to: String,
+    pub body: serde_json::Value,
 }

@@ -18,6 +18,8 @@ pub struct Presentation {
     pub explain: bool,
     /// The rendered notification (`--format text`).
     pub render: bool,
+    /// Each destination's exact body (`--format payload`).
+    pub payload: bool,
 }
 
 /// An answer as a person reads it.
@@ -34,6 +36,9 @@ pub struct Shown<'a> {
     pub notes: &'a [String],
     /// A tick's findings, each shown under its own label.
     pub findings: Vec<Shown<'a>>,
+    /// What the answer is about, as `--format payload` names it: `("event_id", …)`,
+    /// `("alarm", …)` or `("job", …)`.
+    pub about: Option<(&'static str, &'a str)>,
 }
 
 /// Where an answer's notification went, as far as a person needs to know.
@@ -65,6 +70,7 @@ impl<'a> Shown<'a> {
             route,
             notes,
             findings: Vec::new(),
+            about: None,
         }
     }
 
@@ -86,8 +92,37 @@ impl<'a> Shown<'a> {
             route: Routing::Unsaid,
             notes,
             findings,
+            about: None,
         }
     }
+}
+
+/// `--format payload`: for each destination of the answer (and of each of a tick's findings),
+/// one JSON line with what it is about, the destination and the exact body it would receive.
+pub fn payload_lines(answer: &impl Present) -> Vec<String> {
+    fn walk(shown: &Shown<'_>, lines: &mut Vec<String>) {
+        if let Routing::Sent(routed) = &shown.route {
+            let json = |value: serde_json::Value| value.to_string();
+            let about = shown
+                .about
+                .map(|(key, value)| format!("{}:{},", json(key.into()), json(value.into())));
+            for payload in &routed.payloads {
+                // In this order: what it is about, where it goes, what it receives.
+                lines.push(format!(
+                    "{{{}\"to\":{},\"body\":{}}}",
+                    about.as_deref().unwrap_or_default(),
+                    json(payload.to.clone().into()),
+                    payload.body
+                ));
+            }
+        }
+        for finding in &shown.findings {
+            walk(finding, lines);
+        }
+    }
+    let mut lines = Vec::new();
+    walk(&answer.shown(), &mut lines);
+    lines
 }
 
 /// One answer as text for people, ending with a blank line.
@@ -168,18 +203,24 @@ impl Present for TriageOutcome {
             (Decision::Duplicate | Decision::Folded, None) => Routing::Unsaid,
             (Decision::Notify | Decision::Muted, None) => Routing::NothingToTell,
         };
-        Shown::decision(self.decision.as_str(), about, route, &self.notes)
+        Shown {
+            about: self.event_id.as_deref().map(|id| ("event_id", id)),
+            ..Shown::decision(self.decision.as_str(), about, route, &self.notes)
+        }
     }
 }
 
 impl Present for ScalingOutcome {
     fn shown(&self) -> Shown<'_> {
-        Shown::action(
-            self.action.as_str(),
-            &self.reason,
-            self.route.as_ref(),
-            &self.notes,
-        )
+        Shown {
+            about: Some(("alarm", &self.alarm)),
+            ..Shown::action(
+                self.action.as_str(),
+                &self.reason,
+                self.route.as_ref(),
+                &self.notes,
+            )
+        }
     }
 }
 
@@ -198,12 +239,15 @@ impl Present for ScalerResponse {
 
 impl Present for RunOutcome {
     fn shown(&self) -> Shown<'_> {
-        Shown::action(
-            self.action.as_str(),
-            &self.reason,
-            self.route.as_ref(),
-            &self.notes,
-        )
+        Shown {
+            about: Some(("job", &self.job)),
+            ..Shown::action(
+                self.action.as_str(),
+                &self.reason,
+                self.route.as_ref(),
+                &self.notes,
+            )
+        }
     }
 }
 
@@ -274,6 +318,7 @@ mod tests {
             muted: false,
             why: Vec::new(),
             rendered: None,
+            payloads: Vec::new(),
         }
     }
 

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use super::claim::HeldClaim;
 use super::{webhook, Backend, Writers};
 use crate::config::NotifyConfig;
-use crate::domain::{HttpsFormat, Routed};
+use crate::domain::{HttpsFormat, Payload, Routed};
 use crate::error::{AutopilotError, Result};
 use crate::keys::mute_ledger_key;
-use crate::notify::{self, Notice};
+use crate::notify::{self, Notice, Publish};
 use crate::ports::{Clock, Scope};
 use crate::present::Presentation;
 use crate::routing::{window, DecidedBy, Destination, Route, Router, Subject, WebhookKind};
@@ -206,6 +206,9 @@ impl Courier {
                 publish.log_lines_dropped
             ));
         }
+        if self.presentation.payload {
+            delivered.routed.payloads = self.payloads(&route, notice, &publish);
+        }
         let Some(Writers { notifier, .. }) = backend.writers() else {
             notes.push(format!(
                 "{}: not sent to {}: {}",
@@ -292,6 +295,34 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Courier {
+    /// The exact body each of `route`'s destinations would receive: a topic the SNS subject,
+    /// message and attributes, a webhook its JSON as posted.
+    fn payloads(&self, route: &Route, notice: &Notice, publish: &Publish) -> Vec<Payload> {
+        route
+            .destinations
+            .iter()
+            .map(|destination| {
+                let body = match destination {
+                    Destination::DefaultTopic | Destination::Topic(_) => serde_json::json!({
+                        "subject": publish.subject,
+                        "message": serde_json::from_str::<serde_json::Value>(&publish.message)
+                            .unwrap_or_else(|_| publish.message.clone().into()),
+                        "attributes": publish.attributes.iter().cloned().collect::<BTreeMap<_, _>>(),
+                    }),
+                    Destination::Webhook(name) => match self.webhooks.get(name) {
+                        Some(kind) => serde_json::from_str(&webhook::body(*kind, notice))
+                            .unwrap_or_default(),
+                        None => serde_json::json!({"error": "named by a route but not configured"}),
+                    },
+                };
+                Payload {
+                    to: destination.label(),
+                    body,
+                }
+            })
+            .collect()
+    }
+
     /// Counts a notice a muting window held back in the window's ledger (live, with a state
     /// table), for the summary sent when the window ends. A failed count fails the event, so that
     /// Lambda retries it rather than the summary missing it.

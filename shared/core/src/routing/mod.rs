@@ -145,6 +145,7 @@ impl Route {
             muted: self.muted,
             why: Vec::new(),
             rendered: None,
+            payloads: Vec::new(),
         }
     }
 }
