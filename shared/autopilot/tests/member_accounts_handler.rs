@@ -14,7 +14,9 @@ use autopilot::config::StackConfig;
 use autopilot::domain::ServiceSnapshot;
 use autopilot::entry::{Invocation, Mode};
 use autopilot::ports::Scope;
-use autopilot::testkit::{orders_api_logs, FakeMember, World, HOME_ACCOUNT, MEMBER_ACCOUNTS};
+use autopilot::testkit::{
+    orders_api_logs, steady_service, FakeMember, World, HOME_ACCOUNT, MEMBER_ACCOUNTS,
+};
 use common::{assert_noted, fixture};
 
 const OOM: &str = "ecs/service-oom.json";
@@ -215,18 +217,9 @@ async fn a_watched_member_cluster_is_read_there_and_keyed_by_its_account() {
 async fn a_policy_on_a_member_accounts_service_scales_it_there() {
     let world = World::new();
     let member = world.members.add(MEMBER);
-    member.ecs.set_service(
-        "shop",
-        "orders-worker",
-        ServiceSnapshot {
-            status: Some("ACTIVE".into()),
-            desired: 1,
-            running: 1,
-            rollout_state: Some("COMPLETED".into()),
-            deployments: 1,
-            ..ServiceSnapshot::default()
-        },
-    );
+    member
+        .ecs
+        .set_service("shop", "orders-worker", steady_service(1, 1));
     let cluster = format!("arn:aws:ecs:us-east-1:{MEMBER}:cluster/shop");
     let policy = serde_json::json!({"scaling": {"orders-queue-backlog-high": {
         "cluster": cluster, "service": "orders-worker", "min": 0, "max": 10,

@@ -212,12 +212,10 @@ async fn the_own_account_uses_its_own_ports_and_credentials() {
     assert_eq!(seen[0].key, "AKIAHOME");
 }
 
-#[tokio::test]
-async fn without_a_member_role_a_member_is_unreachable_and_says_why() {
-    let (clients, seen) = home_clients("2099-01-01T00:00:00Z").await;
-    let roles = roles(&clients, None);
+/// Why `account` (in us-east-1) cannot be reached: the error its ports answer with.
+async fn unreachable(roles: &MemberRoles, account: &str) -> String {
     let ports = roles
-        .ports_in(&Scope::new(MEMBER, "us-east-1"))
+        .ports_in(&Scope::new(account, "us-east-1"))
         .await
         .unwrap();
     let error = ports
@@ -226,8 +224,15 @@ async fn without_a_member_role_a_member_is_unreachable_and_says_why() {
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "AccountUnreachable");
+    error.to_string()
+}
+
+#[tokio::test]
+async fn without_a_member_role_a_member_is_unreachable_and_says_why() {
+    let (clients, seen) = home_clients("2099-01-01T00:00:00Z").await;
+    let roles = roles(&clients, None);
     assert_eq!(
-        error.to_string(),
+        unreachable(&roles, MEMBER).await,
         "account 222233334444 in us-east-1 cannot be reached: no member role is configured \
          (MEMBER_ROLE_NAME; the stack's MemberRoleName)"
     );
@@ -238,18 +243,8 @@ async fn without_a_member_role_a_member_is_unreachable_and_says_why() {
 async fn no_role_is_assumed_in_an_account_that_is_not_a_member() {
     let (clients, seen) = home_clients("2099-01-01T00:00:00Z").await;
     let roles = roles(&clients, Some("ecs-autopilot-member"));
-    let ports = roles
-        .ports_in(&Scope::new("999988887777", "us-east-1"))
-        .await
-        .unwrap();
-    let error = ports
-        .services
-        .describe_service("shop", "orders-api")
-        .await
-        .unwrap_err();
-    assert_eq!(error.error_type(), "AccountUnreachable");
     assert_eq!(
-        error.to_string(),
+        unreachable(&roles, "999988887777").await,
         "account 999988887777 in us-east-1 cannot be reached: it is not one of the stack's \
          member accounts"
     );

@@ -9,10 +9,9 @@ use autopilot::app::batch::BatchRunner;
 use autopilot::app::scaler::AlarmScaler;
 use autopilot::app::triage::TaskTriage;
 use autopilot::config::StackConfig;
-use autopilot::domain::ServiceSnapshot;
 use autopilot::entry::{metrics_line, Invocation, Mode};
 use autopilot::metrics::DEFAULT_NAMESPACE;
-use autopilot::testkit::{emf_problems, World};
+use autopilot::testkit::{emf_problems, steady_service, World};
 use common::fixture;
 use serde_json::{json, Value};
 
@@ -119,18 +118,9 @@ async fn task_triage_counts_each_decision_under_its_category() {
 #[tokio::test]
 async fn alarm_scaler_counts_a_change() {
     let world = World::new();
-    world.ecs.set_service(
-        "shop",
-        "orders-worker",
-        ServiceSnapshot {
-            status: Some("ACTIVE".into()),
-            desired: 1,
-            running: 1,
-            rollout_state: Some("COMPLETED".into()),
-            deployments: 1,
-            ..ServiceSnapshot::default()
-        },
-    );
+    world
+        .ecs
+        .set_service("shop", "orders-worker", steady_service(1, 1));
     let policy = json!({"scaling": {"orders-queue-backlog-high": {
         "cluster": "shop", "service": "orders-worker", "min": 0, "max": 10,
         "alarm_steps": [{"lower": 0, "adjustment": 2}]}}});

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use autopilot::app::scaler::{AlarmScaler, ScalerResponse, ScalingOutcome};
 use autopilot::app::Setup;
 use autopilot::config::StackConfig;
-use autopilot::domain::{AlarmState, ServiceSnapshot};
+use autopilot::domain::AlarmState;
 use autopilot::entry::{Invocation, Mode};
 use autopilot::events::alarm::{AlarmTransition, Delivery};
 use autopilot::scaling::{Action, ClampedBy, ScalingMemory, ServiceObservation, TargetBounds};
 use autopilot::state::ClaimStatus;
-use autopilot::testkit::{World, START};
+use autopilot::testkit::{steady_service, World, START};
 use common::{assert_noted, fixture};
 
 const POLICY: &str = r#"{"scaling": {"orders-queue-backlog-high": {
@@ -30,18 +30,9 @@ const MEMORY_KEY: &str = "scaler#service#shop#orders-worker";
 
 fn world(desired: i32, running: i32) -> World {
     let world = World::new();
-    world.ecs.set_service(
-        "shop",
-        "orders-worker",
-        ServiceSnapshot {
-            status: Some("ACTIVE".into()),
-            desired,
-            running,
-            rollout_state: Some("COMPLETED".into()),
-            deployments: 1,
-            ..ServiceSnapshot::default()
-        },
-    );
+    world
+        .ecs
+        .set_service("shop", "orders-worker", steady_service(desired, running));
     world.alarms.know(&fixture(ALARM));
     world
 }

@@ -11,11 +11,10 @@ use autopilot::app::batch::{BatchRunner, RunnerResponse};
 use autopilot::app::scaler::{AlarmScaler, ScalerResponse};
 use autopilot::app::triage::{Decision, TaskTriage, TriageResponse};
 use autopilot::config::StackConfig;
-use autopilot::domain::ServiceSnapshot;
 use autopilot::entry::{Invocation, Mode};
 use autopilot::metrics::{Measured, Metric};
 use autopilot::scaling::Action;
-use autopilot::testkit::{World, FOREIGN_ACCOUNT, HOME_ACCOUNT, MEMBER_ACCOUNTS};
+use autopilot::testkit::{steady_service, World, FOREIGN_ACCOUNT, HOME_ACCOUNT, MEMBER_ACCOUNTS};
 use common::fixture;
 use serde_json::Value;
 
@@ -107,18 +106,9 @@ async fn a_member_accounts_stop_is_handled() {
 
 fn scaler_world() -> World {
     let world = World::new();
-    world.ecs.set_service(
-        "shop",
-        "orders-worker",
-        ServiceSnapshot {
-            status: Some("ACTIVE".into()),
-            desired: 1,
-            running: 1,
-            rollout_state: Some("COMPLETED".into()),
-            deployments: 1,
-            ..ServiceSnapshot::default()
-        },
-    );
+    world
+        .ecs
+        .set_service("shop", "orders-worker", steady_service(1, 1));
     world
 }
 

@@ -1180,6 +1180,19 @@ pub const MEMBER_ACCOUNTS: [&str; 2] = ["222233334444", "333344445555"];
 /// An account that is neither the stack's nor a member.
 pub const FOREIGN_ACCOUNT: &str = "999988887777";
 
+/// A service at rest: ACTIVE, one completed deployment, `desired` tasks asked for and `running`
+/// running (the scaler's tests' `orders-worker`).
+pub fn steady_service(desired: i32, running: i32) -> ServiceSnapshot {
+    ServiceSnapshot {
+        status: Some("ACTIVE".into()),
+        desired,
+        running,
+        rollout_state: Some("COMPLETED".into()),
+        deployments: 1,
+        ..ServiceSnapshot::default()
+    }
+}
+
 /// The fixtures' `orders-api:17` container logging to `/ecs/orders-api` (prefix `ecs`) in
 /// `account`, whose stopped task's stream holds `lines`.
 pub fn orders_api_logs(ecs: &FakeEcs, logs: &FakeLogs, account: &str, lines: &[&str]) {
