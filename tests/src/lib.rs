@@ -932,14 +932,32 @@ impl TriageStack {
     }
 }
 
-/// A function's log lines from CloudWatch Logs (`/aws/lambda/<function>`), oldest first (none
-/// before its first invocation made the group). The local cloud answers at most 10,000 events
-/// per FilterLogEvents call and gives no next token: a full page continues from its last
-/// timestamp, skipping the events already read at that timestamp (by event id).
+/// The log group `function` writes to: its `LoggingConfig.LogGroup` (the template gives each
+/// function its own group, kept `LogRetentionDays`), else `/aws/lambda/<function>`.
+pub async fn log_group_of(cloud: &LocalCloud, function: &str) -> Result<String> {
+    let lambda = aws_sdk_lambda::Client::new(&cloud.config);
+    let configuration = sdk!(
+        "GetFunctionConfiguration",
+        lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+    )?;
+    Ok(configuration
+        .logging_config()
+        .and_then(|logging| logging.log_group())
+        .filter(|group| !group.is_empty())
+        .map_or_else(|| format!("/aws/lambda/{function}"), str::to_owned))
+}
+
+/// A function's log lines from CloudWatch Logs (its log group, see [`log_group_of`]), oldest
+/// first (none before its first invocation made the group). The local cloud answers at most
+/// 10,000 events per FilterLogEvents call and gives no next token: a full page continues from its
+/// last timestamp, skipping the events already read at that timestamp (by event id).
 pub async fn logs_of(cloud: &LocalCloud, function: &str) -> Result<Vec<String>> {
     const FULL_PAGE: usize = 10_000;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&cloud.config);
-    let group = format!("/aws/lambda/{function}");
+    let group = log_group_of(cloud, function).await?;
 
     let mut lines = Vec::new();
     let mut next: Option<String> = None;
