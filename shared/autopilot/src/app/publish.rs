@@ -310,8 +310,7 @@ impl Courier {
                         "attributes": publish.attributes.iter().cloned().collect::<BTreeMap<_, _>>(),
                     }),
                     Destination::Webhook(name) => match self.webhooks.get(name) {
-                        Some(kind) => serde_json::from_str(&webhook::body(*kind, notice))
-                            .unwrap_or_default(),
+                        Some(kind) => webhook::message(*kind, notice),
                         None => serde_json::json!({"error": "named by a route but not configured"}),
                     },
                 };

@@ -58,13 +58,17 @@ pub fn after_reply(reply: &WebhookReply, waits: u32, now: i64, deadline_s: i64) 
     }
 }
 
-/// The JSON body a webhook of `kind` takes for `notice`.
-pub fn body(kind: WebhookKind, notice: &Notice) -> String {
+/// The JSON message a webhook of `kind` takes for `notice`.
+pub fn message(kind: WebhookKind, notice: &Notice) -> serde_json::Value {
     match kind {
         WebhookKind::Slack => chat::slack_message(notice),
         WebhookKind::Teams => chat::teams_message(notice),
     }
-    .to_string()
+}
+
+/// The JSON body a webhook of `kind` takes for `notice`, as posted.
+pub fn body(kind: WebhookKind, notice: &Notice) -> String {
+    message(kind, notice).to_string()
 }
 
 /// Posts `notice` to the webhook `name` of `kind`, honouring 429's `Retry-After` until

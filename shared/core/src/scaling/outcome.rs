@@ -64,10 +64,16 @@ impl ScalingOutcome {
         }
     }
 
+    /// Nothing is looked at or done, for `reason` (not the alarm its policy binds, not
+    /// confirmed by DescribeAlarms).
+    pub fn ignore(&mut self, reason: String) {
+        self.action = Action::Ignored;
+        self.reason = reason;
+    }
+
     /// The alarm names an account the stack does not act for: ignored, saying which.
     pub fn ignore_foreign(&mut self, foreign: crate::trust::Foreign) {
-        self.action = Action::Ignored;
-        self.reason = foreign.reason();
+        self.ignore(foreign.reason());
         self.foreign = Some(foreign);
     }
 

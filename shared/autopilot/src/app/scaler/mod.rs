@@ -20,8 +20,8 @@ use crate::events::InboundEvent;
 use crate::keys::transition_key;
 use crate::ports::Clock;
 use crate::scaling::{
-    repeating_alarms, scaled_service, Action, ScalingConfig, ScalingPolicy, ServiceObservation,
-    Trigger, TRANSITION_TTL_S,
+    repeating_alarms, scaled_service, ScalingConfig, ScalingPolicy, ServiceObservation, Trigger,
+    TRANSITION_TTL_S,
 };
 use crate::telemetry::LOGGED_BYTES;
 use crate::trust::Accounts;
@@ -55,16 +55,14 @@ fn admitted_places(policies: &ScalingConfig, accounts: &Accounts) -> Result<()> 
             ),
             ("cluster", cluster.as_ref().and_then(|c| c.account())),
         ];
-        for (field, account) in named {
-            if let Err(foreign) = accounts.check([(field, account)]) {
-                return Err(AutopilotError::invalid_config(
-                    format!("scaling.{alarm}.{field}"),
-                    format!(
-                        "account {} is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)",
-                        foreign.account
-                    ),
-                ));
-            }
+        if let Err(foreign) = accounts.check(named) {
+            return Err(AutopilotError::invalid_config(
+                format!("scaling.{alarm}.{}", foreign.named_by),
+                format!(
+                    "account {} is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)",
+                    foreign.account
+                ),
+            ));
         }
     }
     Ok(())
@@ -262,8 +260,7 @@ impl AlarmScaler {
                 reason,
                 "ignored: not the alarm its policy binds"
             );
-            outcome.action = Action::Ignored;
-            outcome.reason = reason;
+            outcome.ignore(reason);
             return Ok(outcome);
         }
         let described;
@@ -276,8 +273,7 @@ impl AlarmScaler {
             }
             Described::Refused(reason) => {
                 tracing::warn!(alarm = alarm.alarm_name, reason, "ignored: not confirmed");
-                outcome.action = Action::Ignored;
-                outcome.reason = reason;
+                outcome.ignore(reason);
                 return Ok(outcome);
             }
         };
