@@ -431,6 +431,31 @@ pub struct TriageStack {
     finished: std::sync::atomic::AtomicUsize,
 }
 
+/// How the function handled a set of stops for good, read from the state table and the
+/// on-failure queue (see [`TriageStack::settled`]).
+#[derive(Debug, Clone, Default)]
+pub struct Settled {
+    /// Per task ARN: the decision its claim completed with, and the SNS message id it kept.
+    pub claims: BTreeMap<String, (String, Option<String>)>,
+    /// The on-failure queue's records (every attempt failed).
+    pub parked: Vec<Value>,
+}
+
+impl Settled {
+    /// How many claims completed with `decision`.
+    pub fn count(&self, decision: &str) -> usize {
+        self.claims.values().filter(|(d, _)| d == decision).count()
+    }
+
+    /// The SNS message ids the claims kept (one per told stop).
+    pub fn message_ids(&self) -> Vec<String> {
+        self.claims
+            .values()
+            .filter_map(|(_, id)| id.clone())
+            .collect()
+    }
+}
+
 /// What the function reported about its invocations.
 #[derive(Debug, Clone, Default)]
 pub struct Outcomes {
@@ -880,6 +905,64 @@ impl TriageStack {
                 || started.elapsed() >= timeout
             {
                 return Ok(outcomes);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Waits until every one of `tasks` has been handled for good: its stop's claim `COMPLETE`
+    /// in the state table (with the decision and the SNS message id the claim kept), or its
+    /// event on the on-failure queue (every attempt failed). A claim is completed after its
+    /// publishes and a record is queued after the last attempt, so nothing about these stops
+    /// happens later: no quiet period is needed, and no log line has to be read back (the
+    /// local cloud can hold an environment's last lines until its next invocation).
+    pub async fn settled(&self, tasks: &[String], timeout: Duration) -> Result<Settled> {
+        let started = Instant::now();
+        let mut settled = Settled::default();
+        loop {
+            settled
+                .parked
+                .extend(self.drain_failures(0, Duration::ZERO).await?);
+            let parked: HashSet<&str> = settled
+                .parked
+                .iter()
+                .filter_map(|record| record["requestPayload"]["detail"]["taskArn"].as_str())
+                .collect();
+            let items = self.state_items().await?;
+            let claims: BTreeMap<String, (String, Option<String>)> = tasks
+                .iter()
+                .filter_map(|task| {
+                    let prefix = format!("dedup#{task}#");
+                    items
+                        .iter()
+                        .find(|item| {
+                            item["pk"].starts_with(&prefix)
+                                && item.get("status").map(String::as_str) == Some("COMPLETE")
+                        })
+                        .map(|item| {
+                            (
+                                task.clone(),
+                                (
+                                    item.get("decision").cloned().unwrap_or_default(),
+                                    item.get("message_id").cloned(),
+                                ),
+                            )
+                        })
+                })
+                .collect();
+            let open = tasks
+                .iter()
+                .filter(|task| !claims.contains_key(*task) && !parked.contains(task.as_str()))
+                .count();
+            if open == 0 {
+                settled.claims = claims;
+                return Ok(settled);
+            }
+            if started.elapsed() >= timeout {
+                return Err(format!(
+                    "{open} of {} stops neither handled nor parked within {timeout:?}",
+                    tasks.len()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -15,7 +15,7 @@
 //!     retry carries the same client token (ECS answers a repeated token with the first call's
 //!     tasks; the local cloud does not implement that, so the token itself is checked).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
@@ -39,60 +39,6 @@ fn standalone_failure(stack: &TriageStack, i: usize) -> Value {
         format!("arn:aws:ecs:us-east-1:{}:task/shop/{i:032x}", stack.account).into();
     event["detail"]["group"] = format!("family:job-{i}").into();
     event
-}
-
-/// Waits until every one of `tasks` has been handled for good: its stop's claim `COMPLETE` in the
-/// state table (told, with the SNS message id the claim kept), or its event on the on-failure
-/// queue (every attempt failed). Returns those message ids and the failure records. A claim is
-/// completed after its publishes and a record is queued after the last attempt, so nothing
-/// about these events happens later: no quiet period is needed.
-async fn settled(
-    stack: &TriageStack,
-    tasks: &[String],
-    timeout: Duration,
-) -> Result<(Vec<String>, Vec<Value>), String> {
-    let started = std::time::Instant::now();
-    let mut failed: Vec<Value> = Vec::new();
-    loop {
-        failed.extend(stack.drain_failures(0, Duration::ZERO).await?);
-        let parked: BTreeSet<&str> = failed
-            .iter()
-            .filter_map(|record| record["requestPayload"]["detail"]["taskArn"].as_str())
-            .collect();
-        let items = stack.state_items().await?;
-        let complete: BTreeMap<&str, Option<&String>> = tasks
-            .iter()
-            .filter_map(|task| {
-                let prefix = format!("dedup#{task}#");
-                items
-                    .iter()
-                    .find(|item| {
-                        item["pk"].starts_with(&prefix)
-                            && item.get("status").map(String::as_str) == Some("COMPLETE")
-                    })
-                    .map(|item| (task.as_str(), item.get("message_id")))
-            })
-            .collect();
-        let open = tasks
-            .iter()
-            .filter(|task| !complete.contains_key(task.as_str()) && !parked.contains(task.as_str()))
-            .count();
-        if open == 0 {
-            let ids = complete
-                .values()
-                .flatten()
-                .map(|id| (*id).clone())
-                .collect();
-            return Ok((ids, failed));
-        }
-        if started.elapsed() >= timeout {
-            return Err(format!(
-                "{open} of {} events neither told nor parked within {timeout:?}",
-                tasks.len()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// The local cloud with the triage stack deployed (the stack every scenario builds on).
@@ -133,9 +79,11 @@ async fn failing_publishes_lose_nothing_and_tell_nothing_twice() {
         .map(|i| standalone_failure(&stack, i)["detail"]["taskArn"].to_string())
         .map(|quoted| quoted.trim_matches('"').to_owned())
         .collect();
-    let (message_ids, failed) = settled(&stack, &tasks, Duration::from_secs(240))
+    let settled = stack
+        .settled(&tasks, Duration::from_secs(240))
         .await
         .unwrap();
+    let (message_ids, failed) = (settled.message_ids(), settled.parked);
     // Every event is over (told or parked): what it published is in the inbox or on its way;
     // the ids the claims kept are read, with anything else that arrived meanwhile.
     let inbox = stack
@@ -211,9 +159,11 @@ async fn a_throttled_storm_count_stays_exact() {
         stack.invoke_async(stop).await.unwrap();
     }
     // Every stop handled for good (retries over): nothing counts into the window after this.
-    let (message_ids, parked) = settled(&stack, &crashed, Duration::from_secs(180))
+    let settled = stack
+        .settled(&crashed, Duration::from_secs(180))
         .await
         .unwrap();
+    let (message_ids, parked) = (settled.message_ids(), settled.parked);
     assert!(parked.is_empty(), "a stop gave up: {parked:?}");
     let storm = stack
         .receive(&message_ids, Duration::from_secs(60))

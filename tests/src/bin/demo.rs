@@ -129,7 +129,8 @@ async fn run() -> Result<()> {
     let mut stack = TriageStack::deploy_with(&cloud, zip, &config, &parameters).await?;
     println!("deployed: SNS topic → SQS inbox, DynamoDB state table, ECS cluster shop / service orders-api, Lambda task-triage from template.yaml (stack {})", autopilot_tests::STACK);
 
-    let mut sent = 0usize;
+    // Every stop delivered (a duplicate delivery twice), and how many notifications they make.
+    let mut delivered: Vec<serde_json::Value> = Vec::new();
     let mut expected = 0usize;
     let scene = |name: &str, what: &str| println!("\n-- {name}: {what}");
 
@@ -137,8 +138,9 @@ async fn run() -> Result<()> {
         "OOM",
         "orders-api killed for memory (exit 137, OutOfMemoryError)",
     );
-    stack.put_events(&[stack.fixture("service-oom")?]).await?;
-    sent += 1;
+    let oom = vec![stack.fixture("service-oom")?];
+    stack.put_events(&oom).await?;
+    delivered.extend(oom);
     expected += 1;
     let mut received = stack
         .drain_inbox(
@@ -152,36 +154,38 @@ async fn run() -> Result<()> {
         "deployment",
         "a task replaced by a deployment scale-in (normal: stays silent)",
     );
-    stack
-        .put_events(&[stack.fixture("service-deployment-scale-in")?])
-        .await?;
-    sent += 1;
+    let scale_in = vec![stack.fixture("service-deployment-scale-in")?];
+    let scale_in_task = scale_in[0]["detail"]["taskArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    stack.put_events(&scale_in).await?;
+    delivered.extend(scale_in);
 
     scene(
         "duplicate",
         "the OOM event delivered again under another event id (EventBridge is at-least-once)",
     );
-    stack
-        .put_events(&[stack.fixture("service-oom-duplicate")?])
-        .await?;
-    sent += 1;
+    let duplicate = vec![stack.fixture("service-oom-duplicate")?];
+    stack.put_events(&duplicate).await?;
+    delivered.extend(duplicate);
 
     scene(
         "image pull",
         "a deployment of tag 1.9.0 that was never pushed",
     );
-    stack
-        .put_events(&[stack.fixture("image-not-found")?])
-        .await?;
-    sent += 1;
+    let image = vec![stack.fixture("image-not-found")?];
+    stack.put_events(&image).await?;
+    delivered.extend(image);
     expected += 1;
 
     scene(
         "storm",
         &format!("a crash loop: {STORM} tasks of orders-api exit with code 1"),
     );
-    stack.put_events(&crash_loop(&stack, STORM)?).await?;
-    sent += STORM;
+    let storm = crash_loop(&stack, STORM)?;
+    stack.put_events(&storm).await?;
+    delivered.extend(storm);
     expected += 2;
 
     received.extend(
@@ -201,44 +205,61 @@ async fn run() -> Result<()> {
         print_notification(notification);
     }
 
-    let outcomes = stack
-        .outcomes(&cloud, sent, Duration::from_secs(60))
-        .await?;
-    let failures = stack.drain_failures(0, Duration::from_secs(1)).await?;
-    let storms: Vec<String> = stack
-        .state_items()
-        .await?
-        .into_iter()
+    // Counted once every told or folded stop is handled for good (its claim complete in the
+    // state table, or its event on the on-failure queue), never after a quiet period. The
+    // silent scale-in and the duplicate delivery leave no claim: their decisions are read from
+    // the function's outcome lines.
+    let mut stops: Vec<String> = delivered
+        .iter()
+        .filter_map(|event| event["detail"]["taskArn"].as_str())
+        .filter(|task| *task != scale_in_task)
+        .map(str::to_owned)
+        .collect();
+    stops.sort();
+    stops.dedup();
+    let settled = stack.settled(&stops, Duration::from_secs(120)).await?;
+    let outcomes = outcome_lines(&cloud, &stack, Duration::from_secs(60)).await?;
+    let items = stack.state_items().await?;
+    let storms: Vec<(&String, &str)> = items
+        .iter()
         .filter(|item| item.get("pk").is_some_and(|pk| pk.starts_with("storm#")))
         .map(|item| {
-            format!(
-                "{} = {} stops",
-                item["pk"],
-                item.get("stops").map(String::as_str).unwrap_or("?")
+            (
+                &item["pk"],
+                item.get("stops").map(String::as_str).unwrap_or("?"),
             )
         })
         .collect();
-    println!("\n== summary (from the function's own outcome log lines) ==");
-    println!("events in:             {sent}");
+    let storm_counted = storms.iter().any(|(pk, stops)| {
+        *pk == "storm#shop#service:orders-api#app-exit" && *stops == STORM.to_string()
+    });
+    println!("\n== summary (from the state table's claims, one per told or folded stop) ==");
+    println!("events in:             {}", delivered.len());
     println!(
-        "notifications out:     {} (function says notify: {})",
+        "notifications out:     {} (claims say notify: {})",
         received.len(),
-        outcomes.count("notify")
+        settled.count("notify")
     );
-    println!("silent (normal stops): {}", outcomes.count("silent"));
-    println!("duplicates:            {}", outcomes.count("duplicate"));
-    println!("folded into storms:    {}", outcomes.count("folded"));
-    println!("retried attempts:      {} (a redelivery that overlapped the original is retried by Lambda)", outcomes.failed_attempts.len());
-    println!("on-failure queue:      {}", failures.len());
-    for line in storms {
-        println!("storm window:          {line}");
+    println!(
+        "silent (normal stops): {} (no claim: from the function's outcome lines)",
+        outcomes.count("silent")
+    );
+    println!(
+        "duplicates:            {} (a second delivery of a claimed stop, from the function's outcome lines)",
+        outcomes.count("duplicate")
+    );
+    println!("folded into storms:    {}", settled.count("folded"));
+    println!("on-failure queue:      {}", settled.parked.len());
+    for (pk, stops) in &storms {
+        println!("storm window:          {pk} = {stops} stops");
     }
     let ok = received.len() == 4
-        && outcomes.count("notify") == 4
+        && settled.count("notify") == 4
         && outcomes.count("silent") == 1
+        && settled.count("folded") == STORM - 2
         && outcomes.count("duplicate") == 1
-        && outcomes.count("folded") == STORM - 2
-        && failures.is_empty();
+        && storm_counted
+        && settled.parked.is_empty();
     if !ok {
         for line in stack
             .function_logs(&cloud)
@@ -252,10 +273,12 @@ async fn run() -> Result<()> {
             eprintln!("function log: {line}");
         }
         return Err(format!(
-            "unexpected outcome: {} notifications, {:?}, {} failures (ministack log: {})",
+            "unexpected outcome: {} notifications, claims notify {} folded {}, outcome lines {:?}, {} failures (ministack log: {})",
             received.len(),
+            settled.count("notify"),
+            settled.count("folded"),
             outcomes,
-            failures.len(),
+            settled.parked.len(),
             cloud.log_path.display()
         ));
     }
@@ -265,6 +288,26 @@ async fn run() -> Result<()> {
     batch_scene(&cloud, &mut stack, &config).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
+}
+
+/// The function's outcome lines once they name the silent scale-in and the duplicate delivery
+/// (or `timeout` has passed): the local cloud writes an invocation's log lines a moment after
+/// its result.
+async fn outcome_lines(
+    cloud: &LocalCloud,
+    stack: &TriageStack,
+    timeout: Duration,
+) -> Result<autopilot_tests::Outcomes> {
+    let started = std::time::Instant::now();
+    loop {
+        let outcomes = stack.outcomes(cloud, 0, Duration::ZERO).await?;
+        if (outcomes.count("silent") >= 1 && outcomes.count("duplicate") >= 1)
+            || started.elapsed() >= timeout
+        {
+            return Ok(outcomes);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Routing: payments-api (tagged `team=payments`) notifies the payments topic, not the default
