@@ -6,7 +6,11 @@ E9001 refuses:
 - an allowed action that is not a read on `Resource: "*"`;
 - `iam:PassRole` (or `iam:*`, `*`) allowed without an `iam:PassedToService` condition;
 - an SQS queue without server-side encryption (`SqsManagedSseEnabled` or `KmsMasterKeyId`) and
-  an SNS topic without `KmsMasterKeyId` (DynamoDB encrypts every table at rest: no table fails).
+  an SNS topic without `KmsMasterKeyId` (DynamoDB encrypts every table at rest: no table fails);
+- `sts:AssumeRole` allowed on a role of any account (`iam::*`) without an `aws:ResourceAccount`
+  or `aws:ResourceOrgID` condition;
+- a role trusting an AWS principal by wildcard (`role/*` in the principal or in its
+  `aws:PrincipalArn` condition), or an account's root with no exact `aws:PrincipalArn`.
 
 Policies are read from roles' inline policies, SAM functions' inline policy documents (the rule
 sees the template before the transform) and AWS::IAM::Policy, RolePolicy and ManagedPolicy
@@ -17,6 +21,46 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 READ_VERBS = ("Describe", "List", "Get", "BatchGet", "Query", "Scan")
 PASSING = ("iam:PassRole", "iam:*", "*")
+
+
+def _text(value):
+    """The text of a string or of an Fn::Sub's template, else ""."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        template = value["Fn::Sub"]
+        return template[0] if isinstance(template, list) and template else _text(template)
+    return ""
+
+
+def _condition_keys(condition):
+    """The condition keys of a statement's Condition (both branches of an Fn::If)."""
+    keys = {}
+    for block in _items(condition or {}):
+        if not isinstance(block, dict):
+            continue
+        for operator, values in block.items():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    keys.setdefault(key, []).extend(_items(value))
+    return keys
+
+
+def _trust_findings(logical_id, document):
+    """What is wrong with a role's trust policy: AWS principals by wildcard or bare roots."""
+    findings = []
+    for statement in _items((document or {}).get("Statement", [])):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        named = _items(principal.get("AWS", [])) if isinstance(principal, dict) else [principal]
+        narrowed = _condition_keys(statement.get("Condition")).get("aws:PrincipalArn", [])
+        for text in [_text(value) for value in named + narrowed]:
+            if "*" in text:
+                findings.append(f"{logical_id}: trusts {text}")
+        if any(_text(value).endswith(":root") for value in named) and not narrowed:
+            findings.append(f"{logical_id}: trusts an account's root with no aws:PrincipalArn")
+    return findings
 
 
 def _items(value):
@@ -56,6 +100,8 @@ class SecurityWalk(CloudFormationLintRule):
                     matches.append(RuleMatch(path, f"{logical_id}: topic without KmsMasterKeyId"))
                 continue
             if kind == "AWS::IAM::Role":
+                for finding in _trust_findings(logical_id, properties.get("AssumeRolePolicyDocument")):
+                    matches.append(RuleMatch(path, finding))
                 documents = [p.get("PolicyDocument", {}) for p in _items(properties.get("Policies", [])) if isinstance(p, dict)]
             elif kind == "AWS::Serverless::Function":
                 # Before the SAM transform: inline policy documents in Policies.
@@ -83,6 +129,18 @@ class SecurityWalk(CloudFormationLintRule):
                         verb = action.split(":", 1)[-1]
                         if on_any and not verb.startswith(READ_VERBS):
                             matches.append(RuleMatch(path, f"{logical_id}/{sid}: {action} on *"))
+                        any_account = any(
+                            ":iam::*:" in _text(r) for r in _items(statement.get("Resource", []))
+                        )
+                        keys = _condition_keys(condition)
+                        if (
+                            action in ("sts:AssumeRole", "sts:*", "*")
+                            and any_account
+                            and not ({"aws:ResourceAccount", "aws:ResourceOrgID"} & set(keys))
+                        ):
+                            matches.append(
+                                RuleMatch(path, f"{logical_id}/{sid}: {action} in any account")
+                            )
                         if action in PASSING and not conditioned:
                             matches.append(
                                 RuleMatch(path, f"{logical_id}/{sid}: {action} without iam:PassedToService")

@@ -462,6 +462,50 @@ pub fn security_findings(template: &serde_json::Value) -> Vec<String> {
             other => vec![other.clone()],
         }
     }
+    /// A string, or an `Fn::Sub`'s template.
+    fn text(value: &Value) -> &str {
+        match &value["Fn::Sub"] {
+            Value::String(template) => template,
+            Value::Array(parts) => parts.first().and_then(Value::as_str).unwrap_or_default(),
+            _ => value.as_str().unwrap_or_default(),
+        }
+    }
+    /// A Condition's keys with their values (both branches of an `Fn::If`).
+    fn condition_keys(condition: &Value) -> Vec<(String, Vec<Value>)> {
+        items(condition)
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|operators| operators.values())
+            .filter_map(Value::as_object)
+            .flat_map(|keys| keys.iter())
+            .map(|(key, value)| (key.clone(), items(value)))
+            .collect()
+    }
+    /// A role's trust: no AWS principal by wildcard, no account root without an exact
+    /// `aws:PrincipalArn`.
+    fn trust_findings(id: &str, document: &Value, found: &mut Vec<String>) {
+        for statement in items(&document["Statement"]) {
+            if statement["Effect"] != "Allow" {
+                continue;
+            }
+            let named = items(&statement["Principal"]["AWS"]);
+            let narrowed: Vec<Value> = condition_keys(&statement["Condition"])
+                .into_iter()
+                .filter(|(key, _)| key == "aws:PrincipalArn")
+                .flat_map(|(_, values)| values)
+                .collect();
+            for value in named.iter().chain(&narrowed) {
+                if text(value).contains('*') {
+                    found.push(format!("{id}: trusts {}", text(value)));
+                }
+            }
+            if named.iter().any(|v| text(v).ends_with(":root")) && narrowed.is_empty() {
+                found.push(format!(
+                    "{id}: trusts an account's root with no aws:PrincipalArn"
+                ));
+            }
+        }
+    }
     let mut found = Vec::new();
     let resources = template["Resources"]
         .as_object()
@@ -470,10 +514,13 @@ pub fn security_findings(template: &serde_json::Value) -> Vec<String> {
     for (id, resource) in &resources {
         let properties = &resource["Properties"];
         let documents: Vec<Value> = match resource["Type"].as_str().unwrap_or_default() {
-            "AWS::IAM::Role" => items(&properties["Policies"])
-                .iter()
-                .map(|p| p["PolicyDocument"].clone())
-                .collect(),
+            "AWS::IAM::Role" => {
+                trust_findings(id, &properties["AssumeRolePolicyDocument"], &mut found);
+                items(&properties["Policies"])
+                    .iter()
+                    .map(|p| p["PolicyDocument"].clone())
+                    .collect()
+            }
             "AWS::IAM::Policy" | "AWS::IAM::RolePolicy" | "AWS::IAM::ManagedPolicy" => {
                 vec![properties["PolicyDocument"].clone()]
             }
@@ -510,6 +557,16 @@ pub fn security_findings(template: &serde_json::Value) -> Vec<String> {
                     let verb = action.split(':').nth(1).unwrap_or(action);
                     if on_any && !READ_VERBS.iter().any(|read| verb.starts_with(read)) {
                         found.push(format!("{id}/{sid}: {action} on *"));
+                    }
+                    let any_account = items(&statement["Resource"])
+                        .iter()
+                        .any(|r| text(r).contains(":iam::*:"));
+                    let narrowed = condition_keys(&statement["Condition"])
+                        .iter()
+                        .any(|(key, _)| key == "aws:ResourceAccount" || key == "aws:ResourceOrgID");
+                    let assumes = ["sts:AssumeRole", "sts:*", "*"].contains(&action);
+                    if assumes && any_account && !narrowed {
+                        found.push(format!("{id}/{sid}: {action} in any account"));
                     }
                     let passes = ["iam:PassRole", "iam:*", "*"].contains(&action);
                     if passes && !conditioned {
@@ -554,7 +611,7 @@ mod tests {
     }
 
     #[test]
-    fn the_security_walk_finds_wide_writes_unconditioned_pass_role_and_plain_storage() {
+    fn the_security_walk_finds_wide_writes_unconditioned_pass_role_plain_storage_and_wide_trust() {
         let template = serde_json::json!({"Resources": {
             "Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {
                 "Statement": [
@@ -570,6 +627,25 @@ mod tests {
             }}]}},
             "Extra": {"Type": "AWS::IAM::RolePolicy", "Properties": {"PolicyDocument": {"Statement":
                 {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}}}},
+            "Assumer": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {
+                "Statement": [
+                    {"Sid": "Anywhere", "Effect": "Allow", "Action": "sts:AssumeRole",
+                     "Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/member"}},
+                    {"Sid": "Members", "Effect": "Allow", "Action": "sts:AssumeRole",
+                     "Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/member"},
+                     "Condition": {"Fn::If": ["Listed",
+                        {"StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccountIds"}}},
+                        {"StringEquals": {"aws:ResourceOrgID": {"Ref": "MemberOrganizationId"}}}]}}
+                ]
+            }}]}},
+            "AnyRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole",
+                 "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::1:role/*"}}}]}}},
+            "BareRoot": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole"}]}}},
+            "OneRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "sts:AssumeRole",
+                 "Condition": {"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::1:role/ecs-autopilot/triage"}}}]}}},
             "Plain": {"Type": "AWS::SQS::Queue", "Properties": {}},
             "Sealed": {"Type": "AWS::SQS::Queue", "Properties": {"SqsManagedSseEnabled": true}},
             "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
@@ -578,6 +654,9 @@ mod tests {
         assert_eq!(
             security_findings(&template),
             [
+                "AnyRole: trusts arn:aws:iam::1:role/*",
+                "Assumer/Anywhere: sts:AssumeRole in any account",
+                "BareRoot: trusts an account's root with no aws:PrincipalArn",
                 "Extra/All: * on *",
                 "Extra/All: * without iam:PassedToService",
                 "Plain: queue without server-side encryption",

@@ -1,11 +1,14 @@
-//! The many-account layout on the local cloud: `member-template.yaml` deployed in a second
-//! account (ministack keeps accounts apart by an access key id of 12 digits, and an assumed
-//! role's session acts in the role's account) — its forwarding rule's own pattern against the
-//! fixtures, its target (the central bus, through the forwarding role), the role the central
-//! functions assume; then the central stack deployed for that member, and a member's stop
-//! enriched through the member role: the member's service and log tail, not the central
-//! account's same-named ones; the same stop from an account that is not a member is ignored
-//! (`MEMBER_ACCOUNT_IDS`, from the stack's MemberAccountIds). ministack does not deliver to an event bus of
+//! The many-account layout on the local cloud: the central stack deployed for one member, then
+//! `member-template.yaml` in that member account (ministack keeps accounts apart by an access
+//! key id of 12 digits, and an assumed role's session acts in the role's account) with the
+//! central task-triage role's ARN from the central stack's outputs — its forwarding rule's own
+//! pattern against the fixtures, its target (the central bus, through the forwarding role), its
+//! read role trusting exactly that central role; the central rules' `account` filter; and a
+//! member's stop enriched through the member's read role (the role ARN the function assumed is
+//! the member stack's): the member's service and log tail, not the central account's
+//! same-named ones; the same stop from an account that is not a member is ignored
+//! (`MEMBER_ACCOUNT_IDS`, from the stack's MemberAccountIds). ministack checks no trust policy
+//! without its AUTH mode, so the trust document is checked as deployed. ministack does not deliver to an event bus of
 //! another account ("event bus … not found" in the sender's account), so the forwarding itself
 //! is not exercised here; nor is the central stack's bus policy (ministack's CloudFormation has
 //! no AWS::Events::EventBusPolicy; cfn-lint checks it).
@@ -33,6 +36,23 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
     let cloud = LocalCloud::start().await.expect("local cloud");
     let member_config = cloud.config_for_account(MEMBER);
     let central_bus = format!("arn:aws:events:us-east-1:{CENTRAL}:event-bus/default");
+
+    let zip = bootstrap_zip(&binary("task-triage").unwrap()).unwrap();
+    let stack = TriageStack::deploy_with(
+        &cloud,
+        zip,
+        &json!({"triage": {"log_lines": 2}}),
+        &[("MemberAccountIds", MEMBER.to_owned())],
+    )
+    .await
+    .expect("central stack");
+    assert_eq!(stack.account, CENTRAL);
+    let triage_role = stack.stack.output("TriageRoleArn").unwrap().to_owned();
+    assert!(
+        triage_role.starts_with(&format!("arn:aws:iam::{CENTRAL}:role/ecs-autopilot/")),
+        "the central role's fixed path: {triage_role}"
+    );
+
     let member = template::deploy_file(
         &cloud,
         &member_config,
@@ -41,21 +61,46 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
         vec![],
         &[
             ("CentralEventBusArn", central_bus.clone()),
-            ("CentralAccountId", CENTRAL.to_owned()),
+            ("CentralTriageRoleArn", triage_role.clone()),
         ],
     )
     .await
     .unwrap();
+    let read_role = member.output("ReadRoleArn").unwrap().to_owned();
     assert_eq!(
-        member.output("RoleArn").unwrap(),
-        format!("arn:aws:iam::{MEMBER}:role/ecs-autopilot-member")
+        read_role,
+        format!("arn:aws:iam::{MEMBER}:role/ecs-autopilot/ecs-autopilot-member-read")
     );
-    for left_out in ["ScalingPolicy", "JobsPolicy", "ForwardAlarmStateChanges"] {
+    for left_out in ["ScaleRole", "JobsRole", "ForwardAlarmStateChanges"] {
         assert!(
             !member.resources.contains_key(left_out),
             "{left_out} without scaled services or jobs"
         );
     }
+    // The read role trusts the central task-triage role and nothing else of that account.
+    let iam = aws_sdk_iam::Client::new(&member_config);
+    let role = iam
+        .get_role()
+        .role_name("ecs-autopilot-member-read")
+        .send()
+        .await
+        .unwrap();
+    let trust = role.role().unwrap().assume_role_policy_document().unwrap();
+    let trust: Value = serde_json::from_str(&urlencoding::decode(trust).unwrap()).unwrap();
+    let trusted = match &trust["Statement"] {
+        Value::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    };
+    assert_eq!(
+        trusted,
+        [json!({
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{CENTRAL}:root")},
+            "Action": "sts:AssumeRole",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": triage_role}},
+        })],
+        "{trust}"
+    );
 
     let events = aws_sdk_eventbridge::Client::new(&member_config);
     let rule = member.physical_id("ForwardEcsEvents").unwrap();
@@ -134,16 +179,6 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
     .await
     .unwrap();
 
-    let zip = bootstrap_zip(&binary("task-triage").unwrap()).unwrap();
-    let stack = TriageStack::deploy_with(
-        &cloud,
-        zip,
-        &json!({"triage": {"log_lines": 2}}),
-        &[("MemberAccountIds", MEMBER.to_owned())],
-    )
-    .await
-    .expect("central stack");
-    assert_eq!(stack.account, CENTRAL);
     assert_eq!(
         stack.stack.not_deployed,
         [
@@ -170,13 +205,17 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
             variables.get("MEMBER_ROLE_NAME").map(String::as_str),
             variables.get("MEMBER_ACCOUNT_IDS").map(String::as_str),
         ),
-        (Some(CENTRAL), Some("ecs-autopilot-member"), Some(MEMBER))
+        (
+            Some(CENTRAL),
+            Some("ecs-autopilot/ecs-autopilot-member-read"),
+            Some(MEMBER)
+        )
     );
     let processed = template::processed_template(&cloud, "autopilot")
         .await
         .unwrap();
-    // Each function's role may assume the member role, by name, in any account (the condition
-    // holds: the environment above names the role).
+    // Each function's role may assume its own member role (by path and name), in the member
+    // accounts only.
     fn statements<'a>(node: &'a Value, sid: &str, found: &mut Vec<&'a Value>) {
         match node {
             Value::Object(map) => {
@@ -189,16 +228,48 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
             _ => {}
         }
     }
-    let mut assume = Vec::new();
-    statements(&processed, "AssumeMemberRole", &mut assume);
-    assert_eq!(assume.len(), 3, "one per function");
-    for statement in assume {
+    for (role, suffix) in [
+        ("TaskTriageFunctionRole", "read"),
+        ("AlarmScalerFunctionRole", "scale"),
+        ("BatchRunnerFunctionRole", "jobs"),
+    ] {
+        let mut assume = Vec::new();
+        statements(
+            &processed["Resources"][role],
+            "AssumeMemberRole",
+            &mut assume,
+        );
+        let [statement] = &assume[..] else {
+            panic!("{role}: one AssumeMemberRole statement: {assume:?}")
+        };
         assert_eq!(statement["Action"], "sts:AssumeRole");
         assert_eq!(
             statement["Resource"]["Fn::Sub"],
-            "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"
+            format!(
+                "arn:${{AWS::Partition}}:iam::*:role/ecs-autopilot/${{MemberRoleName}}-{suffix}"
+            ),
+            "{role}"
+        );
+        assert_eq!(
+            statement["Condition"]["Fn::If"][1],
+            json!({"StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccountIds"}}}),
+            "{statement}"
         );
     }
+    // The central rules take the stack's own account and its member only.
+    let central_events = &stack.events;
+    let stop_rule = stack
+        .stack
+        .physical_id("TaskTriageFunctionTaskStopped")
+        .unwrap();
+    let rule = central_events
+        .describe_rule()
+        .name(stop_rule)
+        .send()
+        .await
+        .unwrap();
+    let pattern: Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
+    assert_eq!(pattern["account"], json!([CENTRAL, MEMBER]), "{pattern}");
 
     let text = std::fs::read_to_string(fixtures_dir().join("ecs/service-oom.json"))
         .unwrap()
@@ -213,6 +284,21 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
         .expect("invoke");
     assert_eq!(outcome["decision"], "notify", "{outcome}");
     assert_eq!(outcome["notes"], json!([]), "nothing missing: {outcome}");
+    let assumed: Vec<String> = stack
+        .function_logs(&cloud)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["fields"]["message"] == "assuming a member role")
+        .map(|record| {
+            record["fields"]["role_arn"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(assumed, [read_role.clone()], "the member stack's read role");
     let inbox = stack
         .published(&cloud, Duration::from_secs(20))
         .await

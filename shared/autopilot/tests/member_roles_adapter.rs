@@ -116,7 +116,8 @@ fn roles(clients: &AwsClients, role: Option<&str>) -> MemberRoles {
 #[tokio::test]
 async fn a_member_is_read_with_the_member_roles_session_assumed_once() {
     let (clients, seen) = home_clients("2099-01-01T00:00:00Z").await;
-    let roles = roles(&clients, Some("ecs-autopilot-member"));
+    // task-triage's own member role, by its path and name (member-template.yaml's ReadRole).
+    let roles = roles(&clients, Some("ecs-autopilot/ecs-autopilot-member-read"));
     let scope = Scope::new(MEMBER, "eu-west-1");
     let ports = roles.ports_in(&scope).await.expect("a member's own ports");
     let service = ports.services.describe_service("shop", "orders-api").await;
@@ -150,7 +151,7 @@ async fn a_member_is_read_with_the_member_roles_session_assumed_once() {
     assert!(
         seen[0].body.contains("Action=AssumeRole")
             && seen[0].body.contains(
-                "RoleArn=arn%3Aaws%3Aiam%3A%3A222233334444%3Arole%2Fecs-autopilot-member"
+                "RoleArn=arn%3Aaws%3Aiam%3A%3A222233334444%3Arole%2Fecs-autopilot%2Fecs-autopilot-member-read&"
             )
             && seen[0]
                 .body

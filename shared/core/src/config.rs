@@ -28,8 +28,9 @@ pub const ENV_STATE_TABLE: &str = "STATE_TABLE";
 /// Environment variable with the account the functions run in (the template sets it), which
 /// tells a member account's events from the central account's own.
 pub const ENV_HOME_ACCOUNT: &str = "AUTOPILOT_ACCOUNT_ID";
-/// Environment variable naming the role the functions assume in member accounts
-/// (`member-template.yaml` creates it); unset: member accounts are not reached.
+/// Environment variable naming the role a function assumes in member accounts, after its path
+/// (`ecs-autopilot/ecs-autopilot-member-read`: `member-template.yaml` creates one role per
+/// function); unset: member accounts are not reached.
 pub const ENV_MEMBER_ROLE: &str = "MEMBER_ROLE_NAME";
 /// Environment variable listing the member accounts (comma-separated 12-digit ids) whose events
 /// the stack acts on; the template sets it from `MemberAccountIds`.
@@ -272,10 +273,19 @@ impl Deployment {
         }
         if let Some(role) = &self.member_role {
             let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
-            if role.len() > 64 || !role.chars().all(allowed) {
+            let word = |w: &str| !w.is_empty() && w.chars().all(allowed);
+            let (path, name) = match role.rsplit_once('/') {
+                Some((path, name)) => (Some(path), name),
+                None => (None, role.as_str()),
+            };
+            let path_ok = path.is_none_or(|path| path.split('/').all(word));
+            if name.len() > 64 || !word(name) || !path_ok {
                 return Err(AutopilotError::invalid_config(
                     ENV_MEMBER_ROLE,
-                    format!("`{role}` is not an IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-)"),
+                    format!(
+                        "`{role}` is not an IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-), \
+                         optionally after a path (ecs-autopilot/ecs-autopilot-member-read)"
+                    ),
                 ));
             }
             if self.home_account.is_none() {
@@ -443,10 +453,26 @@ mod tests {
             problem(deployment(Some("1111"), None)),
             "AUTOPILOT_ACCOUNT_ID: `1111` is not a 12-digit account id"
         );
-        assert!(
-            problem(deployment(Some("111122223333"), Some("role/with/slash")))
-                .starts_with("MEMBER_ROLE_NAME: `role/with/slash` is not an IAM role name")
-        );
+        assert!(deployment(
+            Some("111122223333"),
+            Some("ecs-autopilot/ecs-autopilot-member-read")
+        )
+        .validate()
+        .is_ok());
+        for bad in [
+            "role//slash",
+            "/leading",
+            "trailing/",
+            "sp ace/name",
+            "path/sp ace",
+        ] {
+            assert!(
+                problem(deployment(Some("111122223333"), Some(bad))).starts_with(&format!(
+                    "MEMBER_ROLE_NAME: `{bad}` is not an IAM role name"
+                )),
+                "{bad}"
+            );
+        }
         assert_eq!(
             problem(deployment(None, Some("ecs-autopilot-member"))),
             "MEMBER_ROLE_NAME: needs AUTOPILOT_ACCOUNT_ID to tell member accounts from this one"

@@ -91,6 +91,7 @@ impl MemberRoles {
                 partition_of(&scope.region),
                 scope.account
             );
+            tracing::info!(role_arn, "assuming a member role");
             let provider = AssumeRoleProvider::builder(role_arn)
                 .session_name(self.session_name.clone())
                 .configure(self.home.sdk_config())
