@@ -89,7 +89,8 @@ impl ScalerStack {
         }
     }
 
-    /// Creates the worker service (0 tasks), the Lambda, the alarm topic and the alarm.
+    /// Creates the worker service (0 tasks), the Lambda with the stack's own alarm topic, and the
+    /// alarm.
     pub async fn deploy(
         cloud: &crate::LocalCloud,
         triage: &mut TriageStack,
@@ -98,7 +99,6 @@ impl ScalerStack {
     ) -> Result<Self> {
         let c = &cloud.config;
         let ecs = aws_sdk_ecs::Client::new(c);
-        let sns = aws_sdk_sns::Client::new(c);
         let lambda = aws_sdk_lambda::Client::new(c);
         let cloudwatch = aws_sdk_cloudwatch::Client::new(c);
         sdk!(
@@ -111,17 +111,12 @@ impl ScalerStack {
                 .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
                 .send()
         )?;
-        let alarms_topic_arn = sdk!(
-            "CreateTopic",
-            sns.create_topic().name("autopilot-alarms").send()
-        )?
-        .topic_arn
-        .unwrap_or_default();
         let worker_arn = format!(
             "arn:aws:ecs:us-east-1:{}:service/{CLUSTER}/{WORKER}",
             triage.account
         );
-        // The stack subscribes the function to the alarm topic (AlarmTopicSubscription).
+        // The stack owns the alarm topic (CreateAlarmTopic) and subscribes the function to it
+        // (AlarmTopicSubscription); the alarm's actions name the stack's AlarmTopicArn output.
         let function = triage
             .enable(
                 cloud,
@@ -129,11 +124,12 @@ impl ScalerStack {
                 bootstrap_zip,
                 &[
                     ("ScaledServiceArns", worker_arn),
-                    ("AlarmTopicArn", alarms_topic_arn.clone()),
+                    ("CreateAlarmTopic", "true".to_owned()),
                     ("ConfigDocument", config_document.to_string()),
                 ],
             )
             .await?;
+        let alarms_topic_arn = triage.stack.output("AlarmTopicArn")?.to_owned();
         sdk!(
             "PutMetricAlarm",
             cloudwatch

@@ -1,4 +1,5 @@
-//! `alarm-scaler` end to end on the local cloud: PutMetricData → alarm → SNS → Lambda →
+//! `alarm-scaler` end to end on the local cloud: PutMetricData → alarm → the stack's own alarm
+//! topic (open to the stack's CloudWatch alarms only) → Lambda →
 //! UpdateService → notification in the inbox; then duplicate and concurrent deliveries of
 //! alarm events invoked directly, bad input, states that must not scale, and a forged SNS alarm
 //! message (acted on as DescribeAlarms returns the alarm). Each scenario is
@@ -38,6 +39,38 @@ async fn an_alarm_scales_out_from_zero_and_back_in() {
         scaler.desired().await.unwrap(),
         0,
         "the worker starts at zero"
+    );
+    // The stack's own alarm topic: CloudWatch alarms of the stack's account publish to it, and
+    // nobody else (its policy as SNS returns it).
+    let sns = aws_sdk_sns::Client::new(&cloud.config);
+    let attributes = sns
+        .get_topic_attributes()
+        .topic_arn(&scaler.alarms_topic_arn)
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(
+        attributes
+            .attributes()
+            .and_then(|a| a.get("Policy"))
+            .expect("a topic policy"),
+    )
+    .unwrap();
+    let statements = match &policy["Statement"] {
+        Value::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    };
+    assert_eq!(
+        statements,
+        [json!({
+            "Sid": "CloudWatchAlarmsOfTheStacksAccounts",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": scaler.alarms_topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": [triage.account]}},
+        })],
+        "{policy}"
     );
 
     // Scale from zero through the real alarm path. The local cloud's alarm message carries no
