@@ -107,4 +107,70 @@ mod tests {
         assert!(!quiet.would_enable("aws_smithy_runtime", &Level::INFO));
         assert!(quiet.would_enable("aws_smithy_runtime", &Level::WARN));
     }
+
+    /// What a GetParameter of a webhook's SecureString writes to the log at `filter`: the SDK
+    /// answered by a scripted endpoint with the decrypted URL.
+    async fn logged_reading_a_webhook_url(filter: Targets, secret: &str) -> String {
+        use aws_smithy_http_client::test_util::infallible_client_fn;
+        use aws_smithy_types::body::SdkBody;
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let answer = format!(
+            r#"{{"Parameter":{{"Name":"/autopilot/webhooks/ops","Type":"SecureString","Value":"https://hooks.slack.com/services/{secret}","Version":1}}}}"#
+        );
+        let http = infallible_client_fn(move |_request: http::Request<SdkBody>| {
+            http::Response::builder()
+                .status(200)
+                .body(answer.clone())
+                .unwrap()
+        });
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .http_client(http)
+            .build();
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(filter).with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false),
+        );
+        let _default = tracing::subscriber::set_default(subscriber);
+        aws_sdk_ssm::Client::from_conf(config)
+            .get_parameter()
+            .name("/autopilot/webhooks/ops")
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap();
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_sdks_trace_lines_carry_a_webhook_url_and_the_cap_keeps_them_out() {
+        let secret = "T0SECRET/B0SECRET/xyzSecretToken";
+        // Without the cap, TRACE is enough for the SDK to write the decrypted URL.
+        let uncapped = Targets::new().with_default(LevelFilter::TRACE);
+        let leaked = logged_reading_a_webhook_url(uncapped, secret).await;
+        assert!(leaked.contains(secret), "the counterfactual: {leaked}");
+        // With it, at the highest level a function can be given.
+        let logged = logged_reading_a_webhook_url(capped("trace"), secret).await;
+        assert!(!logged.contains("T0SECRET"), "{logged}");
+    }
 }
