@@ -1015,6 +1015,14 @@ impl TriageStack {
     }
 }
 
+/// A policy document's statements (a single statement may stand without a list).
+pub fn statements_of(policy: &Value) -> Vec<Value> {
+    match &policy["Statement"] {
+        Value::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    }
+}
+
 /// The log group `function` writes to: its `LoggingConfig.LogGroup` (the template gives each
 /// function its own group, kept `LogRetentionDays`), else `/aws/lambda/<function>`.
 pub async fn log_group_of(cloud: &LocalCloud, function: &str) -> Result<String> {

@@ -87,10 +87,7 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
         .unwrap();
     let trust = role.role().unwrap().assume_role_policy_document().unwrap();
     let trust: Value = serde_json::from_str(&urlencoding::decode(trust).unwrap()).unwrap();
-    let trusted = match &trust["Statement"] {
-        Value::Array(items) => items.clone(),
-        one => vec![one.clone()],
-    };
+    let trusted = autopilot_tests::statements_of(&trust);
     assert_eq!(
         trusted,
         [json!({
@@ -298,7 +295,11 @@ async fn a_member_account_forwards_to_the_central_bus_and_is_read_through_its_ro
                 .to_owned()
         })
         .collect();
-    assert_eq!(assumed, [read_role.clone()], "the member stack's read role");
+    assert_eq!(
+        assumed,
+        std::slice::from_ref(&read_role),
+        "the member stack's read role"
+    );
     let inbox = stack
         .published(&cloud, Duration::from_secs(20))
         .await

@@ -56,10 +56,7 @@ async fn an_alarm_scales_out_from_zero_and_back_in() {
             .expect("a topic policy"),
     )
     .unwrap();
-    let statements = match &policy["Statement"] {
-        Value::Array(items) => items.clone(),
-        one => vec![one.clone()],
-    };
+    let statements = autopilot_tests::statements_of(&policy);
     assert_eq!(
         statements,
         [json!({
