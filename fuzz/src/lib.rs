@@ -62,10 +62,10 @@ impl Function {
 /// for the schedule fixtures, so that mutated inputs reach the deciding code, not only the
 /// "not configured" answers.
 pub const CONFIG: &str = r#"{
-  "scaling": {"orders-queue-backlog-high": {
+  "scaling": {"alarms": {"orders-queue-backlog-high": {
     "cluster": "shop", "service": "orders-worker", "min": 0, "max": 10,
     "alarm_steps": [{"lower": 0, "upper": 100, "adjustment": 1}, {"lower": 100, "adjustment": 3}],
-    "ok_steps": [{"upper": 0, "adjustment": -1}], "repeat_while_alarm": true}},
+    "ok_steps": [{"upper": 0, "adjustment": -1}], "repeat_while_alarm": true}}},
   "jobs": {"invoice-export": {
     "cluster": "shop", "task_definition": "invoice-export:3", "count": 2,
     "launch_type": "FARGATE", "network": {"subnets": ["subnet-1"]}, "timeout_s": 3600}}

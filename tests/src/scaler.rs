@@ -33,7 +33,7 @@ pub fn scaling_config(cooldown_s: u64) -> Value {
         "scale_out_cooldown_s": cooldown_s,
         "scale_in_cooldown_s": cooldown_s
     });
-    json!({ DEMO_ALARM: policy, FIXTURE_ALARM: policy })
+    json!({"alarms": { DEMO_ALARM: policy, FIXTURE_ALARM: policy }})
 }
 
 /// The demo metric's one dimension.

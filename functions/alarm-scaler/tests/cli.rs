@@ -9,10 +9,10 @@ const CONFIG: &str = r#"{
         "webhooks": {"ops-slack": {"kind": "slack", "url_ssm": "/autopilot/webhooks/ops"}},
         "routes": [{"name": "scaling", "category": ["scaling"], "webhook": "ops-slack", "also_default": true}]
     },
-    "scaling": {"orders-queue-backlog-high": {
+    "scaling": {"alarms": {"orders-queue-backlog-high": {
         "cluster": "shop", "service": "orders-worker", "min": 0, "max": 6,
         "alarm_steps": [{"lower": 0, "adjustment": 2}]
-    }}
+    }}}
 }"#;
 
 #[test]

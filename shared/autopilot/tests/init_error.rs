@@ -60,7 +60,8 @@ fn runtime_api(status: &'static str) -> (http::Uri, mpsc::Receiver<Received>) {
 #[tokio::test]
 async fn a_bad_config_is_posted_to_init_error_with_its_type_and_field() {
     let (uri, received) = runtime_api("202 Accepted");
-    let error = AutopilotError::invalid_config("scaling.orders-backlog.min", "must be ≤ max");
+    let error =
+        AutopilotError::invalid_config("scaling.alarms.orders-backlog.min", "must be ≤ max");
     report_init_error(Some(uri), &error).await.unwrap();
 
     let request = received.recv().unwrap();
@@ -78,7 +79,10 @@ async fn a_bad_config_is_posted_to_init_error_with_its_type_and_field() {
     let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
     assert_eq!(body["errorType"], "InvalidConfig");
     let message = body["errorMessage"].as_str().unwrap();
-    assert!(message.contains("scaling.orders-backlog.min"), "{message}");
+    assert!(
+        message.contains("scaling.alarms.orders-backlog.min"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -221,9 +221,9 @@ async fn a_policy_on_a_member_accounts_service_scales_it_there() {
         .ecs
         .set_service("shop", "orders-worker", steady_service(1, 1));
     let cluster = format!("arn:aws:ecs:us-east-1:{MEMBER}:cluster/shop");
-    let policy = serde_json::json!({"scaling": {"orders-queue-backlog-high": {
+    let policy = serde_json::json!({"scaling": {"alarms": {"orders-queue-backlog-high": {
         "cluster": cluster, "service": "orders-worker", "min": 0, "max": 10,
-        "alarm_steps": [{"lower": 0, "adjustment": 2}]}}});
+        "alarm_steps": [{"lower": 0, "adjustment": 2}]}}}});
     let setup = world.setup(Mode::Live, StackConfig::parse(&policy.to_string()).unwrap());
     let scaler = AlarmScaler::new(setup, None).unwrap();
     let alarm = fixture("alarms/direct-lambda-action.json");

@@ -121,9 +121,9 @@ async fn alarm_scaler_counts_a_change() {
     world
         .ecs
         .set_service("shop", "orders-worker", steady_service(1, 1));
-    let policy = json!({"scaling": {"orders-queue-backlog-high": {
+    let policy = json!({"scaling": {"alarms": {"orders-queue-backlog-high": {
         "cluster": "shop", "service": "orders-worker", "min": 0, "max": 10,
-        "alarm_steps": [{"lower": 0, "adjustment": 2}]}}});
+        "alarm_steps": [{"lower": 0, "adjustment": 2}]}}}});
     let setup = world.setup(Mode::Live, StackConfig::parse(&policy.to_string()).unwrap());
     let scaler = AlarmScaler::new(setup, None).unwrap();
     let alarm = fixture("alarms/direct-lambda-action.json");

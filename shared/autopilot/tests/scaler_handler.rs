@@ -17,14 +17,14 @@ use autopilot::state::ClaimStatus;
 use autopilot::testkit::{steady_service, World, START};
 use common::{assert_noted, fixture};
 
-const POLICY: &str = r#"{"scaling": {"orders-queue-backlog-high": {
+const POLICY: &str = r#"{"scaling": {"alarms": {"orders-queue-backlog-high": {
     "cluster": "shop", "service": "orders-worker", "min": 0, "max": 10,
     "alarm_steps": [
         {"lower": 0, "upper": 100, "adjustment": 1},
         {"lower": 100, "upper": 500, "adjustment": 3},
         {"lower": 500, "adjustment": 5}],
     "ok_steps": [{"upper": 0, "adjustment": -1}],
-    "repeat_while_alarm": true}}}"#;
+    "repeat_while_alarm": true}}}}"#;
 const ALARM: &str = "alarms/direct-lambda-action.json";
 const MEMORY_KEY: &str = "scaler#service#shop#orders-worker";
 
@@ -263,7 +263,7 @@ async fn a_missing_service_is_named() {
         error.to_string().contains("orders-worker")
             && error
                 .to_string()
-                .contains("scaling.orders-queue-backlog-high.service"),
+                .contains("scaling.alarms.orders-queue-backlog-high.service"),
         "{error}"
     );
 }

@@ -18,9 +18,9 @@ use autopilot::testkit::{steady_service, World, FOREIGN_ACCOUNT, HOME_ACCOUNT, M
 use common::fixture;
 use serde_json::Value;
 
-const POLICY: &str = r#"{"scaling": {"orders-queue-backlog-high": {
+const POLICY: &str = r#"{"scaling": {"alarms": {"orders-queue-backlog-high": {
     "cluster": "shop", "service": "orders-worker", "min": 0, "max": 10,
-    "alarm_steps": [{"lower": 0, "adjustment": 2}]}}}"#;
+    "alarm_steps": [{"lower": 0, "adjustment": 2}]}}}}"#;
 
 /// `path`'s fixture with every mention of the home account replaced by `account`.
 fn from_account(path: &str, account: &str) -> Value {
@@ -288,7 +288,7 @@ async fn a_policy_naming_another_accounts_alarm_or_cluster_is_refused_at_cold_st
         assert_eq!(
             error.to_string(),
             format!(
-                "invalid configuration at `scaling.orders-queue-backlog-high.{field}`: account \
+                "invalid configuration at `scaling.alarms.orders-queue-backlog-high.{field}`: account \
                  999988887777 is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)"
             )
         );
@@ -301,7 +301,7 @@ fn a_policy_names_its_service_and_a_bound_alarm_arn_names_its_alarm() {
     let error = StackConfig::parse(&without_service).unwrap_err();
     assert!(
         error.to_string().starts_with(
-            "invalid configuration at `scaling.orders-queue-backlog-high`: missing field `service`"
+            "invalid configuration at `scaling.alarms.orders-queue-backlog-high`: missing field `service`"
         ),
         "{error}"
     );
@@ -312,7 +312,7 @@ fn a_policy_names_its_service_and_a_bound_alarm_arn_names_its_alarm() {
     let error = StackConfig::parse(&other_alarm).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "invalid configuration at `scaling.orders-queue-backlog-high.alarm_arn`: \
+        "invalid configuration at `scaling.alarms.orders-queue-backlog-high.alarm_arn`: \
          `arn:aws:cloudwatch:us-east-1:111122223333:alarm:cpu-high` is not the ARN of a \
          CloudWatch alarm named `orders-queue-backlog-high`"
     );

@@ -22,7 +22,7 @@ mod tests;
 use serde::Serialize;
 
 use crate::domain::{AlarmState, ServiceSnapshot};
-pub use policy::{AdjustmentType, ScalingConfig, ScalingPolicy, Step};
+pub use policy::{AdjustmentType, AlarmPolicies, ScalingConfig, ScalingPolicy, Step};
 
 /// What woke the scaler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -255,7 +255,7 @@ pub fn scaled_service(policy: &ScalingPolicy) -> (&str, &str) {
 }
 
 /// The alarms a tick re-reads: those whose policies repeat while in ALARM.
-pub fn repeating_alarms(policies: &ScalingConfig) -> Vec<String> {
+pub fn repeating_alarms(policies: &AlarmPolicies) -> Vec<String> {
     policies
         .iter()
         .filter(|(_, policy)| policy.repeat_while_alarm)

@@ -1,5 +1,7 @@
-//! Section `scaling` of the configuration document: one step-scaling policy per alarm name, its
-//! defaults and its validation (a bad policy fails cold start naming the alarm and the field).
+//! Section `scaling` of the configuration document: `scaling.alarms`, one step-scaling policy
+//! per alarm name, its defaults and its validation (a bad policy fails cold start naming the
+//! alarm and the field). A policy written directly under `scaling` (the earlier shape) is
+//! refused naming the place it moved to.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +10,62 @@ use serde::{Deserialize, Serialize};
 use crate::arn::Arn;
 use crate::error::{AutopilotError, Result};
 
-/// Scaling policies keyed by CloudWatch alarm name.
-pub type ScalingConfig = BTreeMap<String, ScalingPolicy>;
+/// Step-scaling policies keyed by CloudWatch alarm name.
+pub type AlarmPolicies = BTreeMap<String, ScalingPolicy>;
+
+/// Section `scaling`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ScalingConfig {
+    /// `scaling.alarms`: step scaling on CloudWatch alarms.
+    pub alarms: AlarmPolicies,
+}
+
+/// The keys of section `scaling`.
+const SECTIONS: &[&str] = &["alarms"];
+
+impl<'de> Deserialize<'de> for ScalingConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Sections;
+        /// Fails inside the value of `key`, so that the error's path names it.
+        struct Moved(String);
+        impl<'de> serde::de::DeserializeSeed<'de> for Moved {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                _: D,
+            ) -> std::result::Result<(), D::Error> {
+                Err(serde::de::Error::custom(format!(
+                    "alarm policies live under scaling.alarms now: move `{0}` to scaling.alarms.{0} \
+                     (the sections of scaling are {1})",
+                    self.0,
+                    SECTIONS.join(", ")
+                )))
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Sections {
+            type Value = ScalingConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "an object with {}", SECTIONS.join(", "))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<ScalingConfig, A::Error> {
+                let mut config = ScalingConfig::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "alarms" => config.alarms = map.next_value()?,
+                        _ => map.next_value_seed(Moved(key))?,
+                    }
+                }
+                Ok(config)
+            }
+        }
+        deserializer.deserialize_map(Sections)
+    }
+}
 
 /// How a step's `adjustment` changes the desired count (as in Application Auto Scaling).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,10 +166,10 @@ pub const MAX_DESIRED: u32 = 100_000;
 /// Longest cooldown accepted, in seconds.
 pub const MAX_COOLDOWN_S: u64 = 24 * 3600;
 
-/// Validates every policy; errors name `scaling.<alarm>.<field>`.
+/// Validates every policy; errors name `scaling.alarms.<alarm>.<field>`.
 pub fn validate(config: &ScalingConfig) -> Result<()> {
-    for (alarm, policy) in config {
-        let at = format!("scaling.{alarm}");
+    for (alarm, policy) in &config.alarms {
+        let at = format!("scaling.alarms.{alarm}");
         policy.validate(&at)?;
         if let Some(arn) = &policy.alarm_arn {
             let expected = format!("alarm:{alarm}");

@@ -241,49 +241,52 @@ fn bad_policies_name_the_alarm_and_field() {
         for (k, v) in patch.as_object().unwrap() {
             p[k] = v.clone();
         }
-        serde_json::json!({"scaling": {"orders-backlog": p}})
+        serde_json::json!({"scaling": {"alarms": {"orders-backlog": p}}})
     };
     let cases = [
-        (serde_json::json!({"min": 11}), "scaling.orders-backlog.min"),
+        (
+            serde_json::json!({"min": 11}),
+            "scaling.alarms.orders-backlog.min",
+        ),
         (
             serde_json::json!({"alarm_steps": [{"lower": 0, "upper": 100, "adjustment": 1}, {"lower": 50, "adjustment": 2}]}),
-            "scaling.orders-backlog.alarm_steps[1].lower",
+            "scaling.alarms.orders-backlog.alarm_steps[1].lower",
         ),
         (
             serde_json::json!({"alarm_steps": [{"lower": 0, "upper": 100, "adjustment": 1}, {"lower": 150, "adjustment": 2}]}),
-            "scaling.orders-backlog.alarm_steps[1].lower",
+            "scaling.alarms.orders-backlog.alarm_steps[1].lower",
         ),
         (
             serde_json::json!({"alarm_steps": [{"lower": 0, "adjustment": -1}]}),
-            "scaling.orders-backlog.alarm_steps[0].adjustment",
+            "scaling.alarms.orders-backlog.alarm_steps[0].adjustment",
         ),
         (
             serde_json::json!({"ok_steps": [{"upper": 0, "adjustment": 1}]}),
-            "scaling.orders-backlog.ok_steps[0].adjustment",
+            "scaling.alarms.orders-backlog.ok_steps[0].adjustment",
         ),
         (
             serde_json::json!({"alarm_steps": []}),
-            "scaling.orders-backlog.alarm_steps",
+            "scaling.alarms.orders-backlog.alarm_steps",
         ),
         (
             serde_json::json!({"cluster": null}),
-            "scaling.orders-backlog.cluster",
+            "scaling.alarms.orders-backlog.cluster",
         ),
         (
             serde_json::json!({"min_adjustment_magnitude": 2}),
-            "scaling.orders-backlog.min_adjustment_magnitude",
+            "scaling.alarms.orders-backlog.min_adjustment_magnitude",
         ),
         (
             serde_json::json!({"adjustment_type": "double"}),
-            "scaling.orders-backlog.adjustment_type",
+            "scaling.alarms.orders-backlog.adjustment_type",
         ),
         (
             serde_json::json!({"cooldown": 5}),
-            "scaling.orders-backlog.cooldown",
+            "scaling.alarms.orders-backlog.cooldown",
         ),
         (
             serde_json::json!({"scale_in_cooldown_s": 100000}),
-            "scaling.orders-backlog.scale_in_cooldown_s",
+            "scaling.alarms.orders-backlog.scale_in_cooldown_s",
         ),
     ];
     for (patch, field) in cases {
@@ -293,12 +296,35 @@ fn bad_policies_name_the_alarm_and_field() {
 }
 
 #[test]
+fn a_policy_in_the_earlier_shape_is_refused_naming_its_new_place() {
+    let earlier = r#"{"scaling": {"cpu-high": {"cluster": "shop", "service": "orders-worker", "min": 1, "max": 4, "alarm_steps": [{"lower": 0, "adjustment": 1}]}}}"#;
+    match StackConfig::parse(earlier) {
+        Err(AutopilotError::InvalidConfig { field, problem }) => {
+            assert_eq!(field, "scaling.cpu-high");
+            assert!(
+                problem.contains("move `cpu-high` to scaling.alarms.cpu-high"),
+                "{problem}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A field inside the new place is still named by its whole path.
+    let bad = r#"{"scaling": {"alarms": {"cpu-high": {"cluster": "shop", "service": "orders-worker", "min": "one", "max": 4, "alarm_steps": []}}}}"#;
+    match StackConfig::parse(bad) {
+        Err(AutopilotError::InvalidConfig { field, .. }) => {
+            assert_eq!(field, "scaling.alarms.cpu-high.min")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn defaults_apply() {
     let config = StackConfig::parse(
-        r#"{"scaling": {"cpu-high": {"cluster": "shop", "service": "orders-worker", "min": 1, "max": 4, "alarm_steps": [{"lower": 0, "adjustment": 1}]}}}"#,
+        r#"{"scaling": {"alarms": {"cpu-high": {"cluster": "shop", "service": "orders-worker", "min": 1, "max": 4, "alarm_steps": [{"lower": 0, "adjustment": 1}]}}}}"#,
     )
     .unwrap();
-    let p = &config.scaling["cpu-high"];
+    let p = &config.scaling.alarms["cpu-high"];
     assert_eq!((p.scale_out_cooldown_s, p.scale_in_cooldown_s), (60, 300));
     assert_eq!(p.adjustment_type, AdjustmentType::Change);
     assert!(!p.repeat_while_alarm && !p.dry_run);
@@ -393,7 +419,7 @@ proptest! {
         since_out in prop::option::of(0i64..3000),
         since_in in prop::option::of(0i64..3000),
     ) {
-        prop_assert!(policy.validate("scaling.p").is_ok(), "generator made an invalid policy");
+        prop_assert!(policy.validate("scaling.alarms.p").is_ok(), "generator made an invalid policy");
         let now = 10_000;
         let input = ScalingInput {
             policy: &policy,

@@ -138,7 +138,7 @@ impl AlarmScaler {
                 .ok_or_else(|| AutopilotError::ServiceNotFound {
                     cluster: cluster.to_owned(),
                     service: service.to_owned(),
-                    field: format!("scaling.{}.service", scaled.alarm.alarm_name),
+                    field: format!("scaling.alarms.{}.service", scaled.alarm.alarm_name),
                 })?;
         let bounds = bounds.unwrap_or_else(|error| {
             tracing::warn!("scalable target of {cluster}/{service} unreadable, using the policy bounds: {error}");

@@ -20,7 +20,7 @@ use crate::events::InboundEvent;
 use crate::keys::transition_key;
 use crate::ports::Clock;
 use crate::scaling::{
-    repeating_alarms, scaled_service, ScalingConfig, ScalingPolicy, ServiceObservation, Trigger,
+    repeating_alarms, scaled_service, AlarmPolicies, ScalingPolicy, ServiceObservation, Trigger,
     TRANSITION_TTL_S,
 };
 use crate::telemetry::LOGGED_BYTES;
@@ -33,7 +33,7 @@ pub use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
 pub struct AlarmScaler {
     backend: Backend,
     clock: Arc<dyn Clock>,
-    policies: ScalingConfig,
+    policies: AlarmPolicies,
     /// Routes and delivers its notices.
     courier: Courier,
     region: Option<String>,
@@ -45,7 +45,7 @@ pub struct AlarmScaler {
 
 /// Every policy's alarm and service are in an account the stack acts for: a policy naming
 /// another account's alarm ARN or cluster ARN is refused at cold start, naming the field.
-fn admitted_places(policies: &ScalingConfig, accounts: &Accounts) -> Result<()> {
+fn admitted_places(policies: &AlarmPolicies, accounts: &Accounts) -> Result<()> {
     for (alarm, policy) in policies {
         let cluster = crate::arn::Arn::parse(&policy.cluster).ok();
         let named = [
@@ -57,7 +57,7 @@ fn admitted_places(policies: &ScalingConfig, accounts: &Accounts) -> Result<()> 
         ];
         if let Err(foreign) = accounts.check(named) {
             return Err(AutopilotError::invalid_config(
-                format!("scaling.{alarm}.{}", foreign.named_by),
+                format!("scaling.alarms.{alarm}.{}", foreign.named_by),
                 format!(
                     "account {} is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)",
                     foreign.account
@@ -95,11 +95,11 @@ impl AlarmScaler {
             let problem = "required: cooldowns and once-only transitions are kept there";
             return Err(AutopilotError::invalid_config(ENV_STATE_TABLE, problem));
         }
-        admitted_places(&setup.config.scaling, &setup.accounts)?;
+        admitted_places(&setup.config.scaling.alarms, &setup.accounts)?;
         Ok(Self {
             backend: setup.backend,
             clock: setup.clock,
-            policies: setup.config.scaling,
+            policies: setup.config.scaling.alarms,
             courier: setup.courier,
             region: setup.region,
             assumed,
