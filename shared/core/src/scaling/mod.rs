@@ -15,6 +15,7 @@
 pub mod outcome;
 pub mod policy;
 pub mod report;
+pub mod target;
 
 #[cfg(test)]
 mod tests;

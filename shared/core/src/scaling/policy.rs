@@ -18,10 +18,12 @@ pub type AlarmPolicies = BTreeMap<String, ScalingPolicy>;
 pub struct ScalingConfig {
     /// `scaling.alarms`: step scaling on CloudWatch alarms.
     pub alarms: AlarmPolicies,
+    /// `scaling.targets`: services sized by the work waiting, read on the tick.
+    pub targets: crate::scaling::target::TargetPolicies,
 }
 
 /// The keys of section `scaling`.
-const SECTIONS: &[&str] = &["alarms"];
+const SECTIONS: &[&str] = &["alarms", "targets"];
 
 impl<'de> Deserialize<'de> for ScalingConfig {
     fn deserialize<D: serde::Deserializer<'de>>(
@@ -57,6 +59,7 @@ impl<'de> Deserialize<'de> for ScalingConfig {
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "alarms" => config.alarms = map.next_value()?,
+                        "targets" => config.targets = map.next_value()?,
                         _ => map.next_value_seed(Moved(key))?,
                     }
                 }
@@ -181,7 +184,7 @@ pub fn validate(config: &ScalingConfig) -> Result<()> {
             }
         }
     }
-    Ok(())
+    crate::scaling::target::validate(&config.targets)
 }
 
 impl ScalingPolicy {

@@ -96,6 +96,14 @@ impl AlarmScaler {
             return Err(AutopilotError::invalid_config(ENV_STATE_TABLE, problem));
         }
         admitted_places(&setup.config.scaling.alarms, &setup.accounts)?;
+        // Refused rather than silently left unpolled: a configured target would never scale.
+        if let Some(name) = setup.config.scaling.targets.keys().next() {
+            return Err(AutopilotError::invalid_config(
+                format!("scaling.targets.{name}"),
+                "target policies are checked, but this release's alarm-scaler does not poll \
+                 them yet: remove scaling.targets until it does",
+            ));
+        }
         Ok(Self {
             backend: setup.backend,
             clock: setup.clock,

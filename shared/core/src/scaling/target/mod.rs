@@ -1,0 +1,602 @@
+//! Target policies (`scaling.targets.<name>`): a service sized by the work waiting, read on the
+//! tick — an SQS backlog or any CloudWatch metric, divided by what one task should hold — and the
+//! pure decision that turns the readings of a service's signals into its desired count.
+//!
+//! The decision, for one service at one tick:
+//! - each signal recommends `ceil(value / target_per_task)` (a `per-task` metric:
+//!   `ceil(running × value / target_per_task)`, as target tracking), with activation (a service
+//!   at zero leaves it only when the value is above `activation`) and the way down to zero (only
+//!   after the value has been 0 for `scale_to_zero_after_s`; until then at least one task, so a
+//!   backlog below activation is still drained);
+//! - the service goes to the largest recommendation of its signals (none is overruled
+//!   downward);
+//! - scale-in is stabilised as Kubernetes HPA does: never below the highest recommendation of the
+//!   last `scale_in_stabilization_s` (the history starts from the current desired count, so a
+//!   fresh state table does not scale in at once);
+//! - `max_step_out` / `max_step_in` limit one tick's change (tasks, or percent of the current
+//!   count rounded away from zero, at least one task, also from zero);
+//! - the bounds come last: a desired count outside `[min, max]` is corrected at once, past the
+//!   stabilisation and the step limits.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AutopilotError, Result};
+use crate::scaling::policy::MAX_DESIRED;
+
+#[cfg(test)]
+mod tests;
+
+/// Target policies keyed by name.
+pub type TargetPolicies = BTreeMap<String, TargetPolicy>;
+
+fn default_300() -> u64 {
+    300
+}
+
+fn default_fallback_after() -> u32 {
+    3
+}
+
+fn default_period_s() -> u32 {
+    60
+}
+
+fn default_statistic() -> String {
+    "Average".to_owned()
+}
+
+/// Longest stabilisation window accepted, in seconds (HPA's own maximum).
+pub const MAX_STABILIZATION_S: u64 = 3600;
+/// Longest wait before going to zero, in seconds.
+pub const MAX_SCALE_TO_ZERO_AFTER_S: u64 = 24 * 3600;
+
+/// A service sized by one signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetPolicy {
+    /// The service's cluster: its name, or its ARN for a member account's cluster.
+    pub cluster: String,
+    pub service: String,
+    pub min: u32,
+    pub max: u32,
+    /// The backlog of SQS queues (exactly one of `sqs` and `metric`).
+    #[serde(default)]
+    pub sqs: Option<SqsSignal>,
+    /// A CloudWatch metric or metric-math expression.
+    #[serde(default)]
+    pub metric: Option<MetricSignal>,
+    /// How much of the value one task should hold (messages per task, …).
+    pub target_per_task: f64,
+    /// A service at zero leaves it only when the value is above this.
+    #[serde(default)]
+    pub activation: f64,
+    /// How long the value must have been 0 before the service goes to zero (0: at once).
+    #[serde(default = "default_300")]
+    pub scale_to_zero_after_s: u64,
+    /// Scale-in never goes below the highest recommendation of this many seconds.
+    #[serde(default = "default_300")]
+    pub scale_in_stabilization_s: u64,
+    /// The most one tick adds.
+    #[serde(default)]
+    pub max_step_out: Option<StepLimit>,
+    /// The most one tick removes.
+    #[serde(default)]
+    pub max_step_in: Option<StepLimit>,
+    /// Failed reads in a row before `fallback` applies.
+    #[serde(default = "default_fallback_after")]
+    pub fallback_after: u32,
+    #[serde(default)]
+    pub fallback: Fallback,
+    /// Decide and report, but never change the service.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The backlog of one or more queues, summed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqsSignal {
+    /// Queue URLs (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
+    pub queues: Vec<String>,
+    /// Count messages being processed (`ApproximateNumberOfMessagesNotVisible`) too.
+    #[serde(default)]
+    pub count_in_flight: bool,
+}
+
+/// What a metric's value means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueIs {
+    /// The work of the whole service (as KEDA): desired = ceil(value / target_per_task).
+    #[default]
+    Total,
+    /// An average per running task (as target tracking): desired = ceil(running × value /
+    /// target_per_task).
+    PerTask,
+}
+
+/// One CloudWatch GetMetricData query: a metric and statistic, or a metric-math expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSignal {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub metric_name: Option<String>,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(default = "default_statistic")]
+    pub statistic: String,
+    /// A metric-math or Metrics Insights expression (instead of namespace and metric_name).
+    #[serde(default)]
+    pub expression: Option<String>,
+    #[serde(default = "default_period_s")]
+    pub period_s: u32,
+    #[serde(default)]
+    pub value_is: ValueIs,
+    /// The account whose metric it is, when not the stack's own (a member's).
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+/// A limit on one tick's change: tasks (`3`) or a percent of the current count (`"50%"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepLimit {
+    Tasks(u32),
+    Percent(f64),
+}
+
+impl StepLimit {
+    /// The most tasks one tick may move from `current`: a percent rounds away from zero and is
+    /// at least one task (also from zero).
+    pub fn tasks_from(self, current: u32) -> u32 {
+        match self {
+            Self::Tasks(n) => n,
+            Self::Percent(p) => ((f64::from(current) * p / 100.0).ceil() as u32).max(1),
+        }
+    }
+}
+
+impl Serialize for StepLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Tasks(n) => s.serialize_u32(*n),
+            Self::Percent(p) => s.serialize_str(&format!("{p}%")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StepLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Tasks(u32),
+            Text(String),
+        }
+        match Written::deserialize(d)? {
+            Written::Tasks(n) => Ok(Self::Tasks(n)),
+            Written::Text(text) => text
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .filter(|p| p.is_finite())
+                .map(Self::Percent)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is neither a number of tasks nor a percent such as \"50%\""
+                    ))
+                }),
+        }
+    }
+}
+
+/// What a target does after `fallback_after` failed reads in a row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Fallback {
+    /// Keep the desired count as it is.
+    #[default]
+    Hold,
+    /// Go to this many tasks.
+    Count(u32),
+}
+
+/// Where an SQS queue URL points: its region, account and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePlace<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
+    pub name: &'a str,
+}
+
+/// Reads `https://sqs.<region>.amazonaws.com/<account>/<name>` (also the `.amazonaws.com.cn`
+/// partition's form).
+pub fn queue_place(url: &str) -> Option<QueuePlace<'_>> {
+    let rest = url.strip_prefix("https://sqs.")?;
+    let (host, path) = rest.split_once('/')?;
+    let region = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))?;
+    let (account, name) = path.split_once('/')?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    (crate::arn::is_aws_region(region)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && name_ok)
+        .then_some(QueuePlace {
+            region,
+            account,
+            name,
+        })
+}
+
+/// Validates every target; errors name `scaling.targets.<name>.<field>`.
+pub fn validate(targets: &TargetPolicies) -> Result<()> {
+    for (name, target) in targets {
+        target.validate(&format!("scaling.targets.{name}"))?;
+    }
+    Ok(())
+}
+
+impl TargetPolicy {
+    /// The signal's kind, as results name it.
+    pub fn kind(&self) -> &'static str {
+        if self.sqs.is_some() {
+            "sqs"
+        } else {
+            "metric"
+        }
+    }
+
+    /// Checks what the types do not; errors name `<at>.<field>`.
+    pub fn validate(&self, at: &str) -> Result<()> {
+        let bad = |field: &str, problem: String| {
+            Err(AutopilotError::invalid_config(
+                format!("{at}.{field}"),
+                problem,
+            ))
+        };
+        for (field, value) in [("cluster", &self.cluster), ("service", &self.service)] {
+            if value.trim().is_empty() {
+                return bad(field, "must not be empty".into());
+            }
+        }
+        if self.max > MAX_DESIRED {
+            return bad("max", format!("{} is more than {MAX_DESIRED}", self.max));
+        }
+        if self.min > self.max {
+            return bad(
+                "min",
+                format!("{} is more than max ({})", self.min, self.max),
+            );
+        }
+        match (&self.sqs, &self.metric) {
+            (Some(_), Some(_)) => {
+                return bad("metric", "give one signal: sqs or metric, not both".into())
+            }
+            (None, None) => return bad("sqs", "give one signal: sqs or metric".into()),
+            _ => {}
+        }
+        if !(self.target_per_task.is_finite() && self.target_per_task > 0.0) {
+            return bad(
+                "target_per_task",
+                format!("{} is not a positive number", self.target_per_task),
+            );
+        }
+        if !(self.activation.is_finite() && self.activation >= 0.0) {
+            return bad(
+                "activation",
+                format!("{} is not a number ≥ 0", self.activation),
+            );
+        }
+        if self.scale_to_zero_after_s > MAX_SCALE_TO_ZERO_AFTER_S {
+            return bad(
+                "scale_to_zero_after_s",
+                format!(
+                    "{} is more than {MAX_SCALE_TO_ZERO_AFTER_S}",
+                    self.scale_to_zero_after_s
+                ),
+            );
+        }
+        if self.scale_in_stabilization_s > MAX_STABILIZATION_S {
+            return bad(
+                "scale_in_stabilization_s",
+                format!(
+                    "{} is more than {MAX_STABILIZATION_S}",
+                    self.scale_in_stabilization_s
+                ),
+            );
+        }
+        for (field, limit) in [
+            ("max_step_out", self.max_step_out),
+            ("max_step_in", self.max_step_in),
+        ] {
+            match limit {
+                Some(StepLimit::Tasks(0)) => return bad(field, "must move at least 1 task".into()),
+                Some(StepLimit::Percent(p)) if !(p > 0.0 && p <= 1000.0) => {
+                    return bad(field, format!("{p}% is not in (0, 1000]"))
+                }
+                _ => {}
+            }
+        }
+        if self.fallback_after == 0 {
+            return bad("fallback_after", "must be at least 1".into());
+        }
+        if let Fallback::Count(n) = self.fallback {
+            if n < self.min || n > self.max {
+                return bad(
+                    "fallback",
+                    format!(
+                        "{n} tasks is outside [min, max] = [{}, {}]",
+                        self.min, self.max
+                    ),
+                );
+            }
+        }
+        if let Some(sqs) = &self.sqs {
+            if sqs.queues.is_empty() {
+                return bad("sqs.queues", "name at least one queue URL".into());
+            }
+            for (i, url) in sqs.queues.iter().enumerate() {
+                if queue_place(url).is_none() {
+                    return bad(
+                        &format!("sqs.queues[{i}]"),
+                        format!(
+                            "`{}` is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+                            crate::domain::clip(url, 256)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(metric) = &self.metric {
+            let named = metric.namespace.is_some() || metric.metric_name.is_some();
+            match (&metric.expression, named) {
+                (Some(_), true) => {
+                    return bad(
+                        "metric.expression",
+                        "give an expression or namespace and metric_name, not both".into(),
+                    )
+                }
+                (None, _) if metric.namespace.is_none() || metric.metric_name.is_none() => {
+                    return bad(
+                        "metric.metric_name",
+                        "give namespace and metric_name, or an expression".into(),
+                    )
+                }
+                _ => {}
+            }
+            if !(matches!(metric.period_s, 1 | 5 | 10 | 30) || metric.period_s % 60 == 0)
+                || metric.period_s == 0
+            {
+                return bad(
+                    "metric.period_s",
+                    format!(
+                        "{} is not 1, 5, 10, 30 or a multiple of 60",
+                        metric.period_s
+                    ),
+                );
+            }
+            if let Some(account) = &metric.account {
+                if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                    return bad(
+                        "metric.account",
+                        format!("`{account}` is not a 12-digit account id"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What this signal recommends for its service: `value` read now, `running` and `current`
+    /// (desired) tasks, and since when the value has been 0 (`zero_since`, epoch seconds).
+    pub fn recommend(
+        &self,
+        value: f64,
+        running: u32,
+        current: u32,
+        zero_since: Option<i64>,
+        now: i64,
+    ) -> (u32, String) {
+        let value = value.max(0.0);
+        let raw = match self.metric.as_ref().map(|m| m.value_is) {
+            Some(ValueIs::PerTask) => f64::from(running) * value / self.target_per_task,
+            _ => value / self.target_per_task,
+        };
+        let raw = raw.ceil().min(f64::from(MAX_DESIRED)) as u32;
+        if current == 0 && value <= self.activation {
+            return (
+                0,
+                format!(
+                    "at zero: {value} is not above activation {}",
+                    self.activation
+                ),
+            );
+        }
+        if value > 0.0 {
+            return (
+                raw,
+                format!("{value} / {} per task → {raw}", self.target_per_task),
+            );
+        }
+        let waited = zero_since.map_or(0, |since| now.saturating_sub(since).max(0) as u64);
+        if waited >= self.scale_to_zero_after_s {
+            (
+                0,
+                format!("0 for {waited} s (≥ {} s) → 0", self.scale_to_zero_after_s),
+            )
+        } else {
+            (
+                1,
+                format!(
+                    "0 for {waited} s: at least 1 task until {} s",
+                    self.scale_to_zero_after_s
+                ),
+            )
+        }
+    }
+}
+
+/// One signal's part in a service's decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalPart {
+    /// The policy's name (a target's, or an alarm's).
+    pub name: String,
+    /// `sqs`, `metric` or `alarm`.
+    pub kind: String,
+    /// What was read (`None`: the read failed, or an alarm).
+    pub value: Option<f64>,
+    /// What it recommends (`None`: nothing this tick, such as a failed read held).
+    pub recommendation: Option<u32>,
+    pub why: String,
+}
+
+/// The limits one service is held to: the intersection of its policies' bounds, the strictest
+/// stabilisation and step limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceLimits {
+    pub min: u32,
+    pub max: u32,
+    pub stabilization_s: u64,
+    pub max_step_out: Option<StepLimit>,
+    pub max_step_in: Option<StepLimit>,
+}
+
+/// The recommendations of one service's recent ticks: a queue of (time, recommendation) whose
+/// recommendations strictly decrease, so that its front is the highest of the window and it
+/// never holds more than the window's distinct falling values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecommendationHistory(pub Vec<(i64, u32)>);
+
+/// At most this many entries are kept (a falling run longer than this loses its oldest).
+pub const HISTORY_LIMIT: usize = 64;
+
+impl RecommendationHistory {
+    /// The history with `recommendation` made at `now`, keeping what the window still needs.
+    /// An empty history starts from `current` (as HPA), so a fresh state does not scale in at
+    /// once.
+    pub fn with(&self, now: i64, recommendation: u32, current: u32, window_s: u64) -> Self {
+        let mut entries = self.0.clone();
+        if entries.is_empty() && window_s > 0 {
+            entries.push((now, current));
+        }
+        let oldest = now.saturating_sub(window_s as i64);
+        entries.retain(|(at, _)| *at > oldest || *at == now);
+        while entries.last().is_some_and(|(_, r)| *r <= recommendation) {
+            entries.pop();
+        }
+        entries.push((now, recommendation));
+        if entries.len() > HISTORY_LIMIT {
+            entries.drain(..entries.len() - HISTORY_LIMIT);
+        }
+        Self(entries)
+    }
+
+    /// The highest recommendation kept.
+    pub fn highest(&self) -> Option<u32> {
+        self.0.first().map(|(_, r)| *r)
+    }
+}
+
+/// What bounded a service's change, when something did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoundedBy {
+    Min,
+    Max,
+    Stabilization,
+    MaxStepOut,
+    MaxStepIn,
+}
+
+/// A service's decision for one tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetDecision {
+    pub desired_from: u32,
+    pub desired_to: u32,
+    /// The signal whose recommendation decided (the largest).
+    pub decided_by: Option<String>,
+    pub bounded_by: Option<BoundedBy>,
+    /// The history to keep for the next tick.
+    #[serde(skip)]
+    pub history: RecommendationHistory,
+    pub reason: String,
+}
+
+/// Decides one service's desired count from its signals' parts (see the module's rules).
+pub fn decide(
+    limits: ServiceLimits,
+    parts: &[SignalPart],
+    current: u32,
+    history: &RecommendationHistory,
+    now: i64,
+) -> TargetDecision {
+    let largest = parts
+        .iter()
+        .filter_map(|p| p.recommendation.map(|r| (r, p.name.as_str())))
+        .max_by_key(|(r, _)| *r);
+    let Some((recommended, by)) = largest else {
+        let to = current.clamp(limits.min, limits.max);
+        return TargetDecision {
+            desired_from: current,
+            desired_to: to,
+            decided_by: None,
+            bounded_by: bound_name(current, to, &limits),
+            history: history.clone(),
+            reason: "no signal recommends anything this tick: held".into(),
+        };
+    };
+    let history = history.with(now, recommended, current, limits.stabilization_s);
+    let mut to = recommended;
+    let mut bounded_by = None;
+    if to < current {
+        let floor = history.highest().unwrap_or(to).min(current);
+        if floor > to {
+            to = floor;
+            bounded_by = Some(BoundedBy::Stabilization);
+        }
+        if let Some(limit) = limits.max_step_in {
+            let lowest = current.saturating_sub(limit.tasks_from(current));
+            if to < lowest {
+                to = lowest;
+                bounded_by = Some(BoundedBy::MaxStepIn);
+            }
+        }
+    } else if to > current {
+        if let Some(limit) = limits.max_step_out {
+            let highest = current.saturating_add(limit.tasks_from(current));
+            if to > highest {
+                to = highest;
+                bounded_by = Some(BoundedBy::MaxStepOut);
+            }
+        }
+    }
+    let clamped = to.clamp(limits.min, limits.max);
+    if clamped != to {
+        bounded_by = bound_name(to, clamped, &limits);
+        to = clamped;
+    }
+    TargetDecision {
+        desired_from: current,
+        desired_to: to,
+        decided_by: Some(by.to_owned()),
+        bounded_by,
+        history,
+        reason: format!("{by} recommends {recommended}"),
+    }
+}
+
+fn bound_name(from: u32, to: u32, limits: &ServiceLimits) -> Option<BoundedBy> {
+    match to.cmp(&from) {
+        std::cmp::Ordering::Greater if to == limits.min => Some(BoundedBy::Min),
+        std::cmp::Ordering::Less if to == limits.max => Some(BoundedBy::Max),
+        _ => None,
+    }
+}
