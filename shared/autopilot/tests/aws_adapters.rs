@@ -437,3 +437,129 @@ fn the_template_keys_and_expires_the_state_table_by_the_adapters_names() {
         assert!(table.contains(&expected), "{expected}\nnot in\n{table}");
     }
 }
+
+/// A queue's backlog: visible messages, plus those in flight only when asked for.
+#[tokio::test]
+async fn a_queues_backlog_is_its_visible_messages_and_in_flight_when_asked() {
+    use autopilot::ports::BacklogReader;
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    const URL: &str = "https://sqs.us-east-1.amazonaws.com/111122223333/orders";
+    let answer = |with_in_flight: bool| {
+        let mut output = GetQueueAttributesOutput::builder()
+            .attributes(QueueAttributeName::ApproximateNumberOfMessages, "250");
+        if with_in_flight {
+            output = output.attributes(
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                "12",
+            );
+        }
+        output.build()
+    };
+    let visible = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+        .match_requests(|r| {
+            r.queue_url() == Some(URL)
+                && r.attribute_names() == [QueueAttributeName::ApproximateNumberOfMessages]
+        })
+        .then_output(move || answer(false));
+    let both = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+        .match_requests(|r| r.attribute_names().len() == 2)
+        .then_output(move || answer(true));
+    let gone = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+        .match_requests(|r| {
+            r.queue_url() == Some("https://sqs.us-east-1.amazonaws.com/111122223333/gone")
+        })
+        .then_error(|| {
+            aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError::generic(
+                ErrorMetadata::builder()
+                    .code("AWS.SimpleQueueService.NonExistentQueue")
+                    .message("The specified queue does not exist.")
+                    .build(),
+            )
+        });
+    let clients = clients().with_sqs(mock_client!(
+        aws_sdk_sqs,
+        RuleMode::MatchAny,
+        &[&gone, &visible, &both]
+    ));
+    assert_eq!(clients.backlog(URL, false).await.unwrap(), 250);
+    assert_eq!(clients.backlog(URL, true).await.unwrap(), 262);
+    let error = clients
+        .backlog(
+            "https://sqs.us-east-1.amazonaws.com/111122223333/gone",
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AwsCallFailed");
+    assert!(
+        error
+            .to_string()
+            .contains("AWS.SimpleQueueService.NonExistentQueue"),
+        "{error}"
+    );
+}
+
+/// GetMetricData: one call for the queries, each by its own id, latest datapoint first; a query
+/// without datapoints is left out.
+#[tokio::test]
+async fn metric_queries_give_each_its_latest_datapoint() {
+    use autopilot::ports::MetricReader;
+    use autopilot::scaling::target::{MetricSignal, ValueIs};
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::types::{MetricDataResult, ScanBy};
+    let signal = |expression: Option<&str>| MetricSignal {
+        namespace: expression.is_none().then(|| "AWS/SQS".to_owned()),
+        metric_name: expression
+            .is_none()
+            .then(|| "ApproximateNumberOfMessagesVisible".to_owned()),
+        dimensions: [("QueueName".to_owned(), "orders".to_owned())].into(),
+        statistic: "Maximum".into(),
+        expression: expression.map(str::to_owned),
+        period_s: 60,
+        value_is: ValueIs::Total,
+        account: None,
+    };
+    let answer = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| {
+            let queries = r.metric_data_queries();
+            let stat = queries[0].metric_stat();
+            r.scan_by() == Some(&ScanBy::TimestampDescending)
+                && queries.len() == 2
+                && queries[0].id() == Some("q0")
+                && stat.and_then(|s| s.stat()) == Some("Maximum")
+                && stat.and_then(|s| s.period()) == Some(60)
+                && queries[1].expression() == Some("SUM(METRICS())")
+                && r.end_time().map(|t| t.secs()) == Some(1_000_000)
+                && r.start_time().map(|t| t.secs()) == Some(1_000_000 - 300)
+        })
+        .then_output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("q0")
+                        .values(412.0)
+                        .values(100.0)
+                        .build(),
+                )
+                .metric_data_results(MetricDataResult::builder().id("q1").build())
+                .build()
+        });
+    let clients = clients().with_cloudwatch(mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        &[&answer]
+    ));
+    let values = clients
+        .latest_values(
+            &[
+                ("orders".to_owned(), signal(None)),
+                ("all".to_owned(), signal(Some("SUM(METRICS())"))),
+            ],
+            1_000_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(values, [("orders".to_owned(), 412.0)].into());
+    assert_eq!(answer.num_calls(), 1);
+}

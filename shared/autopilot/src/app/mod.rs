@@ -28,9 +28,9 @@ use crate::config::{ConfigSource, Deployment, NotifyConfig, StackConfig, ENV_SSM
 use crate::entry::{in_lambda, CommonArgs, Mode};
 use crate::error::{AutopilotError, Result};
 use crate::ports::{
-    AlarmReader, Clock, LogReader, Notifier, Reach, ReadReach, ScalableTargets, Scope, ScopedPorts,
-    ServiceReader, ServiceScaler, StateReader, StateStore, SystemClock, TagReader, TaskInspector,
-    TaskLister, TaskRunner, Unavailable,
+    AlarmReader, BacklogReader, Clock, LogReader, MetricReader, Notifier, Reach, ReadReach,
+    ScalableTargets, Scope, ScopedPorts, ServiceReader, ServiceScaler, StateReader, StateStore,
+    SystemClock, TagReader, TaskInspector, TaskLister, TaskRunner, Unavailable,
 };
 use crate::trust::Accounts;
 use publish::Courier;
@@ -50,6 +50,9 @@ pub struct Ports {
     pub targets: Arc<dyn ScalableTargets>,
     /// ECS resources' tags (routing rules that match on them).
     pub tags: Arc<dyn TagReader>,
+    /// SQS backlogs and CloudWatch metrics (target policies).
+    pub backlog: Arc<dyn BacklogReader>,
+    pub metrics: Arc<dyn MetricReader>,
     /// The reading ports of other accounts and regions (see [`Ports::in_scope`]).
     pub reach: ReadReach,
 }
@@ -110,6 +113,8 @@ impl Ports {
                 logs: scoped.logs,
                 targets: scoped.targets,
                 tags: scoped.tags,
+                backlog: scoped.backlog,
+                metrics: scoped.metrics,
                 ..self.clone()
             },
             None => self.clone(),
@@ -130,7 +135,8 @@ impl Ports {
         on_aws(clients, deployment, "task-triage", scoped)
     }
 
-    /// `alarm-scaler`: services, their desired count, alarms and scalable targets.
+    /// `alarm-scaler`: services, their desired count, alarms, scalable targets, and the SQS
+    /// backlogs and CloudWatch metrics of target policies.
     pub fn for_scaler(clients: &AwsClients, deployment: &Deployment) -> Wired {
         fn scoped(clients: &AwsClients) -> ScopedPorts {
             ScopedPorts {
@@ -138,6 +144,8 @@ impl Ports {
                 scaling: Arc::new(clients.clone()),
                 targets: Arc::new(clients.clone()),
                 tags: Arc::new(clients.clone()),
+                backlog: Arc::new(clients.clone()),
+                metrics: Arc::new(clients.clone()),
                 ..ScopedPorts::unwired()
             }
         }
@@ -190,6 +198,8 @@ fn on_aws(
             alarms: Arc::new(Unavailable),
             targets: scoped.targets,
             tags: scoped.tags,
+            backlog: scoped.backlog,
+            metrics: scoped.metrics,
             reach: ReadReach::new(reach.clone()),
         },
         state: state.map(|s| s as Arc<dyn StateStore>),

@@ -1,10 +1,14 @@
 //! CloudWatch adapter: the [`AlarmReader`] giving the current state of the configured alarms
-//! (DescribeAlarms), read on `alarm-scaler`'s tick to repeat steps while an alarm stays in ALARM.
+//! (DescribeAlarms), read on `alarm-scaler`'s tick to repeat steps while an alarm stays in ALARM;
+//! and the [`MetricReader`] of target policies (GetMetricData, up to 500 queries a call, each
+//! query's latest datapoint).
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricAlarm};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, ScanBy,
+};
 
 use super::{aws_error, AwsClients};
 use crate::arn::Arn;
@@ -14,10 +18,96 @@ use crate::events::alarm::{
     latest_datapoint_in_reason, threshold_in_reason, values_from_reason_data, AlarmTransition,
     Delivery,
 };
-use crate::ports::AlarmReader;
+use crate::ports::{AlarmReader, MetricReader};
+use crate::scaling::target::MetricSignal;
 
 /// DescribeAlarms accepts at most this many names per call.
 const NAMES_PER_CALL: usize = 100;
+/// GetMetricData accepts at most this many queries per call.
+const QUERIES_PER_CALL: usize = 500;
+
+#[async_trait]
+impl MetricReader for AwsClients {
+    async fn latest_values(
+        &self,
+        queries: &[(String, MetricSignal)],
+        now_s: i64,
+    ) -> Result<BTreeMap<String, f64>> {
+        let mut values = BTreeMap::new();
+        for chunk in queries.chunks(QUERIES_PER_CALL) {
+            // Query ids must start with a lower-case letter: `q<index>`, mapped back to keys.
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("q{i}")).collect();
+            let longest = chunk.iter().map(|(_, m)| m.period_s).max().unwrap_or(60);
+            let look_back = i64::from(longest.saturating_mul(5)).max(300);
+            let mut request = self
+                .cloudwatch()
+                .get_metric_data()
+                .start_time(aws_smithy_types::DateTime::from_secs(now_s - look_back))
+                .end_time(aws_smithy_types::DateTime::from_secs(now_s))
+                .scan_by(ScanBy::TimestampDescending);
+            for (id, (_, signal)) in ids.iter().zip(chunk) {
+                request = request.metric_data_queries(metric_query(id, signal));
+            }
+            let mut next_token: Option<String> = None;
+            loop {
+                let output = request
+                    .clone()
+                    .set_next_token(next_token.take())
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("cloudwatch", "GetMetricData", e))?;
+                for result in output.metric_data_results() {
+                    let (Some(id), Some(value)) = (result.id(), result.values().first()) else {
+                        continue;
+                    };
+                    let Some(index) = id.strip_prefix('q').and_then(|i| i.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
+                    if let Some((key, _)) = chunk.get(index) {
+                        // Descending: the first value seen of a query is its latest.
+                        values.entry(key.clone()).or_insert(*value);
+                    }
+                }
+                match output.next_token() {
+                    Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// One GetMetricData query for `signal`: its expression, or its metric and statistic.
+fn metric_query(id: &str, signal: &MetricSignal) -> MetricDataQuery {
+    let query = MetricDataQuery::builder().id(id).return_data(true);
+    let query = match &signal.expression {
+        Some(expression) => query.expression(expression).period(signal.period_s as i32),
+        None => {
+            let metric = Metric::builder()
+                .set_namespace(signal.namespace.clone())
+                .set_metric_name(signal.metric_name.clone())
+                .set_dimensions(Some(
+                    signal
+                        .dimensions
+                        .iter()
+                        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                        .collect(),
+                ))
+                .build();
+            query.metric_stat(
+                MetricStat::builder()
+                    .metric(metric)
+                    .period(signal.period_s as i32)
+                    .stat(&signal.statistic)
+                    .build(),
+            )
+        }
+    };
+    // A member's metric is read in the member's account (through its role), not by AccountId.
+    query.build()
+}
 
 #[async_trait]
 impl AlarmReader for AwsClients {

@@ -12,6 +12,7 @@ pub mod http;
 pub mod logs;
 pub mod reach;
 pub mod sns;
+pub mod sqs;
 pub mod ssm;
 pub mod state_table;
 pub mod webhook;
@@ -42,6 +43,7 @@ struct Clients {
     ssm: OnceLock<aws_sdk_ssm::Client>,
     cloudwatch: OnceLock<aws_sdk_cloudwatch::Client>,
     autoscaling: OnceLock<aws_sdk_applicationautoscaling::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
 }
 
 /// For each client: the accessor that builds it on first use, and a `with_` method that
@@ -72,6 +74,7 @@ clients! {
     ssm, with_ssm: aws_sdk_ssm::Client;
     cloudwatch, with_cloudwatch: aws_sdk_cloudwatch::Client;
     autoscaling, with_autoscaling: aws_sdk_applicationautoscaling::Client;
+    sqs, with_sqs: aws_sdk_sqs::Client;
 }
 
 impl AwsClients {
@@ -109,6 +112,7 @@ impl AwsClients {
             ssm: OnceLock::new(),
             cloudwatch: OnceLock::new(),
             autoscaling: OnceLock::new(),
+            sqs: OnceLock::new(),
         }))
     }
 

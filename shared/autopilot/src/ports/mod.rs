@@ -25,6 +25,7 @@ use crate::events::alarm::AlarmTransition;
 use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
+use crate::scaling::target::MetricSignal;
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{Claim, MutedLedger, MutedNotice, Stop, StormWindow};
 
@@ -373,6 +374,26 @@ pub trait ScalableTargets: Send + Sync + Debug {
     async fn service_bounds(&self, cluster: &str, service: &str) -> Result<Option<TargetBounds>>;
 }
 
+/// The work waiting in SQS queues (`alarm-scaler`'s target policies).
+#[async_trait]
+pub trait BacklogReader: Send + Sync + Debug {
+    /// The messages waiting in the queue at `url`: the visible ones, and with `in_flight` those
+    /// being processed too (`ApproximateNumberOfMessagesNotVisible`).
+    async fn backlog(&self, url: &str, in_flight: bool) -> Result<u64>;
+}
+
+/// CloudWatch metric values (`alarm-scaler`'s target policies).
+#[async_trait]
+pub trait MetricReader: Send + Sync + Debug {
+    /// The latest datapoint of each query, by its key, looking back a few of its periods from
+    /// `now_s`; a query with no datapoint there is left out.
+    async fn latest_values(
+        &self,
+        queries: &[(String, MetricSignal)],
+        now_s: i64,
+    ) -> Result<BTreeMap<String, f64>>;
+}
+
 /// The account and region a resource lives in: where the calls about it must go.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope {
@@ -431,6 +452,8 @@ pub struct ScopedPorts {
     pub logs: std::sync::Arc<dyn LogReader>,
     pub targets: std::sync::Arc<dyn ScalableTargets>,
     pub tags: std::sync::Arc<dyn TagReader>,
+    pub backlog: std::sync::Arc<dyn BacklogReader>,
+    pub metrics: std::sync::Arc<dyn MetricReader>,
 }
 
 /// The reading ports of one account and region: [`ScopedPorts`] without its writers.
@@ -442,6 +465,8 @@ pub struct ScopedReaders {
     pub logs: std::sync::Arc<dyn LogReader>,
     pub targets: std::sync::Arc<dyn ScalableTargets>,
     pub tags: std::sync::Arc<dyn TagReader>,
+    pub backlog: std::sync::Arc<dyn BacklogReader>,
+    pub metrics: std::sync::Arc<dyn MetricReader>,
 }
 
 impl From<ScopedPorts> for ScopedReaders {
@@ -453,6 +478,8 @@ impl From<ScopedPorts> for ScopedReaders {
             logs: ports.logs,
             targets: ports.targets,
             tags: ports.tags,
+            backlog: ports.backlog,
+            metrics: ports.metrics,
         }
     }
 }
@@ -469,7 +496,9 @@ impl ScopedPorts {
             task_list: port.clone(),
             logs: port.clone(),
             targets: port.clone(),
-            tags: port,
+            tags: port.clone(),
+            backlog: port.clone(),
+            metrics: port,
         }
     }
 
@@ -487,7 +516,9 @@ impl ScopedPorts {
             task_list: port.clone(),
             logs: port.clone(),
             targets: port.clone(),
-            tags: port,
+            tags: port.clone(),
+            backlog: port.clone(),
+            metrics: port,
         }
     }
 }
@@ -625,6 +656,24 @@ impl TagReader for Unreachable {
     }
 }
 
+#[async_trait]
+impl BacklogReader for Unreachable {
+    async fn backlog(&self, _: &str, _: bool) -> Result<u64> {
+        self.fail()
+    }
+}
+
+#[async_trait]
+impl MetricReader for Unreachable {
+    async fn latest_values(
+        &self,
+        _: &[(String, MetricSignal)],
+        _: i64,
+    ) -> Result<BTreeMap<String, f64>> {
+        self.fail()
+    }
+}
+
 /// The system clock and tokio's timer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -732,6 +781,24 @@ impl ScalableTargets for Unavailable {
 impl TagReader for Unavailable {
     async fn resource_tags(&self, _: &str) -> Result<BTreeMap<String, String>> {
         unavailable("ListTagsForResource")
+    }
+}
+
+#[async_trait]
+impl BacklogReader for Unavailable {
+    async fn backlog(&self, _: &str, _: bool) -> Result<u64> {
+        unavailable("GetQueueAttributes")
+    }
+}
+
+#[async_trait]
+impl MetricReader for Unavailable {
+    async fn latest_values(
+        &self,
+        _: &[(String, MetricSignal)],
+        _: i64,
+    ) -> Result<BTreeMap<String, f64>> {
+        unavailable("GetMetricData")
     }
 }
 

@@ -25,12 +25,13 @@ use crate::events::ecs::TaskDetail;
 use crate::incident::Incident;
 use crate::notify::Publish;
 use crate::ports::{
-    AlarmReader, ClaimReader, ClaimWriter, Clock, Counting, IncidentReader, IncidentWriter,
-    LogReader, MuteReader, MuteWriter, Notifier, Reach, ReadReach, RetryAfter, RunWriter,
-    ScalableTargets, ScalingReader, ScalingWriter, Scope, ScopedPorts, ServiceReader,
-    ServiceScaler, StateReader, StateStore, StormReader, StormWriter, TagReader, TaskInspector,
-    TaskLister, TaskRunner, WatchReader, WatchWriter, WebhookReply,
+    AlarmReader, BacklogReader, ClaimReader, ClaimWriter, Clock, Counting, IncidentReader,
+    IncidentWriter, LogReader, MetricReader, MuteReader, MuteWriter, Notifier, Reach, ReadReach,
+    RetryAfter, RunWriter, ScalableTargets, ScalingReader, ScalingWriter, Scope, ScopedPorts,
+    ServiceReader, ServiceScaler, StateReader, StateStore, StormReader, StormWriter, TagReader,
+    TaskInspector, TaskLister, TaskRunner, WatchReader, WatchWriter, WebhookReply,
 };
+use crate::scaling::target::MetricSignal;
 use crate::scaling::{ScalingMemory, TargetBounds};
 use crate::state::{
     claimable, refused_claim, Claim, ClaimRecord, ClaimStatus, MutedLedger, MutedNotice, Stop,
@@ -1172,6 +1173,98 @@ impl ScalableTargets for FakeTargets {
     }
 }
 
+/// A value a fake read gives, or the error code it fails with.
+type Read<T> = std::result::Result<T, String>;
+
+/// SQS backlogs and CloudWatch metric values in memory (target policies), as a test sets
+/// them: a queue or metric set to fail makes its read an error, as AWS would answer it.
+#[derive(Debug)]
+pub struct FakeSignals {
+    recorder: Arc<Recorder>,
+    /// Per queue URL: (visible, in flight), or the error code its read fails with.
+    backlogs: Mutex<HashMap<String, Read<(u64, u64)>>>,
+    /// Per query key: the latest value, or the error code the read fails with.
+    metrics: Mutex<HashMap<String, Read<f64>>>,
+}
+
+impl FakeSignals {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            recorder,
+            backlogs: Mutex::default(),
+            metrics: Mutex::default(),
+        }
+    }
+
+    /// The queue at `url` holds `visible` messages and `in_flight` being processed.
+    pub fn set_backlog(&self, url: &str, visible: u64, in_flight: u64) {
+        lock(&self.backlogs).insert(url.into(), Ok((visible, in_flight)));
+    }
+
+    /// Reading the queue at `url` fails with `code`.
+    pub fn fail_backlog(&self, url: &str, code: &str) {
+        lock(&self.backlogs).insert(url.into(), Err(code.into()));
+    }
+
+    /// The metric query `key` reads `value`.
+    pub fn set_metric(&self, key: &str, value: f64) {
+        lock(&self.metrics).insert(key.into(), Ok(value));
+    }
+
+    /// Reading the metric query `key` fails with `code` (the whole call, as GetMetricData's).
+    pub fn fail_metric(&self, key: &str, code: &str) {
+        lock(&self.metrics).insert(key.into(), Err(code.into()));
+    }
+}
+
+fn signal_error(service: &'static str, operation: &'static str, code: &str) -> AutopilotError {
+    AutopilotError::Aws {
+        service,
+        operation,
+        code: code.to_owned(),
+        message: format!("{code} (fake)"),
+    }
+}
+
+#[async_trait]
+impl BacklogReader for FakeSignals {
+    async fn backlog(&self, url: &str, in_flight: bool) -> Result<u64> {
+        self.recorder.enter("sqs", "GetQueueAttributes")?;
+        match lock(&self.backlogs).get(url) {
+            Some(Ok((visible, flying))) => Ok(visible + if in_flight { *flying } else { 0 }),
+            Some(Err(code)) => Err(signal_error("sqs", "GetQueueAttributes", code)),
+            None => Err(signal_error(
+                "sqs",
+                "GetQueueAttributes",
+                "AWS.SimpleQueueService.NonExistentQueue",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl MetricReader for FakeSignals {
+    async fn latest_values(
+        &self,
+        queries: &[(String, MetricSignal)],
+        _: i64,
+    ) -> Result<BTreeMap<String, f64>> {
+        self.recorder.enter("cloudwatch", "GetMetricData")?;
+        let metrics = lock(&self.metrics);
+        let mut values = BTreeMap::new();
+        for (key, _) in queries {
+            match metrics.get(key) {
+                Some(Ok(value)) => {
+                    values.insert(key.clone(), *value);
+                }
+                Some(Err(code)) => return Err(signal_error("cloudwatch", "GetMetricData", code)),
+                None => {}
+            }
+        }
+        Ok(values)
+    }
+}
+
 /// The account every world's fixtures come from, in `us-east-1`: the functions' own.
 pub const HOME_ACCOUNT: &str = "111122223333";
 /// The member accounts every world's stack acts for: the first is reached through the fakes a
@@ -1219,6 +1312,7 @@ pub struct FakeMember {
     pub ecs: Arc<FakeEcs>,
     pub logs: Arc<FakeLogs>,
     pub targets: Arc<FakeTargets>,
+    pub signals: Arc<FakeSignals>,
 }
 
 /// Member accounts reached through their role, as [`crate::aws::reach::MemberRoles`] does:
@@ -1242,6 +1336,7 @@ impl FakeMembers {
                     ecs: Arc::new(FakeEcs::new(calls.clone())),
                     logs: Arc::new(FakeLogs::new(calls.clone())),
                     targets: Arc::new(FakeTargets::new(calls.clone())),
+                    signals: Arc::new(FakeSignals::new(calls.clone())),
                     calls,
                 })
             })
@@ -1276,6 +1371,8 @@ impl Reach for FakeMembers {
             logs: member.logs.clone(),
             targets: member.targets.clone(),
             tags: member.ecs.clone(),
+            backlog: member.signals.clone(),
+            metrics: member.signals.clone(),
         })
     }
 }
@@ -1291,6 +1388,7 @@ pub struct World {
     pub logs: Arc<FakeLogs>,
     pub alarms: Arc<FakeAlarms>,
     pub targets: Arc<FakeTargets>,
+    pub signals: Arc<FakeSignals>,
     pub members: Arc<FakeMembers>,
 }
 
@@ -1314,6 +1412,7 @@ impl World {
             logs: Arc::new(FakeLogs::new(calls.clone())),
             alarms: Arc::new(FakeAlarms::new(calls.clone())),
             targets: Arc::new(FakeTargets::new(calls.clone())),
+            signals: Arc::new(FakeSignals::new(calls.clone())),
             members: Arc::default(),
             calls,
         }
@@ -1330,6 +1429,8 @@ impl World {
             alarms: self.alarms.clone(),
             targets: self.targets.clone(),
             tags: self.ecs.clone(),
+            backlog: self.signals.clone(),
+            metrics: self.signals.clone(),
             reach: ReadReach::new(self.members.clone()),
         }
     }

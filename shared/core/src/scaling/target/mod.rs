@@ -136,7 +136,8 @@ pub struct MetricSignal {
     pub period_s: u32,
     #[serde(default)]
     pub value_is: ValueIs,
-    /// The account whose metric it is, when not the stack's own (a member's).
+    /// The account whose metric it is, when not the stack's own (a member's): read there,
+    /// through that member's role.
     #[serde(default)]
     pub account: Option<String>,
 }
