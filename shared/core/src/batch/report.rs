@@ -209,14 +209,13 @@ pub fn run_notice(facts: &RunFacts<'_>) -> Notice {
             lines: advice,
         });
     }
-    let mut link_list = Vec::new();
-    if let Some(url) = facts
+    let link_list: Vec<Link> = facts
         .region
-        .and_then(|region| links::cluster_tasks_url(region, cluster))
-    {
-        let label = "Cluster tasks".into();
-        link_list.push(Link { label, url });
-    }
+        .and_then(|region| {
+            Link::console("Cluster tasks", links::cluster_tasks_url(region, cluster))
+        })
+        .into_iter()
+        .collect();
     Notice {
         job: Some(facts.job.to_owned()),
         source: Source::Batch,
@@ -374,9 +373,10 @@ pub fn completion_notice(
     if let (Some(region), Some(cluster)) = (notice.region.clone(), task.cluster_name()) {
         if let Some(task_id) = task.task_id() {
             if !notice.links.iter().any(|l| l.label == "Task") {
-                if let Some(url) = links::task_url(&region, cluster, task_id) {
-                    let label = "Task".into();
-                    notice.links.insert(0, Link { label, url });
+                if let Some(link) =
+                    Link::console("Task", links::task_url(&region, cluster, task_id))
+                {
+                    notice.links.insert(0, link);
                 }
             }
         }

@@ -35,6 +35,17 @@ pub struct Link {
     pub url: String,
 }
 
+impl Link {
+    /// A console link labelled `label`, when its URL could be made (the links module makes
+    /// none for a region not of AWS's shape).
+    pub fn console(label: &str, url: Option<String>) -> Option<Self> {
+        url.map(|url| Self {
+            label: label.into(),
+            url,
+        })
+    }
+}
+
 /// A titled block of lines in the readable text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Section {

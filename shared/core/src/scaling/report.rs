@@ -109,12 +109,14 @@ pub fn scaling_notice(
     }
     let mut links = Vec::new();
     if let Some(region) = target.region {
-        let service = links::service_url(region, cluster, service).map(|url| ("Service", url));
-        let alarm = links::alarm_url(region, &alarm.alarm_name).map(|url| ("Alarm", url));
-        links.extend(service.into_iter().chain(alarm).map(|(label, url)| Link {
-            label: label.into(),
-            url,
-        }));
+        links.extend(Link::console(
+            "Service",
+            links::service_url(region, cluster, service),
+        ));
+        links.extend(Link::console(
+            "Alarm",
+            links::alarm_url(region, &alarm.alarm_name),
+        ));
     }
     let mut sections = Vec::new();
     if let Some(reason) = &alarm.reason {

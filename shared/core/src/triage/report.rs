@@ -77,14 +77,7 @@ fn base_links(region: Option<&str>, task: &TaskDetail, enrichment: &Enrichment) 
         return Vec::new();
     };
     let mut out = Vec::new();
-    let mut push = |label: &str, url: Option<String>| {
-        if let Some(url) = url {
-            out.push(Link {
-                label: label.into(),
-                url,
-            });
-        }
-    };
+    let mut push = |label: &str, url: Option<String>| out.extend(Link::console(label, url));
     if let (Some(cluster), Some(task_id)) = (task.cluster_name(), task.task_id()) {
         push("Task", links::task_url(region, cluster, task_id));
         if let Some(service) = task.task_group().as_ref().and_then(TaskGroup::service) {

@@ -218,11 +218,7 @@ pub fn service_notice(
     }
     let links = match (&region, &cluster, &service) {
         (Some(region), Some(cluster), Some(service)) => {
-            links::service_url(region, cluster, service)
-                .map(|url| Link {
-                    label: "Service".into(),
-                    url,
-                })
+            Link::console("Service", links::service_url(region, cluster, service))
                 .into_iter()
                 .collect()
         }
@@ -280,16 +276,10 @@ pub fn watch_notice(
     storm: Option<&StormWindow>,
     region: Option<&str>,
 ) -> Notice {
-    let links = match region {
-        Some(region) => links::service_url(region, cluster, service)
-            .map(|url| Link {
-                label: "Service".into(),
-                url,
-            })
-            .into_iter()
-            .collect(),
-        None => Vec::new(),
-    };
+    let links = region
+        .and_then(|region| Link::console("Service", links::service_url(region, cluster, service)))
+        .into_iter()
+        .collect();
     let mut facts = vec![
         ("Cluster".to_owned(), cluster.to_owned()),
         ("Service".to_owned(), service.to_owned()),
@@ -352,16 +342,13 @@ pub fn resolved_notice(incident: &Incident, region: Option<&str>) -> Notice {
         facts.push(("Muted".to_owned(), muted.clone()));
     }
     facts.push(("Ended by".to_owned(), by.to_owned()));
-    let links = match region {
-        Some(region) => links::service_url(region, &incident.cluster, &incident.service)
-            .map(|url| Link {
-                label: "Service".into(),
-                url,
-            })
-            .into_iter()
-            .collect(),
-        None => Vec::new(),
-    };
+    let links = region
+        .and_then(|region| {
+            let url = links::service_url(region, &incident.cluster, &incident.service);
+            Link::console("Service", url)
+        })
+        .into_iter()
+        .collect();
     Notice {
         job: None,
         source: Source::Triage,
