@@ -119,6 +119,7 @@ async fn losing_the_race_for_the_service_means_deciding_again_inside_the_cooldow
     world.state.scale_concurrently(ScalingMemory {
         last_scale_out_at: Some(START),
         last_scale_in_at: None,
+        ..Default::default()
     });
     let outcome = one(&scaler(&world), fixture(ALARM)).await.unwrap();
     assert_eq!(outcome.action, Action::None);

@@ -49,6 +49,8 @@ pub mod attr {
     pub const LAST_CHANGE: &str = "last_change";
     pub const LAST_SCALE_OUT_AT: &str = "last_scale_out_at";
     pub const LAST_SCALE_IN_AT: &str = "last_scale_in_at";
+    /// The target policies' memory of a service, as JSON.
+    pub const TARGETS: &str = "targets";
     pub const ROUNDS: &str = "rounds";
     pub const TASKS: &str = "tasks";
     pub const INCIDENT: &str = "incident";
@@ -489,13 +491,25 @@ impl ScalingReader for StateTable {
     async fn scaling_memory(&self, key: &str) -> Result<(ScalingMemory, u64)> {
         Ok(match self.get(key).await? {
             None => (ScalingMemory::default(), 0),
-            Some(item) => (
-                ScalingMemory {
-                    last_scale_out_at: get_n(&item, LAST_SCALE_OUT_AT),
-                    last_scale_in_at: get_n(&item, LAST_SCALE_IN_AT),
-                },
-                get_n(&item, REVISION).unwrap_or_default(),
-            ),
+            Some(item) => {
+                let targets = match get_s(&item, TARGETS) {
+                    None => Default::default(),
+                    Some(text) => serde_json::from_str(&text).map_err(|e| AutopilotError::Aws {
+                        service: "dynamodb",
+                        operation: "GetItem",
+                        code: "UnreadableScalingMemory".into(),
+                        message: format!("{key}: {e}"),
+                    })?,
+                };
+                (
+                    ScalingMemory {
+                        last_scale_out_at: get_n(&item, LAST_SCALE_OUT_AT),
+                        last_scale_in_at: get_n(&item, LAST_SCALE_IN_AT),
+                        targets,
+                    },
+                    get_n(&item, REVISION).unwrap_or_default(),
+                )
+            }
         })
     }
 }
@@ -536,6 +550,18 @@ impl ScalingWriter for StateTable {
                 }
                 None => remove.push(name),
             }
+        }
+        if memory.targets.is_empty() {
+            remove.push(TARGETS);
+        } else {
+            let text = serde_json::to_string(&memory.targets).map_err(|e| AutopilotError::Aws {
+                service: "dynamodb",
+                operation: "UpdateItem",
+                code: "UnwritableScalingMemory".into(),
+                message: format!("{key}: {e}"),
+            })?;
+            set.push(format!("{TARGETS} = :targets"));
+            request = request.expression_attribute_values(":targets", s(text));
         }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {

@@ -8,6 +8,7 @@
 
 use crate::incident::Incident;
 use crate::ports::{Counting, StateStore};
+use crate::scaling::target::{RecommendationHistory, TargetMemory};
 use crate::scaling::ScalingMemory;
 use crate::state::{Claim, MutedLedger, MutedNotice, Stop, StormWindow};
 
@@ -273,6 +274,7 @@ pub async fn scaling_memory(state: &dyn StateStore, prefix: &str) {
     let out = ScalingMemory {
         last_scale_out_at: Some(1_000),
         last_scale_in_at: None,
+        ..Default::default()
     };
     assert!(
         state.record_scaling(&key, 0, &out, "1 -> 3").await.unwrap(),
@@ -284,12 +286,18 @@ pub async fn scaling_memory(state: &dyn StateStore, prefix: &str) {
     );
     assert_eq!(
         state.scaling_memory(&key).await.unwrap(),
-        (out, 1),
+        (out.clone(), 1),
         "after the first"
     );
+    // The target policies' memory rides along: history, zero_since and failures per target.
     let both = ScalingMemory {
         last_scale_out_at: Some(1_000),
         last_scale_in_at: Some(2_000),
+        targets: TargetMemory {
+            history: RecommendationHistory(vec![(1_900, 7), (1_960, 4)]),
+            zero_since: [("orders".to_owned(), 1_950)].into(),
+            failures: [("cpu".to_owned(), 2)].into(),
+        },
     };
     assert!(
         state
@@ -300,12 +308,13 @@ pub async fn scaling_memory(state: &dyn StateStore, prefix: &str) {
     );
     assert_eq!(
         state.scaling_memory(&key).await.unwrap(),
-        (both, 2),
+        (both.clone(), 2),
         "after the second"
     );
     let in_only = ScalingMemory {
         last_scale_out_at: None,
         last_scale_in_at: Some(3_000),
+        ..Default::default()
     };
     assert!(
         state
@@ -317,7 +326,7 @@ pub async fn scaling_memory(state: &dyn StateStore, prefix: &str) {
     assert_eq!(
         state.scaling_memory(&key).await.unwrap(),
         (in_only, 3),
-        "a time taken away"
+        "a time and the targets' memory taken away"
     );
 }
 

@@ -502,7 +502,7 @@ impl ScalingReader for MemoryState {
         self.recorder.enter("dynamodb", "GetItem")?;
         Ok(lock(&self.scaling)
             .get(key)
-            .map(|(memory, revision, _)| (*memory, *revision))
+            .map(|(memory, revision, _)| (memory.clone(), *revision))
             .unwrap_or_default())
     }
 }
@@ -532,7 +532,7 @@ impl ScalingWriter for MemoryState {
         }
         scaling.insert(
             key.to_owned(),
-            (*memory, expected_revision + 1, change.to_owned()),
+            (memory.clone(), expected_revision + 1, change.to_owned()),
         );
         Ok(true)
     }

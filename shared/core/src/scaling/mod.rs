@@ -64,11 +64,13 @@ pub struct TargetBounds {
     pub max: u32,
 }
 
-/// When the service was last scaled by us, in epoch seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+/// What the scaler keeps per service: when it last scaled it (epoch seconds), for the
+/// cooldowns of every signal of the service, and what its target policies remember.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct ScalingMemory {
     pub last_scale_out_at: Option<i64>,
     pub last_scale_in_at: Option<i64>,
+    pub targets: target::TargetMemory,
 }
 
 impl ScalingMemory {
@@ -78,7 +80,7 @@ impl ScalingMemory {
 }
 
 /// Everything a decision looks at.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ScalingInput<'a> {
     pub policy: &'a ScalingPolicy,
     pub state: AlarmState,

@@ -158,6 +158,7 @@ fn cooldowns_per_direction() {
     i.memory = ScalingMemory {
         last_scale_out_at: None,
         last_scale_in_at: Some(i.now - 10),
+        ..Default::default()
     };
     assert_eq!(decide(&i).action, Action::ScaleOut);
     // … but a scale-in may not interrupt a scale-out cooldown.
@@ -168,6 +169,7 @@ fn cooldowns_per_direction() {
     i.memory = ScalingMemory {
         last_scale_out_at: None,
         last_scale_in_at: Some(i.now - 299),
+        ..Default::default()
     };
     assert_eq!(decide(&i).refusal, Some(Refusal::Cooldown));
     i.memory.last_scale_in_at = Some(i.now - 300);
@@ -432,6 +434,7 @@ proptest! {
             memory: ScalingMemory {
                 last_scale_out_at: since_out.map(|s| now - s),
                 last_scale_in_at: since_in.map(|s| now - s),
+                ..Default::default()
             },
             now,
         };
@@ -490,4 +493,21 @@ proptest! {
         let to_high = decide(&i).to;
         prop_assert!(to_high >= to_low);
     }
+}
+
+/// An alarm's change keeps what the service's target policies remember (one item per service).
+#[test]
+fn an_alarm_change_keeps_the_target_policies_memory() {
+    let p = policy();
+    let mut i = input(&p, AlarmState::Alarm, 2);
+    i.metric_value = Some(150.0);
+    i.memory
+        .targets
+        .zero_since
+        .insert("orders".into(), i.now - 60);
+    let d = decide(&i);
+    assert_eq!(d.action, Action::ScaleOut);
+    let next = d.memory_after(i.memory.clone(), i.now);
+    assert_eq!(next.last_scale_out_at, Some(i.now));
+    assert_eq!(next.targets, i.memory.targets);
 }

@@ -61,7 +61,7 @@ impl AlarmScaler {
                 threshold: alarm.threshold,
                 service: observed,
                 target_bounds: bounds,
-                memory,
+                memory: memory.clone(),
                 now,
             });
             let acting = self
@@ -72,7 +72,7 @@ impl AlarmScaler {
             let Some((writers, state)) = acting else {
                 return Ok(Attempt::Done(decided));
             };
-            let next = decided.memory_after(memory, now);
+            let next = decided.memory_after(memory.clone(), now);
             let change = decided.change_text(&alarm.alarm_name);
             if !state.record_scaling(&key, revision, &next, &change).await? {
                 let attempt = attempt + 1;

@@ -506,6 +506,25 @@ impl RecommendationHistory {
     }
 }
 
+/// What a service's target policies remember between ticks (kept with its scaling memory, one
+/// item per service, so that alarm and target decisions on it are serialised by one revision).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TargetMemory {
+    /// The service's recent recommendations (scale-in stabilisation).
+    pub history: RecommendationHistory,
+    /// Per target: since when its value has been 0 (epoch seconds).
+    pub zero_since: BTreeMap<String, i64>,
+    /// Per target: failed reads in a row.
+    pub failures: BTreeMap<String, u32>,
+}
+
+impl TargetMemory {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
 /// What bounded a service's change, when something did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
