@@ -237,12 +237,13 @@ pub fn queue_place(url: &str) -> Option<QueuePlace<'_>> {
         })
 }
 
-/// Validates every target; errors name `scaling.targets.<name>.<field>`.
+/// Validates every target, and that the targets of one service have bounds in common; errors
+/// name `scaling.targets.<name>.<field>`.
 pub fn validate(targets: &TargetPolicies) -> Result<()> {
     for (name, target) in targets {
         target.validate(&format!("scaling.targets.{name}"))?;
     }
-    Ok(())
+    by_service(targets).map(|_| ())
 }
 
 impl TargetPolicy {
@@ -619,4 +620,173 @@ fn bound_name(from: u32, to: u32, limits: &ServiceLimits) -> Option<BoundedBy> {
         std::cmp::Ordering::Less if to == limits.max => Some(BoundedBy::Max),
         _ => None,
     }
+}
+
+/// The target policies of one service.
+#[derive(Debug, Clone)]
+pub struct ServiceTargets<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    /// Its policies, by name.
+    pub targets: Vec<(&'a str, &'a TargetPolicy)>,
+}
+
+/// The target policies grouped by the service they size. Several on one service are held to the
+/// intersection of their bounds: an empty one is `InvalidConfig` naming both policies.
+pub fn by_service(targets: &TargetPolicies) -> Result<Vec<ServiceTargets<'_>>> {
+    let mut grouped: BTreeMap<(&str, &str), Vec<(&str, &TargetPolicy)>> = BTreeMap::new();
+    for (name, target) in targets {
+        grouped
+            .entry((target.cluster.as_str(), target.service.as_str()))
+            .or_default()
+            .push((name.as_str(), target));
+    }
+    let mut services = Vec::new();
+    for ((cluster, service), targets) in grouped {
+        let (low, high) = (
+            targets.iter().max_by_key(|(_, t)| t.min),
+            targets.iter().min_by_key(|(_, t)| t.max),
+        );
+        if let (Some((low_name, low)), Some((high_name, high))) = (low, high) {
+            if low.min > high.max {
+                return Err(AutopilotError::invalid_config(
+                    format!("scaling.targets.{low_name}.min"),
+                    format!(
+                        "{} is above the max of scaling.targets.{high_name} ({}), which sizes the \
+                         same service {cluster}/{service}: their bounds do not meet",
+                        low.min, high.max
+                    ),
+                ));
+            }
+        }
+        services.push(ServiceTargets {
+            cluster,
+            service,
+            targets,
+        });
+    }
+    Ok(services)
+}
+
+impl ServiceTargets<'_> {
+    /// The limits at `current` tasks: the intersection of the bounds, the longest stabilisation
+    /// and the strictest step limits (each worked out in tasks from `current`).
+    pub fn limits_at(&self, current: u32) -> ServiceLimits {
+        let policies = || self.targets.iter().map(|(_, t)| *t);
+        let strictest = |limit: fn(&TargetPolicy) -> Option<StepLimit>| {
+            policies()
+                .filter_map(limit)
+                .map(|l| l.tasks_from(current))
+                .min()
+                .map(StepLimit::Tasks)
+        };
+        ServiceLimits {
+            min: policies().map(|t| t.min).max().unwrap_or(0),
+            max: policies().map(|t| t.max).min().unwrap_or(0),
+            stabilization_s: policies()
+                .map(|t| t.scale_in_stabilization_s)
+                .max()
+                .unwrap_or(0),
+            max_step_out: strictest(|t| t.max_step_out),
+            max_step_in: strictest(|t| t.max_step_in),
+        }
+    }
+}
+
+/// What one signal's read gave this tick.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    Value(f64),
+    /// The read failed (or gave no datapoint), and why.
+    Failed(String),
+}
+
+/// A change in a signal's reading worth telling once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum ReadingEvent {
+    /// `fallback_after` reads in a row failed: the fallback applies from now on.
+    FallingBack { target: String, reason: String },
+    /// A read succeeded again after the fallback applied.
+    Recovered { target: String },
+}
+
+/// Each signal's part this tick from its reading, and the memory for the next one: `zero_since`
+/// set while a value is 0 (and cleared otherwise); failed reads counted in a row, the fallback
+/// applied from the `fallback_after`-th (and told once), and its recovery told once.
+pub fn parts_of(
+    service: &ServiceTargets<'_>,
+    readings: &BTreeMap<String, Reading>,
+    running: u32,
+    current: u32,
+    memory: &mut TargetMemory,
+    now: i64,
+) -> (Vec<SignalPart>, Vec<ReadingEvent>) {
+    let mut parts = Vec::new();
+    let mut events = Vec::new();
+    for (name, target) in &service.targets {
+        let name = (*name).to_owned();
+        let reading = readings
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| Reading::Failed("not read".into()));
+        match reading {
+            Reading::Value(value) => {
+                let failed_before = memory.failures.remove(&name).unwrap_or(0);
+                if failed_before >= target.fallback_after {
+                    events.push(ReadingEvent::Recovered {
+                        target: name.clone(),
+                    });
+                }
+                if value <= 0.0 {
+                    memory.zero_since.entry(name.clone()).or_insert(now);
+                } else {
+                    memory.zero_since.remove(&name);
+                }
+                let zero_since = memory.zero_since.get(&name).copied();
+                let (recommendation, why) =
+                    target.recommend(value, running, current, zero_since, now);
+                parts.push(SignalPart {
+                    name,
+                    kind: target.kind().into(),
+                    value: Some(value),
+                    recommendation: Some(recommendation),
+                    why,
+                });
+            }
+            Reading::Failed(reason) => {
+                let failures = memory.failures.entry(name.clone()).or_insert(0);
+                *failures = failures.saturating_add(1);
+                let failures = *failures;
+                if failures == target.fallback_after {
+                    events.push(ReadingEvent::FallingBack {
+                        target: name.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                let (recommendation, why) = if failures < target.fallback_after {
+                    (
+                        None,
+                        format!(
+                            "read failed ({failures} of {} before the fallback): {reason}",
+                            target.fallback_after
+                        ),
+                    )
+                } else {
+                    match target.fallback {
+                        Fallback::Hold => (None, format!("fallback: hold ({reason})")),
+                        Fallback::Count(n) => (Some(n), format!("fallback: {n} tasks ({reason})")),
+                    }
+                };
+                parts.push(SignalPart {
+                    name,
+                    kind: target.kind().into(),
+                    value: None,
+                    recommendation,
+                    why,
+                });
+            }
+        }
+    }
+    (parts, events)
 }

@@ -365,3 +365,109 @@ proptest! {
         }
     }
 }
+
+fn targets(entries: &[(&str, TargetPolicy)]) -> TargetPolicies {
+    entries
+        .iter()
+        .map(|(name, p)| ((*name).to_owned(), p.clone()))
+        .collect()
+}
+
+#[test]
+fn targets_on_one_service_meet_in_their_bounds_or_are_refused_naming_both() {
+    let mut cpu = policy(2, 30);
+    cpu.max_step_out = Some(StepLimit::Percent(100.0));
+    cpu.scale_in_stabilization_s = 600;
+    let mut queue = policy(0, 20);
+    queue.max_step_out = Some(StepLimit::Tasks(3));
+    let config = targets(&[("cpu", cpu.clone()), ("queue", queue.clone())]);
+    let services = by_service(&config).unwrap();
+    let [orders] = &services[..] else {
+        panic!("one service: {services:?}")
+    };
+    let limits = orders.limits_at(10);
+    assert_eq!(
+        (limits.min, limits.max, limits.stabilization_s),
+        (2, 20, 600)
+    );
+    // At 10 tasks, 100 % is 10 and 3 is stricter; at 2 tasks, 100 % (2) is.
+    assert_eq!(limits.max_step_out, Some(StepLimit::Tasks(3)));
+    assert_eq!(orders.limits_at(2).max_step_out, Some(StepLimit::Tasks(2)));
+    assert_eq!(limits.max_step_in, None);
+
+    let mut apart = policy(25, 40);
+    apart.cluster = "shop".into();
+    let error = by_service(&targets(&[("big", apart), ("queue", queue)])).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("scaling.targets.big.min"), "{text}");
+    assert!(text.contains("scaling.targets.queue"), "{text}");
+}
+
+#[test]
+fn a_failing_read_holds_then_falls_back_told_once_and_its_recovery_too() {
+    let mut p = policy(0, 20);
+    p.fallback_after = 2;
+    p.fallback = Fallback::Count(4);
+    let config = targets(&[("orders", p)]);
+    let services = by_service(&config).unwrap();
+    let service = &services[0];
+    let mut memory = TargetMemory::default();
+    let failed: BTreeMap<String, Reading> =
+        [("orders".to_owned(), Reading::Failed("AccessDenied".into()))].into();
+    // First failure: nothing recommended (held), nothing told.
+    let (parts, events) = parts_of(service, &failed, 3, 3, &mut memory, 0);
+    assert_eq!((parts[0].recommendation, events.len()), (None, 0));
+    // Second: the fallback applies, told once.
+    let (parts, events) = parts_of(service, &failed, 3, 3, &mut memory, 60);
+    assert_eq!(parts[0].recommendation, Some(4));
+    assert_eq!(
+        events,
+        [ReadingEvent::FallingBack {
+            target: "orders".into(),
+            reason: "AccessDenied".into()
+        }]
+    );
+    // Third: still falling back, not told again.
+    let (parts, events) = parts_of(service, &failed, 3, 3, &mut memory, 120);
+    assert_eq!((parts[0].recommendation, events.len()), (Some(4), 0));
+    // A value again: recovered, told once; the count is gone from the memory.
+    let read: BTreeMap<String, Reading> = [("orders".to_owned(), Reading::Value(250.0))].into();
+    let (parts, events) = parts_of(service, &read, 3, 3, &mut memory, 180);
+    assert_eq!(parts[0].recommendation, Some(5));
+    assert_eq!(
+        events,
+        [ReadingEvent::Recovered {
+            target: "orders".into()
+        }]
+    );
+    assert!(memory.failures.is_empty());
+}
+
+#[test]
+fn zero_since_is_kept_while_the_value_is_zero_and_cleared_by_work() {
+    let p = policy(0, 20);
+    let config = targets(&[("orders", p)]);
+    let services = by_service(&config).unwrap();
+    let mut memory = TargetMemory::default();
+    let at = |value: f64| -> BTreeMap<String, Reading> {
+        [("orders".to_owned(), Reading::Value(value))].into()
+    };
+    let (parts, _) = parts_of(&services[0], &at(0.0), 2, 2, &mut memory, 1_000);
+    assert_eq!(parts[0].recommendation, Some(1), "{}", parts[0].why);
+    let (parts, _) = parts_of(&services[0], &at(0.0), 1, 1, &mut memory, 1_300);
+    assert_eq!(parts[0].recommendation, Some(0), "{}", parts[0].why);
+    assert_eq!(memory.zero_since["orders"], 1_000);
+    let (_, _) = parts_of(&services[0], &at(12.0), 0, 0, &mut memory, 1_400);
+    assert!(memory.zero_since.is_empty());
+}
+
+#[test]
+fn targets_of_one_service_whose_bounds_do_not_meet_fail_the_configuration() {
+    let document = format!(
+        r#"{{"scaling": {{"targets": {{
+            "a": {{"cluster": "shop", "service": "w", "min": 5, "max": 9, "target_per_task": 1, "sqs": {{"queues": ["{QUEUE}"]}}}},
+            "b": {{"cluster": "shop", "service": "w", "min": 0, "max": 3, "target_per_task": 1, "sqs": {{"queues": ["{QUEUE}"]}}}}
+        }}}}}}"#
+    );
+    assert_eq!(config_error(&document), "scaling.targets.a.min");
+}
