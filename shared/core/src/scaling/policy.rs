@@ -232,6 +232,35 @@ impl ScalingPolicy {
     }
 }
 
+/// What every scaling policy (alarm or target) at `at` must have: a cluster and service named,
+/// and `min` ≤ `max` ≤ [`MAX_DESIRED`].
+pub(crate) fn check_service_and_bounds(
+    at: &str,
+    cluster: &str,
+    service: &str,
+    min: u32,
+    max: u32,
+) -> Result<()> {
+    let bad = |field: &str, problem: String| {
+        Err(AutopilotError::invalid_config(
+            format!("{at}.{field}"),
+            problem,
+        ))
+    };
+    for (field, value) in [("cluster", cluster), ("service", service)] {
+        if value.trim().is_empty() {
+            return bad(field, "must not be empty".into());
+        }
+    }
+    if max > MAX_DESIRED {
+        return bad("max", format!("{max} is more than {MAX_DESIRED}"));
+    }
+    if min > max {
+        return bad("min", format!("{min} is more than max ({max})"));
+    }
+    Ok(())
+}
+
 impl ScalingPolicy {
     /// Checks the policy; `at` is its JSON path.
     pub fn validate(&self, at: &str) -> Result<()> {
@@ -241,20 +270,7 @@ impl ScalingPolicy {
                 problem,
             ))
         };
-        for (field, value) in [("cluster", &self.cluster), ("service", &self.service)] {
-            if value.trim().is_empty() {
-                return bad(field, "must not be empty".into());
-            }
-        }
-        if self.max > MAX_DESIRED {
-            return bad("max", format!("{} is more than {MAX_DESIRED}", self.max));
-        }
-        if self.min > self.max {
-            return bad(
-                "min",
-                format!("{} is more than max ({})", self.min, self.max),
-            );
-        }
+        check_service_and_bounds(at, &self.cluster, &self.service, self.min, self.max)?;
         for (field, value) in [
             ("scale_out_cooldown_s", self.scale_out_cooldown_s),
             ("scale_in_cooldown_s", self.scale_in_cooldown_s),

@@ -264,20 +264,13 @@ impl TargetPolicy {
                 problem,
             ))
         };
-        for (field, value) in [("cluster", &self.cluster), ("service", &self.service)] {
-            if value.trim().is_empty() {
-                return bad(field, "must not be empty".into());
-            }
-        }
-        if self.max > MAX_DESIRED {
-            return bad("max", format!("{} is more than {MAX_DESIRED}", self.max));
-        }
-        if self.min > self.max {
-            return bad(
-                "min",
-                format!("{} is more than max ({})", self.min, self.max),
-            );
-        }
+        crate::scaling::policy::check_service_and_bounds(
+            at,
+            &self.cluster,
+            &self.service,
+            self.min,
+            self.max,
+        )?;
         match (&self.sqs, &self.metric) {
             (Some(_), Some(_)) => {
                 return bad("metric", "give one signal: sqs or metric, not both".into())
