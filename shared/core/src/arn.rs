@@ -18,6 +18,11 @@ pub struct Arn {
     starts: [usize; 4],
 }
 
+/// Whether `id` has the shape of an AWS account id: 12 digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether `region` has the shape of an AWS region (`us-east-1`, `us-gov-west-1`): two lowercase
 /// letters, one or more lowercase words, a number of one or two digits.
 pub fn is_aws_region(region: &str) -> bool {
@@ -179,6 +184,20 @@ impl<'de> Deserialize<'de> for Arn {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_account_id_is_twelve_digits() {
+        assert!(is_account_id("111122223333"));
+        for bad in [
+            "",
+            "11112222333",
+            "1111222233334",
+            "11112222333a",
+            "１１１１２２２２３３３３",
+        ] {
+            assert!(!is_account_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn the_parts_of_an_ecs_arn() {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::arn::is_account_id;
 use crate::batch::catalog::{self as job_catalog, JobCatalog};
 use crate::domain::HttpsFormat;
 use crate::error::{AutopilotError, Result};
@@ -231,16 +232,15 @@ impl Deployment {
     /// digits; a role name is what IAM allows (1–64 of letters, digits and `+=,.@_-`); members
     /// and a member role need the home account to tell members apart.
     pub fn validate(&self) -> Result<()> {
-        let account_id = |id: &str| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
         if let Some(account) = &self.home_account {
-            if !account_id(account) {
+            if !is_account_id(account) {
                 return Err(AutopilotError::invalid_config(
                     ENV_HOME_ACCOUNT,
                     format!("`{account}` is not a 12-digit account id"),
                 ));
             }
         }
-        if let Some(member) = self.member_accounts.iter().find(|id| !account_id(id)) {
+        if let Some(member) = self.member_accounts.iter().find(|id| !is_account_id(id)) {
             return Err(AutopilotError::invalid_config(
                 ENV_MEMBER_ACCOUNTS,
                 format!("`{member}` is not a 12-digit account id"),

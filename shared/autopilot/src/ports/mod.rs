@@ -414,8 +414,7 @@ impl Scope {
     pub fn of_arn(name_or_arn: &str) -> Option<Self> {
         let arn = crate::arn::Arn::parse(name_or_arn).ok()?;
         let (account, region) = (arn.account()?, arn.region()?);
-        let digits = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
-        digits.then(|| Self::new(account, region))
+        crate::arn::is_account_id(account).then(|| Self::new(account, region))
     }
 
     /// The scope of an event: its `account` and `region`, else those of `arn` (a resource it

@@ -681,8 +681,7 @@ fn topic_arn(text: &str, path: &str) -> Result<()> {
         && parts[1].starts_with("aws")
         && parts[2] == "sns"
         && !parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && crate::arn::is_account_id(parts[4])
         && !parts[5].is_empty();
     if valid {
         Ok(())

@@ -226,15 +226,13 @@ pub fn queue_place(url: &str) -> Option<QueuePlace<'_>> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    (crate::arn::is_aws_region(region)
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && name_ok)
-        .then_some(QueuePlace {
+    (crate::arn::is_aws_region(region) && crate::arn::is_account_id(account) && name_ok).then_some(
+        QueuePlace {
             region,
             account,
             name,
-        })
+        },
+    )
 }
 
 /// Validates every target, and that the targets of one service have bounds in common; errors
@@ -379,7 +377,7 @@ impl TargetPolicy {
                 );
             }
             if let Some(account) = &metric.account {
-                if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                if !crate::arn::is_account_id(account) {
                     return bad(
                         "metric.account",
                         format!("`{account}` is not a 12-digit account id"),
