@@ -879,6 +879,21 @@ impl TriageStack {
         expected: usize,
         timeout: Duration,
     ) -> Result<Outcomes> {
+        self.outcomes_until(
+            cloud,
+            |o| o.decisions.values().sum::<usize>() + o.failed_attempts.len() >= expected,
+            timeout,
+        )
+        .await
+    }
+
+    /// As [`TriageStack::outcomes`], waiting until `enough` holds of them (or `timeout` passed).
+    pub async fn outcomes_until(
+        &self,
+        cloud: &LocalCloud,
+        enough: impl Fn(&Outcomes) -> bool,
+        timeout: Duration,
+    ) -> Result<Outcomes> {
         let started = Instant::now();
         loop {
             let mut outcomes = Outcomes::default();
@@ -900,10 +915,7 @@ impl TriageStack {
                     _ => {}
                 }
             }
-            if outcomes.decisions.values().sum::<usize>() + outcomes.failed_attempts.len()
-                >= expected
-                || started.elapsed() >= timeout
-            {
+            if enough(&outcomes) || started.elapsed() >= timeout {
                 return Ok(outcomes);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

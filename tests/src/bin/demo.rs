@@ -218,7 +218,14 @@ async fn run() -> Result<()> {
     stops.sort();
     stops.dedup();
     let settled = stack.settled(&stops, Duration::from_secs(120)).await?;
-    let outcomes = outcome_lines(&cloud, &stack, Duration::from_secs(60)).await?;
+    // The local cloud writes an invocation's log lines a moment after its result.
+    let outcomes = stack
+        .outcomes_until(
+            &cloud,
+            |o| o.count("silent") >= 1 && o.count("duplicate") >= 1,
+            Duration::from_secs(60),
+        )
+        .await?;
     let items = stack.state_items().await?;
     let storms: Vec<(&String, &str)> = items
         .iter()
@@ -288,26 +295,6 @@ async fn run() -> Result<()> {
     batch_scene(&cloud, &mut stack, &config).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
-}
-
-/// The function's outcome lines once they name the silent scale-in and the duplicate delivery
-/// (or `timeout` has passed): the local cloud writes an invocation's log lines a moment after
-/// its result.
-async fn outcome_lines(
-    cloud: &LocalCloud,
-    stack: &TriageStack,
-    timeout: Duration,
-) -> Result<autopilot_tests::Outcomes> {
-    let started = std::time::Instant::now();
-    loop {
-        let outcomes = stack.outcomes(cloud, 0, Duration::ZERO).await?;
-        if (outcomes.count("silent") >= 1 && outcomes.count("duplicate") >= 1)
-            || started.elapsed() >= timeout
-        {
-            return Ok(outcomes);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Routing: payments-api (tagged `team=payments`) notifies the payments topic, not the default
