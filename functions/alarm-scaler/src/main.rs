@@ -1,21 +1,25 @@
 //! `alarm-scaler`: step-scales an ECS service's desired count from CloudWatch alarm state changes
-//! (EventBridge, direct alarm action, SNS) and a periodic tick. Under Lambda it serves those
-//! events; elsewhere it is a CLI over event files (see `--help`).
+//! (EventBridge, direct alarm action, SNS), and on its periodic tick sizes services by the work
+//! waiting (target policies). Under Lambda it serves those events; elsewhere it is a CLI over
+//! event files (see `--help`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use autopilot::app::{scaler::AlarmScaler, Ports, Setup};
+use autopilot::app::scaler::{AlarmScaler, Assumed};
+use autopilot::app::{Ports, Setup};
 use autopilot::entry::{self, CommonArgs};
+use autopilot::ports::FixedClock;
 use autopilot::scaling::ServiceObservation;
 use clap::Parser;
 
-/// Decide (and apply) step scaling for alarm events; one JSON line per event.
+/// Decide (and apply) scaling for alarm events and ticks; one JSON line per event.
 #[derive(Debug, Parser)]
 #[command(
     name = "alarm-scaler",
     version,
-    mut_arg("dry_run", |arg| arg.help("Read the service and its scaling memory but change nothing: say what would be scaled")),
-    mut_arg("offline", |arg| arg.help("Make no AWS call: decide from the alarm and --assume-desired alone (nothing scaled, nothing published)"))
+    mut_arg("dry_run", |arg| arg.help("Read the service, its signals and its scaling memory but change nothing: say what would be scaled")),
+    mut_arg("offline", |arg| arg.help("Make no AWS call: decide from the event and the --assume-* values alone (nothing scaled, nothing published)"))
 )]
 struct Cli {
     #[command(flatten)]
@@ -29,15 +33,28 @@ struct Cli {
     /// With --offline: a deployment is in progress (blocks scale-in).
     #[arg(long, requires = "assume_desired")]
     assume_deploying: bool,
+    /// With --offline: the backlog an sqs target policy reads on a tick (repeatable).
+    #[arg(long, value_name = "TARGET=N", value_parser = entry::name_and_number, requires = "offline")]
+    assume_backlog: Vec<(String, f64)>,
+    /// With --offline: the value a metric target policy reads on a tick (repeatable).
+    #[arg(long, value_name = "TARGET=V", value_parser = entry::name_and_number, requires = "offline")]
+    assume_metric: Vec<(String, f64)>,
+    /// With --offline: decide as at this instant (RFC 3339 or epoch seconds), not now.
+    #[arg(long, value_parser = entry::instant, requires = "offline")]
+    now: Option<i64>,
 }
 
 impl Cli {
-    fn assumed(&self) -> Option<ServiceObservation> {
-        self.assume_desired.map(|desired| ServiceObservation {
-            desired,
-            running: self.assume_running.unwrap_or(desired),
-            deployment_in_progress: self.assume_deploying,
-        })
+    fn assumed(&self) -> Assumed {
+        Assumed {
+            service: self.assume_desired.map(|desired| ServiceObservation {
+                desired,
+                running: self.assume_running.unwrap_or(desired),
+                deployment_in_progress: self.assume_deploying,
+            }),
+            backlogs: self.assume_backlog.iter().cloned().collect(),
+            metrics: self.assume_metric.iter().cloned().collect(),
+        }
     }
 }
 
@@ -45,11 +62,16 @@ impl Cli {
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
-    let assumed = cli.as_ref().and_then(Cli::assumed);
+    let assumed = cli.as_ref().map(Cli::assumed).unwrap_or_default();
+    let now = cli.as_ref().and_then(|cli| cli.now);
     let scaler = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_scaler)
         .await
-        .and_then(|setup| AlarmScaler::new(setup, assumed))
-    {
+        .and_then(|mut setup| {
+            if let Some(now) = now {
+                setup.clock = Arc::new(FixedClock(now));
+            }
+            AlarmScaler::new(setup, assumed)
+        }) {
         Ok(scaler) => scaler,
         Err(error) => return entry::fail_init(&error).await,
     };
@@ -74,5 +96,6 @@ mod tests {
             help.contains("--dry-run") && help.contains("--offline"),
             "{help}"
         );
+        assert!(help.contains("--assume-backlog <TARGET=N>"), "{help}");
     }
 }

@@ -1,6 +1,7 @@
 //! The `alarm-scaler` binary as a CLI (`--offline`, no AWS call): `--format payload` gives, per
 //! alarm, each destination's exact body (the Slack JSON as posted, the SNS subject, message and
-//! attributes), named by the alarm; and an alarm of a foreign account is ignored offline too.
+//! attributes), named by the alarm; an alarm of a foreign account is ignored offline too; and a
+//! target policy is tried on a tick with assumed readings and an assumed time.
 
 use std::process::Command;
 
@@ -107,4 +108,92 @@ fn offline_an_alarm_of_a_foreign_account_is_ignored_naming_it() {
         serde_json::Value::Null,
         "nothing scaled: {stdout}"
     );
+}
+
+const TARGETS: &str = r#"{"scaling": {"targets": {"orders": {
+    "cluster": "shop", "service": "orders-worker", "min": 0, "max": 20, "target_per_task": 50,
+    "scale_to_zero_after_s": 600,
+    "sqs": {"queues": ["https://sqs.us-east-1.amazonaws.com/111122223333/orders"]}}}}}"#;
+
+fn offline_tick(args: &[&str]) -> (bool, String) {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/schedule/eventbridge-scheduled-event.json"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_alarm-scaler"))
+        .arg("--offline")
+        .args(args)
+        .arg(fixture)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("AUTOPILOT_CONFIG_SSM")
+        .env_remove("AUTOPILOT_ACCOUNT_ID")
+        .env("AUTOPILOT_CONFIG", TARGETS)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (output.status.success(), stdout + &stderr)
+}
+
+#[test]
+fn offline_a_target_policy_is_tried_on_a_tick_with_assumed_readings() {
+    let (ok, out) = offline_tick(&[
+        "--assume-desired",
+        "0",
+        "--assume-backlog",
+        "orders=250",
+        "--now",
+        "2026-12-04T09:00:00Z",
+    ]);
+    assert!(ok, "{out}");
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let service = &line["services"][0];
+    assert_eq!(service["service"], "shop/orders-worker", "{line}");
+    assert_eq!(service["signals"][0]["recommendation"], 5, "{line}");
+    assert_eq!(
+        (
+            service["desired_from"].clone(),
+            service["desired_to"].clone()
+        ),
+        (0.into(), 5.into()),
+        "{line}"
+    );
+    assert_eq!(service["action"], "scale-out", "{line}");
+    assert_eq!(service["dry_run"], true, "{line}");
+
+    // Empty, at 3 tasks: at least one task until the queue has been empty 600 s, and the
+    // stabilisation window keeps 3 for now.
+    let (ok, out) = offline_tick(&["--assume-desired", "3", "--assume-backlog", "orders=0"]);
+    assert!(ok, "{out}");
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let service = &line["services"][0];
+    assert_eq!(service["signals"][0]["recommendation"], 1, "{line}");
+    assert_eq!(service["desired_to"], 3, "{line}");
+    assert_eq!(service["bounded_by"], "stabilization", "{line}");
+}
+
+#[test]
+fn offline_a_misnamed_or_malformed_assumed_reading_is_a_usage_error() {
+    for (args, says) in [
+        (
+            &["--assume-desired", "0", "--assume-backlog", "order=250"][..],
+            "no target policy `order`",
+        ),
+        (
+            &["--assume-desired", "0", "--assume-metric", "orders=250"][..],
+            "reads sqs, not metric",
+        ),
+        (
+            &["--assume-desired", "0", "--assume-backlog", "orders"][..],
+            "is not NAME=NUMBER",
+        ),
+        (
+            &["--assume-desired", "0", "--now", "yesterday"][..],
+            "neither RFC 3339",
+        ),
+    ] {
+        let (ok, out) = offline_tick(args);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(out.contains(says), "{args:?}: {out}");
+    }
 }

@@ -99,6 +99,35 @@ impl CommonArgs {
     }
 }
 
+/// Reads a `NAME=NUMBER` command-line value (`--assume-backlog orders=250`).
+pub fn name_and_number(text: &str) -> std::result::Result<(String, f64), String> {
+    let (name, number) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=NUMBER"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{number}` in `{text}` is not a number"))?;
+    match (name.trim(), value.is_finite() && value >= 0.0) {
+        ("", _) => Err(format!("`{text}` names nothing before `=`")),
+        (_, false) => Err(format!("`{number}` in `{text}` is not a number ≥ 0")),
+        (name, true) => Ok((name.to_owned(), value)),
+    }
+}
+
+/// Reads an instant given on the command line: RFC 3339 (`2026-12-04T09:00:00Z`) or epoch
+/// seconds.
+pub fn instant(text: &str) -> std::result::Result<i64, String> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|e| {
+            format!("`{text}` is neither RFC 3339 (2026-12-04T09:00:00Z) nor epoch seconds: {e}")
+        })
+}
+
 /// Facts about the current invocation.
 #[derive(Debug, Clone, Default)]
 pub struct Invocation {

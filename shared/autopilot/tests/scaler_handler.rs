@@ -308,20 +308,3 @@ fn a_live_scaler_needs_a_state_table() {
     assert_eq!(error.error_type(), "InvalidConfig");
     assert!(error.to_string().contains("STATE_TABLE"), "{error}");
 }
-
-#[test]
-fn a_target_policy_is_refused_at_cold_start_while_the_tick_does_not_poll_it() {
-    let world = World::new();
-    let config = r#"{"scaling": {"targets": {"orders": {"cluster": "shop", "service": "orders-worker",
-        "min": 0, "max": 20, "target_per_task": 50,
-        "sqs": {"queues": ["https://sqs.us-east-1.amazonaws.com/111122223333/orders"]}}}}}"#;
-    let setup = world.setup(Mode::Live, StackConfig::parse(config).unwrap());
-    match AlarmScaler::new(setup, None) {
-        Err(autopilot::AutopilotError::InvalidConfig { field, problem }) => {
-            assert_eq!(field, "scaling.targets.orders");
-            assert!(problem.contains("does not poll them yet"), "{problem}");
-        }
-        Ok(_) => panic!("a target that would never scale was accepted"),
-        Err(other) => panic!("{other:?}"),
-    }
-}

@@ -200,9 +200,20 @@ impl Measurement {
                 measurement.count_scaling(outcome);
                 measurement
             }
-            ScalerResponse::Tick { results, .. } => {
+            ScalerResponse::Tick {
+                results, services, ..
+            } => {
                 let mut measurement = Self::new("tick", None);
                 results.iter().for_each(|o| measurement.count_scaling(o));
+                for service in services {
+                    if service.action.changes() && !service.dry_run {
+                        measurement.add(Metric::ScalingActions, 1);
+                    }
+                    if !service.message_ids.is_empty() {
+                        let sent = service.message_ids.len() as u64;
+                        measurement.add(Metric::Notifications, sent);
+                    }
+                }
                 measurement
             }
         }

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
 use crate::domain::Routed;
 use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
+use crate::scaling::tick::ServiceTick;
 use crate::triage::outcome::{Decision, TriageOutcome};
 
 /// What the CLI wants to see of each delivery besides where it went.
@@ -224,13 +225,40 @@ impl Present for ScalingOutcome {
     }
 }
 
+impl Present for ServiceTick {
+    fn shown(&self) -> Shown<'_> {
+        Shown {
+            about: Some(("service", &self.service)),
+            ..Shown::action(
+                self.action.as_str(),
+                &self.reason,
+                self.routes.first(),
+                &self.notes,
+            )
+        }
+    }
+}
+
 impl Present for ScalerResponse {
     fn shown(&self) -> Shown<'_> {
         match self {
             Self::One(outcome) => outcome.shown(),
-            Self::Tick { results, notes, .. } => Shown::tick(
-                format!("tick, {} alarm(s) re-read", results.len()),
-                results.iter().map(Present::shown).collect(),
+            Self::Tick {
+                results,
+                services,
+                notes,
+                ..
+            } => Shown::tick(
+                format!(
+                    "tick, {} alarm(s) re-read, {} service(s) sized by their signals",
+                    results.len(),
+                    services.len()
+                ),
+                results
+                    .iter()
+                    .map(Present::shown)
+                    .chain(services.iter().map(Present::shown))
+                    .collect(),
                 notes,
             ),
         }

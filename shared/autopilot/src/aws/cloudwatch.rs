@@ -37,8 +37,11 @@ impl MetricReader for AwsClients {
         for chunk in queries.chunks(QUERIES_PER_CALL) {
             // Query ids must start with a lower-case letter: `q<index>`, mapped back to keys.
             let ids: Vec<String> = (0..chunk.len()).map(|i| format!("q{i}")).collect();
-            let longest = chunk.iter().map(|(_, m)| m.period_s).max().unwrap_or(60);
-            let look_back = i64::from(longest.saturating_mul(5)).max(300);
+            let look_back = chunk
+                .iter()
+                .map(|(_, m)| m.look_back_s())
+                .max()
+                .unwrap_or(300);
             let mut request = self
                 .cloudwatch()
                 .get_metric_data()

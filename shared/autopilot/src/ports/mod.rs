@@ -688,6 +688,22 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock stopped at one instant (the CLI's `--now`): decisions are made as at that time;
+/// waits pass in real time.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub i64);
+
+#[async_trait]
+impl Clock for FixedClock {
+    fn now_s(&self) -> i64 {
+        self.0
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
 /// A port a function does not use: every call is an error naming the operation. Each function
 /// builds only the AWS ports it needs (so its binary links only their SDK code) and this in the
 /// place of the others.

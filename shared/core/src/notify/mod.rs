@@ -72,6 +72,8 @@ pub enum NoticeKind {
         dry_run: bool,
     },
     ScalingRefused,
+    /// A target policy's signal could not be read for good (its fallback applies), or recovered.
+    ScalingSignal,
 }
 
 impl NoticeKind {
@@ -89,6 +91,7 @@ impl NoticeKind {
             Self::Scaled { dry_run: false } => "scaled",
             Self::Scaled { dry_run: true } => "would-scale",
             Self::ScalingRefused => "scaling-refused",
+            Self::ScalingSignal => "scaling-signal",
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod policy;
 pub mod report;
 pub mod target;
+pub mod tick;
 
 #[cfg(test)]
 mod tests;

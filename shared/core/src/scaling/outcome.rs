@@ -88,7 +88,8 @@ impl ScalingOutcome {
     }
 }
 
-/// The response of an invocation: one alarm, or every alarm a tick re-read.
+/// The response of an invocation: one alarm, or a tick: every alarm it re-read and every
+/// service its target policies size.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ScalerResponse {
@@ -96,6 +97,8 @@ pub enum ScalerResponse {
     Tick {
         tick: bool,
         results: Vec<ScalingOutcome>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        services: Vec<super::tick::ServiceTick>,
         notes: Vec<String>,
     },
 }

@@ -1,10 +1,14 @@
-//! The notification for a scaling change or a refusal that matters (pure): what the alarm said,
-//! the metric value, desired from → to, the step and the clamp.
+//! The notifications of `alarm-scaler` (pure): an alarm's change or a refusal that matters (what
+//! the alarm said, the metric value, desired from → to, the step and the clamp); a target
+//! policy's change on the tick (each signal's reading and recommendation, what bounded it); a
+//! signal whose reads fail for good, and its recovery.
 
 use crate::arn::last_segment;
 use crate::domain::Source;
 use serde_json::json;
 
+use super::target::{ReadingEvent, SignalPart};
+use super::tick::TickDecision;
 use super::{Action, Refusal, ScalingDecision, Trigger};
 use crate::domain::Severity;
 use crate::events::alarm::AlarmTransition;
@@ -169,6 +173,134 @@ pub fn scaling_notice(
             "decision": decision,
             "dry_run": would,
         }),
+        thread_id: format!("alarm-scaler/{cluster}/{service}"),
+        incident: None,
+    }
+}
+
+fn service_links(target: Target<'_>, cluster: &str, service: &str) -> Vec<Link> {
+    target
+        .region
+        .into_iter()
+        .flat_map(|region| Link::console("Service", links::service_url(region, cluster, service)))
+        .collect()
+}
+
+fn signal_line(part: &SignalPart) -> String {
+    let value = part.value.map_or("not read".to_owned(), |v| v.to_string());
+    let recommends = part
+        .recommendation
+        .map_or("nothing".to_owned(), |r| format!("{r} tasks"));
+    format!(
+        "{} ({}): {value} → recommends {recommends}: {}",
+        part.name, part.kind, part.why
+    )
+}
+
+/// A service the tick changed (or, with `would`, would have) from its target policies' signals.
+pub fn tick_notice(target: Target<'_>, decided: &TickDecision, would: bool) -> Notice {
+    let (cluster, service) = (last_segment(target.cluster), last_segment(target.service));
+    let d = &decided.decision;
+    let verb = match (decided.action, would) {
+        (Action::ScaleOut, false) => "scaled out",
+        (Action::ScaleOut, true) => "would scale out (dry run)",
+        (_, false) => "scaled in",
+        (_, true) => "would scale in (dry run)",
+    };
+    let by = d.decided_by.as_deref().unwrap_or("its bounds");
+    let mut facts = vec![
+        ("Service".to_owned(), format!("{cluster}/{service}")),
+        (
+            "Desired".to_owned(),
+            format!("{} -> {}", d.desired_from, d.desired_to),
+        ),
+        ("Decided by".to_owned(), by.to_owned()),
+        (
+            "Bounds".to_owned(),
+            format!("[{}, {}]", decided.limits.min, decided.limits.max),
+        ),
+    ];
+    if let Some(bounded) = &d.bounded_by {
+        let name = serde_json::to_value(bounded)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        facts.push(("Bounded by".to_owned(), name));
+    }
+    Notice {
+        job: None,
+        source: Source::Scaler,
+        kind: NoticeKind::Scaled { dry_run: would },
+        severity: Severity::Info,
+        category: NoticeCategory::Scaling,
+        title: format!("{verb} {} -> {} ({by})", d.desired_from, d.desired_to),
+        summary: d.reason.clone(),
+        region: target.region.map(str::to_owned),
+        cluster: Some(cluster.to_owned()),
+        service: Some(service.to_owned()),
+        facts,
+        sections: vec![Section {
+            heading: "Signals".into(),
+            lines: decided.signals.iter().map(signal_line).collect(),
+        }],
+        log_heading: None,
+        log_tail: Vec::new(),
+        links: service_links(target, cluster, service),
+        details: json!({
+            "decision": d,
+            "signals": decided.signals,
+            "dry_run": would,
+        }),
+        thread_id: format!("alarm-scaler/{cluster}/{service}"),
+        incident: None,
+    }
+}
+
+/// A target's signal whose reads have failed `fallback_after` times in a row (its fallback now
+/// applies), or that is read again after that.
+pub fn signal_notice(target: Target<'_>, event: &ReadingEvent, fallback: &str) -> Notice {
+    let (cluster, service) = (last_segment(target.cluster), last_segment(target.service));
+    let (severity, title, summary, advice) = match event {
+        ReadingEvent::FallingBack { target: name, reason } => (
+            Severity::Warning,
+            format!("cannot read the signal of {name}: {fallback}"),
+            format!("{name}: {reason}"),
+            vec![
+                "Check that the queue or metric exists and that the scaler's role (or the member's scale role) may read it.".to_owned(),
+                "Until a read succeeds the service is not sized by this signal.".to_owned(),
+            ],
+        ),
+        ReadingEvent::Recovered { target: name } => (
+            Severity::Info,
+            format!("the signal of {name} is read again"),
+            format!("{name} is read again: it sizes the service from this tick"),
+            Vec::new(),
+        ),
+    };
+    let sections = match advice.is_empty() {
+        true => Vec::new(),
+        false => vec![Section {
+            heading: "What to do".into(),
+            lines: advice,
+        }],
+    };
+    Notice {
+        job: None,
+        source: Source::Scaler,
+        kind: NoticeKind::ScalingSignal,
+        severity,
+        category: NoticeCategory::Scaling,
+        title,
+        summary,
+        region: target.region.map(str::to_owned),
+        cluster: Some(cluster.to_owned()),
+        service: Some(service.to_owned()),
+        facts: vec![("Service".to_owned(), format!("{cluster}/{service}"))],
+        sections,
+        log_heading: None,
+        log_tail: Vec::new(),
+        links: service_links(target, cluster, service),
+        details: json!({ "event": event }),
         thread_id: format!("alarm-scaler/{cluster}/{service}"),
         incident: None,
     }

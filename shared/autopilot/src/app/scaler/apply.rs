@@ -122,6 +122,7 @@ impl AlarmScaler {
                 "offline mode reads no service: pass --assume-desired N (and --assume-running N)";
             return Ok((
                 self.assumed
+                    .service
                     .ok_or_else(|| AutopilotError::Usage(usage.into()))?,
                 None,
             ));

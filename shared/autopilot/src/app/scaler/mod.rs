@@ -5,6 +5,7 @@
 //! Applying one decision lives in [`apply`].
 
 mod apply;
+mod targets;
 
 use std::sync::Arc;
 
@@ -20,13 +21,15 @@ use crate::events::InboundEvent;
 use crate::keys::transition_key;
 use crate::ports::Clock;
 use crate::scaling::{
-    repeating_alarms, scaled_service, AlarmPolicies, ScalingPolicy, ServiceObservation, Trigger,
-    TRANSITION_TTL_S,
+    repeating_alarms, scaled_service, target::TargetPolicies, AlarmPolicies, ScalingPolicy,
+    Trigger, TRANSITION_TTL_S,
 };
 use crate::telemetry::LOGGED_BYTES;
 use crate::trust::Accounts;
 
 pub use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
+pub use crate::scaling::tick::ServiceTick;
+pub use targets::Assumed;
 
 /// The function, built once per cold start.
 #[derive(Debug)]
@@ -37,8 +40,10 @@ pub struct AlarmScaler {
     /// Routes and delivers its notices.
     courier: Courier,
     region: Option<String>,
-    /// Offline: the service state to assume (`--assume-desired` …).
-    assumed: Option<ServiceObservation>,
+    /// `scaling.targets`: services sized on the tick by the work waiting.
+    targets: TargetPolicies,
+    /// Offline: the service and readings to assume (`--assume-desired` …).
+    assumed: Assumed,
     /// The stack's account and its members: an alarm of any other is ignored.
     accounts: Accounts,
 }
@@ -90,24 +95,20 @@ struct Scaled<'a> {
 
 impl AlarmScaler {
     /// A live scaler needs `STATE_TABLE`: cooldowns and once-only transitions are kept there.
-    pub fn new(setup: Setup, assumed: Option<ServiceObservation>) -> Result<Self> {
+    pub fn new(setup: Setup, assumed: impl Into<Assumed>) -> Result<Self> {
+        let assumed = assumed.into();
         if setup.backend.mode() == Mode::Live && setup.backend.live_state().is_none() {
             let problem = "required: cooldowns and once-only transitions are kept there";
             return Err(AutopilotError::invalid_config(ENV_STATE_TABLE, problem));
         }
         admitted_places(&setup.config.scaling.alarms, &setup.accounts)?;
-        // Refused rather than silently left unpolled: a configured target would never scale.
-        if let Some(name) = setup.config.scaling.targets.keys().next() {
-            return Err(AutopilotError::invalid_config(
-                format!("scaling.targets.{name}"),
-                "target policies are checked, but this release's alarm-scaler does not poll \
-                 them yet: remove scaling.targets until it does",
-            ));
-        }
+        targets::admitted_targets(&setup.config.scaling.targets, &setup.accounts)?;
+        assumed.check(&setup.config.scaling.targets)?;
         Ok(Self {
             backend: setup.backend,
             clock: setup.clock,
             policies: setup.config.scaling.alarms,
+            targets: setup.config.scaling.targets,
             courier: setup.courier,
             region: setup.region,
             assumed,
@@ -130,24 +131,44 @@ impl AlarmScaler {
         }
     }
 
-    /// Re-reads the alarms whose policies repeat while in ALARM and steps those still in ALARM.
+    /// Re-reads the alarms whose policies repeat while in ALARM and steps those still in ALARM;
+    /// sizes every service of a target policy from its signals.
     async fn tick(&self, invocation: &Invocation) -> Result<ScalerResponse> {
-        let names = repeating_alarms(&self.policies);
         let mut notes = Vec::new();
-        let Some(ports) = self.backend.ports() else {
-            notes.push("offline: a tick needs DescribeAlarms; nothing re-read".into());
-            return Ok(ScalerResponse::Tick {
+        let (results, alarm_error) = self.tick_alarms(invocation, &mut notes).await;
+        let (services, target_error) = self.tick_targets(invocation, &mut notes).await;
+        // What did act is recorded; a failure is returned so it is seen and retried.
+        match alarm_error.or(target_error) {
+            Some(error) => Err(error),
+            None => Ok(ScalerResponse::Tick {
                 tick: true,
-                results: Vec::new(),
+                results,
+                services,
                 notes,
-            });
-        };
-        let alarms = match names.is_empty() {
-            true => {
-                notes.push("no policy sets repeat_while_alarm".into());
-                Vec::new()
+            }),
+        }
+    }
+
+    /// The alarms a tick re-reads, each one's outcome, and the first failure.
+    async fn tick_alarms(
+        &self,
+        invocation: &Invocation,
+        notes: &mut Vec<String>,
+    ) -> (Vec<ScalingOutcome>, Option<AutopilotError>) {
+        let names = repeating_alarms(&self.policies);
+        if names.is_empty() {
+            if !self.policies.is_empty() {
+                notes.push("no alarm policy sets repeat_while_alarm".into());
             }
-            false => ports.alarms.current_alarms(&names).await?,
+            return (Vec::new(), None);
+        }
+        let Some(ports) = self.backend.ports() else {
+            notes.push("offline: re-reading alarms needs DescribeAlarms; none re-read".into());
+            return (Vec::new(), None);
+        };
+        let alarms = match ports.alarms.current_alarms(&names).await {
+            Ok(alarms) => alarms,
+            Err(error) => return (Vec::new(), Some(error)),
         };
         for name in names
             .iter()
@@ -170,15 +191,7 @@ impl AlarmScaler {
                 }
             }
         }
-        // Alarms that did act are recorded; a failure is returned so it is seen and retried.
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(ScalerResponse::Tick {
-                tick: true,
-                results,
-                notes,
-            }),
-        }
+        (results, first_error)
     }
 
     /// An SNS message or an alarm action is text that whoever may publish to the topic or invoke

@@ -142,6 +142,14 @@ pub struct MetricSignal {
     pub account: Option<String>,
 }
 
+impl MetricSignal {
+    /// How far back a read looks for the latest datapoint: five periods, at least 300 s (a
+    /// metric published late or every few minutes still has one).
+    pub fn look_back_s(&self) -> i64 {
+        i64::from(self.period_s.saturating_mul(5)).max(300)
+    }
+}
+
 /// A limit on one tick's change: tasks (`3`) or a percent of the current count (`"50%"`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StepLimit {
@@ -526,6 +534,8 @@ pub enum BoundedBy {
     Stabilization,
     MaxStepOut,
     MaxStepIn,
+    /// Scale-in held while a deployment is in progress.
+    Deployment,
 }
 
 /// A service's decision for one tick.
@@ -595,13 +605,25 @@ pub fn decide(
         bounded_by = bound_name(to, clamped, &limits);
         to = clamped;
     }
+    let held = match &bounded_by {
+        None => String::new(),
+        Some(BoundedBy::Stabilization) => format!(
+            "; held at {to}: the highest recommendation of the last {} s",
+            limits.stabilization_s
+        ),
+        Some(BoundedBy::MaxStepOut) => format!("; {to} at most this tick (max_step_out)"),
+        Some(BoundedBy::MaxStepIn) => format!("; {to} at least this tick (max_step_in)"),
+        Some(BoundedBy::Min) => format!("; min is {}", limits.min),
+        Some(BoundedBy::Max) => format!("; max is {}", limits.max),
+        Some(BoundedBy::Deployment) => String::new(),
+    };
     TargetDecision {
         desired_from: current,
         desired_to: to,
         decided_by: Some(by.to_owned()),
         bounded_by,
         history,
-        reason: format!("{by} recommends {recommended}"),
+        reason: format!("{by} recommends {recommended}{held}"),
     }
 }
 

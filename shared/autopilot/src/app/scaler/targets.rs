@@ -1,0 +1,526 @@
+//! The tick's target policies: read every signal (one GetQueueAttributes per queue, one
+//! GetMetricData per 500 queries of an account), observe the services (DescribeServices per 10
+//! of a cluster), and for each service decide (pure, [`decide_tick`]), record its scaling memory
+//! under the revision it read (deciding again after losing a race with another invocation or an
+//! alarm), UpdateService, and tell a change, a signal failing for good and its recovery.
+//! Offline, the readings and the service are the ones the command line assumes.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+
+use super::AlarmScaler;
+use crate::app::contend::{retry_contended, Attempt, Contended};
+use crate::app::publish::Occasion;
+use crate::app::Ports;
+use crate::arn::Arn;
+use crate::domain::service_arn;
+use crate::entry::{Invocation, Mode};
+use crate::error::{AutopilotError, Result};
+use crate::keys::memory_key;
+use crate::ports::Scope;
+use crate::scaling::report::{signal_notice, tick_notice, Target};
+use crate::scaling::target::{
+    by_service, queue_place, Fallback, MetricSignal, Reading, ReadingEvent, ServiceTargets,
+    TargetPolicies,
+};
+use crate::scaling::tick::{decide_tick, ServiceTick, TickDecision, TickInput};
+use crate::scaling::{ScalingMemory, ServiceObservation};
+use crate::state::CLI_LEASE_S;
+use crate::trust::Accounts;
+
+/// Attempts at the conditional write before giving up on a contended service.
+const RECORD_ATTEMPTS: u32 = 3;
+/// Services one DescribeServices call takes.
+const SERVICES_PER_CALL: usize = 10;
+
+/// Every target's queues and metric are in an account the stack acts for, and its cluster too:
+/// anything else is refused at cold start, naming the field.
+pub(super) fn admitted_targets(targets: &TargetPolicies, accounts: &Accounts) -> Result<()> {
+    for (name, target) in targets {
+        let cluster = Arn::parse(&target.cluster).ok();
+        let mut named: Vec<(String, Option<&str>)> =
+            vec![("cluster".into(), cluster.as_ref().and_then(|c| c.account()))];
+        if let Some(sqs) = &target.sqs {
+            for (i, url) in sqs.queues.iter().enumerate() {
+                let account = queue_place(url).map(|place| place.account);
+                named.push((format!("sqs.queues[{i}]"), account));
+            }
+        }
+        if let Some(metric) = &target.metric {
+            named.push(("metric.account".into(), metric.account.as_deref()));
+        }
+        let refused = named.iter().find_map(|(field, account)| {
+            account
+                .filter(|account| !accounts.admits(account))
+                .map(|account| (field, account))
+        });
+        if let Some((field, account)) = refused {
+            return Err(AutopilotError::invalid_config(
+                format!("scaling.targets.{name}.{field}"),
+                format!(
+                    "account {account} is not this stack's or one of its members' \
+                     (MEMBER_ACCOUNT_IDS)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the command line assumes offline, where nothing is read.
+#[derive(Debug, Clone, Default)]
+pub struct Assumed {
+    /// The service's counts (`--assume-desired` …).
+    pub service: Option<ServiceObservation>,
+    /// An `sqs` target's backlog by the target's name (`--assume-backlog NAME=N`).
+    pub backlogs: BTreeMap<String, f64>,
+    /// A `metric` target's value by the target's name (`--assume-metric NAME=V`).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl From<Option<ServiceObservation>> for Assumed {
+    fn from(service: Option<ServiceObservation>) -> Self {
+        Self {
+            service,
+            ..Self::default()
+        }
+    }
+}
+
+impl Assumed {
+    /// Each assumed reading names a target of its kind: a typo is a usage error, not a reading
+    /// silently unused.
+    pub(super) fn check(&self, targets: &TargetPolicies) -> Result<()> {
+        for (flag, kind, names) in [
+            ("--assume-backlog", "sqs", &self.backlogs),
+            ("--assume-metric", "metric", &self.metrics),
+        ] {
+            for name in names.keys() {
+                match targets.get(name) {
+                    Some(target) if target.kind() == kind => {}
+                    Some(target) => {
+                        return Err(AutopilotError::Usage(format!(
+                            "{flag} {name}=…: target `{name}` reads {}, not {kind}",
+                            target.kind()
+                        )))
+                    }
+                    None => {
+                        return Err(AutopilotError::Usage(format!(
+                            "{flag} {name}=…: there is no target policy `{name}` \
+                             (scaling.targets)"
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reading(&self, name: &str) -> Option<f64> {
+        self.backlogs.get(name).or(self.metrics.get(name)).copied()
+    }
+}
+
+impl AlarmScaler {
+    /// Sizes every service of a target policy; a service that fails is noted and the others go
+    /// on, and the first failure is returned after all were tried (so that it is retried).
+    pub(super) async fn tick_targets(
+        &self,
+        invocation: &Invocation,
+        notes: &mut Vec<String>,
+    ) -> (Vec<ServiceTick>, Option<AutopilotError>) {
+        let services = match by_service(&self.targets) {
+            Ok(services) => services,
+            Err(error) => return (Vec::new(), Some(error)),
+        };
+        if services.is_empty() {
+            return (Vec::new(), None);
+        }
+        let now = self.clock.now_s();
+        let readings = self.read_signals(&services, now).await;
+        let observed = self.observe_services(&services).await;
+        let (mut ticks, mut first_error) = (Vec::new(), None);
+        for (service, observed) in services.iter().zip(observed) {
+            let dry_run =
+                self.backend.mode() != Mode::Live || service.targets.iter().any(|(_, t)| t.dry_run);
+            let mut tick = ServiceTick::pending(service.cluster, service.service, dry_run);
+            let result = match observed {
+                Ok(observed) => {
+                    self.size(service, &readings, observed, invocation, &mut tick)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            if let Err(error) = result {
+                tracing::error!(
+                    service = tick.service,
+                    error_type = error.error_type(),
+                    "tick failed for a service: {error}"
+                );
+                notes.push(format!("{}: {error}", tick.service));
+                tick.reason = error.to_string();
+                first_error.get_or_insert(error);
+            } else {
+                tracing::info!(
+                    service = tick.service,
+                    action = tick.action.as_str(),
+                    from = tick.desired_from,
+                    to = tick.desired_to,
+                    reason = tick.reason,
+                    "outcome"
+                );
+            }
+            ticks.push(tick);
+        }
+        (ticks, first_error)
+    }
+
+    /// Every target's reading: a failed read is a reading too (counted towards its fallback).
+    async fn read_signals(
+        &self,
+        services: &[ServiceTargets<'_>],
+        now: i64,
+    ) -> BTreeMap<String, Reading> {
+        let targets = services.iter().flat_map(|s| s.targets.iter().copied());
+        let Some(ports) = self.backend.ports() else {
+            return targets
+                .map(|(name, target)| {
+                    let reading = match self.assumed.reading(name) {
+                        Some(value) => Reading::Value(value),
+                        None => Reading::Failed(format!(
+                            "offline: pass --assume-{} {name}=N",
+                            if target.sqs.is_some() {
+                                "backlog"
+                            } else {
+                                "metric"
+                            }
+                        )),
+                    };
+                    (name.to_owned(), reading)
+                })
+                .collect();
+        };
+        let mut backlogs = Vec::new();
+        let mut metrics: BTreeMap<Option<&str>, Vec<(String, MetricSignal)>> = BTreeMap::new();
+        for (name, target) in targets {
+            if let Some(sqs) = &target.sqs {
+                backlogs.push(async move {
+                    let reads = sqs
+                        .queues
+                        .iter()
+                        .map(|url| self.queue_backlog(ports, url, sqs.count_in_flight));
+                    let mut total = 0u64;
+                    for read in join_all(reads).await {
+                        match read {
+                            Ok(backlog) => total = total.saturating_add(backlog),
+                            Err(reason) => return (name.to_owned(), Reading::Failed(reason)),
+                        }
+                    }
+                    (name.to_owned(), Reading::Value(total as f64))
+                });
+            }
+            if let Some(metric) = &target.metric {
+                metrics
+                    .entry(metric.account.as_deref())
+                    .or_default()
+                    .push((name.to_owned(), metric.clone()));
+            }
+        }
+        let metric_reads = metrics.into_iter().map(|(account, queries)| async move {
+            let scope = account.and_then(|account| {
+                let region = self.region.as_deref()?;
+                Some(Scope::new(account, region))
+            });
+            let ports = ports.in_scope(scope.as_ref()).await;
+            let read = ports.metrics.latest_values(&queries, now).await;
+            queries
+                .into_iter()
+                .map(|(name, query)| {
+                    let reading = match &read {
+                        Ok(values) => match values.get(&name) {
+                            Some(value) => Reading::Value(*value),
+                            None => Reading::Failed(format!(
+                                "no datapoint in the last {} s",
+                                query.look_back_s()
+                            )),
+                        },
+                        Err(error) => Reading::Failed(error.to_string()),
+                    };
+                    (name, reading)
+                })
+                .collect::<Vec<_>>()
+        });
+        let (backlogs, metrics) = tokio::join!(join_all(backlogs), join_all(metric_reads));
+        backlogs
+            .into_iter()
+            .chain(metrics.into_iter().flatten())
+            .collect()
+    }
+
+    /// One queue's backlog, read where the queue lives (a member's through its role).
+    async fn queue_backlog(
+        &self,
+        ports: &Ports,
+        url: &str,
+        in_flight: bool,
+    ) -> std::result::Result<u64, String> {
+        let place = queue_place(url).ok_or_else(|| format!("`{url}` is not a queue URL"))?;
+        let scope = Scope::new(place.account, place.region);
+        let ports = ports.in_scope(Some(&scope)).await;
+        ports
+            .backlog
+            .backlog(url, in_flight)
+            .await
+            .map_err(|error| format!("queue {}: {error}", place.name))
+    }
+
+    /// Each service as observed: DescribeServices for up to 10 services of a cluster a call;
+    /// a service ECS does not know (or that is not active) names its policy.
+    async fn observe_services(
+        &self,
+        services: &[ServiceTargets<'_>],
+    ) -> Vec<Result<ServiceObservation>> {
+        let not_found = |service: &ServiceTargets<'_>| AutopilotError::ServiceNotFound {
+            cluster: service.cluster.to_owned(),
+            service: service.service.to_owned(),
+            field: format!(
+                "scaling.targets.{}.service",
+                service.targets.first().map_or("", |(name, _)| *name)
+            ),
+        };
+        let Some(ports) = self.backend.ports() else {
+            let usage = "offline mode reads no service: pass --assume-desired N (and \
+                         --assume-running N)";
+            return services
+                .iter()
+                .map(|_| {
+                    self.assumed
+                        .service
+                        .ok_or_else(|| AutopilotError::Usage(usage.into()))
+                })
+                .collect();
+        };
+        let mut by_cluster: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for service in services {
+            by_cluster
+                .entry(service.cluster)
+                .or_default()
+                .push(service.service);
+        }
+        let calls = by_cluster.iter().flat_map(|(cluster, names)| {
+            names
+                .chunks(SERVICES_PER_CALL)
+                .map(move |chunk| async move {
+                    let ports = ports.in_scope(Scope::of_arn(cluster).as_ref()).await;
+                    let names: Vec<String> = chunk.iter().map(|n| (*n).to_owned()).collect();
+                    (
+                        *cluster,
+                        ports.services.describe_services(cluster, &names).await,
+                    )
+                })
+        });
+        let described = join_all(calls).await;
+        services
+            .iter()
+            .map(|service| {
+                let mut failed = None;
+                for (cluster, answer) in &described {
+                    if *cluster != service.cluster {
+                        continue;
+                    }
+                    match answer {
+                        Ok(found) => {
+                            if let Some((_, snapshot)) =
+                                found.iter().find(|(name, _)| name == service.service)
+                            {
+                                return match snapshot.is_active() {
+                                    true => Ok(ServiceObservation::of(snapshot)),
+                                    false => Err(not_found(service)),
+                                };
+                            }
+                        }
+                        Err(error) => failed = Some(error.to_string()),
+                    }
+                }
+                match failed {
+                    Some(message) => Err(AutopilotError::Aws {
+                        service: "ecs",
+                        operation: "DescribeServices",
+                        code: "DescribeServicesFailed".into(),
+                        message,
+                    }),
+                    None => Err(not_found(service)),
+                }
+            })
+            .collect()
+    }
+
+    /// Decides one service, records its memory, applies the change and tells.
+    async fn size(
+        &self,
+        service: &ServiceTargets<'_>,
+        readings: &BTreeMap<String, Reading>,
+        observed: ServiceObservation,
+        invocation: &Invocation,
+        tick: &mut ServiceTick,
+    ) -> Result<()> {
+        let (cluster, name) = (service.cluster, service.service);
+        let key = memory_key(cluster, name);
+        let resource = format!("scaling memory {key}");
+        let contended = Contended {
+            attempts: RECORD_ATTEMPTS,
+            contender: &key,
+            resource: &resource,
+        };
+        let mut observed = Some(observed);
+        let decided = retry_contended(self.clock.as_ref(), contended, async |attempt| {
+            // The first attempt uses the batch's observation; one that lost a race reads again.
+            let observed = match observed.take() {
+                Some(observed) => observed,
+                None => self.observe_again(service).await?,
+            };
+            let (memory, revision) = match self.backend.state() {
+                Some(state) => state.scaling_memory(&key).await?,
+                None => (ScalingMemory::default(), 0),
+            };
+            let decided = decide_tick(&TickInput {
+                service,
+                readings,
+                observed,
+                memory: &memory,
+                now: self.clock.now_s(),
+            });
+            let acting = self
+                .backend
+                .writers()
+                .and_then(|writers| Some((writers, writers.state.as_deref()?)))
+                .filter(|_| !tick.dry_run);
+            let Some((writers, state)) = acting else {
+                return Ok(Attempt::Done(decided));
+            };
+            let change = decided.change_text();
+            if !state
+                .record_scaling(&key, revision, &decided.memory, &change)
+                .await?
+            {
+                let attempt = attempt + 1;
+                tick.notes.push(format!(
+                    "attempt {attempt}: another invocation scaled {cluster}/{name} first; decided again"
+                ));
+                return Ok(Attempt::Lost);
+            }
+            if !decided.changes() {
+                return Ok(Attempt::Done(decided));
+            }
+            let writers = writers.in_scope(Scope::of_arn(cluster).as_ref()).await;
+            let to = decided.decision.desired_to;
+            if let Err(error) = writers.scaling.set_desired_count(cluster, name, to).await {
+                // Only the change times go back: the readings' memory is still true.
+                let reverted = ScalingMemory {
+                    last_scale_out_at: memory.last_scale_out_at,
+                    last_scale_in_at: memory.last_scale_in_at,
+                    ..decided.memory.clone()
+                };
+                let undo = "reverted: UpdateService failed";
+                if let Err(revert) = state.record_scaling(&key, revision + 1, &reverted, undo).await
+                {
+                    tracing::warn!("could not revert the scaling memory of {key}: {revert}");
+                }
+                return Err(error);
+            }
+            Ok(Attempt::Done(decided))
+        })
+        .await?;
+        tick.record(&decided);
+        self.tell(service, &decided, invocation, tick).await
+    }
+
+    async fn observe_again(&self, service: &ServiceTargets<'_>) -> Result<ServiceObservation> {
+        let one = std::slice::from_ref(service);
+        self.observe_services(one)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(AutopilotError::Usage("no service observed".into())))
+    }
+
+    /// A change, and each signal failing for good or recovering, is told.
+    async fn tell(
+        &self,
+        service: &ServiceTargets<'_>,
+        decided: &TickDecision,
+        invocation: &Invocation,
+        tick: &mut ServiceTick,
+    ) -> Result<()> {
+        let (cluster, name) = (service.cluster, service.service);
+        let cluster_arn = Arn::parse(cluster).ok();
+        let region = cluster_arn.as_ref().and_then(Arn::region);
+        let target = Target {
+            cluster,
+            service: name,
+            region: region.or(self.region.as_deref()),
+        };
+        let mut notices = Vec::new();
+        if decided.changes() {
+            let would = service.targets.iter().any(|(_, t)| t.dry_run);
+            notices.push(tick_notice(target, decided, would));
+        }
+        for event in &decided.events {
+            let named = match event {
+                ReadingEvent::FallingBack { target, .. } | ReadingEvent::Recovered { target } => {
+                    target
+                }
+            };
+            let fallback = service.targets.iter().find(|(n, _)| n == named).map_or(
+                "held".to_owned(),
+                |(_, t)| match t.fallback {
+                    Fallback::Hold => "the service's count is held".to_owned(),
+                    Fallback::Count(n) => format!("the service goes to {n} tasks"),
+                },
+            );
+            notices.push(signal_notice(target, event, &fallback));
+        }
+        let now = self.clock.now_s();
+        // A plain cluster name is in the stack's own account and region.
+        let home = match (self.accounts.home(), self.region.as_deref()) {
+            (Some(account), Some(region)) => {
+                Arn::parse(&format!("arn:aws:ecs:{region}:{account}:cluster/{cluster}")).ok()
+            }
+            _ => None,
+        };
+        let service_arn = service_arn(cluster, name, home.as_ref());
+        for notice in notices {
+            let occasion = Occasion {
+                at: now,
+                tagged: service_arn.as_deref(),
+                known_tags: None,
+                deadline_s: invocation.deadline_epoch_s(now, CLI_LEASE_S),
+            };
+            match self
+                .courier
+                .deliver(&self.backend, &notice, occasion, None, &mut tick.notes)
+                .await
+            {
+                Ok(delivered) => {
+                    tick.message_ids.extend(delivered.message_id);
+                    tick.routes.push(delivered.routed);
+                }
+                // The service was changed and that is recorded; the error that reaches the
+                // on-failure destination says so.
+                Err(error) if decided.changes() && !tick.dry_run => {
+                    let d = &decided.decision;
+                    let action = format!(
+                        "{cluster}/{name} was scaled {} -> {}",
+                        d.desired_from, d.desired_to
+                    );
+                    return Err(AutopilotError::NotificationLost {
+                        action,
+                        cause: error.to_string(),
+                    });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}

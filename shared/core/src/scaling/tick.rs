@@ -1,0 +1,317 @@
+//! One service's decision on the tick (pure): its target policies' readings, the service as
+//! observed, its scaling memory and the time → the part each signal played, the desired count
+//! and the memory to keep. [`ServiceTick`] is what the tick answers for the service.
+//!
+//! Beyond [`target::decide`]: no scale-in while a deployment is in progress (as the alarm
+//! path), unless the count is above the bounds; a change is remembered as the service's last
+//! scale-out or scale-in, so the cooldowns of alarm policies on the same service count it; and
+//! what is remembered of targets no longer configured is dropped.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::target::{
+    self, parts_of, BoundedBy, Reading, ReadingEvent, ServiceLimits, ServiceTargets, SignalPart,
+    TargetDecision,
+};
+use super::{Action, ScalingMemory, ServiceObservation};
+
+/// Everything one service's tick looks at.
+#[derive(Debug, Clone)]
+pub struct TickInput<'a> {
+    pub service: &'a ServiceTargets<'a>,
+    /// Each target's reading, by the target's name (a missing one is a failed read).
+    pub readings: &'a BTreeMap<String, Reading>,
+    pub observed: ServiceObservation,
+    pub memory: &'a ScalingMemory,
+    /// Epoch seconds.
+    pub now: i64,
+}
+
+/// The tick's decision for one service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickDecision {
+    pub signals: Vec<SignalPart>,
+    /// Reads that began to fail for good, or recovered: told once each.
+    pub events: Vec<ReadingEvent>,
+    pub decision: TargetDecision,
+    pub limits: ServiceLimits,
+    pub action: Action,
+    /// The scaling memory to record (written every tick: the history moves with time).
+    pub memory: ScalingMemory,
+}
+
+impl TickDecision {
+    pub fn changes(&self) -> bool {
+        self.action.changes()
+    }
+
+    /// How the record names it: `scale-out 0 -> 5 by orders-backlog`, or `tick: 3 held`.
+    pub fn change_text(&self) -> String {
+        let d = &self.decision;
+        match self.action {
+            Action::ScaleOut | Action::ScaleIn => format!(
+                "{} {} -> {} by {}",
+                self.action.as_str(),
+                d.desired_from,
+                d.desired_to,
+                d.decided_by.as_deref().unwrap_or("bounds")
+            ),
+            _ => format!("tick: {} held", d.desired_to),
+        }
+    }
+}
+
+/// Decides one service's tick (see the module's rules).
+pub fn decide_tick(input: &TickInput<'_>) -> TickDecision {
+    let (now, current) = (input.now, input.observed.desired);
+    let mut memory = input.memory.clone();
+    let names: Vec<&str> = input.service.targets.iter().map(|(n, _)| *n).collect();
+    memory
+        .targets
+        .zero_since
+        .retain(|name, _| names.contains(&name.as_str()));
+    memory
+        .targets
+        .failures
+        .retain(|name, _| names.contains(&name.as_str()));
+    let (signals, events) = parts_of(
+        input.service,
+        input.readings,
+        input.observed.running,
+        current,
+        &mut memory.targets,
+        now,
+    );
+    let limits = input.service.limits_at(current);
+    let mut decision = target::decide(limits, &signals, current, &memory.targets.history, now);
+    // While a deployment is in progress only a count above max comes down (to max).
+    let held = current.min(limits.max);
+    if input.observed.deployment_in_progress && decision.desired_to < held {
+        decision.reason = format!(
+            "{}; scale-in to {} held at {held}: a deployment is in progress",
+            decision.reason, decision.desired_to
+        );
+        decision.desired_to = held;
+        decision.bounded_by = Some(match held < current {
+            true => BoundedBy::Max,
+            false => BoundedBy::Deployment,
+        });
+    }
+    memory.targets.history = decision.history.clone();
+    let action = match decision.desired_to.cmp(&current) {
+        std::cmp::Ordering::Greater => Action::ScaleOut,
+        std::cmp::Ordering::Less => Action::ScaleIn,
+        std::cmp::Ordering::Equal => Action::None,
+    };
+    match action {
+        Action::ScaleOut => memory.last_scale_out_at = Some(now),
+        Action::ScaleIn => memory.last_scale_in_at = Some(now),
+        Action::None | Action::Ignored => {}
+    }
+    TickDecision {
+        signals,
+        events,
+        decision,
+        limits,
+        action,
+        memory,
+    }
+}
+
+/// What the tick answers for one service (and the CLI's line shows).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceTick {
+    /// `cluster/service`.
+    pub service: String,
+    pub signals: Vec<SignalPart>,
+    pub desired_from: Option<u32>,
+    pub desired_to: Option<u32>,
+    /// The signal whose recommendation decided.
+    pub decided_by: Option<String>,
+    pub bounded_by: Option<BoundedBy>,
+    pub action: Action,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ReadingEvent>,
+    /// True when the service was not changed because of `--dry-run`, `--offline` or a
+    /// policy's `dry_run`.
+    pub dry_run: bool,
+    /// The notices' message ids (a change, a read failing for good or recovering).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub message_ids: Vec<String>,
+    /// Where each notice went (or would go).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<crate::domain::Routed>,
+    pub notes: Vec<String>,
+}
+
+impl ServiceTick {
+    /// The answer before anything is decided.
+    pub fn pending(cluster: &str, service: &str, dry_run: bool) -> Self {
+        Self {
+            service: format!("{cluster}/{service}"),
+            signals: Vec::new(),
+            desired_from: None,
+            desired_to: None,
+            decided_by: None,
+            bounded_by: None,
+            action: Action::None,
+            reason: String::new(),
+            events: Vec::new(),
+            dry_run,
+            message_ids: Vec::new(),
+            routes: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Takes what the decision says.
+    pub fn record(&mut self, decided: &TickDecision) {
+        let d = &decided.decision;
+        self.signals = decided.signals.clone();
+        self.desired_from = Some(d.desired_from);
+        self.desired_to = Some(d.desired_to);
+        self.decided_by = d.decided_by.clone();
+        self.bounded_by = d.bounded_by.clone();
+        self.action = decided.action;
+        self.reason = d.reason.clone();
+        self.events = decided.events.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scaling::target::{by_service, Fallback, SqsSignal, TargetPolicies, TargetPolicy};
+
+    fn targets(stabilization_s: u64) -> TargetPolicies {
+        let policy = TargetPolicy {
+            cluster: "shop".into(),
+            service: "orders-worker".into(),
+            min: 0,
+            max: 20,
+            sqs: Some(SqsSignal {
+                queues: vec!["https://sqs.us-east-1.amazonaws.com/111122223333/orders".into()],
+                count_in_flight: false,
+            }),
+            metric: None,
+            target_per_task: 50.0,
+            activation: 0.0,
+            scale_to_zero_after_s: 300,
+            scale_in_stabilization_s: stabilization_s,
+            max_step_out: None,
+            max_step_in: None,
+            fallback_after: 3,
+            fallback: Fallback::Hold,
+            dry_run: false,
+        };
+        [("orders".to_owned(), policy)].into()
+    }
+
+    fn tick(
+        targets: &TargetPolicies,
+        value: f64,
+        observed: ServiceObservation,
+        memory: &ScalingMemory,
+        now: i64,
+    ) -> TickDecision {
+        let services = by_service(targets).unwrap();
+        let readings = [("orders".to_owned(), Reading::Value(value))].into();
+        decide_tick(&TickInput {
+            service: &services[0],
+            readings: &readings,
+            observed,
+            memory,
+            now,
+        })
+    }
+
+    fn at(desired: u32) -> ServiceObservation {
+        ServiceObservation {
+            desired,
+            running: desired,
+            deployment_in_progress: false,
+        }
+    }
+
+    #[test]
+    fn a_change_is_remembered_as_the_services_last_scale_out_for_alarm_cooldowns() {
+        let decided = tick(&targets(300), 250.0, at(0), &ScalingMemory::default(), 1000);
+        assert_eq!(decided.action, Action::ScaleOut);
+        assert_eq!(decided.decision.desired_to, 5);
+        assert_eq!(decided.memory.last_scale_out_at, Some(1000));
+        assert_eq!(decided.memory.last_scale_in_at, None);
+        assert_eq!(decided.change_text(), "scale-out 0 -> 5 by orders");
+    }
+
+    #[test]
+    fn no_scale_in_while_a_deployment_is_in_progress_unless_above_the_bounds() {
+        let deploying = ServiceObservation {
+            deployment_in_progress: true,
+            ..at(5)
+        };
+        let decided = tick(
+            &targets(0),
+            50.0,
+            deploying,
+            &ScalingMemory::default(),
+            1000,
+        );
+        assert_eq!(decided.decision.desired_to, 5);
+        assert_eq!(decided.decision.bounded_by, Some(BoundedBy::Deployment));
+        assert_eq!(decided.action, Action::None);
+        assert!(
+            decided.decision.reason.contains("deployment"),
+            "{decided:?}"
+        );
+        assert_eq!(decided.change_text(), "tick: 5 held");
+
+        let above_max = ServiceObservation {
+            deployment_in_progress: true,
+            ..at(30)
+        };
+        let decided = tick(
+            &targets(0),
+            50.0,
+            above_max,
+            &ScalingMemory::default(),
+            1000,
+        );
+        assert_eq!(decided.decision.desired_to, 20);
+        assert_eq!(decided.decision.bounded_by, Some(BoundedBy::Max));
+        assert_eq!(decided.memory.last_scale_in_at, Some(1000));
+    }
+
+    #[test]
+    fn what_is_remembered_of_a_target_no_longer_configured_is_dropped() {
+        let mut memory = ScalingMemory::default();
+        memory.targets.zero_since.insert("gone".into(), 10);
+        memory.targets.failures.insert("gone".into(), 2);
+        let decided = tick(&targets(300), 0.0, at(1), &memory, 1000);
+        assert_eq!(
+            decided.memory.targets.zero_since,
+            [("orders".to_owned(), 1000)].into()
+        );
+        assert!(decided.memory.targets.failures.is_empty());
+    }
+
+    #[test]
+    fn the_answer_takes_each_signals_part_and_the_decision() {
+        let decided = tick(&targets(300), 250.0, at(0), &ScalingMemory::default(), 1000);
+        let mut answer = ServiceTick::pending("shop", "orders-worker", false);
+        answer.record(&decided);
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(json["service"], "shop/orders-worker");
+        assert_eq!(json["signals"][0]["name"], "orders");
+        assert_eq!(json["signals"][0]["value"], 250.0);
+        assert_eq!(json["signals"][0]["recommendation"], 5);
+        assert_eq!(
+            (json["desired_from"].clone(), json["desired_to"].clone()),
+            (0.into(), 5.into())
+        );
+        assert_eq!(json["action"], "scale-out");
+        assert_eq!(json["decided_by"], "orders");
+    }
+}
