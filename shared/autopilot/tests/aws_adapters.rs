@@ -500,8 +500,9 @@ async fn a_queues_backlog_is_its_visible_messages_and_in_flight_when_asked() {
     );
 }
 
-/// GetMetricData: one call for the queries, each by its own id, latest datapoint first; a query
-/// without datapoints is left out.
+/// GetMetricData: one call for the queries, each by its own id; of a query's datapoints the one
+/// with the latest timestamp, in whatever order they come (the local cloud ignores ScanBy); a
+/// query without datapoints is left out.
 #[tokio::test]
 async fn metric_queries_give_each_its_latest_datapoint() {
     use autopilot::ports::MetricReader;
@@ -530,7 +531,7 @@ async fn metric_queries_give_each_its_latest_datapoint() {
                 && stat.and_then(|s| s.stat()) == Some("Maximum")
                 && stat.and_then(|s| s.period()) == Some(60)
                 && queries[1].expression() == Some("SUM(METRICS())")
-                && r.end_time().map(|t| t.secs()) == Some(1_000_000)
+                && r.end_time().map(|t| t.secs()) == Some(1_000_060)
                 && r.start_time().map(|t| t.secs()) == Some(1_000_000 - 300)
         })
         .then_output(|| {
@@ -538,8 +539,12 @@ async fn metric_queries_give_each_its_latest_datapoint() {
                 .metric_data_results(
                     MetricDataResult::builder()
                         .id("q0")
-                        .values(412.0)
+                        .timestamps(aws_smithy_types::DateTime::from_secs(999_880))
                         .values(100.0)
+                        .timestamps(aws_smithy_types::DateTime::from_secs(999_940))
+                        .values(412.0)
+                        .timestamps(aws_smithy_types::DateTime::from_secs(999_820))
+                        .values(7.0)
                         .build(),
                 )
                 .metric_data_results(MetricDataResult::builder().id("q1").build())

@@ -33,7 +33,8 @@ impl MetricReader for AwsClients {
         queries: &[(String, MetricSignal)],
         now_s: i64,
     ) -> Result<BTreeMap<String, f64>> {
-        let mut values = BTreeMap::new();
+        // Per key: the latest datapoint's (time, value), whatever order the pages give.
+        let mut latest: BTreeMap<String, ((i64, u32), f64)> = BTreeMap::new();
         for chunk in queries.chunks(QUERIES_PER_CALL) {
             // Query ids must start with a lower-case letter: `q<index>`, mapped back to keys.
             let ids: Vec<String> = (0..chunk.len()).map(|i| format!("q{i}")).collect();
@@ -46,7 +47,8 @@ impl MetricReader for AwsClients {
                 .cloudwatch()
                 .get_metric_data()
                 .start_time(aws_smithy_types::DateTime::from_secs(now_s - look_back))
-                .end_time(aws_smithy_types::DateTime::from_secs(now_s))
+                // One minute ahead: a datapoint of this very second is still counted.
+                .end_time(aws_smithy_types::DateTime::from_secs(now_s + 60))
                 .scan_by(ScanBy::TimestampDescending);
             for (id, (_, signal)) in ids.iter().zip(chunk) {
                 request = request.metric_data_queries(metric_query(id, signal));
@@ -60,16 +62,23 @@ impl MetricReader for AwsClients {
                     .await
                     .map_err(|e| aws_error("cloudwatch", "GetMetricData", e))?;
                 for result in output.metric_data_results() {
-                    let (Some(id), Some(value)) = (result.id(), result.values().first()) else {
-                        continue;
-                    };
-                    let Some(index) = id.strip_prefix('q').and_then(|i| i.parse::<usize>().ok())
+                    let Some(index) = result
+                        .id()
+                        .and_then(|id| id.strip_prefix('q'))
+                        .and_then(|i| i.parse::<usize>().ok())
                     else {
                         continue;
                     };
-                    if let Some((key, _)) = chunk.get(index) {
-                        // Descending: the first value seen of a query is its latest.
-                        values.entry(key.clone()).or_insert(*value);
+                    let Some((key, _)) = chunk.get(index) else {
+                        continue;
+                    };
+                    let points = result.timestamps().iter().zip(result.values());
+                    for (at, value) in points {
+                        let at = (at.secs(), at.subsec_nanos());
+                        let slot = latest.entry(key.clone()).or_insert((at, *value));
+                        if at > slot.0 {
+                            *slot = (at, *value);
+                        }
                     }
                 }
                 match output.next_token() {
@@ -78,7 +87,10 @@ impl MetricReader for AwsClients {
                 }
             }
         }
-        Ok(values)
+        Ok(latest
+            .into_iter()
+            .map(|(key, (_, value))| (key, value))
+            .collect())
     }
 }
 
