@@ -2,6 +2,8 @@
 //! state table and cluster), a service at zero tasks, the `alarm-scaler` Lambda, an SNS topic
 //! for alarm actions subscribed to it, and a CloudWatch alarm on a custom metric whose actions
 //! go to that topic (the local cloud fires SNS alarm actions, not EventBridge alarm events).
+//! For target policies: a second service at zero, a real SQS queue its backlog is read from and
+//! a custom metric put with PutMetricData.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,39 @@ pub fn scaling_config(cooldown_s: u64) -> Value {
     json!({"alarms": { DEMO_ALARM: policy, FIXTURE_ALARM: policy }})
 }
 
+/// The service target policies size; it starts at zero tasks.
+pub const QUEUE_WORKER: &str = "orders-queue-worker";
+/// The queue whose backlog sizes [`QUEUE_WORKER`].
+pub const QUEUE_NAME: &str = "orders-backlog";
+/// The metric a second target policy on [`QUEUE_WORKER`] reads.
+pub const JOBS_METRIC: &str = "JobsWaiting";
+
+/// The queue's URL as a configuration names it (the local cloud finds it by account and name).
+pub fn queue_url(account: &str) -> String {
+    format!("https://sqs.us-east-1.amazonaws.com/{account}/{QUEUE_NAME}")
+}
+
+/// Two target policies on [`QUEUE_WORKER`]: its queue's backlog at 50 messages a task, and
+/// [`JOBS_METRIC`] at 10 a task; scale-in stabilised over `window_s`, zero after `window_s` of
+/// an empty queue.
+pub fn targets_config(account: &str, window_s: u64) -> Value {
+    json!({
+        "orders-backlog": {
+            "cluster": CLUSTER, "service": QUEUE_WORKER, "min": 0, "max": 10,
+            "sqs": {"queues": [queue_url(account)]},
+            "target_per_task": 50,
+            "scale_in_stabilization_s": window_s, "scale_to_zero_after_s": window_s
+        },
+        "jobs-waiting": {
+            "cluster": CLUSTER, "service": QUEUE_WORKER, "min": 0, "max": 10,
+            "metric": {"namespace": METRIC_NAMESPACE, "metric_name": JOBS_METRIC,
+                       "statistic": "Maximum", "period_s": 1},
+            "target_per_task": 10,
+            "scale_in_stabilization_s": window_s, "scale_to_zero_after_s": window_s
+        }
+    })
+}
+
 /// The demo metric's one dimension.
 fn queue_dimension() -> aws_sdk_cloudwatch::types::Dimension {
     aws_sdk_cloudwatch::types::Dimension::builder()
@@ -52,7 +87,10 @@ pub struct ScalerStack {
     pub ecs: aws_sdk_ecs::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub account: String,
+    /// The real queue of [`QUEUE_NAME`] (the local cloud's URL).
+    pub queue_url: String,
 }
 
 impl ScalerStack {
@@ -111,10 +149,29 @@ impl ScalerStack {
                 .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
                 .send()
         )?;
-        let worker_arn = format!(
-            "arn:aws:ecs:us-east-1:{}:service/{CLUSTER}/{WORKER}",
-            triage.account
-        );
+        sdk!(
+            "CreateService",
+            ecs.create_service()
+                .cluster(CLUSTER)
+                .service_name(QUEUE_WORKER)
+                .task_definition(&triage.task_definition)
+                .desired_count(0)
+                .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+                .send()
+        )?;
+        let sqs = aws_sdk_sqs::Client::new(c);
+        let queue_url = sdk!(
+            "CreateQueue",
+            sqs.create_queue().queue_name(QUEUE_NAME).send()
+        )?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+        let account = &triage.account;
+        let worker_arn = [WORKER, QUEUE_WORKER]
+            .map(|s| format!("arn:aws:ecs:us-east-1:{account}:service/{CLUSTER}/{s}"))
+            .join(",");
+        let queue_arn = format!("arn:aws:sqs:us-east-1:{account}:{QUEUE_NAME}");
         // The stack owns the alarm topic (CreateAlarmTopic) and subscribes the function to it
         // (AlarmTopicSubscription); the alarm's actions name the stack's AlarmTopicArn output.
         let function = triage
@@ -124,6 +181,7 @@ impl ScalerStack {
                 bootstrap_zip,
                 &[
                     ("ScaledServiceArns", worker_arn),
+                    ("ScaledQueueArns", queue_arn),
                     ("CreateAlarmTopic", "true".to_owned()),
                     ("ConfigDocument", config_document.to_string()),
                 ],
@@ -184,8 +242,73 @@ impl ScalerStack {
             ecs,
             cloudwatch,
             lambda,
+            sqs,
             account: triage.account.clone(),
+            queue_url,
         })
+    }
+
+    /// Sends `count` messages to the queue (ten a call).
+    pub async fn send_messages(&self, count: usize) -> Result<()> {
+        for start in (0..count).step_by(10) {
+            let entries: Vec<_> = (start..count.min(start + 10))
+                .map(|i| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(format!("{{\"order\": {i}}}"))
+                        .build()
+                        .map_err(|e| format!("message {i}: {e}"))
+                })
+                .collect::<Result<_>>()?;
+            sdk!(
+                "SendMessageBatch",
+                self.sqs
+                    .send_message_batch()
+                    .queue_url(&self.queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Empties the queue (the workers drained it).
+    pub async fn purge_queue(&self) -> Result<()> {
+        sdk!(
+            "PurgeQueue",
+            self.sqs.purge_queue().queue_url(&self.queue_url).send()
+        )?;
+        Ok(())
+    }
+
+    /// Puts one datapoint of [`JOBS_METRIC`] (high resolution: its own second).
+    pub async fn put_jobs_waiting(&self, value: f64) -> Result<()> {
+        sdk!(
+            "PutMetricData",
+            self.cloudwatch
+                .put_metric_data()
+                .namespace(METRIC_NAMESPACE)
+                .metric_data(
+                    aws_sdk_cloudwatch::types::MetricDatum::builder()
+                        .metric_name(JOBS_METRIC)
+                        .value(value)
+                        .storage_resolution(1)
+                        .build()
+                )
+                .send()
+        )?;
+        Ok(())
+    }
+
+    /// Runs one tick (as the schedule does) and gives the part of its answer about `service`.
+    pub async fn tick_for(&self, service: &str) -> Result<Value> {
+        let answer = self.invoke(&json!({"tick": true})).await?;
+        let wanted = format!("{CLUSTER}/{service}");
+        answer["services"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["service"] == wanted.as_str()))
+            .cloned()
+            .ok_or_else(|| format!("the tick said nothing of {wanted}: {answer}"))
     }
 
     /// Publishes one datapoint of the demo metric (the local cloud evaluates alarms at once).
@@ -226,12 +349,17 @@ impl ScalerStack {
 
     /// The worker service's desired count.
     pub async fn desired(&self) -> Result<i32> {
+        self.desired_of(WORKER).await
+    }
+
+    /// A service's desired count, as ECS says it.
+    pub async fn desired_of(&self, service: &str) -> Result<i32> {
         let output = sdk!(
             "DescribeServices",
             self.ecs
                 .describe_services()
                 .cluster(CLUSTER)
-                .services(WORKER)
+                .services(service)
                 .send()
         )?;
         Ok(output
