@@ -1,7 +1,10 @@
 //! `alarm-scaler`'s tick for target policies on the in-memory ports: a worker sized from zero
 //! by its queue in one tick, the way back to zero through the stabilisation window, reads that
 //! fail (fallback told once, recovery told once), several signals on one service, member
-//! accounts' queues, the cost of a tick in calls, races and the modes.
+//! accounts' queues, an alarm policy and a target policy on one service, the cost of a tick in
+//! calls, races and the modes.
+
+mod common;
 
 use std::time::Duration;
 
@@ -419,4 +422,52 @@ async fn a_failed_update_gives_the_change_time_back_and_keeps_what_was_read() {
     assert!(!memory.targets.history.0.is_empty());
     // The next tick scales.
     assert_eq!(one(&scaler).await.desired_to, Some(5));
+}
+
+#[tokio::test]
+async fn an_alarm_policy_and_a_target_policy_on_one_service_do_not_overrule_each_other_downward() {
+    let world = world(6);
+    // The alarm is in ALARM (its steps took the service to 6); the queue asks for 4.
+    world
+        .alarms
+        .know(&common::fixture("alarms/direct-lambda-action.json"));
+    world.signals.set_backlog(QUEUE, 200, 0);
+    let config = format!(
+        r#"{{"scaling": {{
+        "alarms": {{"orders-queue-backlog-high": {{"cluster": "shop", "service": "orders-worker",
+            "min": 0, "max": 20, "alarm_steps": [{{"lower": 0, "adjustment": 2}}],
+            "ok_steps": [{{"upper": 0, "adjustment": -3}}], "scale_in_cooldown_s": 0,
+            "scale_out_cooldown_s": 0}}}},
+        "targets": {{"orders": {{"cluster": "shop", "service": "orders-worker", "min": 0,
+            "max": 20, "target_per_task": 50, "scale_in_stabilization_s": 0,
+            "sqs": {{"queues": ["{QUEUE}"]}}}}}}}}}}"#
+    );
+    let scaler = scaler(&world, &config);
+    let held = one(&scaler).await;
+    assert_eq!(held.desired_to, Some(6), "{held:?}");
+    assert_eq!(
+        held.decided_by.as_deref(),
+        Some("orders-queue-backlog-high")
+    );
+    let alarm = held.signals.iter().find(|s| s.kind == "alarm").unwrap();
+    assert_eq!(alarm.recommendation, Some(6), "{held:?}");
+    assert!(world.ecs.desired_updates().is_empty());
+
+    // The alarm returns to OK: its step (−3) would leave 3, the queue's latest tick asked for 4.
+    let ok = common::fixture("alarms/eventbridge-ok.json");
+    let outcome = match scaler
+        .handle(ok.into(), Invocation::default())
+        .await
+        .unwrap()
+    {
+        ScalerResponse::One(outcome) => outcome,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((outcome.action, outcome.to), (Action::ScaleIn, Some(4)));
+    assert!(
+        outcome.reason.contains("target policies recommend 4"),
+        "{}",
+        outcome.reason
+    );
+    assert_eq!(desired(&world), 4);
 }

@@ -174,6 +174,8 @@ pub enum Refusal {
     AtMin,
     Cooldown,
     NoStepCovers,
+    /// A target policy on the same service recommends more than the scale-in would leave.
+    TargetHolds,
 }
 
 impl Refusal {
@@ -489,12 +491,21 @@ pub fn decide(input: &ScalingInput<'_>) -> ScalingDecision {
         current,
         policy.min_adjustment_magnitude,
     );
-    let (target, clamped_by) = if raw > i64::from(max) {
+    let (mut target, clamped_by) = if raw > i64::from(max) {
         (max, Some(max_by))
     } else if raw < i64::from(min) {
         (min, Some(min_by))
     } else {
         (raw as u32, None)
+    };
+    // Several signals on one service: a scale-in goes no lower than what its target policies
+    // recommended at their latest tick (no signal is overruled downward).
+    let held_by_targets = match input.memory.targets.latest_recommendation(input.now) {
+        Some(recommended) if !scale_out && recommended > target => {
+            target = recommended.min(current).min(max);
+            Some(recommended)
+        }
+        _ => None,
     };
     let moves = if scale_out {
         target > current
@@ -505,6 +516,19 @@ pub fn decide(input: &ScalingInput<'_>) -> ScalingDecision {
         (Some(delta), Some(value)) => format!("metric {value} ({delta:+} from threshold)"),
         _ => "no metric value in the event; used the step at the threshold".to_owned(),
     };
+    if let (false, Some(recommended)) = (moves, held_by_targets) {
+        return ScalingDecision {
+            step: Some(chosen),
+            ..ScalingDecision::none(
+                current,
+                Some(Refusal::TargetHolds),
+                format!(
+                    "{value_note}: step {index} asks for {raw}, but the service's target policies \
+                     recommend {recommended}: no scale-in below it"
+                ),
+            )
+        };
+    }
     if !moves {
         let direction = if scale_out { "scale-out" } else { "scale-in" };
         return ScalingDecision {
@@ -516,9 +540,14 @@ pub fn decide(input: &ScalingInput<'_>) -> ScalingDecision {
             ..ScalingDecision::none(current, None, String::new())
         };
     }
-    let clamp_note = clamped_by
-        .map(|by| format!(", clamped to {target} by {}", by.as_str()))
-        .unwrap_or_default();
+    let clamp_note = match held_by_targets {
+        Some(recommended) => {
+            format!(", held at {target}: the service's target policies recommend {recommended}")
+        }
+        None => clamped_by
+            .map(|by| format!(", clamped to {target} by {}", by.as_str()))
+            .unwrap_or_default(),
+    };
     ScalingDecision {
         action: if scale_out {
             Action::ScaleOut

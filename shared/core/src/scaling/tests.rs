@@ -511,3 +511,35 @@ fn an_alarm_change_keeps_the_target_policies_memory() {
     assert_eq!(next.last_scale_out_at, Some(i.now));
     assert_eq!(next.targets, i.memory.targets);
 }
+
+#[test]
+fn a_scale_in_goes_no_lower_than_the_services_target_policies_recommend() {
+    let mut p = policy();
+    p.ok_steps[0].adjustment = -3;
+    let with_targets = |at: i64, recommended: u32| {
+        let mut input = input(&p, AlarmState::Ok, 5);
+        input.metric_value = Some(10.0);
+        input.memory.targets.history = target::RecommendationHistory(vec![(at, recommended)]);
+        decide(&input)
+    };
+    let now = 1_000_000;
+    // The step asks for 2; the queue's latest tick recommended 3.
+    let held = with_targets(now - 60, 3);
+    assert_eq!((held.action, held.to), (Action::ScaleIn, 3));
+    assert!(
+        held.reason.contains("target policies recommend 3"),
+        "{}",
+        held.reason
+    );
+    // They recommend the current count: no scale-in, named.
+    let refused = with_targets(now - 60, 5);
+    assert_eq!(refused.action, Action::None);
+    assert_eq!(refused.refusal, Some(Refusal::TargetHolds));
+    // A recommendation older than three ticks holds nothing (the targets may be gone).
+    let stale = with_targets(now - target::FRESH_RECOMMENDATION_S - 1, 5);
+    assert_eq!((stale.action, stale.to), (Action::ScaleIn, 2));
+    // Scale-out is never held back by them.
+    let mut out = input(&p, AlarmState::Alarm, 5);
+    out.memory.targets.history = target::RecommendationHistory(vec![(now - 60, 1)]);
+    assert_eq!(decide(&out).to, 8);
+}

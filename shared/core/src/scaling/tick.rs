@@ -3,9 +3,13 @@
 //! and the memory to keep. [`ServiceTick`] is what the tick answers for the service.
 //!
 //! Beyond [`target::decide`]: no scale-in while a deployment is in progress (as the alarm
-//! path), unless the count is above the bounds; a change is remembered as the service's last
-//! scale-out or scale-in, so the cooldowns of alarm policies on the same service count it; and
-//! what is remembered of targets no longer configured is dropped.
+//! path), unless the count is above the bounds; an alarm policy on the same service whose alarm
+//! is in ALARM holds the current count (its own steps scale out; no target scales in under it);
+//! a change is remembered as the service's last scale-out or scale-in, so the cooldowns of alarm
+//! policies on the same service count it; the recommendation history keeps the targets' own
+//! recommendations (the alarm path scales in no lower than the latest, see
+//! [`crate::scaling::decide`]); and what is remembered of targets no longer configured is
+//! dropped.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +20,41 @@ use super::target::{
     TargetDecision,
 };
 use super::{Action, ScalingMemory, ServiceObservation};
+use crate::domain::AlarmState;
+
+/// An alarm policy on a service of target policies, with its alarm's state as the tick read it
+/// (`None`: not read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmSignal {
+    pub name: String,
+    pub state: Option<AlarmState>,
+    /// Why it was not read, when it was not.
+    pub unread: Option<String>,
+}
+
+impl AlarmSignal {
+    /// Its part: in ALARM it holds `current` (never less); otherwise no part in the size.
+    fn part(&self, current: u32) -> SignalPart {
+        let (recommendation, why) = match (self.state, &self.unread) {
+            (Some(AlarmState::Alarm), _) => (
+                Some(current),
+                "in ALARM: holds the current count (its steps scale out)".to_owned(),
+            ),
+            (Some(state), _) => (None, format!("{}: no part in the size", state.as_str())),
+            (None, unread) => (
+                None,
+                unread.clone().unwrap_or_else(|| "not read".to_owned()),
+            ),
+        };
+        SignalPart {
+            name: self.name.clone(),
+            kind: "alarm".into(),
+            value: None,
+            recommendation,
+            why,
+        }
+    }
+}
 
 /// Everything one service's tick looks at.
 #[derive(Debug, Clone)]
@@ -25,6 +64,8 @@ pub struct TickInput<'a> {
     pub readings: &'a BTreeMap<String, Reading>,
     pub observed: ServiceObservation,
     pub memory: &'a ScalingMemory,
+    /// The alarm policies on the same service.
+    pub alarms: &'a [AlarmSignal],
     /// Epoch seconds.
     pub now: i64,
 }
@@ -76,7 +117,7 @@ pub fn decide_tick(input: &TickInput<'_>) -> TickDecision {
         .targets
         .failures
         .retain(|name, _| names.contains(&name.as_str()));
-    let (signals, events) = parts_of(
+    let (mut signals, events) = parts_of(
         input.service,
         input.readings,
         input.observed.running,
@@ -85,7 +126,20 @@ pub fn decide_tick(input: &TickInput<'_>) -> TickDecision {
         now,
     );
     let limits = input.service.limits_at(current);
+    // The history keeps what the targets recommend; an alarm's hold applies while it lasts.
+    let targets_recommend = signals.iter().filter_map(|s| s.recommendation).max();
+    let history = match targets_recommend {
+        Some(recommended) => {
+            memory
+                .targets
+                .history
+                .with(now, recommended, current, limits.stabilization_s)
+        }
+        None => memory.targets.history.clone(),
+    };
+    signals.extend(input.alarms.iter().map(|alarm| alarm.part(current)));
     let mut decision = target::decide(limits, &signals, current, &memory.targets.history, now);
+    decision.history = history;
     // While a deployment is in progress only a count above max comes down (to max).
     let held = current.min(limits.max);
     if input.observed.deployment_in_progress && decision.desired_to < held {
@@ -217,15 +271,78 @@ mod tests {
         memory: &ScalingMemory,
         now: i64,
     ) -> TickDecision {
+        tick_with_alarm(targets, value, observed, memory, None, now)
+    }
+
+    fn tick_with_alarm(
+        targets: &TargetPolicies,
+        value: f64,
+        observed: ServiceObservation,
+        memory: &ScalingMemory,
+        alarm: Option<AlarmState>,
+        now: i64,
+    ) -> TickDecision {
         let services = by_service(targets).unwrap();
         let readings = [("orders".to_owned(), Reading::Value(value))].into();
+        let alarms: Vec<AlarmSignal> = alarm
+            .map(|state| AlarmSignal {
+                name: "orders-backlog-high".into(),
+                state: Some(state),
+                unread: None,
+            })
+            .into_iter()
+            .collect();
         decide_tick(&TickInput {
             service: &services[0],
             readings: &readings,
             observed,
             memory,
+            alarms: &alarms,
             now,
         })
+    }
+
+    #[test]
+    fn an_alarm_in_alarm_holds_the_count_and_scales_out_only_through_its_steps() {
+        // The alarm's steps took the service to 8; the queue asks for 2: held at 8, named.
+        let held = tick_with_alarm(
+            &targets(0),
+            100.0,
+            at(8),
+            &ScalingMemory::default(),
+            Some(AlarmState::Alarm),
+            1000,
+        );
+        assert_eq!(held.decision.desired_to, 8);
+        assert_eq!(
+            held.decision.decided_by.as_deref(),
+            Some("orders-backlog-high")
+        );
+        let alarm = held.signals.iter().find(|s| s.kind == "alarm").unwrap();
+        assert_eq!(alarm.recommendation, Some(8));
+        // The history keeps the target's own recommendation, not the alarm's hold.
+        assert_eq!(held.memory.targets.history.0.last(), Some(&(1000, 2)));
+        // The queue asks for more than the alarm holds: the queue decides.
+        let out = tick_with_alarm(
+            &targets(0),
+            600.0,
+            at(8),
+            &ScalingMemory::default(),
+            Some(AlarmState::Alarm),
+            1000,
+        );
+        assert_eq!(out.decision.desired_to, 12);
+        assert_eq!(out.decision.decided_by.as_deref(), Some("orders"));
+        // Back to OK: the alarm has no part, and the queue's 2 applies (no window here).
+        let ok = tick_with_alarm(
+            &targets(0),
+            100.0,
+            at(8),
+            &ScalingMemory::default(),
+            Some(AlarmState::Ok),
+            1000,
+        );
+        assert_eq!(ok.decision.desired_to, 2);
     }
 
     fn at(desired: u32) -> ServiceObservation {

@@ -24,7 +24,7 @@ use crate::scaling::target::{
     by_service, queue_place, Fallback, MetricSignal, Reading, ReadingEvent, ServiceTargets,
     TargetPolicies,
 };
-use crate::scaling::tick::{decide_tick, ServiceTick, TickDecision, TickInput};
+use crate::scaling::tick::{decide_tick, AlarmSignal, ServiceTick, TickDecision, TickInput};
 use crate::scaling::{ScalingMemory, ServiceObservation};
 use crate::state::CLI_LEASE_S;
 use crate::trust::Accounts;
@@ -66,6 +66,13 @@ pub(super) fn admitted_targets(targets: &TargetPolicies, accounts: &Accounts) ->
         }
     }
     Ok(())
+}
+
+/// What one tick read: every target's reading, and one service's alarm policies.
+#[derive(Clone, Copy)]
+struct Signals<'a> {
+    readings: &'a BTreeMap<String, Reading>,
+    alarms: &'a [AlarmSignal],
 }
 
 /// What the command line assumes offline, where nothing is read.
@@ -140,14 +147,19 @@ impl AlarmScaler {
         let now = self.clock.now_s();
         let readings = self.read_signals(&services, now).await;
         let observed = self.observe_services(&services).await;
+        let alarms = self.alarm_signals(&services).await;
         let (mut ticks, mut first_error) = (Vec::new(), None);
-        for (service, observed) in services.iter().zip(observed) {
+        for ((service, observed), alarms) in services.iter().zip(observed).zip(alarms) {
             let dry_run =
                 self.backend.mode() != Mode::Live || service.targets.iter().any(|(_, t)| t.dry_run);
             let mut tick = ServiceTick::pending(service.cluster, service.service, dry_run);
             let result = match observed {
                 Ok(observed) => {
-                    self.size(service, &readings, observed, invocation, &mut tick)
+                    let signals = Signals {
+                        readings: &readings,
+                        alarms: &alarms,
+                    };
+                    self.size(service, signals, observed, invocation, &mut tick)
                         .await
                 }
                 Err(error) => Err(error),
@@ -258,6 +270,61 @@ impl AlarmScaler {
             .collect()
     }
 
+    /// Per service, the alarm policies that name it too, with their alarms' states (one
+    /// DescribeAlarms for all): an alarm in ALARM holds the count the targets would lower.
+    async fn alarm_signals(&self, services: &[ServiceTargets<'_>]) -> Vec<Vec<AlarmSignal>> {
+        let named: Vec<Vec<&String>> = services
+            .iter()
+            .map(|s| {
+                self.policies
+                    .iter()
+                    .filter(|(_, p)| p.cluster == s.cluster && p.service == s.service)
+                    .map(|(name, _)| name)
+                    .collect()
+            })
+            .collect();
+        let all: Vec<String> = named.iter().flatten().map(|n| (*n).clone()).collect();
+        let read = match (all.is_empty(), self.backend.ports()) {
+            (true, _) => Ok(Vec::new()),
+            (false, None) => Err("offline: the alarm is not read".to_owned()),
+            (false, Some(ports)) => ports
+                .alarms
+                .current_alarms(&all)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        named
+            .iter()
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|name| {
+                        let bound = self.policies.get(*name).and_then(|p| p.alarm_arn.as_ref());
+                        let found = match &read {
+                            Ok(alarms) => alarms
+                                .iter()
+                                .find(|a| {
+                                    &a.alarm_name == *name
+                                        && bound.is_none_or(|b| a.alarm_arn.as_ref() == Some(b))
+                                })
+                                .ok_or_else(|| {
+                                    "DescribeAlarms here does not know it (another account's or \
+                                     region's alarm is not read on the tick)"
+                                        .to_owned()
+                                }),
+                            Err(error) => Err(error.clone()),
+                        };
+                        AlarmSignal {
+                            name: (*name).clone(),
+                            state: found.as_ref().ok().map(|a| a.state),
+                            unread: found.err(),
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// One queue's backlog, read where the queue lives (a member's through its role).
     async fn queue_backlog(
         &self,
@@ -360,7 +427,7 @@ impl AlarmScaler {
     async fn size(
         &self,
         service: &ServiceTargets<'_>,
-        readings: &BTreeMap<String, Reading>,
+        signals: Signals<'_>,
         observed: ServiceObservation,
         invocation: &Invocation,
         tick: &mut ServiceTick,
@@ -386,9 +453,10 @@ impl AlarmScaler {
             };
             let decided = decide_tick(&TickInput {
                 service,
-                readings,
+                readings: signals.readings,
                 observed,
                 memory: &memory,
+                alarms: signals.alarms,
                 now: self.clock.now_s(),
             });
             let acting = self

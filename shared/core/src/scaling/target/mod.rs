@@ -519,9 +519,23 @@ pub struct TargetMemory {
     pub failures: BTreeMap<String, u32>,
 }
 
+/// How old the targets' latest recommendation may be and still hold an alarm's scale-in (three
+/// ticks): a service whose target policies were removed is not held by what they last said.
+pub const FRESH_RECOMMENDATION_S: i64 = 180;
+
 impl TargetMemory {
     pub fn is_empty(&self) -> bool {
         self == &Self::default()
+    }
+
+    /// What the service's target policies recommended at their latest tick, if that was in the
+    /// last [`FRESH_RECOMMENDATION_S`].
+    pub fn latest_recommendation(&self, now: i64) -> Option<u32> {
+        self.history
+            .0
+            .last()
+            .filter(|(at, _)| now.saturating_sub(*at) <= FRESH_RECOMMENDATION_S)
+            .map(|(_, r)| *r)
     }
 }
 
