@@ -4,7 +4,8 @@
 //!
 //! The same for `alarm-scaler` (offline parse+decide throughput over the alarm fixtures) and
 //! `batch-runner` (parse+plan throughput of a job request), with their init and peak RSS.
-//! Last, what the first AWS call of a fresh process costs against the next one (clients and the
+//! For `alarm-scaler`'s tick: the AWS calls and the decision time for 100 services sized by
+//! target policies ([`tick`]). Last, what the first AWS call of a fresh process costs against the next one (clients and the
 //! HTTPS connector are set up on first use, not at init).
 //!
 //! Usage: `autopilot-bench FIXTURES_ROOT BIN_DIR` (`tests/fixtures`, `target/release`).
@@ -28,6 +29,8 @@ use autopilot::scaling::{
     decide, ScalingInput, ScalingMemory, ScalingPolicy, ServiceObservation, Trigger,
 };
 use autopilot::triage::classify;
+
+mod tick;
 
 const RUNS: usize = 15;
 const INVOCATIONS: usize = 200;
@@ -86,6 +89,22 @@ fn main() {
     print_process_rows(
         &measure_runs(&bin_dir.join("alarm-scaler"), &alarms),
         &baseline,
+    );
+
+    let (calls, tick_ms) = tick::handler_tick(RUNS);
+    let calls: Vec<String> = calls.iter().map(|(op, n)| format!("{op} {n}")).collect();
+    println!(
+        "| tick of {} services (target policies, 150 signals, 3 clusters): AWS calls of the first | {} | — |",
+        tick::SERVICES,
+        calls.join(", ")
+    );
+    println!(
+        "| tick of {} services through the handler on in-memory ports, median of {RUNS} | {tick_ms:.2} ms | — |",
+        tick::SERVICES
+    );
+    println!(
+        "| pure decision of one service's tick, one core | {:.0} decisions/s | — |",
+        tick::decisions_per_s(Duration::from_secs(2))
     );
 
     println!("\n| batch-runner | value | target |");
