@@ -118,6 +118,7 @@ pub fn decisions_per_s(budget: Duration) -> f64 {
                 observed,
                 memory: &memory,
                 alarms: &[],
+                scheduled: &Default::default(),
                 now: 1_000_000,
             }));
             decided += 1;

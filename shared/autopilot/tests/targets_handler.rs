@@ -471,3 +471,43 @@ async fn an_alarm_policy_and_a_target_policy_on_one_service_do_not_overrule_each
     );
     assert_eq!(desired(&world), 4);
 }
+
+#[tokio::test]
+async fn an_open_schedule_raises_min_at_once_and_a_schedule_must_bound_a_sized_service() {
+    let world = world(1);
+    world.signals.set_backlog(QUEUE, 0, 0);
+    let config = format!(
+        r#"{{"scaling": {{
+        "targets": {{"orders": {{"cluster": "shop", "service": "orders-worker", "min": 0,
+            "max": 20, "target_per_task": 50, "sqs": {{"queues": ["{QUEUE}"]}}}}}},
+        "schedules": {{"peak": {{"cluster": "shop", "service": "orders-worker",
+            "cron": "cron(* * * * ? *)", "timezone": "Europe/Berlin", "duration_s": 120,
+            "min": 4}}}}}}}}"#
+    );
+    let scaler = scaler(&world, &config);
+    let raised = one(&scaler).await;
+    assert_eq!(
+        (raised.action, raised.desired_to),
+        (Action::ScaleOut, Some(4))
+    );
+    assert_eq!(
+        raised.bounded_by,
+        Some(BoundedBy::Schedule("peak".into())),
+        "{raised:?}"
+    );
+    assert_eq!(desired(&world), 4);
+
+    let not_sized = config.replace(
+        r#""service": "orders-worker",
+            "cron""#,
+        r#""service": "billing-worker",
+            "cron""#,
+    );
+    match StackConfig::parse(&not_sized) {
+        Err(AutopilotError::InvalidConfig { field, problem }) => {
+            assert_eq!(field, "scaling.schedules.peak.service");
+            assert!(problem.contains("shop/billing-worker"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -15,6 +15,7 @@
 pub mod outcome;
 pub mod policy;
 pub mod report;
+pub mod schedule;
 pub mod target;
 pub mod tick;
 

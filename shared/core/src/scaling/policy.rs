@@ -20,10 +20,12 @@ pub struct ScalingConfig {
     pub alarms: AlarmPolicies,
     /// `scaling.targets`: services sized by the work waiting, read on the tick.
     pub targets: crate::scaling::target::TargetPolicies,
+    /// `scaling.schedules`: windows overriding a service's bounds.
+    pub schedules: crate::scaling::schedule::Schedules,
 }
 
 /// The keys of section `scaling`.
-const SECTIONS: &[&str] = &["alarms", "targets"];
+const SECTIONS: &[&str] = &["alarms", "targets", "schedules"];
 
 impl<'de> Deserialize<'de> for ScalingConfig {
     fn deserialize<D: serde::Deserializer<'de>>(
@@ -60,6 +62,7 @@ impl<'de> Deserialize<'de> for ScalingConfig {
                     match key.as_str() {
                         "alarms" => config.alarms = map.next_value()?,
                         "targets" => config.targets = map.next_value()?,
+                        "schedules" => config.schedules = map.next_value()?,
                         _ => map.next_value_seed(Moved(key))?,
                     }
                 }
@@ -184,7 +187,23 @@ pub fn validate(config: &ScalingConfig) -> Result<()> {
             }
         }
     }
-    crate::scaling::target::validate(&config.targets)
+    crate::scaling::target::validate(&config.targets)?;
+    for (cluster, service, schedule) in crate::scaling::schedule::parse_all(&config.schedules)? {
+        let sized = config
+            .targets
+            .values()
+            .any(|t| t.cluster == cluster && t.service == service);
+        if !sized {
+            return Err(AutopilotError::invalid_config(
+                format!("scaling.schedules.{}.service", schedule.name),
+                format!(
+                    "no target policy sizes {cluster}/{service}: schedules bound the services \
+                     of scaling.targets (applied on the tick)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ScalingPolicy {

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::schedule::ScheduledBounds;
 use super::target::{
     self, parts_of, BoundedBy, Reading, ReadingEvent, ServiceLimits, ServiceTargets, SignalPart,
     TargetDecision,
@@ -66,6 +67,8 @@ pub struct TickInput<'a> {
     pub memory: &'a ScalingMemory,
     /// The alarm policies on the same service.
     pub alarms: &'a [AlarmSignal],
+    /// The bounds its open schedules set.
+    pub scheduled: &'a ScheduledBounds,
     /// Epoch seconds.
     pub now: i64,
 }
@@ -81,6 +84,8 @@ pub struct TickDecision {
     pub action: Action,
     /// The scaling memory to record (written every tick: the history moves with time).
     pub memory: ScalingMemory,
+    /// What the answer should say besides (schedules whose bounds crossed).
+    pub notes: Vec<String>,
 }
 
 impl TickDecision {
@@ -125,7 +130,20 @@ pub fn decide_tick(input: &TickInput<'_>) -> TickDecision {
         &mut memory.targets,
         now,
     );
-    let limits = input.service.limits_at(current);
+    let mut limits = input.service.limits_at(current);
+    let mut notes = input.scheduled.notes.clone();
+    // An open schedule's bounds replace the policies' (as a scheduled action's capacity).
+    let scheduled_min = input.scheduled.min.as_ref().map(|(min, _)| *min);
+    let scheduled_max = input.scheduled.max.as_ref().map(|(max, _)| *max);
+    limits.max = scheduled_max.unwrap_or(limits.max);
+    limits.min = scheduled_min.unwrap_or(limits.min);
+    if limits.min > limits.max {
+        notes.push(format!(
+            "min {} is above max {}: min lowered to it",
+            limits.min, limits.max
+        ));
+        limits.min = limits.max;
+    }
     // The history keeps what the targets recommend; an alarm's hold applies while it lasts.
     let targets_recommend = signals.iter().filter_map(|s| s.recommendation).max();
     let history = match targets_recommend {
@@ -140,6 +158,15 @@ pub fn decide_tick(input: &TickInput<'_>) -> TickDecision {
     signals.extend(input.alarms.iter().map(|alarm| alarm.part(current)));
     let mut decision = target::decide(limits, &signals, current, &memory.targets.history, now);
     decision.history = history;
+    let by_schedule = match decision.bounded_by {
+        Some(BoundedBy::Min) if scheduled_min == Some(limits.min) => input.scheduled.min.as_ref(),
+        Some(BoundedBy::Max) if scheduled_max == Some(limits.max) => input.scheduled.max.as_ref(),
+        _ => None,
+    };
+    if let Some((bound, name)) = by_schedule {
+        decision.reason = format!("{}; schedule {name} sets {bound}", decision.reason);
+        decision.bounded_by = Some(BoundedBy::Schedule(name.clone()));
+    }
     // While a deployment is in progress only a count above max comes down (to max).
     let held = current.min(limits.max);
     if input.observed.deployment_in_progress && decision.desired_to < held {
@@ -171,6 +198,7 @@ pub fn decide_tick(input: &TickInput<'_>) -> TickDecision {
         limits,
         action,
         memory,
+        notes,
     }
 }
 
@@ -232,6 +260,7 @@ impl ServiceTick {
         self.action = decided.action;
         self.reason = d.reason.clone();
         self.events = decided.events.clone();
+        self.notes.extend(decided.notes.iter().cloned());
     }
 }
 
@@ -298,8 +327,69 @@ mod tests {
             observed,
             memory,
             alarms: &alarms,
+            scheduled: &ScheduledBounds::default(),
             now,
         })
+    }
+
+    #[test]
+    fn an_open_schedule_raising_min_scales_out_at_once_and_is_named() {
+        let services_targets = {
+            let mut t = targets(300);
+            let policy = t.get_mut("orders").unwrap();
+            policy.max_step_out = Some(target::StepLimit::Tasks(1));
+            t
+        };
+        let services = by_service(&services_targets).unwrap();
+        let readings = [("orders".to_owned(), Reading::Value(0.0))].into();
+        let scheduled = ScheduledBounds {
+            min: Some((6, "business-hours".into())),
+            max: None,
+            notes: Vec::new(),
+        };
+        let decided = decide_tick(&TickInput {
+            service: &services[0],
+            readings: &readings,
+            observed: at(1),
+            memory: &ScalingMemory::default(),
+            alarms: &[],
+            scheduled: &scheduled,
+            now: 1000,
+        });
+        // Past the step limit (1) and whatever the queue says: 6 at once.
+        assert_eq!(decided.decision.desired_to, 6);
+        assert_eq!(
+            decided.decision.bounded_by,
+            Some(BoundedBy::Schedule("business-hours".into()))
+        );
+        assert!(decided
+            .decision
+            .reason
+            .contains("schedule business-hours sets 6"));
+        // A schedule's max below its min: min lowered to it, said.
+        let crossed = ScheduledBounds {
+            min: None,
+            max: Some((3, "night".into())),
+            notes: Vec::new(),
+        };
+        let mut with_min = services_targets.clone();
+        with_min.get_mut("orders").unwrap().min = 5;
+        let services = by_service(&with_min).unwrap();
+        let decided = decide_tick(&TickInput {
+            service: &services[0],
+            readings: &readings,
+            observed: at(8),
+            memory: &ScalingMemory::default(),
+            alarms: &[],
+            scheduled: &crossed,
+            now: 1000,
+        });
+        assert_eq!(decided.decision.desired_to, 3);
+        assert_eq!(
+            decided.decision.bounded_by,
+            Some(BoundedBy::Schedule("night".into()))
+        );
+        assert!(decided.notes[0].contains("min lowered"), "{decided:?}");
     }
 
     #[test]

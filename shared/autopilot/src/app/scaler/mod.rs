@@ -42,6 +42,8 @@ pub struct AlarmScaler {
     region: Option<String>,
     /// `scaling.targets`: services sized on the tick by the work waiting.
     targets: TargetPolicies,
+    /// `scaling.schedules`, parsed: (cluster, service, schedule).
+    schedules: Vec<(String, String, crate::scaling::schedule::Schedule)>,
     /// Offline: the service and readings to assume (`--assume-desired` …).
     assumed: Assumed,
     /// The stack's account and its members: an alarm of any other is ignored.
@@ -104,7 +106,9 @@ impl AlarmScaler {
         admitted_places(&setup.config.scaling.alarms, &setup.accounts)?;
         targets::admitted_targets(&setup.config.scaling.targets, &setup.accounts)?;
         assumed.check(&setup.config.scaling.targets)?;
+        let schedules = crate::scaling::schedule::parse_all(&setup.config.scaling.schedules)?;
         Ok(Self {
+            schedules,
             backend: setup.backend,
             clock: setup.clock,
             policies: setup.config.scaling.alarms,

@@ -1,6 +1,8 @@
 //! The tick's target policies: read every signal (one GetQueueAttributes per queue, one
 //! GetMetricData per 500 queries of an account), observe the services (DescribeServices per 10
-//! of a cluster), and for each service decide (pure, [`decide_tick`]), record its scaling memory
+//! of a cluster), read the alarms of alarm policies on those services (one DescribeAlarms), find
+//! each service's open schedules, and for each service decide (pure, [`decide_tick`]), record
+//! its scaling memory
 //! under the revision it read (deciding again after losing a race with another invocation or an
 //! alarm), UpdateService, and tell a change, a signal failing for good and its recovery.
 //! Offline, the readings and the service are the ones the command line assumes.
@@ -20,6 +22,7 @@ use crate::error::{AutopilotError, Result};
 use crate::keys::memory_key;
 use crate::ports::Scope;
 use crate::scaling::report::{signal_notice, tick_notice, Target};
+use crate::scaling::schedule::{bounds_at, ScheduledBounds};
 use crate::scaling::target::{
     by_service, queue_place, Fallback, MetricSignal, Reading, ReadingEvent, ServiceTargets,
     TargetPolicies,
@@ -68,11 +71,13 @@ pub(super) fn admitted_targets(targets: &TargetPolicies, accounts: &Accounts) ->
     Ok(())
 }
 
-/// What one tick read: every target's reading, and one service's alarm policies.
+/// What one tick read: every target's reading, one service's alarm policies and open schedules.
 #[derive(Clone, Copy)]
 struct Signals<'a> {
     readings: &'a BTreeMap<String, Reading>,
     alarms: &'a [AlarmSignal],
+    /// The bounds of the service's open schedules.
+    scheduled: &'a ScheduledBounds,
 }
 
 /// What the command line assumes offline, where nothing is read.
@@ -155,9 +160,17 @@ impl AlarmScaler {
             let mut tick = ServiceTick::pending(service.cluster, service.service, dry_run);
             let result = match observed {
                 Ok(observed) => {
+                    let scheduled = bounds_at(
+                        self.schedules
+                            .iter()
+                            .filter(|(c, s, _)| c == service.cluster && s == service.service)
+                            .map(|(_, _, schedule)| schedule),
+                        now,
+                    );
                     let signals = Signals {
                         readings: &readings,
                         alarms: &alarms,
+                        scheduled: &scheduled,
                     };
                     self.size(service, signals, observed, invocation, &mut tick)
                         .await
@@ -457,6 +470,7 @@ impl AlarmScaler {
                 observed,
                 memory: &memory,
                 alarms: signals.alarms,
+                scheduled: signals.scheduled,
                 now: self.clock.now_s(),
             });
             let acting = self

@@ -550,6 +550,8 @@ pub enum BoundedBy {
     MaxStepIn,
     /// Scale-in held while a deployment is in progress.
     Deployment,
+    /// The `min` or `max` of this open schedule.
+    Schedule(String),
 }
 
 /// A service's decision for one tick.
@@ -629,7 +631,7 @@ pub fn decide(
         Some(BoundedBy::MaxStepIn) => format!("; {to} at least this tick (max_step_in)"),
         Some(BoundedBy::Min) => format!("; min is {}", limits.min),
         Some(BoundedBy::Max) => format!("; max is {}", limits.max),
-        Some(BoundedBy::Deployment) => String::new(),
+        Some(BoundedBy::Deployment) | Some(BoundedBy::Schedule(_)) => String::new(),
     };
     TargetDecision {
         desired_from: current,
