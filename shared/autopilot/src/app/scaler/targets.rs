@@ -420,15 +420,27 @@ impl AlarmScaler {
                                 };
                             }
                         }
-                        Err(error) => failed = Some(error.to_string()),
+                        Err(error) => failed = Some(error),
                     }
                 }
+                // One failed call answers for each of its services: each gets the same error.
                 match failed {
-                    Some(message) => Err(AutopilotError::Aws {
+                    Some(AutopilotError::Aws {
+                        service,
+                        operation,
+                        code,
+                        message,
+                    }) => Err(AutopilotError::Aws {
+                        service,
+                        operation,
+                        code: code.clone(),
+                        message: message.clone(),
+                    }),
+                    Some(other) => Err(AutopilotError::Aws {
                         service: "ecs",
                         operation: "DescribeServices",
-                        code: "DescribeServicesFailed".into(),
-                        message,
+                        code: other.error_type().to_owned(),
+                        message: other.to_string(),
                     }),
                     None => Err(not_found(service)),
                 }
