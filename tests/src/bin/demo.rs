@@ -6,7 +6,9 @@
 //! orders-api:18 crashes, is failed by the circuit breaker and rolled back, under one new
 //! incident id. Then the scaling scene: an alarm on a custom metric trips through PutMetricData,
 //! its SNS action reaches `alarm-scaler`, which scales a service up from zero tasks and back in
-//! when the alarm clears. Then the routing scene: the payments team's service (tagged
+//! when the alarm clears; and a target policy sizes a worker by its SQS queue on the tick (250
+//! messages → 5 tasks from zero in one tick; drained → held by the stabilisation window, then
+//! 0). Then the routing scene: the payments team's service (tagged
 //! `team=payments`) notifies its own topic, and a service in its maintenance window is muted,
 //! its summary sent once the window is over.
 
@@ -15,7 +17,10 @@ use std::time::Duration;
 
 use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
 use autopilot_tests::deployment;
-use autopilot_tests::scaler::{scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, WORKER};
+use autopilot_tests::scaler::{
+    scaling_config, targets_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, QUEUE_NAME,
+    QUEUE_WORKER, WORKER,
+};
 use autopilot_tests::{
     binary, bootstrap_zip, crash_loop, crash_of_service, drain_queue, subscribed_queue, LocalCloud,
     Received, Result, TriageStack,
@@ -80,7 +85,7 @@ fn print_notification(n: &Received) {
 /// The one configuration document of the demo stack (every function reads it): `payments`
 /// routes the payments team to its own topic by tag, and inventory's maintenance window (two
 /// hours that ended a minute before the demo started) mutes it.
-fn stack_config(payments: &str, window: (&str, &str)) -> serde_json::Value {
+fn stack_config(payments: &str, window: (&str, &str), account: &str) -> serde_json::Value {
     json!({
         "triage": {"log_lines": 20, "storm_window_s": 1800},
         "notify": {
@@ -88,10 +93,17 @@ fn stack_config(payments: &str, window: (&str, &str)) -> serde_json::Value {
                         "mute": true, "windows": [{"start": window.0, "end": window.1}]}],
             "route_by_tag": {"tag": "team", "topics": {"payments": payments}}
         },
-        "scaling": scaling_config(5),
+        "scaling": {
+            "alarms": scaling_config(5)["alarms"],
+            "targets": {"orders-backlog": targets_config(account, TARGET_WINDOW_S)["orders-backlog"]},
+        },
         "jobs": jobs_config(),
     })
 }
+
+/// The demo's target policy: scale-in stabilised over this many seconds, and zero after the
+/// queue has been empty this long.
+const TARGET_WINDOW_S: u64 = 10;
 
 /// Epoch seconds as RFC 3339.
 fn rfc3339(at: i64) -> String {
@@ -120,7 +132,9 @@ async fn run() -> Result<()> {
     let payments_inbox = subscribed_queue(&cloud, &payments, "inbox-payments").await?;
     let started = chrono::Utc::now().timestamp();
     let window = (rfc3339(started - 7200), rfc3339(started - 60));
-    let config = stack_config(&payments, (&window.0, &window.1));
+    // The local cloud's account, as its topic's ARN says.
+    let account = payments.split(':').nth(4).unwrap_or_default().to_owned();
+    let config = stack_config(&payments, (&window.0, &window.1), &account);
     let parameters = [
         ("NotificationTopicArns", payments.clone()),
         ("RoutingByTags", "true".to_owned()),
@@ -291,7 +305,8 @@ async fn run() -> Result<()> {
     }
     routing_scene(&cloud, &stack, &payments_inbox, started).await?;
     deployment_scene(&cloud, &stack).await?;
-    scaling_scene(&cloud, &mut stack, &config).await?;
+    let scaler = scaling_scene(&cloud, &mut stack, &config).await?;
+    targets_scene(&stack, &scaler).await?;
     batch_scene(&cloud, &mut stack, &config).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
@@ -484,7 +499,7 @@ async fn scaling_scene(
     cloud: &LocalCloud,
     stack: &mut TriageStack,
     config: &serde_json::Value,
-) -> Result<()> {
+) -> Result<ScalerStack> {
     println!("\n== scaling: alarm `{DEMO_ALARM}` drives shop/{WORKER} (starts at 0 tasks) ==");
     let zip = bootstrap_zip(&binary("alarm-scaler")?)?;
     let scaler = ScalerStack::deploy(cloud, stack, zip, config).await?;
@@ -527,7 +542,95 @@ async fn scaling_scene(
             cloud.log_path.display()
         ));
     }
-    Ok(())
+    Ok(scaler)
+}
+
+/// A target policy sizes shop/orders-queue-worker by its queue on the scaler's tick: 250
+/// messages at 50 a task → 5 tasks in one tick, from zero; drained → held by the stabilisation
+/// window, then 1, then 0 once the queue has been empty long enough.
+async fn targets_scene(stack: &TriageStack, scaler: &ScalerStack) -> Result<()> {
+    println!(
+        "\n== scaling by the work waiting: queue `{QUEUE_NAME}` sizes shop/{QUEUE_WORKER} (50 messages a task, starts at 0) =="
+    );
+    let show = |tick: &serde_json::Value| {
+        let signal = &tick["signals"][0];
+        println!(
+            "  tick: backlog {} → recommends {}; desired {} -> {} ({}){}",
+            signal["value"],
+            signal["recommendation"],
+            tick["desired_from"],
+            tick["desired_to"],
+            tick["reason"].as_str().unwrap_or_default(),
+            tick["bounded_by"]
+                .as_str()
+                .map(|b| format!(", bounded by {b}"))
+                .unwrap_or_default()
+        );
+    };
+    println!("SendMessageBatch: 250 messages");
+    scaler.send_messages(250).await?;
+    let out = scaler.tick_for(QUEUE_WORKER).await?;
+    show(&out);
+    let scaled_out = stack
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await?;
+    scaled_out.iter().for_each(print_notification);
+    println!("the workers drain the queue (PurgeQueue):");
+    scaler.purge_queue().await?;
+    let held = scaler.tick_for(QUEUE_WORKER).await?;
+    show(&held);
+    println!("ticking every 2 s until the window ({TARGET_WINDOW_S} s) and the wait before zero ({TARGET_WINDOW_S} s) have passed …");
+    let mut path = vec![out["desired_to"].as_i64().unwrap_or(-1)];
+    let started = std::time::Instant::now();
+    while path.last() != Some(&0) && started.elapsed() < Duration::from_secs(90) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let tick = scaler.tick_for(QUEUE_WORKER).await?;
+        let to = tick["desired_to"].as_i64().unwrap_or(-1);
+        if path.last() != Some(&to) {
+            show(&tick);
+            path.push(to);
+        }
+    }
+    let scaled_in = stack
+        .drain_inbox(
+            path.len() - 1,
+            Duration::from_millis(300),
+            Duration::from_secs(30),
+        )
+        .await?;
+    scaled_in.iter().for_each(print_notification);
+    let desired = scaler.desired_of(QUEUE_WORKER).await?;
+    let path_text = std::iter::once("0".to_owned())
+        .chain(path.iter().map(i64::to_string))
+        .collect::<Vec<_>>()
+        .join(" -> ");
+    println!("\n== scaling by the work waiting: summary ==");
+    println!("messages in:           250, then drained");
+    println!("desired count:         {path_text} (DescribeServices now: {desired})");
+    println!(
+        "held by the window:    {}",
+        held["bounded_by"] == "stabilization"
+    );
+    println!(
+        "notifications out:     {}",
+        scaled_out.len() + scaled_in.len()
+    );
+    let ok = out["desired_to"] == 5
+        && held["desired_to"] == 5
+        && held["bounded_by"] == "stabilization"
+        && path.first() == Some(&5)
+        && path.last() == Some(&0)
+        && desired == 0
+        && scaled_out.len() == 1
+        && scaled_in.len() == path.len() - 1;
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "unexpected sizing: {path_text}, held {held}, {} + {} notifications",
+            scaled_out.len(),
+            scaled_in.len()
+        )),
+    }
 }
 
 /// A scheduled job run, the next run skipped as overlapping, and the completion report when the

@@ -2,7 +2,8 @@
 //! targets) → decide (pure, [`crate::scaling::decide`]) → conditional write of the scaling
 //! memory → UpdateService (`desiredCount` only) → notify. Each transition acts once (a claim);
 //! two invocations racing for one service produce one change (revisioned scaling memory).
-//! Applying one decision lives in [`apply`].
+//! Applying one alarm's decision lives in [`apply`]; the tick also sizes the services of target
+//! policies by their signals, alarms and schedules ([`targets`]).
 
 mod apply;
 mod targets;
