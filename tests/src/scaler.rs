@@ -94,6 +94,20 @@ pub struct ScalerStack {
 }
 
 impl ScalerStack {
+    /// A local cloud with the triage stack (kept for its inbox) and alarm-scaler deployed with
+    /// the configuration `config` gives for the local cloud's account.
+    pub async fn on_local_cloud(
+        config: impl FnOnce(&str) -> Value,
+    ) -> Result<(LocalCloud, TriageStack, Self)> {
+        let cloud = LocalCloud::start().await?;
+        let triage_zip = crate::bootstrap_zip(&crate::binary("task-triage")?)?;
+        let mut triage = TriageStack::deploy(&cloud, triage_zip, &json!({})).await?;
+        let zip = crate::bootstrap_zip(&crate::binary("alarm-scaler")?)?;
+        let config = config(&triage.account);
+        let scaler = Self::deploy(&cloud, &mut triage, zip, &config).await?;
+        Ok((cloud, triage, scaler))
+    }
+
     /// What the scaler says it published, read from the inbox: once its log has `outcomes`
     /// outcome lines of `action` (`scale-out` …), the message ids of its `delivered` lines to
     /// the default topic that the inbox has not given yet (see [`TriageStack::receive`]).
@@ -139,26 +153,18 @@ impl ScalerStack {
         let ecs = aws_sdk_ecs::Client::new(c);
         let lambda = aws_sdk_lambda::Client::new(c);
         let cloudwatch = aws_sdk_cloudwatch::Client::new(c);
-        sdk!(
-            "CreateService",
-            ecs.create_service()
-                .cluster(CLUSTER)
-                .service_name(WORKER)
-                .task_definition(&triage.task_definition)
-                .desired_count(0)
-                .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
-                .send()
-        )?;
-        sdk!(
-            "CreateService",
-            ecs.create_service()
-                .cluster(CLUSTER)
-                .service_name(QUEUE_WORKER)
-                .task_definition(&triage.task_definition)
-                .desired_count(0)
-                .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
-                .send()
-        )?;
+        for service in [WORKER, QUEUE_WORKER] {
+            sdk!(
+                "CreateService",
+                ecs.create_service()
+                    .cluster(CLUSTER)
+                    .service_name(service)
+                    .task_definition(&triage.task_definition)
+                    .desired_count(0)
+                    .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+                    .send()
+            )?;
+        }
         let sqs = aws_sdk_sqs::Client::new(c);
         let queue_url = sdk!(
             "CreateQueue",

@@ -10,7 +10,7 @@ use std::time::Duration;
 use autopilot_tests::scaler::{
     scaling_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, FIXTURE_ALARM,
 };
-use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
+use autopilot_tests::{LocalCloud, TriageStack};
 use serde_json::{json, Value};
 
 /// The policies' scale-out and scale-in cooldowns.
@@ -19,17 +19,9 @@ const COOLDOWN_S: u64 = 5;
 /// The local cloud with the triage stack and alarm-scaler deployed (cooldowns of 5 s); the
 /// triage stack is kept for its inbox.
 async fn scaler_stack() -> (LocalCloud, TriageStack, ScalerStack) {
-    let cloud = LocalCloud::start().await.expect("local cloud");
-    let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
-    let mut triage = TriageStack::deploy(&cloud, triage_zip, &json!({}))
+    ScalerStack::on_local_cloud(|_| json!({"scaling": scaling_config(COOLDOWN_S)}))
         .await
-        .expect("deploy triage stack");
-    let zip = bootstrap_zip(&binary("alarm-scaler").expect("alarm-scaler binary")).unwrap();
-    let config = json!({"scaling": scaling_config(COOLDOWN_S)});
-    let scaler = ScalerStack::deploy(&cloud, &mut triage, zip, &config)
-        .await
-        .expect("deploy scaler");
-    (cloud, triage, scaler)
+        .expect("deploy the scaler on the local cloud")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use autopilot_tests::scaler::{scaling_config, targets_config, ScalerStack, QUEUE_WORKER};
-use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
 use serde_json::json;
 
 /// The stabilisation window and the wait before zero: short, so that the test sees both pass.
@@ -14,19 +13,14 @@ const WINDOW_S: u64 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_and_a_metric_size_a_worker_from_zero_and_back_to_zero() {
-    let cloud = LocalCloud::start().await.expect("local cloud");
-    let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
-    let mut triage = TriageStack::deploy(&cloud, triage_zip, &json!({}))
-        .await
-        .expect("deploy triage stack");
-    let zip = bootstrap_zip(&binary("alarm-scaler").expect("alarm-scaler binary")).unwrap();
-    let config = json!({"scaling": {
-        "alarms": scaling_config(60)["alarms"],
-        "targets": targets_config(&triage.account, WINDOW_S),
-    }});
-    let scaler = ScalerStack::deploy(&cloud, &mut triage, zip, &config)
-        .await
-        .expect("deploy scaler");
+    let (_cloud, _triage, scaler) = ScalerStack::on_local_cloud(|account| {
+        json!({"scaling": {
+            "alarms": scaling_config(60)["alarms"],
+            "targets": targets_config(account, WINDOW_S),
+        }})
+    })
+    .await
+    .expect("deploy the scaler on the local cloud");
     assert_eq!(scaler.desired_of(QUEUE_WORKER).await.unwrap(), 0);
 
     // 250 messages at 50 a task: 5 tasks in one tick, from zero, with no alarm to wait for.
