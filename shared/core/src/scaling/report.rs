@@ -190,7 +190,10 @@ fn signal_line(part: &SignalPart) -> String {
     let value = part.value.map_or("not read".to_owned(), |v| v.to_string());
     let recommends = part
         .recommendation
-        .map_or("nothing".to_owned(), |r| format!("{r} tasks"));
+        .map_or("nothing".to_owned(), |r| match r {
+            1 => "1 task".to_owned(),
+            r => format!("{r} tasks"),
+        });
     format!(
         "{} ({}): {value} → recommends {recommends}: {}",
         part.name, part.kind, part.why
