@@ -2,7 +2,7 @@
 //! record the change in the revisioned scaling memory (deciding again after losing a race),
 //! UpdateService, and tell.
 
-use super::{AlarmScaler, Scaled};
+use super::{AlarmScaler, Scaled, OFFLINE_SERVICE_USAGE, RECORD_ATTEMPTS};
 use crate::app::claim::HeldClaim;
 use crate::app::contend::{retry_contended, Attempt, Contended};
 use crate::app::publish::Occasion;
@@ -19,9 +19,6 @@ use crate::scaling::{
 use crate::state::CLI_LEASE_S;
 
 use super::ScalingOutcome;
-
-/// Attempts at the conditional write before giving up on a contended service.
-const RECORD_ATTEMPTS: u32 = 3;
 
 impl AlarmScaler {
     /// Observes, decides, records and applies (again after losing a race); then notifies.
@@ -118,12 +115,10 @@ impl AlarmScaler {
         outcome: &mut ScalingOutcome,
     ) -> Result<(ServiceObservation, Option<TargetBounds>)> {
         let Some(ports) = self.backend.ports() else {
-            let usage =
-                "offline mode reads no service: pass --assume-desired N (and --assume-running N)";
             return Ok((
                 self.assumed
                     .service
-                    .ok_or_else(|| AutopilotError::Usage(usage.into()))?,
+                    .ok_or_else(|| AutopilotError::Usage(OFFLINE_SERVICE_USAGE.into()))?,
                 None,
             ));
         };

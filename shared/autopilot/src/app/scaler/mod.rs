@@ -51,6 +51,31 @@ pub struct AlarmScaler {
     accounts: Accounts,
 }
 
+/// Attempts at the conditional write of a service's scaling memory before giving up on it.
+const RECORD_ATTEMPTS: u32 = 3;
+
+/// What an offline decision needs that it cannot read.
+const OFFLINE_SERVICE_USAGE: &str =
+    "offline mode reads no service: pass --assume-desired N (and --assume-running N)";
+
+/// The places a policy at `at` names (field, account), all in accounts the stack acts for: one
+/// that is not is refused at cold start, naming its field.
+fn admitted<'a>(
+    at: &str,
+    named: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    accounts: &Accounts,
+) -> Result<()> {
+    accounts.check(named).map_err(|foreign| {
+        AutopilotError::invalid_config(
+            format!("{at}.{}", foreign.named_by),
+            format!(
+                "account {} is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)",
+                foreign.account
+            ),
+        )
+    })
+}
+
 /// Every policy's alarm and service are in an account the stack acts for: a policy naming
 /// another account's alarm ARN or cluster ARN is refused at cold start, naming the field.
 fn admitted_places(policies: &AlarmPolicies, accounts: &Accounts) -> Result<()> {
@@ -63,15 +88,7 @@ fn admitted_places(policies: &AlarmPolicies, accounts: &Accounts) -> Result<()> 
             ),
             ("cluster", cluster.as_ref().and_then(|c| c.account())),
         ];
-        if let Err(foreign) = accounts.check(named) {
-            return Err(AutopilotError::invalid_config(
-                format!("scaling.alarms.{alarm}.{}", foreign.named_by),
-                format!(
-                    "account {} is not this stack's or one of its members' (MEMBER_ACCOUNT_IDS)",
-                    foreign.account
-                ),
-            ));
-        }
+        admitted(&format!("scaling.alarms.{alarm}"), named, accounts)?;
     }
     Ok(())
 }

@@ -2,16 +2,16 @@
 //! GetMetricData per 500 queries of an account), observe the services (DescribeServices per 10
 //! of a cluster), read the alarms of alarm policies on those services (one DescribeAlarms), find
 //! each service's open schedules, and for each service decide (pure, [`decide_tick`]), record
-//! its scaling memory
-//! under the revision it read (deciding again after losing a race with another invocation or an
-//! alarm), UpdateService, and tell a change, a signal failing for good and its recovery.
+//! its scaling memory under the revision it read (deciding again after losing a race with another
+//! invocation or an alarm), UpdateService, and tell a change, a signal failing for good and its
+//! recovery.
 //! Offline, the readings and the service are the ones the command line assumes.
 
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
 
-use super::AlarmScaler;
+use super::{admitted, AlarmScaler, OFFLINE_SERVICE_USAGE, RECORD_ATTEMPTS};
 use crate::app::contend::{retry_contended, Attempt, Contended};
 use crate::app::publish::Occasion;
 use crate::app::Ports;
@@ -32,8 +32,6 @@ use crate::scaling::{ScalingMemory, ServiceObservation};
 use crate::state::CLI_LEASE_S;
 use crate::trust::Accounts;
 
-/// Attempts at the conditional write before giving up on a contended service.
-const RECORD_ATTEMPTS: u32 = 3;
 /// Services one DescribeServices call takes.
 const SERVICES_PER_CALL: usize = 10;
 
@@ -53,20 +51,10 @@ pub(super) fn admitted_targets(targets: &TargetPolicies, accounts: &Accounts) ->
         if let Some(metric) = &target.metric {
             named.push(("metric.account".into(), metric.account.as_deref()));
         }
-        let refused = named.iter().find_map(|(field, account)| {
-            account
-                .filter(|account| !accounts.admits(account))
-                .map(|account| (field, account))
-        });
-        if let Some((field, account)) = refused {
-            return Err(AutopilotError::invalid_config(
-                format!("scaling.targets.{name}.{field}"),
-                format!(
-                    "account {account} is not this stack's or one of its members' \
-                     (MEMBER_ACCOUNT_IDS)"
-                ),
-            ));
-        }
+        let named = named
+            .iter()
+            .map(|(field, account)| (field.as_str(), *account));
+        admitted(&format!("scaling.targets.{name}"), named, accounts)?;
     }
     Ok(())
 }
@@ -370,14 +358,12 @@ impl AlarmScaler {
             ),
         };
         let Some(ports) = self.backend.ports() else {
-            let usage = "offline mode reads no service: pass --assume-desired N (and \
-                         --assume-running N)";
             return services
                 .iter()
                 .map(|_| {
                     self.assumed
                         .service
-                        .ok_or_else(|| AutopilotError::Usage(usage.into()))
+                        .ok_or_else(|| AutopilotError::Usage(OFFLINE_SERVICE_USAGE.into()))
                 })
                 .collect();
         };
