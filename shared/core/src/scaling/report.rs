@@ -111,12 +111,8 @@ pub fn scaling_notice(
     if let Some(clamp) = decision.clamped_by {
         facts.push(("Clamped by".to_owned(), clamp.as_str().to_owned()));
     }
-    let mut links = Vec::new();
+    let mut links = service_links(target, cluster, service);
     if let Some(region) = target.region {
-        links.extend(Link::console(
-            "Service",
-            links::service_url(region, cluster, service),
-        ));
         links.extend(Link::console(
             "Alarm",
             links::alarm_url(region, &alarm.alarm_name),
@@ -224,11 +220,7 @@ pub fn tick_notice(target: Target<'_>, decided: &TickDecision, would: bool) -> N
         ),
     ];
     if let Some(bounded) = &d.bounded_by {
-        let name = serde_json::to_value(bounded)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        facts.push(("Bounded by".to_owned(), name));
+        facts.push(("Bounded by".to_owned(), bounded.describe()));
     }
     Notice {
         job: None,

@@ -366,6 +366,18 @@ mod tests {
             .decision
             .reason
             .contains("schedule business-hours sets 6"));
+        // The notice names the schedule that bounded it.
+        let target = crate::scaling::report::Target {
+            cluster: "shop",
+            service: "orders-worker",
+            region: None,
+        };
+        let notice = crate::scaling::report::tick_notice(target, &decided, false);
+        let bounded = notice.facts.iter().find(|(k, _)| k == "Bounded by");
+        assert_eq!(
+            bounded.map(|(_, v)| v.as_str()),
+            Some("schedule business-hours")
+        );
         // A schedule's max below its min: min lowered to it, said.
         let crossed = ScheduledBounds {
             min: None,

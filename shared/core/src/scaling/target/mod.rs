@@ -554,6 +554,21 @@ pub enum BoundedBy {
     Schedule(String),
 }
 
+impl BoundedBy {
+    /// How a notice names it: its JSON name (`max-step-out`), a schedule by its own name.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Min => "min".into(),
+            Self::Max => "max".into(),
+            Self::Stabilization => "stabilization".into(),
+            Self::MaxStepOut => "max-step-out".into(),
+            Self::MaxStepIn => "max-step-in".into(),
+            Self::Deployment => "deployment".into(),
+            Self::Schedule(name) => format!("schedule {name}"),
+        }
+    }
+}
+
 /// A service's decision for one tick.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetDecision {
