@@ -7,7 +7,7 @@ use crate::arn::last_segment;
 use crate::domain::Source;
 use serde_json::json;
 
-use super::target::{ReadingEvent, SignalPart};
+use super::target::{Fallback, ReadingEvent, SignalPart};
 use super::tick::TickDecision;
 use super::{Action, Refusal, ScalingDecision, Trigger};
 use crate::domain::Severity;
@@ -251,10 +251,14 @@ pub fn tick_notice(target: Target<'_>, decided: &TickDecision, would: bool) -> N
     }
 }
 
-/// A target's signal whose reads have failed `fallback_after` times in a row (its fallback now
-/// applies), or that is read again after that.
-pub fn signal_notice(target: Target<'_>, event: &ReadingEvent, fallback: &str) -> Notice {
+/// A target's signal whose reads have failed `fallback_after` times in a row (its `fallback`
+/// now applies), or that is read again after that.
+pub fn signal_notice(target: Target<'_>, event: &ReadingEvent, fallback: Fallback) -> Notice {
     let (cluster, service) = (last_segment(target.cluster), last_segment(target.service));
+    let fallback = match fallback {
+        Fallback::Hold => "the service's count is held".to_owned(),
+        Fallback::Count(n) => format!("the service goes to {n} tasks"),
+    };
     let (severity, title, summary, advice) = match event {
         ReadingEvent::FallingBack { target: name, reason } => (
             Severity::Warning,

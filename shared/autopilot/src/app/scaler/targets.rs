@@ -24,8 +24,7 @@ use crate::ports::Scope;
 use crate::scaling::report::{signal_notice, tick_notice, Target};
 use crate::scaling::schedule::{bounds_at, ScheduledBounds};
 use crate::scaling::target::{
-    by_service, queue_place, Fallback, MetricSignal, Reading, ReadingEvent, ServiceTargets,
-    TargetPolicies,
+    by_service, queue_place, MetricSignal, Reading, ServiceTargets, TargetPolicies,
 };
 use crate::scaling::tick::{decide_tick, AlarmSignal, ServiceTick, TickDecision, TickInput};
 use crate::scaling::{ScalingMemory, ServiceObservation};
@@ -143,8 +142,7 @@ impl AlarmScaler {
         let alarms = self.alarm_signals(&services).await;
         let (mut ticks, mut first_error) = (Vec::new(), None);
         for ((service, observed), alarms) in services.iter().zip(observed).zip(alarms) {
-            let dry_run =
-                self.backend.mode() != Mode::Live || service.targets.iter().any(|(_, t)| t.dry_run);
+            let dry_run = self.backend.mode() != Mode::Live || service.dry_run();
             let mut tick = ServiceTick::pending(service.cluster, service.service, dry_run);
             let result = match observed {
                 Ok(observed) => {
@@ -542,23 +540,11 @@ impl AlarmScaler {
         };
         let mut notices = Vec::new();
         if decided.changes() {
-            let would = service.targets.iter().any(|(_, t)| t.dry_run);
-            notices.push(tick_notice(target, decided, would));
+            notices.push(tick_notice(target, decided, service.dry_run()));
         }
         for event in &decided.events {
-            let named = match event {
-                ReadingEvent::FallingBack { target, .. } | ReadingEvent::Recovered { target } => {
-                    target
-                }
-            };
-            let fallback = service.targets.iter().find(|(n, _)| n == named).map_or(
-                "held".to_owned(),
-                |(_, t)| match t.fallback {
-                    Fallback::Hold => "the service's count is held".to_owned(),
-                    Fallback::Count(n) => format!("the service goes to {n} tasks"),
-                },
-            );
-            notices.push(signal_notice(target, event, &fallback));
+            let fallback = service.fallback_of(event.target()).unwrap_or_default();
+            notices.push(signal_notice(target, event, fallback));
         }
         let now = self.clock.now_s();
         // A plain cluster name is in the stack's own account and region.

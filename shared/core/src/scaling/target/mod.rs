@@ -713,6 +713,19 @@ pub fn by_service(targets: &TargetPolicies) -> Result<Vec<ServiceTargets<'_>>> {
 }
 
 impl ServiceTargets<'_> {
+    /// Whether the service's tick is a dry run: any of its policies says `dry_run`.
+    pub fn dry_run(&self) -> bool {
+        self.targets.iter().any(|(_, t)| t.dry_run)
+    }
+
+    /// The fallback of the target named `name`, if it sizes this service.
+    pub fn fallback_of(&self, name: &str) -> Option<Fallback> {
+        self.targets
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.fallback)
+    }
+
     /// The limits at `current` tasks: the intersection of the bounds, the longest stabilisation
     /// and the strictest step limits (each worked out in tasks from `current`).
     pub fn limits_at(&self, current: u32) -> ServiceLimits {
@@ -753,6 +766,15 @@ pub enum ReadingEvent {
     FallingBack { target: String, reason: String },
     /// A read succeeded again after the fallback applied.
     Recovered { target: String },
+}
+
+impl ReadingEvent {
+    /// The target whose reads it is about.
+    pub fn target(&self) -> &str {
+        match self {
+            Self::FallingBack { target, .. } | Self::Recovered { target } => target,
+        }
+    }
 }
 
 /// Each signal's part this tick from its reading, and the memory for the next one: `zero_since`
