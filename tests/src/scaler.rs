@@ -289,21 +289,11 @@ impl ScalerStack {
 
     /// Puts one datapoint of [`JOBS_METRIC`] (high resolution: its own second).
     pub async fn put_jobs_waiting(&self, value: f64) -> Result<()> {
-        sdk!(
-            "PutMetricData",
-            self.cloudwatch
-                .put_metric_data()
-                .namespace(METRIC_NAMESPACE)
-                .metric_data(
-                    aws_sdk_cloudwatch::types::MetricDatum::builder()
-                        .metric_name(JOBS_METRIC)
-                        .value(value)
-                        .storage_resolution(1)
-                        .build()
-                )
-                .send()
-        )?;
-        Ok(())
+        let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+            .metric_name(JOBS_METRIC)
+            .value(value)
+            .storage_resolution(1);
+        self.put_datum(datum.build()).await
     }
 
     /// Runs one tick (as the schedule does) and gives the part of its answer about `service`.
@@ -319,18 +309,21 @@ impl ScalerStack {
 
     /// Publishes one datapoint of the demo metric (the local cloud evaluates alarms at once).
     pub async fn put_backlog(&self, value: f64) -> Result<()> {
+        let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+            .metric_name(METRIC_NAME)
+            .dimensions(queue_dimension())
+            .value(value);
+        self.put_datum(datum.build()).await
+    }
+
+    /// PutMetricData of one datum in the demo's namespace.
+    async fn put_datum(&self, datum: aws_sdk_cloudwatch::types::MetricDatum) -> Result<()> {
         sdk!(
             "PutMetricData",
             self.cloudwatch
                 .put_metric_data()
                 .namespace(METRIC_NAMESPACE)
-                .metric_data(
-                    aws_sdk_cloudwatch::types::MetricDatum::builder()
-                        .metric_name(METRIC_NAME)
-                        .dimensions(queue_dimension())
-                        .value(value)
-                        .build()
-                )
+                .metric_data(datum)
                 .send()
         )?;
         Ok(())
