@@ -339,6 +339,13 @@ pub fn fnv1a(parts: &[&str]) -> u64 {
     hash
 }
 
+/// Epoch seconds as RFC 3339 in UTC (`2026-11-03T02:00:00Z`), for records, notices and tables.
+pub fn utc_time(at: i64) -> String {
+    jiff::Timestamp::from_second(at)
+        .map(crate::routing::window::rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
 /// `text` cut to at most `max` bytes (on a character boundary), for what is taken from an
 /// event into a log line or an error message: a name or reason of megabytes stays a line.
 pub fn clip(text: &str, max: usize) -> &str {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::policy;
 use crate::error::{AutopilotError, Result};
 
 /// Jobs keyed by name.
@@ -136,6 +137,22 @@ pub struct JobSpec {
     pub timeout_s: Option<u64>,
     #[serde(default)]
     pub notify_on_success: bool,
+    /// Failed runs started again (see [`policy::RetryPolicy`]).
+    #[serde(default)]
+    pub retry: Option<policy::RetryPolicy>,
+    /// Jobs whose run for the same scheduled time must succeed first; a job with `after` has
+    /// no schedule of its own.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Start deadline and the window the job must run within, checked on the tick.
+    #[serde(default)]
+    pub expect: Option<policy::Expect>,
+    /// Days run records are kept (1–3650).
+    #[serde(default = "policy::default_history_days")]
+    pub history_days: u32,
+    /// Named values the command and environment use as `{name}`.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, policy::Parameter>,
 }
 
 /// RunTask's limit on the container overrides document.
@@ -176,7 +193,9 @@ pub fn validate(catalog: &JobCatalog) -> Result<()> {
             ));
         }
         job.validate(&at)?;
+        policy::validate(job, &at)?;
     }
+    policy::dependency_order(catalog)?;
     Ok(())
 }
 

@@ -4,10 +4,16 @@
 //! tasks exceeded their job's timeout.
 
 pub mod catalog;
+pub mod history;
+pub mod missed;
 pub mod outcome;
+pub mod policy;
+pub mod record;
 pub mod report;
 pub mod stepper;
 
+#[cfg(test)]
+mod flow_tests;
 #[cfg(test)]
 mod tests;
 
@@ -189,9 +195,12 @@ pub fn timed_out(tasks: &[RunningTask], timeout_s: u64, now: i64) -> Vec<(String
         .collect()
 }
 
+/// How the stop reason of a task stopped at its timeout begins.
+pub const TIMEOUT_REASON_PREFIX: &str = "batch-runner: exceeded timeout";
+
 /// The stop reason for a task over its timeout.
 pub fn timeout_reason(timeout_s: u64) -> String {
-    format!("batch-runner: exceeded timeout of {timeout_s} s")
+    format!("{TIMEOUT_REASON_PREFIX} of {timeout_s} s")
 }
 
 /// The stop reason for a task replaced by a newer run.

@@ -252,6 +252,45 @@ impl Cron {
         }
     }
 
+    /// The latest instant at or before `at` (epoch seconds) the expression fires at in `tz`,
+    /// looking back at most `horizon_s`.
+    pub fn last_fire(&self, tz: &TimeZone, at: i64, horizon_s: i64) -> Option<i64> {
+        let earliest = at.saturating_sub(horizon_s);
+        let mut day = tz
+            .to_datetime(Timestamp::from_second(at).ok()?)
+            .date()
+            .tomorrow()
+            .ok()?;
+        let first = tz
+            .to_datetime(Timestamp::from_second(earliest).ok()?)
+            .date()
+            .yesterday()
+            .ok()?;
+        let mut best: Option<i64> = None;
+        while day >= first {
+            if self.on(day) {
+                for (h, m) in self.times() {
+                    let Some(start) = start_instant(tz, day.at(h, m, 0, 0)) else {
+                        continue;
+                    };
+                    let start = start.as_second();
+                    if (earliest..=at).contains(&start) {
+                        best = best.max(Some(start));
+                    }
+                }
+            }
+            // A day earlier than the best by two cannot beat it, gaps and folds included.
+            if best.is_some_and(|b| {
+                start_instant(tz, day.at(0, 0, 0, 0))
+                    .is_some_and(|midnight| midnight.as_second() < b - 2 * 86_400)
+            }) {
+                break;
+            }
+            day = day.yesterday().ok()?;
+        }
+        best
+    }
+
     /// The local times of `date` it fires at, earliest first.
     fn times(&self) -> impl Iterator<Item = (i8, i8)> + '_ {
         (0..24i8)
