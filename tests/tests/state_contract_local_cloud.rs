@@ -4,35 +4,62 @@
 
 use std::sync::Arc;
 
+use autopilot::aws::state_table::attr;
 use autopilot::aws::state_table::StateTable;
 use autopilot::aws::AwsClients;
 use autopilot::testkit::contract;
 use autopilot_tests::LocalCloud;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 
-/// A table with the template's key schema (`pk`, a string).
+fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .unwrap()
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+/// An index of run records, as the template declares it.
+fn index(name: &str, hash: &str, range: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash))
+        .key_schema(key(range, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// A table with the template's key schema (`pk`, a string) and its two indexes of run records.
 async fn state_table(cloud: &LocalCloud, name: &str) -> StateTable {
     let dynamodb = aws_sdk_dynamodb::Client::new(&cloud.config);
     dynamodb
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(attribute(attr::PK, ScalarAttributeType::S))
+        .attribute_definitions(attribute(attr::RUN_JOB, ScalarAttributeType::S))
+        .attribute_definitions(attribute(attr::SCHEDULED_AT, ScalarAttributeType::N))
+        .attribute_definitions(attribute(attr::DUE_JOB, ScalarAttributeType::S))
+        .attribute_definitions(attribute(attr::DUE_AT, ScalarAttributeType::N))
+        .key_schema(key(attr::PK, KeyType::Hash))
+        .global_secondary_indexes(index(attr::RUNS_INDEX, attr::RUN_JOB, attr::SCHEDULED_AT))
+        .global_secondary_indexes(index(attr::DUE_INDEX, attr::DUE_JOB, attr::DUE_AT))
         .send()
         .await
         .expect("CreateTable");

@@ -1,43 +1,105 @@
 //! `batch-runner`: starts named batch jobs from the catalog with ECS RunTask (overlap guard,
-//! idempotent starts, capacity retries, fallback strategy) and stops jobs over their timeout on
-//! a tick. Under Lambda it serves schedule events; elsewhere it is a CLI over event files.
+//! idempotent starts, capacity retries, fallback strategy), follows their tasks into run
+//! records (retries, dependencies, missed runs) and stops jobs over their timeout on a tick.
+//! Under Lambda it serves those events; elsewhere it is a CLI over event files, plus `run`
+//! (by hand, backfills) and `history`.
 
 use std::process::ExitCode;
 
-use autopilot::app::{batch::BatchRunner, Ports, Setup};
-use autopilot::entry::{self, CommonArgs};
-use clap::Parser;
+use autopilot::app::batch::{commands, BatchRunner};
+use autopilot::app::{Ports, Setup};
+use autopilot::entry::{self, CommonArgs, Format};
+use clap::{Parser, Subcommand};
 
 /// Run batch jobs named by `{"job": …}` events; `--dry-run` prints the RunTask requests.
 #[derive(Debug, Parser)]
 #[command(
     name = "batch-runner",
     version,
+    args_conflicts_with_subcommands = true,
     mut_arg("dry_run", |arg| arg.help("Read ECS and the job's runs (the overlap guard) but start nothing: print the RunTask requests")),
     mut_arg("offline", |arg| arg.help("Make no AWS call: plan the RunTask requests from the catalog alone (no overlap guard, nothing started)"))
 )]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a run of JOB exactly as its schedule would (same claim, tokens, overlap guard and
+    /// record): a run by hand or a backfill.
+    Run {
+        job: String,
+        /// The run's scheduled time (RFC 3339 or a date); now when not given.
+        #[arg(long)]
+        scheduled_time: Option<String>,
+        /// A value for one of the job's declared parameters.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Print the RunTask requests; start nothing.
+        #[arg(long, conflicts_with = "offline")]
+        dry_run: bool,
+        /// Make no AWS call: plan the requests from the catalog alone.
+        #[arg(long)]
+        offline: bool,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// The recorded runs of JOB (every job when none): scheduled time, attempts, duration,
+    /// outcome, exit codes.
+    History {
+        job: Option<String>,
+        /// Only runs scheduled at or after this date (or RFC 3339 time).
+        #[arg(long)]
+        since: Option<String>,
+        /// One JSON line per run instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
-    let runner = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_runner)
+    let common = cli.as_ref().map(|cli| match &cli.command {
+        Some(Command::Run {
+            dry_run,
+            offline,
+            format,
+            ..
+        }) => CommonArgs::for_command(*dry_run, *offline, *format),
+        Some(Command::History { .. }) => CommonArgs::for_command(true, false, Format::Json),
+        None => cli.common.clone(),
+    });
+    let runner = match Setup::init(common.as_ref(), Ports::for_runner)
         .await
         .map(BatchRunner::new)
     {
         Ok(runner) => runner,
         Err(error) => return entry::fail_init(&error).await,
     };
-    entry::serve(
-        "batch-runner",
-        cli.as_ref().map(|cli| &cli.common),
-        |event, invocation| runner.handle(event, invocation),
-    )
-    .await
+    match cli.and_then(|cli| cli.command) {
+        Some(Command::Run {
+            job,
+            scheduled_time,
+            set,
+            format,
+            ..
+        }) => commands::run(&runner, &job, scheduled_time.as_deref(), &set, format).await,
+        Some(Command::History { job, since, json }) => {
+            commands::history(&runner, job.as_deref(), since.as_deref(), json).await
+        }
+        None => {
+            entry::serve("batch-runner", common.as_ref(), |event, invocation| {
+                runner.handle(event, invocation)
+            })
+            .await
+        }
+    }
 }
 
 #[cfg(test)]
@@ -46,12 +108,13 @@ mod tests {
     use clap::CommandFactory;
 
     #[test]
-    fn help_describes_this_functions_own_modes() {
+    fn help_describes_this_functions_own_modes_and_commands() {
         let help = Cli::command().render_help().to_string();
         assert!(help.contains("nothing started"), "{help}");
         assert!(
             help.contains("--dry-run") && help.contains("--offline"),
             "{help}"
         );
+        assert!(help.contains("history") && help.contains("run"), "{help}");
     }
 }

@@ -79,6 +79,17 @@ pub enum Format {
 }
 
 impl CommonArgs {
+    /// The arguments of a command that reads no event files (`batch-runner run`, `history`).
+    pub fn for_command(dry_run: bool, offline: bool, format: Format) -> Self {
+        Self {
+            dry_run,
+            offline,
+            explain_route: false,
+            format,
+            files: Vec::new(),
+        }
+    }
+
     /// What each delivery should show besides where it went.
     pub fn presentation(&self) -> Presentation {
         Presentation {
@@ -368,38 +379,48 @@ where
             Ok(event) => handler(event, Invocation::default()).await,
             Err(error) => Err(error),
         };
-        let failure = |error_type: &str, message: String| match args.format {
-            Format::Text => crate::present::failure_as_text(&input.label, error_type, &message),
-            Format::Json | Format::Payload => format!(
-                "{}\n",
-                json!({"input": input.label, "error": {"error_type": error_type, "message": message}})
-            ),
-        };
-        let shown = match (result, args.format) {
-            (Ok(outcome), Format::Text) => crate::present::as_text(&input.label, &outcome),
-            (Ok(outcome), Format::Payload) => crate::present::payload_lines(&outcome)
-                .into_iter()
-                .map(|line| line + "\n")
-                .collect(),
-            (Ok(outcome), Format::Json) => match serde_json::to_string(&outcome) {
-                Ok(line) => line + "\n",
-                Err(error) => {
-                    failed += 1;
-                    failure("Unserializable", error.to_string())
-                }
-            },
-            (Err(error), _) => {
-                failed += 1;
-                failure(error.error_type(), error.to_string())
-            }
-        };
-        print!("{shown}");
+        if !print_result(&input.label, result, args.format) {
+            failed += 1;
+        }
     }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Prints one result as the CLI does (a JSON line, text or payload lines); false when it is
+/// an error.
+pub fn print_result<R: Serialize + Present>(
+    label: &str,
+    result: Result<R>,
+    format: Format,
+) -> bool {
+    let failure = |error_type: &str, message: String| match format {
+        Format::Text => crate::present::failure_as_text(label, error_type, &message),
+        Format::Json | Format::Payload => format!(
+            "{}\n",
+            json!({"input": label, "error": {"error_type": error_type, "message": message}})
+        ),
+    };
+    let (shown, ok) = match (result, format) {
+        (Ok(outcome), Format::Text) => (crate::present::as_text(label, &outcome), true),
+        (Ok(outcome), Format::Payload) => (
+            crate::present::payload_lines(&outcome)
+                .into_iter()
+                .map(|line| line + "\n")
+                .collect(),
+            true,
+        ),
+        (Ok(outcome), Format::Json) => match serde_json::to_string(&outcome) {
+            Ok(line) => (line + "\n", true),
+            Err(error) => (failure("Unserializable", error.to_string()), false),
+        },
+        (Err(error), _) => (failure(error.error_type(), error.to_string()), false),
+    };
+    print!("{shown}");
+    ok
 }
 
 #[cfg(test)]

@@ -31,6 +31,11 @@ async fn runs() {
 }
 
 #[tokio::test]
+async fn run_records() {
+    contract::run_records(&store(), "").await;
+}
+
+#[tokio::test]
 async fn incidents() {
     contract::incidents(&store(), "").await;
 }

@@ -341,9 +341,9 @@ pub fn fnv1a(parts: &[&str]) -> u64 {
 
 /// Epoch seconds as RFC 3339 in UTC (`2026-11-03T02:00:00Z`), for records, notices and tables.
 pub fn utc_time(at: i64) -> String {
-    jiff::Timestamp::from_second(at)
-        .map(crate::routing::window::rfc3339)
-        .unwrap_or_else(|_| at.to_string())
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| at.to_string())
 }
 
 /// `text` cut to at most `max` bytes (on a character boundary), for what is taken from an

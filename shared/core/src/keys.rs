@@ -11,7 +11,10 @@
 //! | `muted#` | the ledger of one muting window's occurrence | [`mute_ledger_key`] |
 //! | `scaler#transition#` | a claim on one alarm transition | [`transition_key`] |
 //! | `scaler#service#` | a service's scaling memory | [`memory_key`] |
-//! | `batch#run#` | a claim on one run of a job | [`run_key`] |
+//! | `batch#run#` | a claim on one run of a job (or one retry of it) | [`run_key`], [`attempt_key`] |
+//! | `batch#record#` | the record of one run of a job | [`record_key`] |
+//! | `batch#task#` | a pointer from a task a run started to its record | [`task_pointer_key`] |
+//! | `batch#expect#` | since when a job has been watched for missed runs | [`expect_key`] |
 
 /// Claims on deliveries.
 pub const DEDUP_PREFIX: &str = "dedup#";
@@ -29,6 +32,12 @@ pub const TRANSITION_PREFIX: &str = "scaler#transition#";
 pub const SCALING_PREFIX: &str = "scaler#service#";
 /// Claims on job runs.
 pub const RUN_PREFIX: &str = "batch#run#";
+/// Run records.
+pub const RECORD_PREFIX: &str = "batch#record#";
+/// Pointers from tasks to run records.
+pub const TASK_POINTER_PREFIX: &str = "batch#task#";
+/// Missed-run watches.
+pub const EXPECT_PREFIX: &str = "batch#expect#";
 
 /// The claim key of a task stop's delivery: task ARN and `detail.version` (or the event id
 /// without one), which a redelivery repeats.
@@ -106,6 +115,30 @@ pub fn memory_key(cluster: &str, service: &str) -> String {
 /// The claim key of a run of a job.
 pub fn run_key(job: &str, run_id: &str) -> String {
     format!("{RUN_PREFIX}{job}#{run_id}")
+}
+
+/// The claim key of attempt `attempt` of a run: the first attempt is the run's own claim, each
+/// retry has its own (so a redelivered tick starts it once).
+pub fn attempt_key(job: &str, run_id: &str, attempt: u32) -> String {
+    match attempt {
+        0 | 1 => run_key(job, run_id),
+        n => format!("{}#attempt{n}", run_key(job, run_id)),
+    }
+}
+
+/// The key of the record of a run.
+pub fn record_key(job: &str, run_id: &str) -> String {
+    format!("{RECORD_PREFIX}{job}#{run_id}")
+}
+
+/// The key of the pointer from a task to its run's record.
+pub fn task_pointer_key(task_arn: &str) -> String {
+    format!("{TASK_POINTER_PREFIX}{task_arn}")
+}
+
+/// The key of a job's missed-run watch.
+pub fn expect_key(job: &str) -> String {
+    format!("{EXPECT_PREFIX}{job}")
 }
 
 /// The name under which a storm window records the number it gave the stop of `claim_key`:

@@ -262,7 +262,32 @@ impl Measurement {
                 measurement.add(Metric::ForeignEvents, 1);
                 measurement
             }
-            RunnerResponse::Tick { .. } => Self::new("tick", None),
+            RunnerResponse::Task(followed) => {
+                let mut measurement = Self::new("task", None);
+                let started = followed
+                    .started
+                    .iter()
+                    .filter(|run| !run.tasks.is_empty())
+                    .count();
+                measurement.add(Metric::JobRuns, started as u64);
+                let told = followed
+                    .upstream_failed
+                    .iter()
+                    .filter(|a| a.message_id.is_some())
+                    .count();
+                measurement.add(Metric::Notifications, told as u64);
+                measurement
+            }
+            RunnerResponse::Tick {
+                retried, alerted, ..
+            } => {
+                let mut measurement = Self::new("tick", None);
+                let started = retried.iter().filter(|run| !run.tasks.is_empty()).count();
+                measurement.add(Metric::JobRuns, started as u64);
+                let told = alerted.iter().filter(|a| a.message_id.is_some()).count();
+                measurement.add(Metric::Notifications, told as u64);
+                measurement
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::batch::outcome::{RunOutcome, RunnerResponse, TimeoutStop};
+use crate::batch::outcome::{RunAlerted, RunOutcome, RunnerResponse, TimeoutStop};
 use crate::domain::Routed;
 use crate::scaling::outcome::{ScalerResponse, ScalingOutcome};
 use crate::scaling::tick::ServiceTick;
@@ -295,6 +295,20 @@ impl Present for TimeoutStop {
     }
 }
 
+impl Present for RunAlerted {
+    fn shown(&self) -> Shown<'_> {
+        let route = match (&self.route, self.duplicate) {
+            (_, true) => Routing::Unsaid,
+            (Some(routed), false) => Routing::Sent(routed),
+            (None, false) => Routing::NothingToTell,
+        };
+        Shown {
+            about: Some(("job", &self.job)),
+            ..Shown::decision(self.alert, Some(self.reason.clone()), route, &[])
+        }
+    }
+}
+
 impl Present for RunnerResponse {
     fn shown(&self) -> Shown<'_> {
         match self {
@@ -305,9 +319,42 @@ impl Present for RunnerResponse {
                 Routing::NeverRouted(action),
                 &[],
             ),
-            Self::Tick { stopped, notes, .. } => Shown::tick(
-                format!("tick, {} task(s) past their timeout", stopped.len()),
-                stopped.iter().map(Present::shown).collect(),
+            Self::Task(followed) => Shown::tick(
+                format!(
+                    "task {} {}: run {} {}",
+                    crate::arn::last_segment(&followed.task),
+                    followed.status,
+                    followed.run.as_deref().unwrap_or("unknown"),
+                    followed.outcome.map_or("not recorded", |o| o.as_str())
+                ),
+                followed
+                    .started
+                    .iter()
+                    .map(Present::shown)
+                    .chain(followed.upstream_failed.iter().map(Present::shown))
+                    .collect(),
+                &followed.notes,
+            ),
+            Self::Tick {
+                stopped,
+                retried,
+                alerted,
+                notes,
+                ..
+            } => Shown::tick(
+                format!(
+                    "tick, {} task(s) past their timeout, {} retr{} started, {} alert(s)",
+                    stopped.len(),
+                    retried.len(),
+                    if retried.len() == 1 { "y" } else { "ies" },
+                    alerted.len()
+                ),
+                stopped
+                    .iter()
+                    .map(Present::shown)
+                    .chain(retried.iter().map(Present::shown))
+                    .chain(alerted.iter().map(Present::shown))
+                    .collect(),
                 notes,
             ),
         }
@@ -429,11 +476,13 @@ mod tests {
                 ran_s: 4000,
                 stopped: false,
             }],
+            retried: Vec::new(),
+            alerted: Vec::new(),
             notes: vec!["dry-run: nothing stopped".into()],
         };
         assert_eq!(
             as_text("tick", &tick),
-            "── tick: tick, 1 task(s) past their timeout\n\
+            "── tick: tick, 1 task(s) past their timeout, 0 retries started, 0 alert(s)\n\
              \x20  note: dry-run: nothing stopped\n\
              ── tick finding 0: would stop · nightly: task t-1 ran 4000 s, past its timeout\n\n"
         );

@@ -12,16 +12,18 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::aws_error;
+use crate::batch::record::RunRecord;
 use crate::error::{AutopilotError, Result};
 use crate::incident::Incident;
 use crate::keys::counted_key;
 use crate::ports::{
     ClaimReader, ClaimWriter, Counting, IncidentReader, IncidentWriter, MuteReader, MuteWriter,
-    RunWriter, ScalingReader, ScalingWriter, StormReader, StormWriter, WatchReader, WatchWriter,
+    RecordReader, RecordWrite, RecordWriter, RunWriter, ScalingReader, ScalingWriter, StormReader,
+    StormWriter, WatchReader, WatchWriter,
 };
 use crate::scaling::ScalingMemory;
 use crate::state::{
@@ -58,6 +60,22 @@ pub mod attr {
     pub const ABOUT: &str = "about";
     pub const CLAIMS: &str = "claims";
     pub const SHORT_SINCE: &str = "short_since";
+    /// A run record, as JSON.
+    pub const RECORD: &str = "record";
+    /// A run record's job and scheduled time: the keys of [`RUNS_INDEX`].
+    pub const RUN_JOB: &str = "run_job";
+    pub const SCHEDULED_AT: &str = "scheduled_at";
+    /// A run record the tick must look at: its job and when (the keys of [`DUE_INDEX`]).
+    pub const DUE_JOB: &str = "due_job";
+    pub const DUE_AT: &str = "due_at";
+    /// A task pointer's record key.
+    pub const RECORD_KEY: &str = "record_key";
+    /// Since when a job has been watched for missed runs.
+    pub const WATCH_SINCE: &str = "watch_since";
+    /// The index of run records by job and scheduled time (history, the latest run).
+    pub const RUNS_INDEX: &str = "runs";
+    /// The sparse index of run records by job and the time the tick must look at them.
+    pub const DUE_INDEX: &str = "due";
     /// The window's map from a [`counted_key`](crate::keys::counted_key) to the number its
     /// stop was given.
     pub const COUNTED: &str = "counted";
@@ -610,6 +628,201 @@ impl RunWriter for StateTable {
             vec![(":tasks", AttributeValue::Ss(tasks.to_vec()))],
         )
         .await
+    }
+}
+
+fn run_record(operation: &'static str, item: &Item) -> Result<(RunRecord, u64)> {
+    let text = get_s(item, RECORD).unwrap_or_default();
+    let record = serde_json::from_str(&text).map_err(|e| AutopilotError::Aws {
+        service: "dynamodb",
+        operation,
+        code: "UnreadableRunRecord".into(),
+        message: format!("{}: {e}", get_s(item, PK).unwrap_or_default()),
+    })?;
+    Ok((record, get_n(item, REVISION).unwrap_or_default()))
+}
+
+impl StateTable {
+    /// Every item a query of `index` for `job` finds (all pages, or until `limit` items).
+    async fn query_records(
+        &self,
+        index: &str,
+        condition: String,
+        values: Vec<(&str, AttributeValue)>,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<(RunRecord, u64)>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client()
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&condition)
+                .scan_index_forward(!newest_first)
+                .set_exclusive_start_key(start.take());
+            for (name, value) in &values {
+                query = query.expression_attribute_values(*name, value.clone());
+            }
+            if let Some(limit) = limit {
+                query = query.limit((limit - found.len()).clamp(1, 1000) as i32);
+            }
+            let output = query
+                .send()
+                .await
+                .map_err(|e| aws_error("dynamodb", "Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                found.push(run_record("Query", &item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|limit| found.len() >= limit) {
+                return Ok(found);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RecordReader for StateTable {
+    async fn read_record(&self, key: &str) -> Result<Option<(RunRecord, u64)>> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(item) => run_record("GetItem", &item).map(Some),
+        }
+    }
+
+    async fn record_of_task(&self, task_arn: &str) -> Result<Option<String>> {
+        let key = crate::keys::task_pointer_key(task_arn);
+        Ok(self
+            .get(&key)
+            .await?
+            .and_then(|item| get_s(&item, RECORD_KEY)))
+    }
+
+    /// One Query of the `runs` index per page, newest first.
+    async fn runs_of(&self, job: &str, since: i64, limit: usize) -> Result<Vec<RunRecord>> {
+        let condition = format!("{RUN_JOB} = :job AND {SCHEDULED_AT} >= :since");
+        let values = vec![(":job", s(job)), (":since", n(since))];
+        let found = self
+            .query_records(RUNS_INDEX, condition, values, true, Some(limit))
+            .await?;
+        Ok(found.into_iter().map(|(record, _)| record).collect())
+    }
+
+    /// One Query of the sparse `due` index per page.
+    async fn runs_due(&self, job: &str, now: i64) -> Result<Vec<(RunRecord, u64)>> {
+        let condition = format!("{DUE_JOB} = :job AND {DUE_AT} <= :now");
+        let values = vec![(":job", s(job)), (":now", n(now))];
+        self.query_records(DUE_INDEX, condition, values, false, None)
+            .await
+    }
+}
+
+#[async_trait]
+impl RecordWriter for StateTable {
+    /// One conditional PutItem; the index keys are written beside the JSON (`due_*` only while
+    /// something is pending, so the `due` index holds only those runs).
+    async fn write_record(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        record: &RunRecord,
+        write: RecordWrite,
+    ) -> Result<bool> {
+        let text = serde_json::to_string(record).map_err(|e| AutopilotError::Aws {
+            service: "dynamodb",
+            operation: "PutItem",
+            code: "UnwritableRunRecord".into(),
+            message: format!("{key}: {e}"),
+        })?;
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(key))
+            .item(RECORD, s(text))
+            .item(RUN_JOB, s(&record.job))
+            .item(SCHEDULED_AT, n(record.scheduled_at))
+            .item(REVISION, n(expected_revision + 1))
+            .item(EXPIRES_AT, n(write.expires_at))
+            .condition_expression(revision_is(expected_revision))
+            .expression_attribute_values(":expected", n(expected_revision));
+        if let Some(due) = write.due_at {
+            put = put.item(DUE_JOB, s(&record.job)).item(DUE_AT, n(due));
+        }
+        Ok(conditional("PutItem", put.send().await)?.is_some())
+    }
+
+    /// One BatchWriteItem per 25 tasks; unprocessed items are sent again.
+    async fn point_tasks(&self, key: &str, tasks: &[String], expires_at: i64) -> Result<()> {
+        for chunk in tasks.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|task| {
+                    let put = PutRequest::builder()
+                        .item(PK, s(crate::keys::task_pointer_key(task)))
+                        .item(RECORD_KEY, s(key))
+                        .item(EXPIRES_AT, n(expires_at))
+                        .build()
+                        .map_err(|e| AutopilotError::Aws {
+                            service: "dynamodb",
+                            operation: "BatchWriteItem",
+                            code: "InvalidRequest".into(),
+                            message: e.to_string(),
+                        })?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_>>()?;
+            for _ in 0..5 {
+                let output = self
+                    .client()
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("dynamodb", "BatchWriteItem", e))?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut items| items.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(AutopilotError::Aws {
+                    service: "dynamodb",
+                    operation: "BatchWriteItem",
+                    code: "Unprocessed".into(),
+                    message: format!("{} task pointers left unwritten", requests.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One UpdateItem: `watch_since` is set only if absent; the expiry moves on each call.
+    async fn watch_since(&self, key: &str, now: i64, expires_at: i64) -> Result<i64> {
+        let output = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key))
+            .update_expression(format!(
+                "SET {WATCH_SINCE} = if_not_exists({WATCH_SINCE}, :now), {EXPIRES_AT} = :expires"
+            ))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(expires_at))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb", "UpdateItem", e))?;
+        Ok(output
+            .attributes
+            .and_then(|item| get_n(&item, WATCH_SINCE))
+            .unwrap_or(now))
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::batch::record::RunRecord;
 use crate::batch::{RunTaskRequest, RunTaskResult, RunningTask};
 use crate::domain::{AwsLogsTarget, ServiceSnapshot};
 use crate::error::Result;
@@ -142,6 +143,49 @@ pub trait RunWriter: Send + Sync + Debug {
     async fn add_run_tasks(&self, key: &str, tasks: &[String]) -> Result<()>;
 }
 
+/// `batch-runner`'s run records, read: by key, by one of their tasks, and by job (history, the
+/// latest run, the runs the tick must look at). `task-triage` reads them to word its reports.
+#[async_trait]
+pub trait RecordReader: Send + Sync + Debug {
+    /// The record at `key` and its revision.
+    async fn read_record(&self, key: &str) -> Result<Option<(RunRecord, u64)>>;
+    /// The key of the record one of whose attempts started `task_arn`.
+    async fn record_of_task(&self, task_arn: &str) -> Result<Option<String>>;
+    /// Runs of `job` scheduled at or after `since` (epoch s), newest first, at most `limit`.
+    async fn runs_of(&self, job: &str, since: i64, limit: usize) -> Result<Vec<RunRecord>>;
+    /// Runs of `job` the tick must act on by `now` (a retry due, a start deadline passed),
+    /// each with its revision.
+    async fn runs_due(&self, job: &str, now: i64) -> Result<Vec<(RunRecord, u64)>>;
+}
+
+/// How a run record is stored besides its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// When the tick must next look at the run (indexed; none once nothing is pending).
+    pub due_at: Option<i64>,
+    /// When the record expires (`history_days` after the run).
+    pub expires_at: i64,
+}
+
+/// `batch-runner`'s run records, written under the revision read.
+#[async_trait]
+pub trait RecordWriter: Send + Sync + Debug {
+    /// Writes `record` at `key` if the stored revision is still `expected_revision` (0: none
+    /// stored); false when another invocation wrote first.
+    async fn write_record(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        record: &RunRecord,
+        write: RecordWrite,
+    ) -> Result<bool>;
+    /// Points each of `tasks` at the record at `key` (for their Task State Change events).
+    async fn point_tasks(&self, key: &str, tasks: &[String], expires_at: i64) -> Result<()>;
+    /// Since when the tick has watched the key's job for missed runs: the first call's `now`,
+    /// kept (and its expiry moved to `expires_at`) on every later call.
+    async fn watch_since(&self, key: &str, now: i64, expires_at: i64) -> Result<i64>;
+}
+
 /// Incidents, one per service, read.
 #[async_trait]
 pub trait IncidentReader: Send + Sync + Debug {
@@ -195,11 +239,17 @@ pub trait MuteWriter: Send + Sync + Debug {
 
 /// The state table, read: every reader above in one place (what `--dry-run` is given).
 pub trait StateReader:
-    ClaimReader + StormReader + ScalingReader + IncidentReader + WatchReader + MuteReader
+    ClaimReader + StormReader + ScalingReader + RecordReader + IncidentReader + WatchReader + MuteReader
 {
 }
 impl<T> StateReader for T where
-    T: ClaimReader + StormReader + ScalingReader + IncidentReader + WatchReader + MuteReader
+    T: ClaimReader
+        + StormReader
+        + ScalingReader
+        + RecordReader
+        + IncidentReader
+        + WatchReader
+        + MuteReader
 {
 }
 
@@ -211,6 +261,7 @@ pub trait StateStore:
     + StormWriter
     + ScalingWriter
     + RunWriter
+    + RecordWriter
     + IncidentWriter
     + WatchWriter
     + MuteWriter
@@ -222,6 +273,7 @@ impl<T> StateStore for T where
         + StormWriter
         + ScalingWriter
         + RunWriter
+        + RecordWriter
         + IncidentWriter
         + WatchWriter
         + MuteWriter

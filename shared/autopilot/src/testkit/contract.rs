@@ -6,18 +6,20 @@
 //! Each scenario takes a store and a key prefix of its own (scenarios may share one table) and
 //! panics, naming the step, when an answer differs.
 
+use crate::batch::record::RunRecord;
 use crate::incident::Incident;
-use crate::ports::{Counting, StateStore};
+use crate::ports::{Counting, RecordWrite, StateStore};
 use crate::scaling::target::{RecommendationHistory, TargetMemory};
 use crate::scaling::ScalingMemory;
 use crate::state::{Claim, MutedLedger, MutedNotice, Stop, StormWindow};
 
 /// Every scenario, by name, for a runner that goes through them in turn.
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 8] = [
     "claims",
     "storm_windows",
     "scaling_memory",
     "runs",
+    "run_records",
     "incidents",
     "watch_records",
     "muted_ledgers",
@@ -30,6 +32,7 @@ pub async fn run(name: &str, state: &dyn StateStore, prefix: &str) {
         "storm_windows" => storm_windows(state, prefix).await,
         "scaling_memory" => scaling_memory(state, prefix).await,
         "runs" => runs(state, prefix).await,
+        "run_records" => run_records(state, prefix).await,
         "incidents" => incidents(state, prefix).await,
         "watch_records" => watch_records(state, prefix).await,
         "muted_ledgers" => muted_ledgers(state, prefix).await,
@@ -363,6 +366,113 @@ pub async fn runs(state: &dyn StateStore, prefix: &str) {
             .await
             .is_err(),
         "adding tasks to a run never claimed"
+    );
+}
+
+/// A run record is written only over the revision read and reads back whole; its tasks point
+/// at it; the job's runs come back newest first from `since`, and only those due by `now` are
+/// due; a watch keeps its first time.
+pub async fn run_records(state: &dyn StateStore, prefix: &str) {
+    let job = format!("{prefix}extract");
+    let at = |day: i64| 1_800_000_000 + day * 86_400;
+    let record = |day: i64| {
+        let mut record = RunRecord::new(&job, &format!("day-{day}"), at(day), 1, at(day));
+        record.add_tasks(&[format!("arn:task/{prefix}{day}")]);
+        record
+    };
+    let key = |day: i64| crate::keys::record_key(&job, &format!("day-{day}"));
+    let stored = |due_at: Option<i64>| RecordWrite {
+        due_at,
+        expires_at: at(40),
+    };
+    assert_eq!(state.read_record(&key(1)).await.unwrap(), None, "none yet");
+    assert!(
+        state
+            .write_record(&key(1), 0, &record(1), stored(Some(at(1) + 600)))
+            .await
+            .unwrap(),
+        "first write"
+    );
+    assert!(
+        !state
+            .write_record(&key(1), 0, &record(1), stored(None))
+            .await
+            .unwrap(),
+        "a second first write is refused"
+    );
+    assert_eq!(
+        state.read_record(&key(1)).await.unwrap(),
+        Some((record(1), 1)),
+        "reads back whole"
+    );
+    for day in [2, 3] {
+        assert!(state
+            .write_record(&key(day), 0, &record(day), stored(None))
+            .await
+            .unwrap());
+    }
+    let mut finished = record(1);
+    finished.outcome = crate::batch::record::Outcome::Failed;
+    assert!(
+        !state
+            .write_record(&key(1), 2, &finished, stored(None))
+            .await
+            .unwrap(),
+        "a stale revision is refused"
+    );
+    let days =
+        |runs: Vec<RunRecord>| -> Vec<String> { runs.into_iter().map(|r| r.run_id).collect() };
+    assert_eq!(
+        days(state.runs_of(&job, at(2), 10).await.unwrap()),
+        vec!["day-3", "day-2"],
+        "newest first, from since"
+    );
+    assert_eq!(
+        days(state.runs_of(&job, 0, 1).await.unwrap()),
+        vec!["day-3"],
+        "the latest run"
+    );
+    assert!(state
+        .runs_of(&format!("{prefix}other"), 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        state.runs_due(&job, at(1) + 599).await.unwrap().is_empty(),
+        "not yet due"
+    );
+    assert_eq!(
+        state.runs_due(&job, at(1) + 600).await.unwrap(),
+        vec![(record(1), 1)],
+        "due"
+    );
+    assert!(state
+        .write_record(&key(1), 1, &finished, stored(None))
+        .await
+        .unwrap());
+    assert!(
+        state.runs_due(&job, at(5)).await.unwrap().is_empty(),
+        "nothing pending once written without a due time"
+    );
+    let tasks: Vec<String> = (0..30)
+        .map(|i| format!("arn:task/{prefix}many-{i}"))
+        .collect();
+    state.point_tasks(&key(2), &tasks, at(40)).await.unwrap();
+    assert_eq!(
+        state.record_of_task(&tasks[29]).await.unwrap(),
+        Some(key(2)),
+        "pointers past the first 25"
+    );
+    assert_eq!(
+        state.record_of_task("arn:task/unknown").await.unwrap(),
+        None
+    );
+    let watch = crate::keys::expect_key(&job);
+    assert_eq!(state.watch_since(&watch, 100, at(40)).await.unwrap(), 100);
+    assert_eq!(
+        state.watch_since(&watch, 200, at(41)).await.unwrap(),
+        100,
+        "the first time is kept"
     );
 }
 

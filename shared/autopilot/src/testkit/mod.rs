@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::app::{Backend, Ports, Setup, Writers};
+use crate::batch::record::RunRecord;
 use crate::batch::{RunTaskRequest, RunTaskResult, RunningTask};
 use crate::config::StackConfig;
 use crate::domain::{AwsLogsTarget, ServiceSnapshot};
@@ -27,9 +28,10 @@ use crate::notify::Publish;
 use crate::ports::{
     AlarmReader, BacklogReader, ClaimReader, ClaimWriter, Clock, Counting, IncidentReader,
     IncidentWriter, LogReader, MetricReader, MuteReader, MuteWriter, Notifier, Reach, ReadReach,
-    RetryAfter, RunWriter, ScalableTargets, ScalingReader, ScalingWriter, Scope, ScopedPorts,
-    ServiceReader, ServiceScaler, StateReader, StateStore, StormReader, StormWriter, TagReader,
-    TaskInspector, TaskLister, TaskRunner, WatchReader, WatchWriter, WebhookReply,
+    RecordReader, RecordWrite, RecordWriter, RetryAfter, RunWriter, ScalableTargets, ScalingReader,
+    ScalingWriter, Scope, ScopedPorts, ServiceReader, ServiceScaler, StateReader, StateStore,
+    StormReader, StormWriter, TagReader, TaskInspector, TaskLister, TaskRunner, WatchReader,
+    WatchWriter, WebhookReply,
 };
 use crate::scaling::target::MetricSignal;
 use crate::scaling::{ScalingMemory, TargetBounds};
@@ -176,6 +178,12 @@ pub struct MemoryState {
     counted: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     scaling: Mutex<BTreeMap<String, (ScalingMemory, u64, String)>>,
     incidents: Mutex<BTreeMap<String, (Incident, u64)>>,
+    /// Run records: the record, its revision and how it was stored.
+    records: Mutex<BTreeMap<String, (RunRecord, u64, RecordWrite)>>,
+    /// Task ARN → record key.
+    pointers: Mutex<BTreeMap<String, String>>,
+    /// Missed-run watches: key → since.
+    watches: Mutex<BTreeMap<String, i64>>,
     short_since: Mutex<BTreeMap<String, i64>>,
     muted: Mutex<BTreeMap<String, MutedLedger>>,
     /// (ledger, claim) pairs counted.
@@ -197,6 +205,9 @@ impl MemoryState {
             counted: Mutex::default(),
             scaling: Mutex::default(),
             incidents: Mutex::default(),
+            records: Mutex::default(),
+            pointers: Mutex::default(),
+            watches: Mutex::default(),
             short_since: Mutex::default(),
             muted: Mutex::default(),
             muted_claims: Mutex::default(),
@@ -273,6 +284,19 @@ impl MemoryState {
     /// Sets the incident at `key` (revision 1).
     pub fn put_incident(&self, key: &str, incident: Incident) {
         lock(&self.incidents).insert(key.to_owned(), (incident, 1));
+    }
+
+    /// The run record at `key`, its revision and how it was stored.
+    pub fn record_at(&self, key: &str) -> Option<(RunRecord, u64, RecordWrite)> {
+        lock(&self.records).get(key).cloned()
+    }
+
+    /// Every run record, by key.
+    pub fn records(&self) -> BTreeMap<String, RunRecord> {
+        lock(&self.records)
+            .iter()
+            .map(|(key, (record, _, _))| (key.clone(), record.clone()))
+            .collect()
     }
 
     /// The incident at `key` and its revision.
@@ -553,6 +577,83 @@ impl RunWriter for MemoryState {
             claim.tasks.extend(tasks.iter().cloned())
         })
         .map(drop)
+    }
+}
+
+#[async_trait]
+impl RecordReader for MemoryState {
+    async fn read_record(&self, key: &str) -> Result<Option<(RunRecord, u64)>> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.records)
+            .get(key)
+            .map(|(record, revision, _)| (record.clone(), *revision)))
+    }
+
+    async fn record_of_task(&self, task_arn: &str) -> Result<Option<String>> {
+        self.recorder.enter("dynamodb", "GetItem")?;
+        Ok(lock(&self.pointers).get(task_arn).cloned())
+    }
+
+    async fn runs_of(&self, job: &str, since: i64, limit: usize) -> Result<Vec<RunRecord>> {
+        self.recorder.enter("dynamodb", "Query")?;
+        let mut runs: Vec<RunRecord> = lock(&self.records)
+            .values()
+            .filter(|(record, _, _)| record.job == job && record.scheduled_at >= since)
+            .map(|(record, _, _)| record.clone())
+            .collect();
+        runs.sort_by_key(|run| std::cmp::Reverse(run.scheduled_at));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn runs_due(&self, job: &str, now: i64) -> Result<Vec<(RunRecord, u64)>> {
+        self.recorder.enter("dynamodb", "Query")?;
+        Ok(lock(&self.records)
+            .values()
+            .filter(|(record, _, write)| {
+                record.job == job && write.due_at.is_some_and(|due| due <= now)
+            })
+            .map(|(record, revision, _)| (record.clone(), *revision))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl RecordWriter for MemoryState {
+    async fn write_record(
+        &self,
+        key: &str,
+        expected_revision: u64,
+        record: &RunRecord,
+        write: RecordWrite,
+    ) -> Result<bool> {
+        self.recorder.enter("dynamodb", "PutItem")?;
+        let mut records = lock(&self.records);
+        let revision = records.get(key).map_or(0, |(_, revision, _)| *revision);
+        if revision != expected_revision {
+            return Ok(false);
+        }
+        records.insert(
+            key.to_owned(),
+            (record.clone(), expected_revision + 1, write),
+        );
+        Ok(true)
+    }
+
+    async fn point_tasks(&self, key: &str, tasks: &[String], _expires_at: i64) -> Result<()> {
+        for chunk in tasks.chunks(25) {
+            self.recorder.enter("dynamodb", "BatchWriteItem")?;
+            let mut pointers = lock(&self.pointers);
+            for task in chunk {
+                pointers.insert(task.clone(), key.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    async fn watch_since(&self, key: &str, now: i64, _expires_at: i64) -> Result<i64> {
+        self.recorder.enter("dynamodb", "UpdateItem")?;
+        Ok(*lock(&self.watches).entry(key.to_owned()).or_insert(now))
     }
 }
 

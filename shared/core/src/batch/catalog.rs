@@ -200,6 +200,26 @@ pub fn validate(catalog: &JobCatalog) -> Result<()> {
 }
 
 impl JobSpec {
+    /// The job with each declared `{name}` in its container commands and environment replaced
+    /// by the run's value (the values were checked against their patterns).
+    pub fn with_parameters(&self, values: &BTreeMap<String, String>) -> Self {
+        let mut spec = self.clone();
+        if values.is_empty() {
+            return spec;
+        }
+        for container in &mut spec.overrides {
+            if let Some(command) = &mut container.command {
+                for part in command.iter_mut() {
+                    *part = policy::substitute(part, values);
+                }
+            }
+            for value in container.environment.values_mut() {
+                *value = policy::substitute(value, values);
+            }
+        }
+        spec
+    }
+
     /// Checks one job; `at` is its JSON path.
     pub fn validate(&self, at: &str) -> Result<()> {
         let bad = |field: &str, problem: String| {

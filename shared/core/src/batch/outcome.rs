@@ -1,8 +1,10 @@
-//! What `batch-runner` answers: one run's outcome, or the timeout tick's stops (the Lambda
-//! response and the CLI's JSON line).
+//! What `batch-runner` answers: one run's outcome, what a task's state change did to its run,
+//! or the tick's work — retries started, runs that never started, missed runs, tasks stopped at
+//! their timeout (the Lambda response and the CLI's JSON line).
 
 use serde::Serialize;
 
+use super::record::{Outcome, Verdict};
 use super::report::RunAction;
 use super::{run_token, JobSpec, RunFailure, RunTaskRequest};
 
@@ -65,6 +67,47 @@ pub struct TimeoutStop {
     pub stopped: bool,
 }
 
+/// What a Task State Change of a task the runner started did to its run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskFollowed {
+    pub job: String,
+    pub task: String,
+    /// `RUNNING` or `STOPPED`.
+    pub status: String,
+    /// The run's identity, when its record was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Dependent runs this run's success started.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub started: Vec<RunOutcome>,
+    /// Jobs whose run for the same time this run's failure made `upstream-failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_failed: Vec<RunAlerted>,
+    pub notes: Vec<String>,
+}
+
+/// A run-level notice the runner sent (never started, upstream failed, missed run).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunAlerted {
+    pub job: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// `never-started`, `upstream-failed` or `missed-run`.
+    pub alert: &'static str,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::domain::Routed>,
+    /// Told before (a redelivered event or tick): not sent again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
 /// The response of an invocation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -77,9 +120,17 @@ pub enum RunnerResponse {
         reason: String,
         foreign: crate::trust::Foreign,
     },
+    /// A task it started changed state.
+    Task(Box<TaskFollowed>),
     Tick {
         tick: bool,
         stopped: Vec<TimeoutStop>,
+        /// Retries that were due and started.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        retried: Vec<RunOutcome>,
+        /// Never-started runs and missed runs told.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        alerted: Vec<RunAlerted>,
         notes: Vec<String>,
     },
 }

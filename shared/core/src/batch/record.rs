@@ -372,6 +372,20 @@ impl RunRecord {
         }
     }
 
+    /// Ends the run at `now` without (more) tasks: skipped by the overlap guard, or failed to
+    /// start for a reason retrying cannot cure; `note` says why.
+    pub fn end_with(&mut self, outcome: Outcome, note: String, now: i64) {
+        if let Some(attempt) = self.attempts.last_mut() {
+            if attempt.tasks.is_empty() && outcome == Outcome::Skipped {
+                self.attempts.pop();
+            } else if attempt.outcome.is_none() {
+                attempt.outcome = Some(outcome);
+            }
+        }
+        self.note = Some(note);
+        self.finish(outcome, now);
+    }
+
     fn finish(&mut self, outcome: Outcome, now: i64) {
         self.outcome = outcome;
         self.retry_at = None;
@@ -415,6 +429,46 @@ impl RunRecord {
         });
         self.retry_at = None;
         number
+    }
+
+    /// When the tick must next look at the run: its retry, or the current attempt's start
+    /// deadline while none of its tasks has been seen running.
+    pub fn due_at(&self, start_deadline_s: Option<u64>) -> Option<i64> {
+        if self.outcome != Outcome::Running {
+            return None;
+        }
+        if let Some(at) = self.retry_at {
+            return Some(at);
+        }
+        let attempt = self.current()?;
+        let waiting =
+            attempt.outcome.is_none() && attempt.running_at.is_none() && attempt.stops.is_empty();
+        start_deadline_s
+            .filter(|_| waiting)
+            .map(|deadline| attempt.requested_at.saturating_add(deadline as i64))
+    }
+
+    /// When the record expires: `history_days` after the later of its scheduled time and `now`.
+    pub fn expires_at(&self, history_days: u32, now: i64) -> i64 {
+        self.scheduled_at
+            .max(now)
+            .saturating_add(i64::from(history_days) * 86_400)
+    }
+
+    /// A retry that could not start (its RunTask failed): the empty attempt is dropped and the
+    /// retry waits until `at`, for the tick to try again.
+    pub fn retry_later(&mut self, at: i64) -> bool {
+        if self.outcome != Outcome::Running {
+            return false;
+        }
+        if self
+            .current()
+            .is_some_and(|a| a.tasks.is_empty() && a.number > 1)
+        {
+            self.attempts.pop();
+        }
+        self.retry_at = Some(at);
+        true
     }
 
     /// Whether a retry is due at `now`.

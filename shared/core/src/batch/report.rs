@@ -7,6 +7,9 @@ use crate::domain::Source;
 use serde::Serialize;
 use serde_json::json;
 
+use super::missed::Missed;
+use super::policy::RetryPolicy;
+use super::record::{retry_words, Outcome, RunRecord, TaskStop, Verdict};
 use super::{job_of_started_by, FailureClass, JobCatalog, RunFailure};
 use crate::domain::Severity;
 use crate::events::ecs::TaskStateChange;
@@ -253,6 +256,170 @@ pub struct BatchTask {
     pub job: String,
     pub succeeded: bool,
     pub notify_on_success: bool,
+    /// The run's record with this stop folded in, and what it says (when it has one).
+    pub run: Option<RunView>,
+}
+
+/// A run's record as one of its stops leaves it, and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunView {
+    pub record: RunRecord,
+    pub verdict: Verdict,
+    /// Attempts the run may take in all (1 + retries).
+    pub attempts_allowed: u32,
+}
+
+impl RunView {
+    /// Folds `stop` into `record` (idempotent: `batch-runner` may have done so already) and
+    /// reads the verdict, as `batch-runner` reaches it.
+    pub fn of(mut record: RunRecord, stop: TaskStop, retry: Option<&RetryPolicy>) -> Self {
+        record.with_stop(stop, retry);
+        Self {
+            verdict: record.verdict(retry),
+            attempts_allowed: 1 + retry.map_or(0, |r| r.attempts),
+            record,
+        }
+    }
+}
+
+/// A completion's diagnosis as the run's verdict has it: a failed attempt that will be retried
+/// is a warning; the final failure after retries is critical; a success after retries is told.
+pub fn apply_run_verdict(mut diagnosis: Diagnosis, task: Option<&BatchTask>) -> Diagnosis {
+    let Some(view) = task.and_then(|t| t.run.as_ref()) else {
+        return diagnosis;
+    };
+    match view.verdict {
+        Verdict::WillRetry { .. } => {
+            diagnosis.notify = true;
+            diagnosis.severity = Severity::Warning;
+        }
+        Verdict::Succeeded { attempts } if attempts > 1 => {
+            diagnosis.notify = true;
+            diagnosis.severity = Severity::Info;
+        }
+        Verdict::Failed { attempts, .. } if attempts > 1 => {
+            diagnosis.notify = true;
+            diagnosis.severity = Severity::Critical;
+        }
+        _ => {}
+    }
+    diagnosis
+}
+
+/// One line per attempt of a run: `1: exited with code 1 (general error) · app=1 · 5m 0s`.
+pub fn attempt_lines(record: &RunRecord) -> Vec<String> {
+    record
+        .attempts
+        .iter()
+        .map(|attempt| {
+            let Some(stop) = attempt.first_failure().or(attempt.stops.first()) else {
+                return format!("{}: no task stopped", attempt.number);
+            };
+            let duration = attempt
+                .duration_s()
+                .map(|d| format!(" · {}", human_duration(d)))
+                .unwrap_or_default();
+            format!(
+                "{}: {} · {}{duration}",
+                attempt.number,
+                stop.diagnosis,
+                stop.exit_codes()
+            )
+        })
+        .collect()
+}
+
+/// What `batch-runner` tells about a run beyond its tasks' completions.
+#[derive(Debug, Clone, Copy)]
+pub enum RunAlert<'a> {
+    /// No task of the attempt was RUNNING by the start deadline.
+    NeverStarted { deadline_s: u64 },
+    /// A job in `after` failed for good, so this run will not start.
+    UpstreamFailed { upstream: &'a str, outcome: Outcome },
+    /// A window passed without a run.
+    Missed { every: &'a str, missed: &'a Missed },
+}
+
+/// The notice of a [`RunAlert`] about `job`'s run `run_id` (none for a missed run).
+pub fn alert_notice(
+    job: &str,
+    spec: &super::JobSpec,
+    run_id: Option<&str>,
+    alert: RunAlert<'_>,
+    region: Option<&str>,
+) -> Notice {
+    let cluster = cluster_name(&spec.cluster);
+    let (kind, severity, title, summary, advice) = match alert {
+        RunAlert::NeverStarted { deadline_s } => (
+            "never-started",
+            Severity::Critical,
+            format!("job {job} never started: no task RUNNING after {}", human_duration(deadline_s as i64)),
+            format!("the run {} claimed its tasks but none reached RUNNING within expect.start_deadline_s ({deadline_s} s); they were stopped", run_id.unwrap_or("-")),
+            vec![
+                "Look at the cluster's capacity (Fargate or the capacity provider), image pulls and the task's placement constraints.".to_owned(),
+                "Run it again by hand once fixed: batch-runner run JOB --scheduled-time T.".to_owned(),
+            ],
+        ),
+        RunAlert::UpstreamFailed { upstream, outcome } => (
+            "upstream-failed",
+            Severity::Warning,
+            format!("job {job} not started: {upstream} {}", outcome.as_str()),
+            format!(
+                "job {job} runs after {upstream}, whose run {} ended {}; this run is upstream-failed",
+                run_id.unwrap_or("-"),
+                outcome.as_str()
+            ),
+            vec![format!(
+                "Fix {upstream}, then run both by hand for the same scheduled time: batch-runner run {upstream} --scheduled-time T starts {job} when it succeeds."
+            )],
+        ),
+        RunAlert::Missed { every, missed } => (
+            "missed-run",
+            Severity::Critical,
+            format!("job {job} missed a run"),
+            super::missed::missed_reason(job, every, missed),
+            vec![
+                "Check the job's EventBridge schedule: is it enabled, does it still exist, does its dead-letter queue hold invocations?".to_owned(),
+                "Backfill by hand: batch-runner run JOB --scheduled-time T.".to_owned(),
+            ],
+        ),
+    };
+    let mut facts = vec![
+        ("Job".to_owned(), job.to_owned()),
+        ("Cluster".to_owned(), cluster.to_owned()),
+    ];
+    if let Some(run) = run_id {
+        facts.push(("Run".to_owned(), run.to_owned()));
+    }
+    let links: Vec<Link> = region
+        .and_then(|region| {
+            Link::console("Cluster tasks", links::cluster_tasks_url(region, cluster))
+        })
+        .into_iter()
+        .collect();
+    Notice {
+        job: Some(job.to_owned()),
+        source: Source::Batch,
+        kind: NoticeKind::Job(kind),
+        severity,
+        category: NoticeCategory::Batch,
+        title,
+        summary,
+        region: region.map(str::to_owned),
+        cluster: Some(cluster.to_owned()),
+        service: None,
+        facts,
+        sections: vec![Section {
+            heading: "What to do".into(),
+            lines: advice,
+        }],
+        log_heading: None,
+        log_tail: Vec::new(),
+        links,
+        details: json!({"job": job, "run": run_id, "alert": kind}),
+        thread_id: format!("batch-runner/{cluster}/{job}"),
+        incident: None,
+    }
 }
 
 /// The batch job of a stopped task whose `startedBy` is `batch-runner/…`, and whether it
@@ -268,6 +435,7 @@ pub fn batch_task(
         job: job.to_owned(),
         succeeded: diagnosis.category == crate::triage::Category::Completed,
         notify_on_success: catalog.get(job).is_some_and(|spec| spec.notify_on_success),
+        run: None,
     })
 }
 
@@ -318,9 +486,9 @@ pub fn completion_notice(
     mut notice: Notice,
     change: &TaskStateChange,
     diagnosis: &Diagnosis,
-    job: &str,
-    succeeded: bool,
+    batch: &BatchTask,
 ) -> Notice {
+    let (job, succeeded) = (batch.job.as_str(), batch.succeeded);
     let task = &change.detail;
     let duration = duration_s(change).map(human_duration);
     let exit_codes: Vec<String> = task
@@ -382,5 +550,86 @@ pub fn completion_notice(
         }
     }
     notice.thread_id = format!("batch-runner/{}/{job}", task.cluster_name().unwrap_or("-"));
+    if let Some(view) = &batch.run {
+        with_run(&mut notice, view, job, diagnosis, duration.as_deref());
+    }
     notice
+}
+
+/// The completion notice as the run's record tells it: which attempt, what comes next, and
+/// every attempt once the run ended after retries.
+fn with_run(
+    notice: &mut Notice,
+    view: &RunView,
+    job: &str,
+    diagnosis: &Diagnosis,
+    duration: Option<&str>,
+) {
+    let record = &view.record;
+    let attempt = record.current().map_or(1, |a| a.number);
+    let of = view.attempts_allowed;
+    let mut facts = vec![
+        ("Run".to_owned(), record.run_id.clone()),
+        ("Attempt".to_owned(), format!("{attempt} of {of}")),
+    ];
+    let took = duration.map(|d| format!(" after {d}")).unwrap_or_default();
+    match view.verdict {
+        Verdict::WillRetry {
+            at,
+            backoff_s,
+            retries_left,
+            ..
+        } => {
+            notice.title = format!(
+                "job {job} attempt {attempt} failed{took}: {} — {}",
+                diagnosis.title,
+                retry_words(backoff_s, retries_left)
+            );
+            facts.push(("Next attempt".to_owned(), crate::domain::utc_time(at)));
+        }
+        Verdict::Failed { attempts, outcome } if attempts > 1 => {
+            notice.title = format!(
+                "job {job} {} after {attempts} attempts: {}",
+                if outcome == Outcome::TimedOut {
+                    "timed out"
+                } else {
+                    "failed"
+                },
+                diagnosis.title
+            );
+        }
+        Verdict::Succeeded { attempts } if attempts > 1 => {
+            notice.title = format!(
+                "job {job} succeeded on attempt {attempts}{}",
+                duration.map(|d| format!(" in {d}")).unwrap_or_default()
+            );
+        }
+        Verdict::Pending { stopped, of } if of > 1 => {
+            facts.push(("Tasks stopped".to_owned(), format!("{stopped} of {of}")));
+        }
+        _ => {}
+    }
+    if record.attempts.len() > 1 {
+        notice.sections.insert(
+            0,
+            Section {
+                heading: "Attempts".into(),
+                lines: attempt_lines(record),
+            },
+        );
+    }
+    let at = notice
+        .facts
+        .iter()
+        .position(|(k, _)| k == "Job")
+        .map_or(0, |i| i + 1);
+    for (offset, fact) in facts.into_iter().enumerate() {
+        notice.facts.insert(at + offset, fact);
+    }
+    if let serde_json::Value::Object(details) = &mut notice.details {
+        details.insert(
+            "run".into(),
+            json!({"id": record.run_id, "attempt": attempt, "attempts_allowed": of, "verdict": view.verdict}),
+        );
+    }
 }

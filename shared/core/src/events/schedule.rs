@@ -1,10 +1,15 @@
 //! What starts `batch-runner`: a schedule's input naming a job (`{"job": "invoice-export",
-//! "scheduled_time": "…"}`), or the tick (`{"tick": true}` or an EventBridge "Scheduled Event").
-//! Nothing else from the event is trusted: everything about the run comes from the catalog.
+//! "scheduled_time": "…", "parameters": {"month": "2026-10"}}`), the tick (`{"tick": true}` or
+//! an EventBridge "Scheduled Event"), or the Task State Change of a task it started. Nothing
+//! else from the event is trusted: everything about the run comes from the catalog, and a
+//! parameter is taken only if the job declares it and the value matches its pattern.
 
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
 use super::alarm::SCHEDULED_EVENT;
+use super::ecs::{parse_task_state_change, TaskStateChange, TASK_STATE_CHANGE};
 use super::json_kind;
 use crate::error::{AutopilotError, Result};
 
@@ -16,20 +21,24 @@ pub struct JobRequest {
     pub scheduled_time: Option<String>,
     /// `scheduled_time` in epoch seconds (parsed with the event: a malformed one is refused).
     pub scheduled_at: Option<i64>,
+    /// Values for the job's declared parameters (checked against the catalog by the runner).
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// What woke `batch-runner`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RunnerEvent {
     Run(JobRequest),
     /// The tick; an EventBridge Scheduled Event names the account of its rule.
     Tick {
         account: Option<String>,
     },
+    /// A task it started changed state (RUNNING, STOPPED).
+    Task(Box<TaskStateChange>),
 }
 
 /// Keys a job request may carry.
-const ACCEPTED: [&str; 2] = ["job", "scheduled_time"];
+const ACCEPTED: [&str; 3] = ["job", "scheduled_time", "parameters"];
 
 /// Reads a runner event; anything else is an error naming the field.
 pub fn parse_runner_event(event: &Value) -> Result<RunnerEvent> {
@@ -46,6 +55,9 @@ pub fn parse_runner_event(event: &Value) -> Result<RunnerEvent> {
         return Ok(RunnerEvent::Tick {
             account: account.map(str::to_owned),
         });
+    }
+    if object.get("detail-type").and_then(Value::as_str) == Some(TASK_STATE_CHANGE) {
+        return Ok(RunnerEvent::Task(Box::new(parse_task_state_change(event)?)));
     }
     let job =
         match object.get("job") {
@@ -82,10 +94,36 @@ pub fn parse_runner_event(event: &Value) -> Result<RunnerEvent> {
         Some(time) => Some(super::parse_time(time, "scheduled_time")?),
         None => None,
     };
+    let mut parameters = BTreeMap::new();
+    match object.get("parameters") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(given)) => {
+            for (name, value) in given {
+                match value {
+                    Value::String(text) => {
+                        parameters.insert(name.clone(), text.clone());
+                    }
+                    other => {
+                        return Err(AutopilotError::invalid_event(
+                            format!("parameters.{name}"),
+                            format!("expected a string, got {}", json_kind(other)),
+                        ))
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            return Err(AutopilotError::invalid_event(
+                "parameters",
+                format!("expected an object of strings, got {}", json_kind(other)),
+            ))
+        }
+    }
     Ok(RunnerEvent::Run(JobRequest {
         job,
         scheduled_time,
         scheduled_at,
+        parameters,
     }))
 }
 
@@ -116,6 +154,7 @@ mod tests {
                 job: "invoice-export".into(),
                 scheduled_time: None,
                 scheduled_at: None,
+                parameters: BTreeMap::new(),
             })
         );
         assert_eq!(
@@ -131,8 +170,19 @@ mod tests {
                 job: "a".into(),
                 scheduled_time: Some("2026-09-15T02:00:00Z".into()),
                 scheduled_at: Some(1_789_437_600),
+                parameters: BTreeMap::new(),
             })
         );
+        match parse_runner_event(&json!({"job": "a", "parameters": {"month": "2026-10"}})).unwrap()
+        {
+            RunnerEvent::Run(request) => assert_eq!(request.parameters["month"], "2026-10"),
+            other => panic!("{other:?}"),
+        }
+        let stop = fixture("../ecs/batch-failed.json");
+        assert!(matches!(
+            parse_runner_event(&stop).unwrap(),
+            RunnerEvent::Task(_)
+        ));
     }
 
     #[test]
@@ -149,5 +199,13 @@ mod tests {
             "scheduled_time"
         );
         assert_eq!(field(json!("invoice-export")), "$");
+        assert_eq!(
+            field(json!({"job": "a", "parameters": {"month": 10}})),
+            "parameters.month"
+        );
+        assert_eq!(
+            field(json!({"job": "a", "parameters": ["x"]})),
+            "parameters"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Starting a claimed run: the overlap guard (skip, or stop the previous run to replace it),
 //! then the RunTask calls the pure [`RunStepper`] asks for, each call's started tasks recorded on
-//! the run's claim before the next, and the report of how it ended.
+//! the run's claim and in its record (pointed at it) before the next, and the report of how it
+//! ended.
 
 use std::time::Duration;
 
@@ -25,7 +26,8 @@ impl BatchRunner {
         invocation: &Invocation,
         outcome: &mut RunOutcome,
     ) -> Result<()> {
-        if run.round == 0 && !self.guard_overlap(run, outcome).await? {
+        // A retry belongs to its run, whose tasks have all stopped: no overlap to guard.
+        if run.round == 0 && run.attempt == 1 && !self.guard_overlap(run, outcome).await? {
             return self.notify(run, None, outcome).await;
         }
         let deadline = invocation.deadline_epoch_s(self.clock.now_s(), CLI_BUDGET_S);
@@ -49,9 +51,10 @@ impl BatchRunner {
             match stepper.next_step() {
                 RunStep::Call(request) => {
                     let result = writers.tasks.run_task(&request).await?;
-                    if let Some((store, key)) = run.record {
+                    if let Some((store, key)) = run.claimed {
                         store.add_run_tasks(key, &result.tasks).await?;
                     }
+                    self.note_tasks(run, &result.tasks).await?;
                     stepper.record(result, self.clock.now_s());
                 }
                 RunStep::Wait(seconds) => self.clock.sleep(Duration::from_secs(seconds)).await,
@@ -91,6 +94,32 @@ impl BatchRunner {
             // Retrying cannot help; the run is reported (critical notification) and completes.
             FailureClass::Configuration => Ok(()),
         }
+    }
+
+    /// Adds started tasks to the run's record and points them at it, so that their Task State
+    /// Changes find their run.
+    async fn note_tasks(&self, run: Run<'_>, tasks: &[String]) -> Result<()> {
+        let Some((state, key)) = run.record.filter(|_| !tasks.is_empty()) else {
+            return Ok(());
+        };
+        let now = self.clock.now_s();
+        let stored = self
+            .change_record(
+                state,
+                key,
+                run.spec,
+                || None,
+                |record| {
+                    let before = record.current().map_or(0, |a| a.tasks.len());
+                    record.add_tasks(tasks);
+                    record.current().map_or(0, |a| a.tasks.len()) != before
+                },
+            )
+            .await?;
+        let expires_at = stored.map_or(now, |(record, _)| {
+            record.expires_at(run.spec.history_days, now)
+        });
+        state.point_tasks(key, tasks, expires_at).await
     }
 
     /// Looks for the previous run's tasks: false when the run is skipped. A replaced run's

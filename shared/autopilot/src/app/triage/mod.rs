@@ -18,7 +18,10 @@ use std::sync::Arc;
 
 use super::{Backend, Setup};
 use crate::app::publish::Courier;
-use crate::batch::report::{apply_job_policy, batch_task, completion_note};
+use crate::batch::record::TaskStop;
+use crate::batch::report::{
+    apply_job_policy, apply_run_verdict, batch_task, completion_note, RunView,
+};
 use crate::batch::{report::BatchTask, JobCatalog};
 use crate::config::TriageConfig;
 use crate::domain::clip;
@@ -135,6 +138,37 @@ impl TaskTriage {
         (apply_job_policy(diagnosis, batch.as_ref()), batch)
     }
 
+    /// Reads the run record of a job's task (when there is one) and folds this stop into a
+    /// copy of it, so that the completion report says what `batch-runner` decides: which
+    /// attempt it was and whether a retry follows. A record that cannot be read leaves the
+    /// report as it was, with a note.
+    async fn read_run(
+        &self,
+        change: &TaskStateChange,
+        diagnosis: &Diagnosis,
+        task: &mut BatchTask,
+        notes: &mut Vec<String>,
+    ) {
+        let (Some(state), Some(spec)) = (self.backend.state(), self.jobs.get(&task.job)) else {
+            return;
+        };
+        let Some(stop) = TaskStop::of(&change.detail, diagnosis, self.clock.now_s()) else {
+            return;
+        };
+        let record = match state.record_of_task(&stop.task).await {
+            Ok(Some(key)) => state.read_record(&key).await,
+            Ok(None) => return,
+            Err(error) => Err(error),
+        };
+        match record {
+            Ok(Some((record, _))) => {
+                task.run = Some(RunView::of(record, stop, spec.retry.as_ref()));
+            }
+            Ok(None) => {}
+            Err(error) => notes.push(format!("the run's record could not be read: {error}")),
+        }
+    }
+
     /// Diagnoses a service event and applies its category's override (pure).
     pub fn diagnose_service(&self, event: &ServiceEvent) -> Diagnosis {
         let classified = classify_service_event(event);
@@ -232,7 +266,12 @@ impl TaskTriage {
                 note,
             ));
         }
-        let (diagnosis, batch) = self.diagnose(change);
+        let (diagnosis, mut batch) = self.diagnose(change);
+        let mut notes = Vec::new();
+        if let Some(task) = batch.as_mut() {
+            self.read_run(change, &diagnosis, task, &mut notes).await;
+        }
+        let diagnosis = apply_run_verdict(diagnosis, batch.as_ref());
         let mut outcome = TriageOutcome::silent(
             change.id.clone(),
             task.task_arn.as_deref().map(str::to_owned),
@@ -241,6 +280,7 @@ impl TaskTriage {
         outcome
             .notes
             .extend(batch.iter().map(|b| completion_note(change, b)));
+        outcome.notes.append(&mut notes);
         let signal = Signal::Stop {
             change,
             batch: batch.as_ref(),

@@ -76,7 +76,7 @@ impl TaskTriage {
                     (None, Some(b)) => {
                         let notice =
                             report::task_notice(change, diagnosis, &enrichment, previous_storm);
-                        completion_notice(notice, change, diagnosis, &b.job, b.succeeded)
+                        completion_notice(notice, change, diagnosis, b)
                     }
                     (None, None) => {
                         report::task_notice(change, diagnosis, &enrichment, previous_storm)
