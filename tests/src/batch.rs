@@ -7,10 +7,14 @@ use serde_json::{json, Value};
 
 use crate::{Result, TriageStack, CLUSTER};
 
-/// Jobs of the catalog deployed: one per overlap behaviour, one with a timeout.
+/// Jobs of the catalog deployed: one per overlap behaviour, one with a timeout; a job retried
+/// on exit 1 and one that runs after it; one with a start deadline.
 pub const EXPORT_JOB: &str = "invoice-export";
 pub const SYNC_JOB: &str = "ledger-sync";
 pub const WARM_JOB: &str = "cache-warm";
+pub const EXTRACT_JOB: &str = "extract";
+pub const LOAD_JOB: &str = "load";
+pub const STUCK_JOB: &str = "stuck";
 
 /// The `jobs` section deployed (also given to `task-triage`: one document for the stack).
 pub fn jobs_config() -> Value {
@@ -26,10 +30,19 @@ pub fn jobs_config() -> Value {
     };
     let mut warm = job(WARM_JOB, "allow");
     warm["timeout_s"] = json!(1);
+    let mut extract = job(EXPORT_JOB, "skip");
+    extract["retry"] = json!({"attempts": 1, "on": ["exit:1"], "backoff_s": 1});
+    let mut load = job(EXPORT_JOB, "skip");
+    load["after"] = json!([EXTRACT_JOB]);
+    let mut stuck = job(EXPORT_JOB, "skip");
+    stuck["expect"] = json!({"start_deadline_s": 60});
     json!({
         EXPORT_JOB: job(EXPORT_JOB, "skip"),
         SYNC_JOB: job(SYNC_JOB, "replace"),
         WARM_JOB: warm,
+        EXTRACT_JOB: extract,
+        LOAD_JOB: load,
+        STUCK_JOB: stuck,
     })
 }
 
@@ -110,6 +123,47 @@ impl BatchStack {
     pub async fn run(&self, job: &str, scheduled_time: &str) -> Result<Value> {
         self.invoke(&json!({"job": job, "scheduled_time": scheduled_time}))
             .await
+    }
+
+    /// The tick, as its schedule sends it.
+    pub async fn tick(&self) -> Result<Value> {
+        self.invoke(&json!({"tick": true})).await
+    }
+
+    /// `batch-runner history [job] --json` run on this machine against the local cloud's
+    /// state table (the CLI a person would use), one JSON value per run.
+    pub fn history(
+        &self,
+        cloud: &crate::LocalCloud,
+        table: &str,
+        config_document: &Value,
+        job: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let binary = crate::binary("batch-runner")?;
+        let output = std::process::Command::new(&binary)
+            .arg("history")
+            .args(job)
+            .arg("--json")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &cloud.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("STATE_TABLE", table)
+            .env("AUTOPILOT_CONFIG", config_document.to_string())
+            .output()
+            .map_err(|e| format!("{}: {e}", binary.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "batch-runner history: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).map_err(|e| format!("{line}: {e}")))
+            .collect()
     }
 
     /// Running (or pending) tasks started by the runner for `job`.
