@@ -461,3 +461,53 @@ async fn a_dry_run_reads_the_record_and_writes_nothing() {
         "attempt 2 of 2026-09-15T02:00:00Z is due (not started: dry run)",
     );
 }
+
+/// The AWS calls of a run, of its task's two state changes and of a tick, counted on the
+/// in-memory ports (the closing note's "calls per run and per tick").
+#[tokio::test]
+async fn aws_calls_per_run_per_task_change_and_per_tick() {
+    let world = World::new();
+    let runner = runner(&world, Mode::Live);
+    let count = |world: &World| -> Vec<(&'static str, usize)> {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
+        for call in world.calls.log() {
+            match counts.iter_mut().find(|(name, _)| *name == call) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((call, 1)),
+            }
+        }
+        counts
+    };
+    let before = world.calls.log().len();
+    let task = schedule(&runner, "nightly").await.unwrap().tasks[0].clone();
+    let run_calls = count(&world);
+    assert_eq!(
+        run_calls,
+        vec![
+            ("UpdateItem", 3),
+            ("GetItem", 2),
+            ("PutItem", 2),
+            ("ListTasks", 1),
+            ("RunTask", 1),
+            ("BatchWriteItem", 1),
+        ],
+        "claim; record created; overlap guard; RunTask; its tasks on the claim and the record; \
+         their pointers; claim complete"
+    );
+    assert_eq!(world.calls.log().len() - before, 10);
+    let mark = world.calls.log().len();
+    follow(&runner, change("nightly", &task, None, START + 30)).await;
+    follow(&runner, change("nightly", &task, Some(0), START + 300)).await;
+    let per_change: Vec<&str> = world.calls.log()[mark..].to_vec();
+    assert_eq!(
+        per_change,
+        vec!["GetItem", "GetItem", "PutItem", "GetItem", "GetItem", "PutItem"],
+        "each change: the pointer, the record, its write"
+    );
+    let mark = world.calls.log().len();
+    tick(&runner).await;
+    let tick_calls: Vec<&str> = world.calls.log()[mark..].to_vec();
+    // extract (retry, deadline): one Query of the due index; nightly (every): the watch and
+    // its latest run; no job has a timeout.
+    assert_eq!(tick_calls, vec!["Query", "UpdateItem", "Query"]);
+}
