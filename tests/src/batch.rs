@@ -139,31 +139,23 @@ impl BatchStack {
         config_document: &Value,
         job: Option<&str>,
     ) -> Result<Vec<Value>> {
-        let binary = crate::binary("batch-runner")?;
-        let output = std::process::Command::new(&binary)
-            .arg("history")
-            .args(job)
-            .arg("--json")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", &cloud.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("STATE_TABLE", table)
-            .env("AUTOPILOT_CONFIG", config_document.to_string())
-            .output()
-            .map_err(|e| format!("{}: {e}", binary.display()))?;
-        if !output.status.success() {
-            return Err(format!(
-                "batch-runner history: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        String::from_utf8_lossy(&output.stdout)
+        let mut args = vec!["history"];
+        args.extend(job);
+        args.push("--json");
+        history_cli(cloud, table, config_document, &args)?
             .lines()
             .map(|line| serde_json::from_str(line).map_err(|e| format!("{line}: {e}")))
             .collect()
+    }
+
+    /// `batch-runner history` as a person reads it: the table.
+    pub fn history_table(
+        &self,
+        cloud: &crate::LocalCloud,
+        table: &str,
+        config_document: &Value,
+    ) -> Result<String> {
+        history_cli(cloud, table, config_document, &["history"])
     }
 
     /// Running (or pending) tasks started by the runner for `job`.
@@ -265,4 +257,35 @@ impl BatchStack {
             }
         }))
     }
+}
+
+/// Runs the `batch-runner` binary with `args` against the local cloud's state table; its
+/// standard output.
+fn history_cli(
+    cloud: &crate::LocalCloud,
+    table: &str,
+    config_document: &Value,
+    args: &[&str],
+) -> Result<String> {
+    let binary = crate::binary("batch-runner")?;
+    let output = std::process::Command::new(&binary)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &cloud.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("STATE_TABLE", table)
+        .env("AUTOPILOT_CONFIG", config_document.to_string())
+        .output()
+        .map_err(|e| format!("{}: {e}", binary.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "batch-runner {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

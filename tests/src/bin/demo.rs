@@ -10,12 +10,14 @@
 //! messages → 5 tasks from zero in one tick; drained → held by the stabilisation window, then
 //! 0). Then the routing scene: the payments team's service (tagged
 //! `team=payments`) notifies its own topic, and a service in its maintenance window is muted,
-//! its summary sent once the window is over.
+//! its summary sent once the window is over. Then the batch scenes: a job's run, an overlap
+//! skipped and its completion report; and runs that finish — `extract` exits 1, is retried by
+//! the tick after its backoff and succeeds, `load` runs after it, and the history is printed.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB};
+use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB, EXTRACT_JOB, LOAD_JOB};
 use autopilot_tests::deployment;
 use autopilot_tests::scaler::{
     scaling_config, targets_config, ScalerStack, ALARM_PERIOD_S, DEMO_ALARM, QUEUE_NAME,
@@ -307,7 +309,8 @@ async fn run() -> Result<()> {
     deployment_scene(&cloud, &stack).await?;
     let scaler = scaling_scene(&cloud, &mut stack, &config).await?;
     targets_scene(&stack, &scaler).await?;
-    batch_scene(&cloud, &mut stack, &config).await?;
+    let runner = batch_scene(&cloud, &mut stack, &config).await?;
+    runs_scene(&cloud, &stack, &runner, &config).await?;
     println!("\nall as expected; stopping the local cloud.");
     Ok(())
 }
@@ -639,7 +642,7 @@ async fn batch_scene(
     cloud: &LocalCloud,
     stack: &mut TriageStack,
     config: &serde_json::Value,
-) -> Result<()> {
+) -> Result<BatchStack> {
     println!("\n== batch: job `{EXPORT_JOB}` (overlap: skip) through batch-runner ==");
     let zip = bootstrap_zip(&binary("batch-runner")?)?;
     let runner = BatchStack::deploy(cloud, stack, zip, config).await?;
@@ -684,6 +687,85 @@ async fn batch_scene(
             "unexpected batch outcome: {first} / {second}, {} + {} notifications",
             skipped.len(),
             report.len()
+        ));
+    }
+    Ok(runner)
+}
+
+/// Runs that finish: `extract` exits 1, is retried by the tick after its backoff and succeeds;
+/// `load` (after `extract`) starts then; the history is printed from the state table.
+async fn runs_scene(
+    cloud: &LocalCloud,
+    stack: &TriageStack,
+    runner: &BatchStack,
+    config: &serde_json::Value,
+) -> Result<()> {
+    const RUN: &str = "2026-11-03T02:00:00Z";
+    println!("\n== runs that finish: `{EXTRACT_JOB}` (retry on exit:1, backoff 1 s) and `{LOAD_JOB}` (after {EXTRACT_JOB}) ==");
+    let first = runner.run(EXTRACT_JOB, RUN).await?;
+    println!("schedule fires for {RUN}: {}", first["reason"]);
+    let task = first["tasks"][0].as_str().ok_or("extract started no task")?.to_owned();
+    println!("attempt 1 exits with code 1 after 4m 10s (stop event injected):");
+    stack.put_events(&[runner.finish(&task, 1, 250).await?]).await?;
+    let warned = stack
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await?;
+    warned.iter().for_each(print_notification);
+    let started = std::time::Instant::now();
+    let second = loop {
+        let tick = runner.tick().await?;
+        if let Some(run) = tick["retried"].as_array().and_then(|r| r.first()) {
+            break run.clone();
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!("no retry started: {tick}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("the tick after the backoff starts attempt 2: {}", second["reason"]);
+    let retry_task = second["tasks"][0].as_str().ok_or("attempt 2 started no task")?.to_owned();
+    println!("attempt 2 succeeds after 3m 20s:");
+    stack.put_events(&[runner.finish(&retry_task, 0, 200).await?]).await?;
+    let succeeded = stack
+        .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
+        .await?;
+    succeeded.iter().for_each(print_notification);
+    let load = loop {
+        let tasks = runner.running(LOAD_JOB).await?;
+        if !tasks.is_empty() {
+            break tasks;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("load never started".into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("{LOAD_JOB} starts for the same scheduled time: {}", load[0]);
+    println!("it succeeds after 1m 0s:");
+    stack.put_events(&[runner.finish(&load[0], 0, 60).await?]).await?;
+    let history = loop {
+        let rows = runner.history(cloud, &stack.table, config, Some(LOAD_JOB))?;
+        if rows.first().is_some_and(|r| r["outcome"] == "succeeded") || started.elapsed() > Duration::from_secs(60) {
+            break runner.history_table(cloud, &stack.table, config)?;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("\n$ batch-runner history");
+    print!("{history}");
+    let extract_line = history.lines().find(|l| l.contains(&format!(" {EXTRACT_JOB} "))).unwrap_or_default().to_owned();
+    let load_line = history.lines().find(|l| l.contains(&format!(" {LOAD_JOB} "))).unwrap_or_default().to_owned();
+    let ok = warned.len() == 1
+        && warned[0].attributes["severity"] == "warning"
+        && succeeded.len() == 1
+        && succeeded[0].subject.contains("succeeded on attempt 2")
+        && extract_line.contains("succeeded")
+        && extract_line.contains("  2  ")
+        && load_line.contains("succeeded");
+    if !ok {
+        return Err(format!(
+            "unexpected runs outcome: {} warning(s), {} success notice(s), history:\n{history}",
+            warned.len(),
+            succeeded.len()
         ));
     }
     Ok(())
