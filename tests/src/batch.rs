@@ -46,6 +46,18 @@ pub fn jobs_config() -> Value {
     })
 }
 
+/// The local cloud with the triage stack (whose inbox the runner's notifications reach) and
+/// batch-runner deployed with the test catalog; the configuration document both read.
+pub async fn runner_stack() -> Result<(crate::LocalCloud, TriageStack, BatchStack, Value)> {
+    let cloud = crate::LocalCloud::start().await?;
+    let config = json!({"jobs": jobs_config()});
+    let triage_zip = crate::bootstrap_zip(&crate::binary("task-triage")?)?;
+    let mut triage = TriageStack::deploy(&cloud, triage_zip, &config).await?;
+    let zip = crate::bootstrap_zip(&crate::binary("batch-runner")?)?;
+    let runner = BatchStack::deploy(&cloud, &mut triage, zip, &config).await?;
+    Ok((cloud, triage, runner, config))
+}
+
 /// The deployed runner.
 pub struct BatchStack {
     /// The deployed batch-runner function's name.

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use autopilot_tests::batch::{jobs_config, BatchStack, EXPORT_JOB, SYNC_JOB, WARM_JOB};
-use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
+use autopilot_tests::batch::{self, BatchStack, EXPORT_JOB, SYNC_JOB, WARM_JOB};
+use autopilot_tests::{LocalCloud, TriageStack};
 use serde_json::json;
 
 /// The SNS message a run's result says it published, if any: the runner's own account of what
@@ -20,19 +20,8 @@ fn published(result: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// The local cloud with the triage stack (whose inbox the runner's notifications reach) and
-/// batch-runner deployed with the test catalog.
 async fn runner_stack() -> (LocalCloud, TriageStack, BatchStack) {
-    let cloud = LocalCloud::start().await.expect("local cloud");
-    let config = json!({"jobs": jobs_config()});
-    let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
-    let mut triage = TriageStack::deploy(&cloud, triage_zip, &config)
-        .await
-        .expect("deploy triage");
-    let zip = bootstrap_zip(&binary("batch-runner").expect("batch-runner binary")).unwrap();
-    let runner = BatchStack::deploy(&cloud, &mut triage, zip, &config)
-        .await
-        .expect("deploy runner");
+    let (cloud, triage, runner, _) = batch::runner_stack().await.expect("runner stack");
     (cloud, triage, runner)
 }
 

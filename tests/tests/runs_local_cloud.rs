@@ -6,24 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use autopilot_tests::batch::{jobs_config, BatchStack, EXTRACT_JOB, LOAD_JOB, STUCK_JOB};
-use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
+use autopilot_tests::batch::{self, BatchStack, EXTRACT_JOB, LOAD_JOB, STUCK_JOB};
+use autopilot_tests::{LocalCloud, TriageStack};
 use serde_json::{json, Value};
 
 const RUN: &str = "2026-11-03T02:00:00Z";
 
 async fn runner_stack() -> (LocalCloud, TriageStack, BatchStack, Value) {
-    let cloud = LocalCloud::start().await.expect("local cloud");
-    let config = json!({"jobs": jobs_config()});
-    let triage_zip = bootstrap_zip(&binary("task-triage").expect("task-triage binary")).unwrap();
-    let mut triage = TriageStack::deploy(&cloud, triage_zip, &config)
-        .await
-        .expect("deploy triage");
-    let zip = bootstrap_zip(&binary("batch-runner").expect("batch-runner binary")).unwrap();
-    let runner = BatchStack::deploy(&cloud, &mut triage, zip, &config)
-        .await
-        .expect("deploy runner");
-    (cloud, triage, runner, config)
+    batch::runner_stack().await.expect("runner stack")
 }
 
 /// Ticks until one starts a retry (the stop event reaches the runner through EventBridge,

@@ -704,9 +704,14 @@ async fn runs_scene(
     println!("\n== runs that finish: `{EXTRACT_JOB}` (retry on exit:1, backoff 1 s) and `{LOAD_JOB}` (after {EXTRACT_JOB}) ==");
     let first = runner.run(EXTRACT_JOB, RUN).await?;
     println!("schedule fires for {RUN}: {}", first["reason"]);
-    let task = first["tasks"][0].as_str().ok_or("extract started no task")?.to_owned();
+    let task = first["tasks"][0]
+        .as_str()
+        .ok_or("extract started no task")?
+        .to_owned();
     println!("attempt 1 exits with code 1 after 4m 10s (stop event injected):");
-    stack.put_events(&[runner.finish(&task, 1, 250).await?]).await?;
+    stack
+        .put_events(&[runner.finish(&task, 1, 250).await?])
+        .await?;
     let warned = stack
         .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
         .await?;
@@ -722,10 +727,18 @@ async fn runs_scene(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    println!("the tick after the backoff starts attempt 2: {}", second["reason"]);
-    let retry_task = second["tasks"][0].as_str().ok_or("attempt 2 started no task")?.to_owned();
+    println!(
+        "the tick after the backoff starts attempt 2: {}",
+        second["reason"]
+    );
+    let retry_task = second["tasks"][0]
+        .as_str()
+        .ok_or("attempt 2 started no task")?
+        .to_owned();
     println!("attempt 2 succeeds after 3m 20s:");
-    stack.put_events(&[runner.finish(&retry_task, 0, 200).await?]).await?;
+    stack
+        .put_events(&[runner.finish(&retry_task, 0, 200).await?])
+        .await?;
     let succeeded = stack
         .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
         .await?;
@@ -742,18 +755,30 @@ async fn runs_scene(
     };
     println!("{LOAD_JOB} starts for the same scheduled time: {}", load[0]);
     println!("it succeeds after 1m 0s:");
-    stack.put_events(&[runner.finish(&load[0], 0, 60).await?]).await?;
+    stack
+        .put_events(&[runner.finish(&load[0], 0, 60).await?])
+        .await?;
     let history = loop {
         let rows = runner.history(cloud, &stack.table, config, Some(LOAD_JOB))?;
-        if rows.first().is_some_and(|r| r["outcome"] == "succeeded") || started.elapsed() > Duration::from_secs(60) {
+        if rows.first().is_some_and(|r| r["outcome"] == "succeeded")
+            || started.elapsed() > Duration::from_secs(60)
+        {
             break runner.history_table(cloud, &stack.table, config)?;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     println!("\n$ batch-runner history");
     print!("{history}");
-    let extract_line = history.lines().find(|l| l.contains(&format!(" {EXTRACT_JOB} "))).unwrap_or_default().to_owned();
-    let load_line = history.lines().find(|l| l.contains(&format!(" {LOAD_JOB} "))).unwrap_or_default().to_owned();
+    let extract_line = history
+        .lines()
+        .find(|l| l.contains(&format!(" {EXTRACT_JOB} ")))
+        .unwrap_or_default()
+        .to_owned();
+    let load_line = history
+        .lines()
+        .find(|l| l.contains(&format!(" {LOAD_JOB} ")))
+        .unwrap_or_default()
+        .to_owned();
     let ok = warned.len() == 1
         && warned[0].attributes["severity"] == "warning"
         && succeeded.len() == 1

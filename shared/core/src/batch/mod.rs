@@ -1,7 +1,10 @@
 //! Batch job planning for `batch-runner` (pure, no I/O): the `startedBy` marker and client
 //! tokens, splitting a run into RunTask calls of ≤ 10 tasks, the overlap decision, which
 //! `failures[]` reasons are worth retrying, the retry backoff within the time budget, and which
-//! tasks exceeded their job's timeout.
+//! tasks exceeded their job's timeout. Its modules hold the catalog ([`catalog`]), what a job
+//! asks of its runs ([`policy`]: retries, dependencies, parameters), run records and the retry
+//! stepper over them ([`record`]), missed-run windows ([`missed`]), the history table
+//! ([`history`]), and what is said about runs ([`report`], [`outcome`]).
 
 pub mod catalog;
 pub mod history;

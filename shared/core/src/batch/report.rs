@@ -1,6 +1,7 @@
-//! Notifications about batch jobs (pure): a run that was skipped, replaced or failed to start
-//! (from `batch-runner`), and a job task's completion (from `task-triage`: job name, exit codes,
-//! duration).
+//! Notifications about batch jobs (pure): a run that was skipped, replaced or failed to start,
+//! never started, was upstream-failed or missed (from `batch-runner`), and a job task's
+//! completion (from `task-triage`: job name, exit codes, duration, and from the run's record
+//! which attempt it was and whether a retry follows).
 
 use crate::arn::last_segment;
 use crate::domain::Source;

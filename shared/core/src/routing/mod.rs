@@ -17,7 +17,7 @@
 //!
 //! The handlers route through `autopilot::app::publish::Courier`, which reads tags when
 //! [`Router::uses_tags`], sends to each [`Destination`] and counts what a muting window held back
-//! under [`mute_ledger_key`]; [`summary`] words the summary sent once the window has ended.
+//! under [`crate::keys::mute_ledger_key`]; [`summary`] words the summary sent once the window has ended.
 
 use std::collections::BTreeMap;
 

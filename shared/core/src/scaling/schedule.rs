@@ -1,7 +1,7 @@
 //! Scheduled bounds (`scaling.schedules.<name>`): a `cron(…)` expression in the EventBridge /
 //! Application Auto Scaling dialect and an IANA time zone start a window of `duration_s` in
 //! which a service's `min` and/or `max` are overridden, as a scheduled action sets a scalable
-//! target's capacity. The tick asks which windows are open now ([`open_at`]).
+//! target's capacity. The tick asks which windows are open now ([`Schedule::opened_at`], [`bounds_at`]).
 //!
 //! The dialect: six fields, `minutes hours day-of-month month day-of-week year`; lists (`,`),
 //! ranges (`-`), steps (`/`) and `*`; month names `JAN`–`DEC`, day names `SUN`–`SAT` (1 = SUN);

@@ -24,16 +24,8 @@ impl BatchRunner {
         change: &TaskStateChange,
         invocation: &Invocation,
     ) -> Result<RunnerResponse> {
-        if let Err(foreign) = self.accounts.check(accounts_named(change)) {
-            tracing::warn!(
-                account = foreign.account,
-                "ignored: a task of an account that is not the stack's or a member's"
-            );
-            return Ok(RunnerResponse::Ignored {
-                action: "ignored",
-                reason: foreign.reason(),
-                foreign,
-            });
+        if let Some(ignored) = self.foreign(accounts_named(change), "a task") {
+            return Ok(ignored);
         }
         let detail = &change.detail;
         let task = detail

@@ -107,20 +107,31 @@ impl BatchRunner {
             }
             RunnerEvent::Task(change) => self.follow(&change, &invocation).await,
             RunnerEvent::Tick { account } => {
-                if let Err(foreign) = self.accounts.check([("account", account.as_deref())]) {
-                    tracing::warn!(
-                        account = foreign.account,
-                        "ignored: a tick of an account that is not the stack's or a member's"
-                    );
-                    return Ok(RunnerResponse::Ignored {
-                        action: "ignored",
-                        reason: foreign.reason(),
-                        foreign,
-                    });
+                match self.foreign([("account", account.as_deref())], "a tick") {
+                    Some(ignored) => Ok(ignored),
+                    None => self.tick(&invocation).await,
                 }
-                self.tick(&invocation).await
             }
         }
+    }
+
+    /// The answer to an event of an account that is not the stack's or a member's (`what`:
+    /// "a tick", "a task"): nothing run, stopped or recorded.
+    fn foreign<'a>(
+        &self,
+        named: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+        what: &str,
+    ) -> Option<RunnerResponse> {
+        let foreign = self.accounts.check(named).err()?;
+        tracing::warn!(
+            account = foreign.account,
+            "ignored: {what} of an account that is not the stack's or a member's"
+        );
+        Some(RunnerResponse::Ignored {
+            action: "ignored",
+            reason: foreign.reason(),
+            foreign,
+        })
     }
 
     /// `batch-runner run JOB`: a run started by hand exactly as a schedule would start it
