@@ -511,3 +511,19 @@ async fn aws_calls_per_run_per_task_change_and_per_tick() {
     // its latest run; no job has a timeout.
     assert_eq!(tick_calls, vec!["Query", "UpdateItem", "Query"]);
 }
+
+#[tokio::test]
+async fn a_run_that_cannot_start_makes_what_runs_after_it_upstream_failed() {
+    let world = World::new();
+    world
+        .ecs
+        .script_run_task([autopilot::testkit::start_then_fail(0, "MISSING")]);
+    let runner = runner(&world, Mode::Live);
+    let failed = schedule(&runner, "extract").await.unwrap();
+    assert_eq!(failed.action, RunAction::Failed);
+    assert_eq!(record(&world, "extract").outcome, Outcome::Failed);
+    assert_eq!(record(&world, "load").outcome, Outcome::UpstreamFailed);
+    common::assert_noted(&failed.notes, "transform: upstream-failed");
+    // The start failure and one warning for each job downstream.
+    assert_eq!(world.notifier.sent().len(), 4, "{:?}", titles(&world));
+}

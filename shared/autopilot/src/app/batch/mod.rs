@@ -271,7 +271,7 @@ impl BatchRunner {
         };
         let mut result = self.start(run, invocation, &mut outcome).await;
         if result.is_ok() {
-            result = self.end_record(run, &outcome).await;
+            result = self.end_record(run, &mut outcome, invocation).await;
         } else if let (Some((state, key)), true) = (run.record, attempt > 1) {
             // The tick has no retries of its own: the record asks the next tick to try again.
             let again = self.clock.now_s() + RETRY_START_AGAIN_S;
@@ -302,8 +302,13 @@ impl BatchRunner {
     }
 
     /// Ends the run's record when it will have no tasks: skipped, or failed to start for a
-    /// reason a retry cannot cure.
-    async fn end_record(&self, run: Run<'_>, outcome: &RunOutcome) -> Result<()> {
+    /// reason a retry cannot cure (then the jobs after it are upstream-failed).
+    async fn end_record(
+        &self,
+        run: Run<'_>,
+        outcome: &mut RunOutcome,
+        invocation: &Invocation,
+    ) -> Result<()> {
         let Some((state, key)) = run.record else {
             return Ok(());
         };
@@ -312,20 +317,29 @@ impl BatchRunner {
             RunAction::Failed => Outcome::Failed,
             RunAction::Started | RunAction::Replaced => return Ok(()),
         };
-        let now = self.clock.now_s();
-        self.change_record(
-            state,
-            key,
-            run.spec,
-            || None,
-            |record| {
-                record.outcome == Outcome::Running && {
-                    record.end_with(ended, outcome.reason.clone(), now);
-                    true
-                }
-            },
-        )
-        .await?;
+        let (now, reason) = (self.clock.now_s(), outcome.reason.clone());
+        let stored = self
+            .change_record(
+                state,
+                key,
+                run.spec,
+                || None,
+                |record| {
+                    record.outcome == Outcome::Running && {
+                        record.end_with(ended, reason.clone(), now);
+                        true
+                    }
+                },
+            )
+            .await?;
+        if let Some((record, _)) = stored.filter(|_| ended == Outcome::Failed) {
+            for alerted in self.fail_dependents(&record, ended, invocation).await? {
+                outcome.notes.push(format!(
+                    "{}: upstream-failed ({})",
+                    alerted.job, alerted.reason
+                ));
+            }
+        }
         Ok(())
     }
 
