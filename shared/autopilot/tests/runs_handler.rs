@@ -527,3 +527,27 @@ async fn a_run_that_cannot_start_makes_what_runs_after_it_upstream_failed() {
     // The start failure and one warning for each job downstream.
     assert_eq!(world.notifier.sent().len(), 4, "{:?}", titles(&world));
 }
+
+#[tokio::test]
+async fn a_job_failure_is_told_though_another_job_of_the_same_task_definition_failed_just_before() {
+    let world = World::new();
+    let runner = runner(&world, Mode::Live);
+    let triage = TaskTriage::new(world.setup(Mode::Live, config()));
+    let other = schedule(&runner, "nightly").await.unwrap().tasks[0].clone();
+    let task = schedule(&runner, "extract").await.unwrap().tasks[0].clone();
+    for (job, task) in [("nightly", &other), ("extract", &task)] {
+        let stop = change(job, task, Some(1), START + 300);
+        triage
+            .respond(stop.into(), Invocation::default())
+            .await
+            .unwrap();
+    }
+    let told: Vec<String> = world
+        .notifier
+        .sent()
+        .into_iter()
+        .map(|p| p.subject)
+        .collect();
+    assert_eq!(told.len(), 2, "no storm across jobs: {told:?}");
+    assert!(told[1].contains("job extract attempt 1 failed"), "{told:?}");
+}

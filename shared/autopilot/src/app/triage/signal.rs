@@ -156,10 +156,24 @@ impl Diagnosed<'_> {
         let category = self.diagnosis.category;
         let keyed = |cluster: &str| keys::keyed_cluster(cluster, self.account(), home);
         match &self.signal {
-            Signal::Stop { change, .. } => {
+            Signal::Stop { change, batch } => {
                 let task = &change.detail;
                 let cluster = keyed(task.cluster_name().unwrap_or("-"));
-                let group = task.group.as_deref().unwrap_or("-");
+                // A job's tasks storm by job, and by attempt when the run is recorded: jobs
+                // sharing a task definition do not fold into each other, and each attempt of a
+                // retried run is told.
+                let job_group = batch.map(|b| match &b.run {
+                    Some(view) => format!(
+                        "job:{}#{}#a{}",
+                        b.job,
+                        view.record.run_id,
+                        view.record.current().map_or(1, |a| a.number)
+                    ),
+                    None => format!("job:{}", b.job),
+                });
+                let group = job_group
+                    .as_deref()
+                    .unwrap_or(task.group.as_deref().unwrap_or("-"));
                 let key = keys::storm_key(&cluster, group, category.as_str());
                 (key, storm_reason(task))
             }
