@@ -473,9 +473,8 @@ pub fn readable_text(notice: &Notice) -> String {
         }
     }
     text.push_str(&format!(
-        "\n-- {} (ECS Autopilot {})\n",
-        notice.source.function(),
-        crate::VERSION
+        "\n-- {} (ECS Autopilot)\n",
+        notice.source.function()
     ));
     text
 }
@@ -485,7 +484,6 @@ pub fn structured_json(notice: &Notice) -> serde_json::Value {
     json!({
         "schema_version": SCHEMA_VERSION,
         "source": notice.source.function(),
-        "version": crate::VERSION,
         "kind": notice.kind,
         "severity": notice.severity,
         "category": notice.category,
