@@ -170,6 +170,37 @@ impl BatchStack {
         history_cli(cloud, table, config_document, &["history"])
     }
 
+    /// Ticks until one starts a retry (a stop event reaches the runner through EventBridge,
+    /// asynchronously): that retry's run; an error with the last tick after `timeout`.
+    pub async fn next_retry(&self, timeout: std::time::Duration) -> Result<Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let tick = self.tick().await?;
+            if let Some(run) = tick["retried"].as_array().and_then(|r| r.first()) {
+                return Ok(run.clone());
+            }
+            if started.elapsed() > timeout {
+                return Err(format!("no retry started within {timeout:?}: {tick}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Waits until `job` has a running task: its tasks; an error after `timeout`.
+    pub async fn started(&self, job: &str, timeout: std::time::Duration) -> Result<Vec<String>> {
+        let started = std::time::Instant::now();
+        loop {
+            let tasks = self.running(job).await?;
+            if !tasks.is_empty() {
+                return Ok(tasks);
+            }
+            if started.elapsed() > timeout {
+                return Err(format!("{job} did not start within {timeout:?}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
     /// Running (or pending) tasks started by the runner for `job`.
     pub async fn running(&self, job: &str) -> Result<Vec<String>> {
         let output = sdk!(

@@ -4,7 +4,7 @@
 //! history is read back through the CLI; a run with no task RUNNING by its start deadline is
 //! flagged by the tick. The stops are injected (the local cloud runs no containers).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use autopilot_tests::batch::{self, BatchStack, EXTRACT_JOB, LOAD_JOB, STUCK_JOB};
 use autopilot_tests::{LocalCloud, TriageStack};
@@ -14,39 +14,6 @@ const RUN: &str = "2026-11-03T02:00:00Z";
 
 async fn runner_stack() -> (LocalCloud, TriageStack, BatchStack, Value) {
     batch::runner_stack().await.expect("runner stack")
-}
-
-/// Ticks until one starts a retry (the stop event reaches the runner through EventBridge,
-/// asynchronously), or fails after 30 s with the last tick.
-async fn retried(runner: &BatchStack) -> Value {
-    let started = Instant::now();
-    loop {
-        let tick = runner.tick().await.unwrap();
-        if let Some(run) = tick["retried"].as_array().and_then(|r| r.first()) {
-            return run.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no retry started: {tick}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Waits until `job` has a running task, or fails after 30 s.
-async fn running(runner: &BatchStack, job: &str) -> Vec<String> {
-    let started = Instant::now();
-    loop {
-        let tasks = runner.running(job).await.unwrap();
-        if !tasks.is_empty() {
-            return tasks;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{job} never started"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +54,7 @@ async fn a_failed_job_is_retried_and_what_runs_after_it_starts_once_it_succeeded
     );
 
     // The tick starts attempt 2 with its own token once the stop is recorded.
-    let second = retried(&runner).await;
+    let second = runner.next_retry(Duration::from_secs(30)).await.unwrap();
     assert_eq!(second["action"], "started", "{second}");
     assert_ne!(second["client_token"], first["client_token"]);
     let retry_task = second["tasks"][0].as_str().unwrap().to_owned();
@@ -95,7 +62,10 @@ async fn a_failed_job_is_retried_and_what_runs_after_it_starts_once_it_succeeded
     // Attempt 2 succeeds: load starts for the same scheduled time; triage says so.
     let stop = runner.finish(&retry_task, 0, 30).await.unwrap();
     triage.put_events(&[stop]).await.unwrap();
-    let load = running(&runner, LOAD_JOB).await;
+    let load = runner
+        .started(LOAD_JOB, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(load.len(), 1);
     let told = triage
         .published(&cloud, Duration::from_secs(30))

@@ -716,17 +716,7 @@ async fn runs_scene(
         .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
         .await?;
     warned.iter().for_each(print_notification);
-    let started = std::time::Instant::now();
-    let second = loop {
-        let tick = runner.tick().await?;
-        if let Some(run) = tick["retried"].as_array().and_then(|r| r.first()) {
-            break run.clone();
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(format!("no retry started: {tick}"));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let second = runner.next_retry(Duration::from_secs(30)).await?;
     println!(
         "the tick after the backoff starts attempt 2: {}",
         second["reason"]
@@ -743,21 +733,13 @@ async fn runs_scene(
         .drain_inbox(1, Duration::from_millis(300), Duration::from_secs(30))
         .await?;
     succeeded.iter().for_each(print_notification);
-    let load = loop {
-        let tasks = runner.running(LOAD_JOB).await?;
-        if !tasks.is_empty() {
-            break tasks;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err("load never started".into());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let load = runner.started(LOAD_JOB, Duration::from_secs(60)).await?;
     println!("{LOAD_JOB} starts for the same scheduled time: {}", load[0]);
     println!("it succeeds after 1m 0s:");
     stack
         .put_events(&[runner.finish(&load[0], 0, 60).await?])
         .await?;
+    let started = std::time::Instant::now();
     let history = loop {
         let rows = runner.history(cloud, &stack.table, config, Some(LOAD_JOB))?;
         if rows.first().is_some_and(|r| r["outcome"] == "succeeded")

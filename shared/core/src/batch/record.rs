@@ -285,15 +285,18 @@ impl RunRecord {
         (self.attempts.len() as u32).saturating_sub(1)
     }
 
-    /// Adds tasks the current attempt's RunTask calls started.
-    pub fn add_tasks(&mut self, tasks: &[String]) {
-        if let Some(attempt) = self.current_mut() {
-            for task in tasks {
-                if !attempt.tasks.contains(task) {
-                    attempt.tasks.push(task.clone());
-                }
+    /// Adds tasks the current attempt's RunTask calls started; false when none was new.
+    pub fn add_tasks(&mut self, tasks: &[String]) -> bool {
+        let Some(attempt) = self.current_mut() else {
+            return false;
+        };
+        let before = attempt.tasks.len();
+        for task in tasks {
+            if !attempt.tasks.contains(task) {
+                attempt.tasks.push(task.clone());
             }
         }
+        attempt.tasks.len() != before
     }
 
     /// Notes that `task` is RUNNING at `at`; false when nothing changed.

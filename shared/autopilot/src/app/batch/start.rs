@@ -109,11 +109,7 @@ impl BatchRunner {
                 key,
                 run.spec,
                 || None,
-                |record| {
-                    let before = record.current().map_or(0, |a| a.tasks.len());
-                    record.add_tasks(tasks);
-                    record.current().map_or(0, |a| a.tasks.len()) != before
-                },
+                |record| record.add_tasks(tasks),
             )
             .await?;
         let expires_at = stored.map_or(now, |(record, _)| {
