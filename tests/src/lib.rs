@@ -797,8 +797,18 @@ impl TriageStack {
         let expected = self.finished.load(SeqCst) + invoked;
         let finished = self.emf_documents(cloud, expected, timeout).await?.len();
         if finished < expected {
+            // What the function said besides its metrics (errors, timeouts, REPORT lines) is
+            // what tells a slow invocation from a lost or failing one.
+            let said: Vec<String> = self
+                .function_logs(cloud)
+                .await?
+                .into_iter()
+                .filter(|line| !line.contains("\"_aws\""))
+                .collect();
+            let tail = said[said.len().saturating_sub(40)..].join("\n");
             return Err(format!(
-                "task-triage finished {finished} of {expected} invocations within {timeout:?}"
+                "task-triage finished {finished} of {expected} invocations within {timeout:?}; \
+                 its last log lines:\n{tail}"
             ));
         }
         self.finished.store(finished, SeqCst);
