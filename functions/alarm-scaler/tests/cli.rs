@@ -197,3 +197,16 @@ fn offline_a_misnamed_or_malformed_assumed_reading_is_a_usage_error() {
         assert!(out.contains(says), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn version_is_the_workspaces() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_alarm-scaler"))
+        .arg("--version")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("alarm-scaler {}", autopilot::VERSION)
+    );
+}

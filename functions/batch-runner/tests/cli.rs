@@ -93,3 +93,16 @@ fn history_needs_the_state_table() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("STATE_TABLE"), "{stderr}");
 }
+
+#[test]
+fn version_is_the_workspaces() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_batch-runner"))
+        .arg("--version")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("batch-runner {}", autopilot::VERSION)
+    );
+}

@@ -176,3 +176,16 @@ fn format_payload_gives_each_destination_the_exact_body_it_would_receive() {
     assert_eq!(topic["attributes"]["category"], "oom");
     assert!(topic["message"]["default"].is_string());
 }
+
+#[test]
+fn version_is_the_workspaces() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_task-triage"))
+        .arg("--version")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("task-triage {}", autopilot::VERSION)
+    );
+}

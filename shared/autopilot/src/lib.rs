@@ -24,4 +24,5 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
+pub use autopilot_core::VERSION;
 pub use error::{AutopilotError, Result};

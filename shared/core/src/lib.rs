@@ -17,6 +17,10 @@
 //! - [`error`]: the error type every layer shares, with its stable `error_type`.
 //! - [`trust`]: which accounts may move the stack.
 
+/// The product's version (the workspace's, one for every crate): `--version`, notification
+/// footers and EMF documents say it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod arn;
 pub mod batch;
 pub mod config;

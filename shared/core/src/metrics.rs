@@ -315,6 +315,8 @@ pub fn emf_document(
     let mut dimensions = vec![json!(["Function"]), json!(["Function", "Outcome"])];
     let mut root = Map::new();
     root.insert("Function".into(), function.into());
+    // A property, not a dimension: which release wrote the document, without new metric series.
+    root.insert("Version".into(), crate::VERSION.into());
     root.insert("Outcome".into(), measurement.outcome.as_str().into());
     if function == "task-triage" {
         if let Some(category) = &measurement.category {
@@ -368,6 +370,12 @@ mod tests {
             (Some(1), Some(1))
         );
         assert_eq!(document["ScalingActions"], 0);
+        assert_eq!(document["Version"], env!("CARGO_PKG_VERSION"));
+        let dimensions = document["_aws"]["CloudWatchMetrics"][0]["Dimensions"].to_string();
+        assert!(
+            !dimensions.contains("Version"),
+            "not a dimension: {dimensions}"
+        );
         assert!(document.get("Category").is_none());
         assert!(document.get("Silent").is_none(), "not a scaler metric");
     }

@@ -47,7 +47,7 @@ fn slack_escape(text: &str) -> String {
         .join("\n")
 }
 
-/// The scope line: `shop/orders-api · task-triage · oom`.
+/// The scope line: `shop/orders-api · task-triage 0.1.0 · oom`.
 fn scope_line(notice: &Notice) -> String {
     let mut parts = Vec::new();
     match (&notice.cluster, &notice.service) {
@@ -58,7 +58,7 @@ fn scope_line(notice: &Notice) -> String {
     if let Some(job) = &notice.job {
         parts.push(format!("job {job}"));
     }
-    parts.push(notice.source.function().to_owned());
+    parts.push(format!("{} {}", notice.source.function(), crate::VERSION));
     parts.push(notice.category.as_str().to_owned());
     parts.join(" · ")
 }

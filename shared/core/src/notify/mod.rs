@@ -473,8 +473,9 @@ pub fn readable_text(notice: &Notice) -> String {
         }
     }
     text.push_str(&format!(
-        "\n-- {} (ECS Autopilot)\n",
-        notice.source.function()
+        "\n-- {} (ECS Autopilot {})\n",
+        notice.source.function(),
+        crate::VERSION
     ));
     text
 }
@@ -484,6 +485,7 @@ pub fn structured_json(notice: &Notice) -> serde_json::Value {
     json!({
         "schema_version": SCHEMA_VERSION,
         "source": notice.source.function(),
+        "version": crate::VERSION,
         "kind": notice.kind,
         "severity": notice.severity,
         "category": notice.category,

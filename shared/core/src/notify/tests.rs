@@ -50,11 +50,16 @@ fn message_has_every_protocol_and_structured_json_has_a_schema_version() {
     let structured: serde_json::Value =
         serde_json::from_str(message["sqs"].as_str().unwrap()).unwrap();
     assert_eq!(structured["schema_version"], SCHEMA_VERSION);
+    assert_eq!(structured["version"], crate::VERSION);
     assert_eq!(structured["log_tail"][2], "killed");
     assert_eq!(message["sqs"], message["https"]);
     let email = message["email"].as_str().unwrap();
     assert!(email.contains("https://example.invalid/task"));
     assert!(email.contains("  | killed"));
+    assert!(
+        email.ends_with(&format!("(ECS Autopilot {})\n", crate::VERSION)),
+        "the footer names the release: {email}"
+    );
 }
 
 #[test]
