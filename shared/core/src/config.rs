@@ -5,6 +5,8 @@
 //! error names the JSON path of the offending field. Section `scaling` is typed in
 //! [`crate::scaling::policy`] and `jobs` in [`crate::batch::catalog`].
 
+pub mod parts;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
