@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use autopilot::app::scaler::{AlarmScaler, Assumed};
 use autopilot::app::{Ports, Setup};
-use autopilot::entry::{self, CommonArgs};
+use autopilot::entry::{self, CommonArgs, ConfigCommand};
 use autopilot::ports::FixedClock;
 use autopilot::scaling::ServiceObservation;
 use clap::Parser;
@@ -18,12 +18,15 @@ use clap::Parser;
 #[command(
     name = "alarm-scaler",
     version,
+    args_conflicts_with_subcommands = true,
     mut_arg("dry_run", |arg| arg.help("Read the service, its signals and its scaling memory but change nothing: say what would be scaled")),
     mut_arg("offline", |arg| arg.help("Make no AWS call: decide from the event and the --assume-* values alone (nothing scaled, nothing published)"))
 )]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(subcommand)]
+    command: Option<ConfigCommand>,
     /// With --offline: the service's current desired count.
     #[arg(long, requires = "offline")]
     assume_desired: Option<u32>,
@@ -62,6 +65,9 @@ impl Cli {
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
+    if let Some(command) = cli.as_ref().and_then(|cli| cli.command.as_ref()) {
+        return entry::check_config(command);
+    }
     let assumed = cli.as_ref().map(Cli::assumed).unwrap_or_default();
     let now = cli.as_ref().and_then(|cli| cli.now);
     let scaler = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_scaler)

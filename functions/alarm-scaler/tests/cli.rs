@@ -210,3 +210,39 @@ fn version_is_the_workspaces() {
         format!("alarm-scaler {}", autopilot::VERSION)
     );
 }
+
+#[test]
+fn check_config_names_every_problem_by_part_and_path() {
+    let dir =
+        std::env::temp_dir().join(format!("check-config-alarm-scaler-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a-jobs.json"),
+        r#"{"jobs": {"nightly": {"cluster": "c", "task_definition": "t"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b-jobs.json"),
+        r#"{"jobs": {"nightly": {"cluster": "c", "task_definition": "t"}}}"#,
+    )
+    .unwrap();
+    let check = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_alarm-scaler"))
+            .arg("check-config")
+            .arg(path)
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .output()
+            .unwrap()
+    };
+    let refused = check(&dir);
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stdout).trim(),
+        "error: b-jobs.json: jobs.nightly: also defined in a-jobs.json: a name belongs to one part"
+    );
+    std::fs::remove_file(dir.join("b-jobs.json")).unwrap();
+    let fine = check(&dir);
+    assert!(fine.status.success(), "{fine:?}");
+    assert!(String::from_utf8_lossy(&fine.stdout).starts_with("ok: 1 part(s); 1 job(s)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use autopilot::app::batch::{commands, BatchRunner};
 use autopilot::app::{Ports, Setup};
-use autopilot::entry::{self, CommonArgs, Format};
+use autopilot::entry::{self, CommonArgs, ConfigCommand, Format};
 use clap::{Parser, Subcommand};
 
 /// Run batch jobs named by `{"job": …}` events; `--dry-run` prints the RunTask requests.
@@ -59,12 +59,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Config(ConfigCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
+    if let Some(Command::Config(command)) = cli.as_ref().and_then(|cli| cli.command.as_ref()) {
+        return entry::check_config(command);
+    }
     let common = cli.as_ref().map(|cli| match &cli.command {
         Some(Command::Run {
             dry_run,
@@ -73,6 +78,7 @@ async fn main() -> ExitCode {
             ..
         }) => CommonArgs::for_command(*dry_run, *offline, *format),
         Some(Command::History { .. }) => CommonArgs::for_command(true, false, Format::Json),
+        Some(Command::Config(_)) => CommonArgs::for_command(false, true, Format::Json),
         None => cli.common.clone(),
     });
     let runner = match Setup::init(common.as_ref(), Ports::for_runner)
@@ -93,6 +99,7 @@ async fn main() -> ExitCode {
         Some(Command::History { job, since, json }) => {
             commands::history(&runner, job.as_deref(), since.as_deref(), json).await
         }
+        Some(Command::Config(command)) => entry::check_config(&command),
         None => {
             entry::serve("batch-runner", common.as_ref(), |event, invocation| {
                 runner.handle(event, invocation)

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use autopilot::app::{triage::TaskTriage, Ports, Setup};
-use autopilot::entry::{self, CommonArgs};
+use autopilot::entry::{self, CommonArgs, ConfigCommand};
 use clap::Parser;
 
 /// Diagnose stopped ECS tasks from "ECS Task State Change" events; one JSON line per event.
@@ -12,18 +12,24 @@ use clap::Parser;
 #[command(
     name = "task-triage",
     version,
+    args_conflicts_with_subcommands = true,
     mut_arg("dry_run", |arg| arg.help("Read AWS (claims, storm windows, the service, logs) but write nothing: say what would be sent")),
     mut_arg("offline", |arg| arg.help("Make no AWS call: classify and render from the event alone (no dedup, no enrichment, nothing published)"))
 )]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(subcommand)]
+    command: Option<ConfigCommand>,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     autopilot::telemetry::init();
     let cli = (!entry::in_lambda()).then(Cli::parse);
+    if let Some(command) = cli.as_ref().and_then(|cli| cli.command.as_ref()) {
+        return entry::check_config(command);
+    }
     let triage = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_triage)
         .await
         .map(TaskTriage::new)

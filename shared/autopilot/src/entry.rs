@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -437,5 +437,98 @@ mod tests {
         assert!(diagnostic
             .error_message
             .contains("detail.containers[0].exitCode"));
+    }
+}
+
+/// The subcommand every function has beside serving events.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration offline before shipping it: a document, a directory of parts
+    /// (every `*.json` file, merged in name order) or `-` (stdin). Prints every problem with its
+    /// part and path, and warnings; exits non-zero on errors.
+    CheckConfig {
+        /// A file, a directory of parts, or `-`.
+        path: Option<PathBuf>,
+    },
+}
+
+/// Reads the parts `path` names: a directory's `*.json` files, one file, or stdin.
+fn config_parts(path: Option<&Path>) -> Result<Vec<crate::config::parts::Part>> {
+    use crate::config::parts::Part;
+    let input = |source: &Path, e: std::io::Error| AutopilotError::Input {
+        source_name: source.display().to_string(),
+        message: e.to_string(),
+    };
+    match path.filter(|p| p.as_os_str() != "-") {
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| input(Path::new("stdin"), e))?;
+            Ok(vec![Part {
+                name: "stdin".into(),
+                text,
+            }])
+        }
+        Some(dir) if dir.is_dir() => {
+            let mut parts = Vec::new();
+            for entry in std::fs::read_dir(dir).map_err(|e| input(dir, e))? {
+                let file = entry.map_err(|e| input(dir, e))?.path();
+                if file.extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(&file).map_err(|e| input(&file, e))?;
+                    let name = file
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned();
+                    parts.push(Part { name, text });
+                }
+            }
+            if parts.is_empty() {
+                return Err(AutopilotError::Usage(format!(
+                    "{}: no *.json parts in the directory",
+                    dir.display()
+                )));
+            }
+            Ok(parts)
+        }
+        Some(file) => Ok(vec![Part {
+            name: file.display().to_string(),
+            text: std::fs::read_to_string(file).map_err(|e| input(file, e))?,
+        }]),
+    }
+}
+
+/// `check-config`: every problem of the configuration at `path`, one line each.
+pub fn check_config(command: &ConfigCommand) -> ExitCode {
+    let ConfigCommand::CheckConfig { path } = command;
+    let parts = match config_parts(path.as_deref()) {
+        Ok(parts) => parts,
+        Err(error) => {
+            eprintln!("check-config: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::config::parts::parse_parts(&parts) {
+        Ok((config, warnings)) => {
+            for warning in &warnings {
+                println!("warning: {warning}");
+            }
+            println!(
+                "ok: {} part(s); {} job(s), {} alarm polic(ies), {} target polic(ies), {} route(s)",
+                parts.len(),
+                config.jobs.len(),
+                config.scaling.alarms.len(),
+                config.scaling.targets.len(),
+                config.notify.routes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("error: {problem}");
+            }
+            ExitCode::FAILURE
+        }
     }
 }

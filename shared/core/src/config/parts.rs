@@ -332,3 +332,52 @@ mod tests {
         );
     }
 }
+
+/// Merges `parts` and reads the result as the stack's configuration: every merge problem, or
+/// the document's first error named by the part that holds it; the warnings besides.
+pub fn parse_parts(parts: &[Part]) -> Result<(super::StackConfig, Vec<Problem>), Vec<Problem>> {
+    let merged = merge(parts)?;
+    match super::StackConfig::parse(&merged.document.to_string()) {
+        Ok(config) => Ok((config, merged.warnings)),
+        Err(crate::error::AutopilotError::InvalidConfig { field, problem }) => {
+            let part = merged.part_of(&field).map(str::to_owned);
+            Err(vec![Problem {
+                part,
+                path: field,
+                problem,
+            }])
+        }
+        Err(other) => Err(vec![Problem {
+            part: None,
+            path: "$".into(),
+            problem: other.to_string(),
+        }]),
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_bad_value_is_named_by_its_part_and_path() {
+        let parts = [
+            Part {
+                name: "jobs-data".into(),
+                text: json!({"jobs": {"invoice-export": {"cluster": "c", "task_definition": "t", "count": 0}}}).to_string(),
+            },
+            Part {
+                name: "routes".into(),
+                text: json!({"notify": {"routes": []}}).to_string(),
+            },
+        ];
+        let problems = parse_parts(&parts).unwrap_err();
+        assert_eq!(
+            problems[0].to_string(),
+            "jobs-data: jobs.invoice-export.count: 0 is outside 1..=100"
+        );
+        let fine = [parts[1].clone()];
+        assert!(parse_parts(&fine).is_ok());
+    }
+}
