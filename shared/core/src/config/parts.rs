@@ -142,6 +142,9 @@ pub fn merge(parts: &[Part]) -> Result<Merged, Vec<Problem>> {
         let (target, origins) = (&mut merged.document, &mut merged.origins);
         fold(target, value, "", &part.name, origins, &mut problems);
     }
+    // Parts were read in name order; within a part, path order (JSON object order differs
+    // with serde_json's features).
+    problems.sort_by(|a, b| (&a.part, &a.path).cmp(&(&b.part, &b.path)));
     if problems.is_empty() {
         Ok(merged)
     } else {
