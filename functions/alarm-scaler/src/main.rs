@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use autopilot::app::scaler::{AlarmScaler, Assumed};
-use autopilot::app::{Ports, Setup};
+use autopilot::app::{live::Live, Ports, Setup};
+use autopilot::domain::Source;
 use autopilot::entry::{self, CommonArgs, ConfigCommand};
 use autopilot::ports::FixedClock;
 use autopilot::scaling::ServiceObservation;
@@ -76,7 +77,9 @@ async fn main() -> ExitCode {
             if let Some(now) = now {
                 setup.clock = Arc::new(FixedClock(now));
             }
-            AlarmScaler::new(setup, assumed)
+            Live::new(setup, Source::Scaler, move |setup| {
+                AlarmScaler::new(setup, assumed.clone())
+            })
         }) {
         Ok(scaler) => scaler,
         Err(error) => return entry::fail_init(&error).await,
@@ -84,7 +87,8 @@ async fn main() -> ExitCode {
     entry::serve(
         "alarm-scaler",
         cli.as_ref().map(|cli| &cli.common),
-        |event, invocation| scaler.handle(event, invocation),
+        &scaler,
+        |scaler, event, invocation| async move { scaler.handle(event, invocation).await },
     )
     .await
 }

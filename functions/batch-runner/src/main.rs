@@ -7,7 +7,8 @@
 use std::process::ExitCode;
 
 use autopilot::app::batch::{commands, BatchRunner};
-use autopilot::app::{Ports, Setup};
+use autopilot::app::{live::Live, Ports, Setup};
+use autopilot::domain::Source;
 use autopilot::entry::{self, CommonArgs, ConfigCommand, Format};
 use clap::{Parser, Subcommand};
 
@@ -81,11 +82,11 @@ async fn main() -> ExitCode {
         Some(Command::Config(_)) => CommonArgs::for_command(false, true, Format::Json),
         None => cli.common.clone(),
     });
-    let runner = match Setup::init(common.as_ref(), Ports::for_runner)
+    let live = match Setup::init(common.as_ref(), Ports::for_runner)
         .await
-        .map(BatchRunner::new)
+        .and_then(|setup| Live::new(setup, Source::Batch, |setup| Ok(BatchRunner::new(setup))))
     {
-        Ok(runner) => runner,
+        Ok(live) => live,
         Err(error) => return entry::fail_init(&error).await,
     };
     match cli.and_then(|cli| cli.command) {
@@ -95,15 +96,22 @@ async fn main() -> ExitCode {
             set,
             format,
             ..
-        }) => commands::run(&runner, &job, scheduled_time.as_deref(), &set, format).await,
+        }) => {
+            let runner = live.current().await.app;
+            commands::run(&runner, &job, scheduled_time.as_deref(), &set, format).await
+        }
         Some(Command::History { job, since, json }) => {
+            let runner = live.current().await.app;
             commands::history(&runner, job.as_deref(), since.as_deref(), json).await
         }
         Some(Command::Config(command)) => entry::check_config(&command),
         None => {
-            entry::serve("batch-runner", common.as_ref(), |event, invocation| {
-                runner.handle(event, invocation)
-            })
+            entry::serve(
+                "batch-runner",
+                common.as_ref(),
+                &live,
+                |runner, event, invocation| async move { runner.handle(event, invocation).await },
+            )
             .await
         }
     }

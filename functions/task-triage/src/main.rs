@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use autopilot::app::{triage::TaskTriage, Ports, Setup};
+use autopilot::app::{live::Live, triage::TaskTriage, Ports, Setup};
+use autopilot::domain::Source;
 use autopilot::entry::{self, CommonArgs, ConfigCommand};
 use clap::Parser;
 
@@ -32,7 +33,7 @@ async fn main() -> ExitCode {
     }
     let triage = match Setup::init(cli.as_ref().map(|cli| &cli.common), Ports::for_triage)
         .await
-        .map(TaskTriage::new)
+        .and_then(|setup| Live::new(setup, Source::Triage, |setup| Ok(TaskTriage::new(setup))))
     {
         Ok(triage) => triage,
         Err(error) => return entry::fail_init(&error).await,
@@ -40,7 +41,8 @@ async fn main() -> ExitCode {
     entry::serve(
         "task-triage",
         cli.as_ref().map(|cli| &cli.common),
-        |event, invocation| triage.respond(event, invocation),
+        &triage,
+        |triage, event, invocation| async move { triage.respond(event, invocation).await },
     )
     .await
 }

@@ -5,11 +5,13 @@ use std::future::Future;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::error::{AutopilotError, Result};
 use crate::events::InboundEvent;
@@ -211,20 +213,43 @@ pub async fn report_init_error(
     Ok(())
 }
 
-/// Runs `handler` of `function` (`task-triage` …) under Lambda or over the CLI's event files.
-pub async fn serve<F, Fut, R>(
+/// What one invocation runs with: the function's handler of the moment.
+#[derive(Debug)]
+pub struct Served<T> {
+    pub app: Arc<T>,
+    /// The configuration's versions (`name@14, …`), when it comes from SSM.
+    pub version: Option<String>,
+    /// How many new configuration versions were refused on the way (0 or 1).
+    pub refused: u64,
+}
+
+/// Gives each invocation its handler (see [`crate::app::live::Live`], which refreshes it).
+pub trait Serving<T> {
+    fn current(&self) -> impl Future<Output = Served<T>>;
+}
+
+/// Runs `handler` of `function` (`task-triage` …) under Lambda or over the CLI's event files,
+/// with the handler of the moment from `live` (refreshed under Lambda).
+pub async fn serve<T, F, Fut, R>(
     function: &'static str,
     cli: Option<&CommonArgs>,
+    live: &impl Serving<T>,
     handler: F,
 ) -> ExitCode
 where
-    F: Fn(InboundEvent, Invocation) -> Fut,
+    F: Fn(Arc<T>, InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
     R: Serialize + Measured + Present,
 {
     match cli {
-        None => serve_lambda(function, handler).await,
-        Some(args) => serve_cli(args, handler).await,
+        None => serve_lambda(function, live, handler).await,
+        Some(args) => {
+            let app = live.current().await.app;
+            serve_cli(args, |event, invocation| {
+                handler(app.clone(), event, invocation)
+            })
+            .await
+        }
     }
 }
 
@@ -236,16 +261,44 @@ pub fn metrics_line<R: Measured>(
     timestamp_ms: i64,
     handler_ms: Option<f64>,
 ) -> String {
-    let measurement = match result {
-        Ok(response) => response.measurement(),
-        Err(error) => Measurement::failed(error.error_type()),
-    };
+    config_metrics_line(
+        namespace,
+        function,
+        result,
+        (None, 0),
+        timestamp_ms,
+        handler_ms,
+    )
+}
+
+/// As [`metrics_line`], for an invocation that ran under the configuration versions `config.0`
+/// and refused `config.1` new versions on the way.
+pub fn config_metrics_line<R: Measured>(
+    namespace: &str,
+    function: &str,
+    result: &Result<R>,
+    config: (Option<&str>, u64),
+    timestamp_ms: i64,
+    handler_ms: Option<f64>,
+) -> String {
+    let measurement = measure(result).under_config(config.0, config.1);
     emf_document(namespace, function, &measurement, timestamp_ms, handler_ms).to_string()
 }
 
-async fn serve_lambda<F, Fut, R>(function: &'static str, handler: F) -> ExitCode
+fn measure<R: Measured>(result: &Result<R>) -> Measurement {
+    match result {
+        Ok(response) => response.measurement(),
+        Err(error) => Measurement::failed(error.error_type()),
+    }
+}
+
+async fn serve_lambda<T, F, Fut, R>(
+    function: &'static str,
+    live: &impl Serving<T>,
+    handler: F,
+) -> ExitCode
 where
-    F: Fn(InboundEvent, Invocation) -> Fut,
+    F: Fn(Arc<T>, InboundEvent, Invocation) -> Fut,
     Fut: Future<Output = Result<R>>,
     R: Serialize + Measured,
 {
@@ -261,20 +314,38 @@ where
             deadline: Some(event.context.deadline()),
         };
         let started = std::time::Instant::now();
+        let current = live.current().await;
+        // Every line of the invocation (its outcome line too) names the configuration's
+        // versions it ran under.
+        let span = tracing::info_span!("invocation", config = current.version.as_deref());
         let result = match event.payload.admitted() {
-            Ok(payload) => handler(payload, invocation).await,
+            Ok(payload) => {
+                handler(current.app, payload, invocation)
+                    .instrument(span.clone())
+                    .await
+            }
             Err(error) => Err(error),
         };
         let handler_ms = started.elapsed().as_secs_f64() * 1e3;
         if let Err(error) = &result {
-            tracing::error!(
-                error_type = error.error_type(),
-                "invocation failed: {error}"
-            );
+            span.in_scope(|| {
+                tracing::error!(
+                    error_type = error.error_type(),
+                    "invocation failed: {error}"
+                )
+            });
         }
         // One EMF document per invocation, on stdout: CloudWatch Logs extracts the metrics.
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let line = metrics_line(namespace, function, &result, now_ms, Some(handler_ms));
+        let config = (current.version.as_deref(), current.refused);
+        let line = config_metrics_line(
+            namespace,
+            function,
+            &result,
+            config,
+            now_ms,
+            Some(handler_ms),
+        );
         println!("{line}");
         result.map_err(diagnostic)
     });

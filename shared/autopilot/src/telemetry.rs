@@ -60,7 +60,8 @@ pub fn init() {
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
         registry
-            .with(layer.json().with_current_span(false).with_span_list(false))
+            // The invocation's span names the configuration's versions on every line.
+            .with(layer.json().with_current_span(true).with_span_list(false))
             .try_init()
     } else if in_lambda {
         registry.with(layer.without_time()).try_init()

@@ -9,7 +9,7 @@ use autopilot::app::batch::BatchRunner;
 use autopilot::app::scaler::AlarmScaler;
 use autopilot::app::triage::TaskTriage;
 use autopilot::config::StackConfig;
-use autopilot::entry::{metrics_line, Invocation, Mode};
+use autopilot::entry::{config_metrics_line, metrics_line, Invocation, Mode};
 use autopilot::metrics::DEFAULT_NAMESPACE;
 use autopilot::testkit::{emf_problems, steady_service, World};
 use common::fixture;
@@ -209,4 +209,36 @@ fn the_checker_refuses_what_the_specification_refuses() {
     for (case, problems) in cases {
         assert!(!problems.is_empty(), "{case} passed");
     }
+}
+
+#[tokio::test]
+async fn the_configuration_versions_and_refusals_are_in_every_document() {
+    let world = World::new();
+    let runner = BatchRunner::new(world.setup(Mode::Live, StackConfig::default()));
+    let tick = runner
+        .handle(
+            fixture("schedule/eventbridge-scheduled-event.json").into(),
+            Invocation::default(),
+        )
+        .await;
+    for function in ["task-triage", "alarm-scaler", "batch-runner"] {
+        let versions = "/autopilot/config/jobs@3, /autopilot/config/routes@7";
+        let line = config_metrics_line(
+            DEFAULT_NAMESPACE,
+            function,
+            &tick,
+            (Some(versions), 1),
+            T,
+            None,
+        );
+        let document: Value = serde_json::from_str(&line).unwrap();
+        assert!(emf_problems(&document).is_empty(), "{document}");
+        assert_eq!(document["ConfigVersion"], versions, "a property");
+        assert_eq!(document["ConfigRefused"], 1, "{function}: a count");
+        let dimensions = document["_aws"]["CloudWatchMetrics"][0]["Dimensions"].to_string();
+        assert!(!dimensions.contains("ConfigVersion"), "not a dimension");
+    }
+    let plain = checked("batch-runner", &tick);
+    assert_eq!(plain["ConfigRefused"], 0);
+    assert!(plain.get("ConfigVersion").is_none());
 }

@@ -6,6 +6,7 @@
 //! [`crate::scaling::policy`] and `jobs` in [`crate::batch::catalog`].
 
 pub mod parts;
+pub mod refresh;
 
 use std::collections::BTreeMap;
 
@@ -42,8 +43,11 @@ pub const ENV_MEMBER_ACCOUNTS: &str = "MEMBER_ACCOUNT_IDS";
 /// (the template's `MemberOrganizationId`).
 pub const ENV_MEMBER_ORGANIZATION: &str = "MEMBER_ORGANIZATION_ID";
 
+/// How often, by default, a function re-reads the SSM parameters' versions (seconds).
+pub const DEFAULT_REFRESH_S: u64 = 60;
+
 /// The whole configuration document.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StackConfig {
     #[serde(default)]
@@ -57,6 +61,26 @@ pub struct StackConfig {
     /// Batch job catalog of `batch-runner`, keyed by job name.
     #[serde(default)]
     pub jobs: JobCatalog,
+    /// At most how often (seconds) a function looks for new versions of the SSM parameters
+    /// it was configured from; 0: at cold start only.
+    #[serde(default = "default_refresh_s")]
+    pub config_refresh_s: u64,
+}
+
+fn default_refresh_s() -> u64 {
+    DEFAULT_REFRESH_S
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        Self {
+            triage: TriageConfig::default(),
+            notify: NotifyConfig::default(),
+            scaling: ScalingConfig::default(),
+            jobs: JobCatalog::default(),
+            config_refresh_s: DEFAULT_REFRESH_S,
+        }
+    }
 }
 
 /// Section `triage`: how stopped tasks are diagnosed, folded and reported.
@@ -346,6 +370,12 @@ impl StackConfig {
 
     /// Range checks that types alone do not express.
     pub fn validate(&self) -> Result<()> {
+        if self.config_refresh_s > 86_400 {
+            return Err(AutopilotError::invalid_config(
+                "config_refresh_s",
+                format!("{} is more than a day (86400)", self.config_refresh_s),
+            ));
+        }
         let triage = &self.triage;
         if triage.https_format.is_some() {
             return Err(AutopilotError::invalid_config(

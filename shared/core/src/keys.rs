@@ -4,7 +4,7 @@
 //!
 //! | prefix | item | built by |
 //! |---|---|---|
-//! | `dedup#` | a claim on a delivery (task stop, service event, watchdog finding, summary) | [`dedup_key`], [`claim_key`], [`summary_claim_key`] |
+//! | `dedup#` | a claim on a delivery (task stop, service event, watchdog finding, summary, refused configuration) | [`dedup_key`], [`claim_key`], [`summary_claim_key`], [`config_refused_key`] |
 //! | `storm#` | a storm window of a (cluster, group, category) | [`storm_key`], [`service_storm_key`] |
 //! | `incident#` | a service's incident | [`incident_key`] |
 //! | `watch#` | the watchdog's memory of a service running short | [`watch_key`] |
@@ -139,6 +139,15 @@ pub fn task_pointer_key(task_arn: &str) -> String {
 /// The key of a job's missed-run watch.
 pub fn expect_key(job: &str) -> String {
     format!("{EXPECT_PREFIX}{job}")
+}
+
+/// The claim on telling a refused configuration (its versions, `name@14, …`): one notice for
+/// every function and execution environment that refuses it.
+pub fn config_refused_key(versions: &str) -> String {
+    claim_key(&format!(
+        "config#refused#{:016x}",
+        crate::domain::fnv1a(&[versions])
+    ))
 }
 
 /// The name under which a storm window records the number it gave the stop of `claim_key`:

@@ -41,6 +41,8 @@ pub enum Metric {
     Failures,
     /// Events ignored because they named an account the stack does not act for.
     ForeignEvents,
+    /// New configuration versions refused (the last good one kept).
+    ConfigRefused,
 }
 
 impl Metric {
@@ -56,6 +58,7 @@ impl Metric {
             Self::JobRuns => "JobRuns",
             Self::Failures => "Failures",
             Self::ForeignEvents => "ForeignEvents",
+            Self::ConfigRefused => "ConfigRefused",
         }
     }
 }
@@ -73,6 +76,7 @@ pub fn metrics_of(function: &str) -> &'static [Metric] {
             Muted,
             Failures,
             ForeignEvents,
+            ConfigRefused,
         ],
         "alarm-scaler" => &[
             Events,
@@ -82,6 +86,7 @@ pub fn metrics_of(function: &str) -> &'static [Metric] {
             ScalingActions,
             Failures,
             ForeignEvents,
+            ConfigRefused,
         ],
         "batch-runner" => &[
             Events,
@@ -91,8 +96,9 @@ pub fn metrics_of(function: &str) -> &'static [Metric] {
             JobRuns,
             Failures,
             ForeignEvents,
+            ConfigRefused,
         ],
-        _ => &[Events, Notifications, Failures],
+        _ => &[Events, Notifications, Failures, ConfigRefused],
     }
 }
 
@@ -136,6 +142,8 @@ pub struct Measurement {
     /// The diagnosis category (task-triage).
     pub category: Option<String>,
     pub counts: BTreeMap<Metric, u64>,
+    /// The configuration's versions the invocation ran under (`name@14, …`), from SSM.
+    pub config_version: Option<String>,
 }
 
 impl Measurement {
@@ -144,6 +152,7 @@ impl Measurement {
             outcome: outcome.to_owned(),
             category,
             counts: BTreeMap::new(),
+            config_version: None,
         };
         measurement.add(Metric::Events, 1);
         measurement
@@ -151,6 +160,14 @@ impl Measurement {
 
     fn add(&mut self, metric: Metric, n: u64) {
         *self.counts.entry(metric).or_default() += n;
+    }
+
+    /// Stamps the configuration's versions and counts the versions refused before this
+    /// invocation (at its refresh).
+    pub fn under_config(mut self, version: Option<&str>, refused: u64) -> Self {
+        self.config_version = version.map(str::to_owned);
+        self.add(Metric::ConfigRefused, refused);
+        self
     }
 
     /// An invocation that failed with `error_type`.
@@ -318,6 +335,9 @@ pub fn emf_document(
     // A property, not a dimension: which release wrote the document, without new metric series.
     root.insert("Version".into(), crate::VERSION.into());
     root.insert("Outcome".into(), measurement.outcome.as_str().into());
+    if let Some(version) = &measurement.config_version {
+        root.insert("ConfigVersion".into(), version.as_str().into());
+    }
     if function == "task-triage" {
         if let Some(category) = &measurement.category {
             dimensions.push(json!(["Function", "Category"]));

@@ -11,6 +11,7 @@ pub mod claim;
 pub mod contend;
 pub mod enrich;
 pub mod incident;
+pub mod live;
 pub mod publish;
 pub mod scaler;
 pub mod storm;
@@ -405,6 +406,8 @@ pub struct Setup {
     /// The account they run in (`AUTOPILOT_ACCOUNT_ID`), when known, and its members: an event
     /// of any other account is ignored.
     pub accounts: Accounts,
+    /// Where a live function's configuration is looked at again (SSM), and how it is rebuilt.
+    pub reload: Option<live::Reload>,
 }
 
 impl Setup {
@@ -425,8 +428,9 @@ impl Setup {
             Mode::Offline => None,
             Mode::Live | Mode::DryRun => Some(AwsClients::from_env(in_lambda()).await),
         };
-        let document = match source {
-            ConfigSource::Inline(json) => Some(json),
+        let mut read_from = None;
+        let config = match source {
+            ConfigSource::Inline(json) => StackConfig::parse(&json)?,
             ConfigSource::SsmParameter(name) => {
                 let clients = clients.as_ref().ok_or_else(|| {
                     AutopilotError::invalid_config(
@@ -434,26 +438,47 @@ impl Setup {
                         "offline mode makes no AWS call; pass the document in AUTOPILOT_CONFIG",
                     )
                 })?;
-                Some(
-                    ssm::parameter_value(clients.ssm(), &name)
-                        .await
-                        .map_err(|e| AutopilotError::invalid_config(ENV_SSM, e.to_string()))?,
-                )
+                let by_path = name.ends_with('/');
+                let reader = ssm::SsmConfig {
+                    client: clients.ssm().clone(),
+                    name,
+                };
+                let (config, versions) = first_configuration(&reader, by_path).await?;
+                read_from = Some((reader, versions));
+                config
             }
-            ConfigSource::Defaults => None,
-        };
-        let config = match document {
-            Some(json) => StackConfig::parse(&json)?,
-            None => StackConfig::default(),
+            ConfigSource::Defaults => StackConfig::default(),
         };
         let deployment = Deployment::from_lookup(crate::env::var)?;
-        let backend = Backend::aws(mode, clients.as_ref(), &deployment, wire, &config.notify)?;
         let region = clients
             .as_ref()
             .and_then(|c| c.sdk_config().region())
             .map(|r| r.to_string());
-        let clock = Arc::new(SystemClock);
-        Self::new(config, backend, clock, region, deployment.accounts())
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let rebuild: live::Rebuild = {
+            let (clients, region, clock) = (clients.clone(), region.clone(), clock.clone());
+            Arc::new(move |config: StackConfig| {
+                let backend =
+                    Backend::aws(mode, clients.as_ref(), &deployment, wire, &config.notify)?;
+                Self::new(
+                    config,
+                    backend,
+                    clock.clone(),
+                    region.clone(),
+                    deployment.accounts(),
+                )
+            })
+        };
+        let mut setup = rebuild(config)?;
+        // Only a function serving events lives long enough to see a new version.
+        if mode == Mode::Live {
+            setup.reload = read_from.map(|(reader, versions)| live::Reload {
+                reader: Arc::new(reader),
+                versions,
+                rebuild,
+            });
+        }
+        Ok(setup)
     }
 
     /// A setup from its parts; the courier is built from the configuration's `notify`.
@@ -472,6 +497,52 @@ impl Setup {
             clock,
             region,
             accounts,
+            reload: None,
         })
+    }
+}
+
+/// The configuration at cold start from SSM (one parameter, or the parts under a path) and the
+/// versions it was read from; every problem of the parts in the error, the first naming its
+/// part and path.
+async fn first_configuration(
+    reader: &dyn crate::ports::ConfigReader,
+    by_path: bool,
+) -> Result<(StackConfig, crate::config::refresh::Versions)> {
+    use crate::config::parts::parse_parts;
+    use crate::config::refresh::Versions;
+    let fetched = reader
+        .parts()
+        .await
+        .map_err(|e| AutopilotError::invalid_config(ENV_SSM, e.to_string()))?;
+    let versions = Versions::of(&fetched);
+    let parts: Vec<_> = fetched.into_iter().map(|v| v.part).collect();
+    match parts.as_slice() {
+        [] => Err(AutopilotError::invalid_config(
+            ENV_SSM,
+            "no parameter under the path: write at least one part",
+        )),
+        // One document: its errors exactly as they always were (field and problem).
+        [one] if !by_path => Ok((StackConfig::parse(&one.text)?, versions)),
+        _ => match parse_parts(&parts) {
+            Ok((config, warnings)) => {
+                for warning in warnings {
+                    tracing::warn!("configuration: {warning}");
+                }
+                Ok((config, versions))
+            }
+            Err(problems) => {
+                let first = &problems[0];
+                let more = match problems.len() - 1 {
+                    0 => String::new(),
+                    n => format!(" (and {n} more: check-config lists them)"),
+                };
+                let problem = match &first.part {
+                    Some(part) => format!("{} (in {part}){more}", first.problem),
+                    None => format!("{}{more}", first.problem),
+                };
+                Err(AutopilotError::invalid_config(first.path.clone(), problem))
+            }
+        },
     }
 }

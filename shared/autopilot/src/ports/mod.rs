@@ -329,6 +329,13 @@ pub struct WebhookReply {
     pub body: String,
 }
 
+/// The configuration's parts as they stand now (SSM: one parameter, or every parameter under a
+/// path), with their versions, so that a running function can tell a new version.
+#[async_trait]
+pub trait ConfigReader: Send + Sync + Debug {
+    async fn parts(&self) -> Result<Vec<crate::config::refresh::Versioned>>;
+}
+
 /// Tags of ECS resources (`ListTagsForResource`), for routing rules that match on them.
 #[async_trait]
 pub trait TagReader: Send + Sync + Debug {

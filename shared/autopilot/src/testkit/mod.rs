@@ -1478,6 +1478,53 @@ impl Reach for FakeMembers {
     }
 }
 
+/// SSM parameters in memory, as a refresh reads them (`GetParametersByPath`): each put is a new
+/// version of its parameter.
+#[derive(Debug)]
+pub struct MemoryConfig {
+    calls: Arc<Recorder>,
+    parts: Mutex<BTreeMap<String, (String, i64)>>,
+}
+
+impl MemoryConfig {
+    pub fn new(recorder: Arc<Recorder>) -> Self {
+        Self {
+            calls: recorder,
+            parts: Mutex::default(),
+        }
+    }
+
+    /// Writes `text` as the next version of parameter `name`.
+    pub fn put(&self, name: &str, text: &str) {
+        let mut parts = lock(&self.parts);
+        let version = parts.get(name).map_or(1, |(_, v)| v + 1);
+        parts.insert(name.to_owned(), (text.to_owned(), version));
+    }
+
+    pub fn delete(&self, name: &str) {
+        lock(&self.parts).remove(name);
+    }
+}
+
+#[async_trait]
+impl crate::ports::ConfigReader for MemoryConfig {
+    async fn parts(&self) -> Result<Vec<crate::config::refresh::Versioned>> {
+        self.calls.enter("ssm", "GetParametersByPath")?;
+        Ok(lock(&self.parts)
+            .iter()
+            .map(
+                |(name, (text, version))| crate::config::refresh::Versioned {
+                    part: crate::config::parts::Part {
+                        name: name.clone(),
+                        text: text.clone(),
+                    },
+                    version: *version,
+                },
+            )
+            .collect())
+    }
+}
+
 /// Every fake, sharing one recorder: build a [`Setup`] from it, run a handler, inspect.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -1574,6 +1621,25 @@ impl World {
             ),
         )
         .expect("a test's notify section is valid")
+    }
+
+    /// A live setup configured from the parts in `ssm` as they stand (which must be valid),
+    /// refreshed from them as a function under Lambda is.
+    pub async fn refreshed_setup(&self, ssm: Arc<MemoryConfig>) -> Setup {
+        use crate::config::parts::parse_parts;
+        use crate::config::refresh::Versions;
+        use crate::ports::ConfigReader;
+        let fetched = ssm.parts().await.expect("the parts are readable");
+        let parts: Vec<_> = fetched.iter().map(|v| v.part.clone()).collect();
+        let (config, _) = parse_parts(&parts).expect("the first parts are valid");
+        let world = self.clone();
+        let mut setup = self.setup(Mode::Live, config);
+        setup.reload = Some(crate::app::live::Reload {
+            reader: ssm,
+            versions: Versions::of(&fetched),
+            rebuild: Arc::new(move |config| Ok(world.setup(Mode::Live, config))),
+        });
+        setup
     }
 }
 

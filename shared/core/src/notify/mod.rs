@@ -74,6 +74,8 @@ pub enum NoticeKind {
     ScalingRefused,
     /// A target policy's signal could not be read for good (its fallback applies), or recovered.
     ScalingSignal,
+    /// A new version of the configuration was refused; the last good one stays in use.
+    ConfigRefused,
 }
 
 impl NoticeKind {
@@ -92,6 +94,7 @@ impl NoticeKind {
             Self::Scaled { dry_run: true } => "would-scale",
             Self::ScalingRefused => "scaling-refused",
             Self::ScalingSignal => "scaling-signal",
+            Self::ConfigRefused => "config-refused",
         })
     }
 }
@@ -116,6 +119,8 @@ pub enum NoticeCategory {
     Resolved,
     /// A muting window's summary.
     MutedSummary,
+    /// The stack's own configuration.
+    Configuration,
 }
 
 impl NoticeCategory {
@@ -127,6 +132,7 @@ impl NoticeCategory {
             Self::Scaling => "scaling",
             Self::Resolved => "resolved",
             Self::MutedSummary => "muted-summary",
+            Self::Configuration => "configuration",
         }
     }
 }

@@ -95,6 +95,7 @@ pub fn known_categories() -> Vec<&'static str> {
         "job-succeeded",
         "resolved",
         "muted-summary",
+        "configuration",
     ]);
     known
 }
