@@ -6,7 +6,7 @@ MINISTACK_VENV := .venv-ministack
 LINT_VENV := .venv-lint
 FUNCTIONS := task-triage alarm-scaler batch-runner
 
-.PHONY: all build build-tools release package ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench bench-load fuzz clean
+.PHONY: all build build-tools release package dist ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench bench-load fuzz clean
 
 all: build
 
@@ -57,6 +57,19 @@ package: release
 	  (cd target/lambda/$$f && rm -f $$f.zip && $(PYTHON) -c "import zipfile,os; z=zipfile.ZipFile('$$f.zip','w',zipfile.ZIP_DEFLATED); i=zipfile.ZipInfo('bootstrap'); i.external_attr=0o755<<16; i.compress_type=zipfile.ZIP_DEFLATED; z.writestr(i, open('bootstrap','rb').read()); z.close()") && \
 	  echo "target/lambda/$$f/$$f.zip: $$(stat -c %s target/lambda/$$f/$$f.zip) bytes"; \
 	done
+
+# Release artifacts in dist/ (README, "Deploy without building"): each function's zip per
+# architecture (arm64 when the aarch64 Rust target is installed, and x86_64), packaged.yaml and
+# SHA256SUMS. Built in their own target directory with the workspace and cargo home paths
+# remapped, so that the same sources give the same bytes from any clone.
+DIST_ARCHES ?= $(shell rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$' && echo arm64) x86_64
+DIST_BUILD := target/dist-build
+DIST_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/autopilot --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
+dist: build-tools
+	@for arch in $(DIST_ARCHES); do 	  flag=$$([ $$arch = arm64 ] && echo --arm64 || echo --x86-64); 	  for f in $(FUNCTIONS); do 	    CARGO_TARGET_DIR=$(DIST_BUILD) RUSTFLAGS="$(DIST_RUSTFLAGS)" PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" 	      cargo-lambda lambda build --release $$flag --lambda-dir $(DIST_BUILD)/lambda-$$arch --bin $$f || exit 1; 	    mkdir -p $(DIST_BUILD)/bin-$$arch && cp $(DIST_BUILD)/lambda-$$arch/$$f/bootstrap $(DIST_BUILD)/bin-$$arch/$$f; 	  done; 	done
+	$(CARGO) build -p autopilot-tests --bin autopilot-dist
+	./target/debug/autopilot-dist dist $(foreach a,$(DIST_ARCHES),$(a)=$(DIST_BUILD)/bin-$(a))
+	@echo "built for: $(DIST_ARCHES)"
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -114,4 +127,4 @@ fuzz:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(MINISTACK_VENV) $(LINT_VENV) $(BUILD_VENV)
+	rm -rf $(MINISTACK_VENV) $(LINT_VENV) $(BUILD_VENV) dist

@@ -31,6 +31,7 @@ macro_rules! sdk {
 
 pub mod batch;
 pub mod deployment;
+pub mod dist;
 pub mod proxy;
 pub mod scaler;
 pub mod template;

@@ -254,6 +254,44 @@ pub async fn deploy_file(
     stack.apply(code, parameters, packages, false).await
 }
 
+/// Deploys `packaged.yaml` of the release directory `dir` (`make dist`) as stack `name`, as
+/// `aws cloudformation package` + `deploy` would from a machine without the sources: each
+/// `CodeUri` naming a file of `dir` is uploaded and replaced by its S3 location.
+pub async fn deploy_packaged(
+    cloud: &LocalCloud,
+    name: &str,
+    dir: &std::path::Path,
+    parameters: &[(&str, String)],
+) -> Result<DeployedStack> {
+    let path = dir.join("packaged.yaml");
+    let template =
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut code = BTreeMap::new();
+    for (resource, line) in resource_lines(&template) {
+        let (Some(id), Some(file)) = (resource, line.trim().strip_prefix("CodeUri: ")) else {
+            continue;
+        };
+        if indent_of(line) != 6 || file.starts_with("s3://") {
+            continue;
+        }
+        let zip = std::fs::read(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        let key = format!("{name}/{file}");
+        put_object(cloud, ARTIFACTS_BUCKET, &key, zip).await?;
+        code.insert(id.to_owned(), format!("s3://{ARTIFACTS_BUCKET}/{key}"));
+    }
+    let parameters = parameters
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let stack = Stack {
+        cloud,
+        config: &cloud.config,
+        name,
+        template,
+    };
+    stack.apply(code, parameters, Vec::new(), false).await
+}
+
 /// Updates the deployed stack with more packages (the others keep their code) and parameters
 /// (the others keep their values), as a user enabling another function would, and waits for
 /// UPDATE_COMPLETE.
@@ -277,6 +315,9 @@ pub async fn update(
         .apply(deployed.code.clone(), all, packages, true)
         .await
 }
+
+/// CloudFormation's limit on a template passed in the request.
+const TEMPLATE_BODY_LIMIT: usize = 51_200;
 
 /// A template to create or update as a stack, in one account.
 struct Stack<'a> {
@@ -313,6 +354,17 @@ impl Stack<'_> {
             .any(|needed| parameters.get(*needed).is_some_and(|v| !v.is_empty()));
         let not_deployed = if asked { dropped } else { Vec::new() };
         let body = with_code_uris(&template, &uris)?;
+        // As `sam deploy` does: a body over CloudFormation's 51,200 bytes goes by S3.
+        let (body, url) = if body.len() > TEMPLATE_BODY_LIMIT {
+            let key = format!("{name}/template.yaml");
+            put_object(cloud, ARTIFACTS_BUCKET, &key, body.into_bytes()).await?;
+            (
+                None,
+                Some(format!("{}/{ARTIFACTS_BUCKET}/{key}", cloud.endpoint)),
+            )
+        } else {
+            (Some(body), None)
+        };
         let cfn = aws_sdk_cloudformation::Client::new(self.config);
         let parameter_list: Vec<Parameter> = parameters
             .iter()
@@ -332,7 +384,8 @@ impl Stack<'_> {
             false => {
                 cfn.create_stack()
                     .stack_name(name)
-                    .template_body(body)
+                    .set_template_body(body)
+                    .set_template_url(url)
                     .set_capabilities(Some(capabilities))
                     .set_parameters(Some(parameter_list))
                     .send()
@@ -343,7 +396,8 @@ impl Stack<'_> {
             true => {
                 cfn.update_stack()
                     .stack_name(name)
-                    .template_body(body)
+                    .set_template_body(body)
+                    .set_template_url(url)
                     .set_capabilities(Some(capabilities))
                     .set_parameters(Some(parameter_list))
                     .send()
