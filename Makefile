@@ -6,7 +6,7 @@ MINISTACK_VENV := .venv-ministack
 LINT_VENV := .venv-lint
 FUNCTIONS := task-triage alarm-scaler batch-runner
 
-.PHONY: all build build-tools release package dist ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench bench-load fuzz clean
+.PHONY: all build build-tools release package dist schema schema-check ministack lint-tools fmt-check clippy unit-and-integration cfn-lint test demo bench bench-load fuzz clean
 
 all: build
 
@@ -19,12 +19,13 @@ $(MINISTACK_VENV)/.installed: Makefile
 	$(MINISTACK_VENV)/bin/pip check
 	touch $@
 
-$(LINT_VENV)/bin/cfn-lint:
+$(LINT_VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(LINT_VENV)
-	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint>=1.40,<2'
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint>=1.40,<2' 'check-jsonschema>=0.29,<1'
+	touch $@
 
 ministack: $(MINISTACK_VENV)/.installed
-lint-tools: $(LINT_VENV)/bin/cfn-lint
+lint-tools: $(LINT_VENV)/.installed
 
 build:
 	$(CARGO) build $(addprefix -p ,$(FUNCTIONS))
@@ -93,7 +94,19 @@ cfn-lint: lint-tools
 	  if [ "$$found" -ne 7 ]; then echo "security walk: expected 7 E9001 findings in lint-rules/insecure.yaml, got $$found"; exit 1; fi; \
 	  echo "security walk: lint-rules/insecure.yaml refused with its 7 findings"
 
-test: fmt-check clippy unit-and-integration cfn-lint
+# config.schema.json is generated from the configuration types (a unit test holds the file to
+# them); the example parts an editor would check with it pass check-jsonschema and check-config.
+schema:
+	UPDATE_SCHEMA=1 $(CARGO) test -p autopilot-core --lib config_schema_json_is_what_the_types_make
+
+schema-check: lint-tools
+	$(LINT_VENV)/bin/check-jsonschema --schemafile config.schema.json examples/config/*.json
+	@if $(LINT_VENV)/bin/check-jsonschema --schemafile config.schema.json tests/fixtures/config/misspelt-key.json > /dev/null; then \
+	  echo "config.schema.json took a misspelt key (tests/fixtures/config/misspelt-key.json)"; exit 1; fi
+	@echo "config.schema.json refuses tests/fixtures/config/misspelt-key.json"
+	$(CARGO) run -q -p task-triage -- check-config examples/config
+
+test: fmt-check clippy unit-and-integration cfn-lint schema-check
 
 # The main job on the local cloud, with the release build of the function.
 demo: ministack release

@@ -180,6 +180,17 @@ impl<'de> Deserialize<'de> for Arn {
     }
 }
 
+/// Written as a string in the configuration (see its `Deserialize`).
+impl schemars::JsonSchema for Arn {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Arn".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": "^arn:[^:]+:[^:]+:[^:]*:[^:]*:.+$"})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

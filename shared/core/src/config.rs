@@ -7,6 +7,7 @@
 
 pub mod parts;
 pub mod refresh;
+pub mod schema;
 
 use std::collections::BTreeMap;
 
@@ -47,7 +48,7 @@ pub const ENV_MEMBER_ORGANIZATION: &str = "MEMBER_ORGANIZATION_ID";
 pub const DEFAULT_REFRESH_S: u64 = 60;
 
 /// The whole configuration document.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StackConfig {
     #[serde(default)]
@@ -65,7 +66,13 @@ pub struct StackConfig {
     /// it was configured from; 0: at cold start only.
     #[serde(default = "default_refresh_s")]
     pub config_refresh_s: u64,
+    /// The JSON Schema an editor checks the document with (`config.schema.json`); ignored.
+    #[serde(rename = "$schema", default)]
+    pub schema: Option<String>,
 }
+
+/// The key naming a document's JSON Schema.
+pub const SCHEMA_KEY: &str = "$schema";
 
 fn default_refresh_s() -> u64 {
     DEFAULT_REFRESH_S
@@ -79,12 +86,13 @@ impl Default for StackConfig {
             scaling: ScalingConfig::default(),
             jobs: JobCatalog::default(),
             config_refresh_s: DEFAULT_REFRESH_S,
+            schema: None,
         }
     }
 }
 
 /// Section `triage`: how stopped tasks are diagnosed, folded and reported.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TriageConfig {
     /// How many of the failed container's last log lines go into a notification (0–500).
@@ -128,7 +136,7 @@ impl Default for TriageConfig {
 
 /// Section `notify`: how every function's notifications are delivered and where they go
 /// (see [`crate::routing`] for the rules).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     /// What the `https` protocol of the SNS message carries.

@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use crate::arn::{last_segment, Arn};
 
 /// How urgent a notification is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -27,7 +39,7 @@ impl Severity {
 }
 
 /// Payload carried by the `https` protocol of a notification.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HttpsFormat {
     /// The same structured JSON as `sqs` and `lambda`.
@@ -287,7 +299,7 @@ impl std::fmt::Display for Category {
 
 /// The function that sends a notice (a job's completion report is `triage`'s); routing rules
 /// name it by [`Source::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Triage,

@@ -13,7 +13,9 @@ use crate::error::{AutopilotError, Result};
 pub type JobCatalog = BTreeMap<String, JobSpec>;
 
 /// What to do when a job's previous run is still going.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Overlap {
     /// Start nothing and say so.
@@ -26,7 +28,7 @@ pub enum Overlap {
 }
 
 /// ECS launch types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LaunchType {
     Fargate,
@@ -45,7 +47,7 @@ impl LaunchType {
 }
 
 /// One item of a capacity provider strategy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityProviderItem {
     pub capacity_provider: String,
@@ -56,7 +58,7 @@ pub struct CapacityProviderItem {
 }
 
 /// awsvpc network settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     pub subnets: Vec<String>,
@@ -67,7 +69,7 @@ pub struct Network {
 }
 
 /// Overrides for one container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerOverride {
     /// The container's name in the task definition.
@@ -83,7 +85,7 @@ pub struct ContainerOverride {
 }
 
 /// Tag propagation of RunTask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PropagateTags {
     TaskDefinition,
@@ -106,7 +108,7 @@ fn one() -> u32 {
 }
 
 /// One batch job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     pub cluster: String,

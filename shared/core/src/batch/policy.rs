@@ -102,7 +102,7 @@ pub(super) fn default_history_days() -> u32 {
 }
 
 /// `jobs.<job>.retry`: failed runs are started again, each attempt a new RunTask.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Retries after the first run (0 = none), at most [`MAX_RETRIES`].
@@ -127,7 +127,7 @@ impl RetryPolicy {
 }
 
 /// `jobs.<job>.expect`: what should have happened, checked on the tick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// A claimed attempt with no task RUNNING this long after RunTask is `never-started`.
@@ -148,7 +148,7 @@ pub struct Expect {
 pub const DEFAULT_GRACE_S: u64 = 300;
 
 /// `jobs.<job>.parameters.<name>`: a value the job's command and environment use as `{name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Parameter {
     /// A regular expression every value must match (anchor it with `^…$`).
@@ -413,4 +413,15 @@ pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
         out = out.replace(&format!("{{{name}}}"), value);
     }
     out
+}
+
+/// Written as a string in the configuration (see its `Deserialize`).
+impl schemars::JsonSchema for RetryOn {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RetryOn".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": "^(any-nonzero|exit:-?[0-9]+|spot-interruption|capacity|oom|timeout)$"})
+    }
 }

@@ -129,7 +129,11 @@ pub fn merge(parts: &[Part]) -> Result<Merged, Vec<Problem>> {
             ));
         }
         let value: Value = match serde_json::from_str(&part.text) {
-            Ok(value @ Value::Object(_)) => value,
+            // Each part may name the schema for its editor; the merged document does not.
+            Ok(Value::Object(mut object)) => {
+                object.remove(super::SCHEMA_KEY);
+                Value::Object(object)
+            }
             Ok(_) => {
                 problems.push(problem("$", "expected a JSON object".into()));
                 continue;
@@ -382,5 +386,33 @@ mod parse_tests {
         );
         let fine = [parts[1].clone()];
         assert!(parse_parts(&fine).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// `examples/config/`: one part per owner, as the README lays them out.
+    #[test]
+    fn the_example_parts_merge_without_a_problem() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/config");
+        let mut parts: Vec<Part> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                Part {
+                    name: path.file_name().unwrap().to_string_lossy().into_owned(),
+                    text: std::fs::read_to_string(&path).unwrap(),
+                }
+            })
+            .collect();
+        parts.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(parts.len(), 4);
+        let (config, warnings) = parse_parts(&parts).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.jobs.len(), 3);
+        assert_eq!(config.notify.routes.len(), 3);
+        assert_eq!(config.notify.routes[0].name.as_deref(), Some("image pulls"));
     }
 }

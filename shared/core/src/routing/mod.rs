@@ -33,7 +33,7 @@ use crate::error::{AutopilotError, Result};
 use window::{Window, WindowSpec};
 
 /// One rule as written in `notify.routes`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     /// A name for explanations and logs (`payments maintenance`); optional.
@@ -56,7 +56,7 @@ pub struct RouteSpec {
 }
 
 /// `notify.route_by_tag`: per-team topics keyed by one tag's value.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteByTagSpec {
     pub tag: String,
@@ -64,7 +64,7 @@ pub struct RouteByTagSpec {
 }
 
 /// The kind of an incoming webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookKind {
     /// Slack incoming webhook (Block Kit).
@@ -74,7 +74,7 @@ pub enum WebhookKind {
 }
 
 /// `notify.webhooks.<name>`: a named destination whose URL is an SSM SecureString.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     pub kind: WebhookKind,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 /// A window as written in the configuration document (one flat object; which fields are set
 /// decides its kind).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSpec {
     /// Weekly: the days a window opens (`mon` … `sun`, or full English names).

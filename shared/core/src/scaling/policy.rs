@@ -14,7 +14,8 @@ use crate::error::{AutopilotError, Result};
 pub type AlarmPolicies = BTreeMap<String, ScalingPolicy>;
 
 /// Section `scaling`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(default, deny_unknown_fields)]
 pub struct ScalingConfig {
     /// `scaling.alarms`: step scaling on CloudWatch alarms.
     pub alarms: AlarmPolicies,
@@ -74,7 +75,9 @@ impl<'de> Deserialize<'de> for ScalingConfig {
 }
 
 /// How a step's `adjustment` changes the desired count (as in Application Auto Scaling).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AdjustmentType {
     /// Add `adjustment` tasks (negative removes).
@@ -98,7 +101,7 @@ impl AdjustmentType {
 
 /// One step: applies when `metric value − threshold` lies in `[lower, upper)` (above the
 /// threshold) or `(lower, upper]` (below it); a missing bound is unbounded.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     #[serde(default)]
@@ -131,7 +134,7 @@ fn default_scale_in_cooldown_s() -> u64 {
 }
 
 /// The policy for one alarm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScalingPolicy {
     /// Target cluster: its name, or its ARN for a member account's (or another region's)

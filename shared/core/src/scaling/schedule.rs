@@ -30,7 +30,7 @@ fn utc() -> String {
 }
 
 /// One scheduled override of a service's bounds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulePolicy {
     pub cluster: String,

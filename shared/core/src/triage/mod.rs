@@ -30,7 +30,7 @@ pub fn storm_reason(task: &TaskDetail) -> String {
 }
 
 /// Configured overrides for one diagnosis category (section `triage.categories`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryOverride {
     pub notify: Option<bool>,

@@ -13,7 +13,7 @@ use crate::incident::Incident;
 use crate::state::span_text;
 
 /// Section `triage.watch`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WatchConfig {
     /// Clusters to watch: a name or ARN, or `{"cluster": …, "services": [globs]}`.
@@ -38,7 +38,7 @@ impl Default for WatchConfig {
 }
 
 /// One watched cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum WatchedCluster {
     All(String),
@@ -77,7 +77,7 @@ impl WatchedCluster {
 }
 
 /// Section `triage.incidents`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IncidentsConfig {
     /// An open incident resolves when the watchdog sees the service at its desired count with

@@ -25,6 +25,17 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AutopilotError, Result};
 use crate::scaling::policy::MAX_DESIRED;
 
+/// Written as tasks or a percent in the configuration (see its `Deserialize`).
+impl schemars::JsonSchema for StepLimit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepLimit".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?%$"}]})
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -53,7 +64,7 @@ pub const MAX_STABILIZATION_S: u64 = 3600;
 pub const MAX_SCALE_TO_ZERO_AFTER_S: u64 = 24 * 3600;
 
 /// A service sized by one signal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetPolicy {
     /// The service's cluster: its name, or its ARN for a member account's cluster.
@@ -95,7 +106,7 @@ pub struct TargetPolicy {
 }
 
 /// The backlog of one or more queues, summed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqsSignal {
     /// Queue URLs (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
@@ -106,7 +117,9 @@ pub struct SqsSignal {
 }
 
 /// What a metric's value means.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValueIs {
     /// The work of the whole service (as KEDA): desired = ceil(value / target_per_task).
@@ -118,7 +131,7 @@ pub enum ValueIs {
 }
 
 /// One CloudWatch GetMetricData query: a metric and statistic, or a metric-math expression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSignal {
     #[serde(default)]
@@ -202,7 +215,9 @@ impl<'de> Deserialize<'de> for StepLimit {
 }
 
 /// What a target does after `fallback_after` failed reads in a row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Fallback {
     /// Keep the desired count as it is.
