@@ -224,3 +224,38 @@ fn check_config_names_every_problem_by_part_and_path() {
     assert!(String::from_utf8_lossy(&fine.stdout).starts_with("ok: 1 part(s); 1 job(s)"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn check_config_holds_the_examples_to_the_stack_parameters() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let check = |parameters: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_task-triage"))
+            .args([
+                "check-config",
+                &format!("{root}/examples/config"),
+                "--stack-parameters",
+            ])
+            .arg(parameters)
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .output()
+            .unwrap()
+    };
+    let fine = check(&format!("{root}/examples/stack-parameters.json"));
+    assert!(fine.status.success(), "{fine:?}");
+    // samconfig.toml sets only the architecture: nothing the examples need is allowed.
+    let refused = check(&format!("{root}/samconfig.toml"));
+    assert!(!refused.status.success());
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        stdout.contains(
+            "error: stack parameters: 40-jobs-data.json: jobs.extract: batch-runner is not in the stack: JobTaskDefinitionArns is empty"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "error: stack parameters: 10-platform.json: notify.webhooks.platform-slack.url_ssm"
+        ),
+        "{stdout}"
+    );
+}

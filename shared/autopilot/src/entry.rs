@@ -520,6 +520,10 @@ pub enum ConfigCommand {
     CheckConfig {
         /// A file, a directory of parts, or `-`.
         path: Option<PathBuf>,
+        /// The template parameters the stack is deployed with (CloudFormation's or the CLI's
+        /// JSON, or samconfig.toml): the configuration is checked against them too.
+        #[arg(long, value_name = "FILE")]
+        stack_parameters: Option<PathBuf>,
     },
 }
 
@@ -572,10 +576,21 @@ fn config_parts(path: Option<&Path>) -> Result<Vec<crate::config::parts::Part>> 
 
 /// `check-config`: every problem of the configuration at `path`, one line each.
 pub fn check_config(command: &ConfigCommand) -> ExitCode {
-    let ConfigCommand::CheckConfig { path } = command;
+    let ConfigCommand::CheckConfig {
+        path,
+        stack_parameters,
+    } = command;
     let parts = match config_parts(path.as_deref()) {
         Ok(parts) => parts,
         Err(error) => {
+            eprintln!("check-config: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let parameters = match stack_parameters.as_deref().map(crate::stack_file::read) {
+        None => None,
+        Some(Ok(parameters)) => Some(parameters),
+        Some(Err(error)) => {
             eprintln!("check-config: {error}");
             return ExitCode::from(2);
         }
@@ -584,6 +599,20 @@ pub fn check_config(command: &ConfigCommand) -> ExitCode {
         Ok((config, warnings)) => {
             for warning in &warnings {
                 println!("warning: {warning}");
+            }
+            if let Some(parameters) = &parameters {
+                let merged = crate::config::parts::merge(&parts).ok();
+                let problems = crate::config::stack::cross_check(&config, parameters);
+                for mut problem in problems.iter().cloned() {
+                    problem.part = merged
+                        .as_ref()
+                        .and_then(|m| m.part_of(&problem.path))
+                        .map(str::to_owned);
+                    println!("error: stack parameters: {problem}");
+                }
+                if !problems.is_empty() {
+                    return ExitCode::FAILURE;
+                }
             }
             println!(
                 "ok: {} part(s); {} job(s), {} alarm polic(ies), {} target polic(ies), {} route(s)",

@@ -20,6 +20,7 @@ pub mod aws;
 pub mod entry;
 pub mod env;
 pub mod ports;
+pub mod stack_file;
 pub mod telemetry;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -8,6 +8,7 @@
 pub mod parts;
 pub mod refresh;
 pub mod schema;
+pub mod stack;
 
 use std::collections::BTreeMap;
 
