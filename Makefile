@@ -34,7 +34,7 @@ build:
 # links with) in a project-local virtualenv, with the same arguments (`--release --bin <function>`
 # over the workspace's default members: the functions and their library; `--arm64` on aarch64):
 # so `make package`, `make bench` and `make demo` build, measure and run the bytes `sam build`
-# ships (README, "Deploying with SAM"). The bench and its echo baseline are built the same way.
+# ships (README, "Build from source (SAM)"). The bench and its echo baseline are built the same way.
 BUILD_VENV := .venv-build
 LAMBDA_ARCH := $(shell uname -m)
 # cargo lambda moves each binary to target/lambda/<name>/bootstrap; target/lambda/bin names them.
