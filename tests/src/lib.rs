@@ -129,20 +129,9 @@ pub fn binary(name: &str) -> Result<PathBuf> {
     }
 }
 
-/// A Lambda deployment package holding `binary` as `bootstrap`.
+/// A Lambda deployment package holding `binary` as `bootstrap` (as `make dist` zips it).
 pub fn bootstrap_zip(binary: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    let mut writer = zip::ZipWriter::new(&mut buffer);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o755);
-    writer
-        .start_file("bootstrap", options)
-        .map_err(|e| e.to_string())?;
-    writer.write_all(&bytes).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
-    Ok(buffer.into_inner())
+    dist::reproducible_zip(binary)
 }
 
 /// A running ministack, stopped on drop.

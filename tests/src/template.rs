@@ -241,17 +241,13 @@ pub async fn deploy_file(
             format!("s3://{ARTIFACTS_BUCKET}/not-deployed.zip"),
         );
     }
-    let parameters = parameters
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
     let stack = Stack {
         cloud,
         config,
         name,
         template,
     };
-    stack.apply(code, parameters, packages, false).await
+    stack.apply(code, owned(parameters), packages, false).await
 }
 
 /// Deploys `packaged.yaml` of the release directory `dir` (`make dist`) as stack `name`, as
@@ -279,17 +275,15 @@ pub async fn deploy_packaged(
         put_object(cloud, ARTIFACTS_BUCKET, &key, zip).await?;
         code.insert(id.to_owned(), format!("s3://{ARTIFACTS_BUCKET}/{key}"));
     }
-    let parameters = parameters
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
     let stack = Stack {
         cloud,
         config: &cloud.config,
         name,
         template,
     };
-    stack.apply(code, parameters, Vec::new(), false).await
+    stack
+        .apply(code, owned(parameters), Vec::new(), false)
+        .await
 }
 
 /// Updates the deployed stack with more packages (the others keep their code) and parameters
@@ -314,6 +308,13 @@ pub async fn update(
     stack
         .apply(deployed.code.clone(), all, packages, true)
         .await
+}
+
+fn owned(parameters: &[(&str, String)]) -> BTreeMap<String, String> {
+    parameters
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 /// CloudFormation's limit on a template passed in the request.

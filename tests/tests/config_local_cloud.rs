@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use autopilot_tests::{binary, bootstrap_zip, LocalCloud, TriageStack};
+use autopilot_tests::{binary, bootstrap_zip, LocalCloud, Received, TriageStack};
 use serde_json::{json, Value};
 
 const PATH: &str = "/autopilot/config/";
@@ -39,6 +39,18 @@ async fn versions(cloud: &LocalCloud, stack: &TriageStack, expected: usize) -> V
         .collect()
 }
 
+/// Sends the fixture `name` through EventBridge; what the function published for it.
+async fn tell(cloud: &LocalCloud, stack: &TriageStack, name: &str) -> Vec<Received> {
+    stack
+        .put_events(&[stack.fixture(name).unwrap()])
+        .await
+        .unwrap();
+    stack
+        .published(cloud, Duration::from_secs(60))
+        .await
+        .unwrap()
+}
+
 /// The refresh interval (1 s in these parts) is over: the next invocation looks again.
 async fn interval_passes() {
     tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -66,14 +78,7 @@ async fn parts_are_merged_refreshed_and_a_bad_version_is_refused_once() {
     .expect("deploy");
 
     // Version 1 of both parts: an OOM is critical.
-    stack
-        .put_events(&[stack.fixture("service-oom").unwrap()])
-        .await
-        .unwrap();
-    let told = stack
-        .published(&cloud, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let told = tell(&cloud, &stack, "service-oom").await;
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].attributes["severity"], "critical");
     assert_eq!(told[0].body["log_tail"].as_array().unwrap().len(), 3);
@@ -88,14 +93,7 @@ async fn parts_are_merged_refreshed_and_a_bad_version_is_refused_once() {
     )
     .await;
     interval_passes().await;
-    stack
-        .put_events(&[stack.fixture("service-crash-exit1").unwrap()])
-        .await
-        .unwrap();
-    let told = stack
-        .published(&cloud, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let told = tell(&cloud, &stack, "service-crash-exit1").await;
     assert_eq!(told.len(), 1, "{told:#?}");
     assert_eq!(told[0].attributes["category"], "app-exit");
     assert_eq!(told[0].attributes["severity"], "warning");
@@ -111,14 +109,7 @@ async fn parts_are_merged_refreshed_and_a_bad_version_is_refused_once() {
     // Version 2 of the routes part is invalid: refused once, the function keeps version 2.
     put(&ssm, ROUTES_PART, &json!({"notify": {"routes": 7}})).await;
     interval_passes().await;
-    stack
-        .put_events(&[stack.fixture("user-stopped").unwrap()])
-        .await
-        .unwrap();
-    let told = stack
-        .published(&cloud, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let told = tell(&cloud, &stack, "user-stopped").await;
     assert_eq!(told.len(), 1, "the refusal only: {told:#?}");
     assert_eq!(told[0].attributes["severity"], "critical");
     assert_eq!(told[0].body["kind"], "config-refused");
@@ -134,14 +125,7 @@ async fn parts_are_merged_refreshed_and_a_bad_version_is_refused_once() {
     // Later looks neither tell it again nor stop the function: the OOM's redelivery is still
     // a duplicate, on version 2.
     interval_passes().await;
-    stack
-        .put_events(&[stack.fixture("service-oom-duplicate").unwrap()])
-        .await
-        .unwrap();
-    let told = stack
-        .published(&cloud, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let told = tell(&cloud, &stack, "service-oom-duplicate").await;
     assert!(told.is_empty(), "{told:#?}");
     assert_eq!(versions(&cloud, &stack, 4).await[3], (v2.to_owned(), 0));
     let outcomes = stack

@@ -3,6 +3,9 @@
 //! attributes), named by the alarm; an alarm of a foreign account is ignored offline too; and a
 //! target policy is tried on a tick with assumed readings and an assumed time.
 
+#[path = "../../cli_common.rs"]
+mod cli_common;
+
 use std::process::Command;
 
 const CONFIG: &str = r#"{
@@ -200,49 +203,13 @@ fn offline_a_misnamed_or_malformed_assumed_reading_is_a_usage_error() {
 
 #[test]
 fn version_is_the_workspaces() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_alarm-scaler"))
-        .arg("--version")
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        format!("alarm-scaler {}", autopilot::VERSION)
-    );
+    cli_common::answers_the_workspaces_version(env!("CARGO_BIN_EXE_alarm-scaler"), "alarm-scaler");
 }
 
 #[test]
 fn check_config_names_every_problem_by_part_and_path() {
-    let dir =
-        std::env::temp_dir().join(format!("check-config-alarm-scaler-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("a-jobs.json"),
-        r#"{"jobs": {"nightly": {"cluster": "c", "task_definition": "t"}}}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("b-jobs.json"),
-        r#"{"jobs": {"nightly": {"cluster": "c", "task_definition": "t"}}}"#,
-    )
-    .unwrap();
-    let check = |path: &std::path::Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_alarm-scaler"))
-            .arg("check-config")
-            .arg(path)
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .output()
-            .unwrap()
-    };
-    let refused = check(&dir);
-    assert!(!refused.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&refused.stdout).trim(),
-        "error: b-jobs.json: jobs.nightly: also defined in a-jobs.json: a name belongs to one part"
+    cli_common::check_config_names_a_conflict_by_both_parts(
+        env!("CARGO_BIN_EXE_alarm-scaler"),
+        "alarm-scaler",
     );
-    std::fs::remove_file(dir.join("b-jobs.json")).unwrap();
-    let fine = check(&dir);
-    assert!(fine.status.success(), "{fine:?}");
-    assert!(String::from_utf8_lossy(&fine.stdout).starts_with("ok: 1 part(s); 1 job(s)"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

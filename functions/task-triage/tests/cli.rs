@@ -3,6 +3,9 @@
 //! source delivers (here 1 MiB) is refused with a named error before it is parsed, and the
 //! events beside it in the same run are still answered.
 
+#[path = "../../cli_common.rs"]
+mod cli_common;
+
 use std::process::Command;
 
 fn oom_with_reason_of(bytes: usize) -> serde_json::Value {
@@ -179,50 +182,15 @@ fn format_payload_gives_each_destination_the_exact_body_it_would_receive() {
 
 #[test]
 fn version_is_the_workspaces() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_task-triage"))
-        .arg("--version")
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        format!("task-triage {}", autopilot::VERSION)
-    );
+    cli_common::answers_the_workspaces_version(env!("CARGO_BIN_EXE_task-triage"), "task-triage");
 }
 
 #[test]
 fn check_config_names_every_problem_by_part_and_path() {
-    let dir = std::env::temp_dir().join(format!("check-config-task-triage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("a-jobs.json"),
-        r#"{"jobs": {"nightly": {"cluster": "c", "task_definition": "t"}}}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("b-jobs.json"),
-        r#"{"jobs": {"nightly": {"cluster": "c", "task_definition": "t"}}}"#,
-    )
-    .unwrap();
-    let check = |path: &std::path::Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_task-triage"))
-            .arg("check-config")
-            .arg(path)
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .output()
-            .unwrap()
-    };
-    let refused = check(&dir);
-    assert!(!refused.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&refused.stdout).trim(),
-        "error: b-jobs.json: jobs.nightly: also defined in a-jobs.json: a name belongs to one part"
+    cli_common::check_config_names_a_conflict_by_both_parts(
+        env!("CARGO_BIN_EXE_task-triage"),
+        "task-triage",
     );
-    std::fs::remove_file(dir.join("b-jobs.json")).unwrap();
-    let fine = check(&dir);
-    assert!(fine.status.success(), "{fine:?}");
-    assert!(String::from_utf8_lossy(&fine.stdout).starts_with("ok: 1 part(s); 1 job(s)"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
