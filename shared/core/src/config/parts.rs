@@ -340,25 +340,103 @@ mod tests {
     }
 }
 
+/// At most this many document errors are told (a file of garbage is not a thousand lines).
+const MAX_DOCUMENT_ERRORS: usize = 50;
+
 /// Merges `parts` and reads the result as the stack's configuration: every merge problem, or
-/// the document's first error named by the part that holds it; the warnings besides.
+/// every document error found — each named by the part that holds it — or the configuration and
+/// the warnings.
+///
+/// serde stops at the first error, so the document is read again without what each error named
+/// (the named entry it is in — a job, a policy, a webhook — or else the field itself) until it
+/// reads; an error that only follows from a removal (a job `after` one removed) may be told too,
+/// and a removed route moves the ones after it up (their errors then name the index it had).
 pub fn parse_parts(parts: &[Part]) -> Result<(super::StackConfig, Vec<Problem>), Vec<Problem>> {
     let merged = merge(parts)?;
-    match super::StackConfig::parse(&merged.document.to_string()) {
-        Ok(config) => Ok((config, merged.warnings)),
-        Err(crate::error::AutopilotError::InvalidConfig { field, problem }) => {
-            let part = merged.part_of(&field).map(str::to_owned);
-            Err(vec![Problem {
+    let mut document = merged.document.clone();
+    let mut problems: Vec<Problem> = Vec::new();
+    loop {
+        let error = match super::StackConfig::parse(&document.to_string()) {
+            Ok(config) if problems.is_empty() => return Ok((config, merged.warnings)),
+            Ok(_) => return Err(problems),
+            Err(error) => error,
+        };
+        let (field, problem) = match error {
+            crate::error::AutopilotError::InvalidConfig { field, problem } => (field, problem),
+            other => ("$".to_owned(), other.to_string()),
+        };
+        let part = merged.part_of(&field).map(str::to_owned);
+        // Each round removes something, so the loop ends.
+        let removed = remove_named(&mut document, &field);
+        if !problems
+            .iter()
+            .any(|p| p.path == field && p.problem == problem)
+        {
+            problems.push(Problem {
                 part,
                 path: field,
                 problem,
-            }])
+            });
         }
-        Err(other) => Err(vec![Problem {
-            part: None,
-            path: "$".into(),
-            problem: other.to_string(),
-        }]),
+        if !removed || problems.len() >= MAX_DOCUMENT_ERRORS {
+            return Err(problems);
+        }
+    }
+}
+
+/// Removes from `document` what an error at `path` is in: its named entry (`jobs.<job>` …), else
+/// the field at `path` itself; false when there is nothing to remove.
+fn remove_named(document: &mut Value, path: &str) -> bool {
+    for section in NAMED {
+        if let Some(rest) = path.strip_prefix(&format!("{section}.")) {
+            let name = rest.split(['.', '[']).next().unwrap_or(rest);
+            let mut container = &mut *document;
+            for key in section.split('.') {
+                match container.get_mut(key) {
+                    Some(inner) => container = inner,
+                    None => return false,
+                }
+            }
+            return container
+                .as_object_mut()
+                .is_some_and(|map| map.remove(name).is_some());
+        }
+    }
+    remove_at(document, path)
+}
+
+/// Removes the field (or array element) at a path such as `notify.routes[1].topic`.
+fn remove_at(document: &mut Value, path: &str) -> bool {
+    if path.is_empty() || path == "$" {
+        return false;
+    }
+    let steps: Vec<&str> = path
+        .split('.')
+        .flat_map(|segment| segment.split('['))
+        .map(|step| step.trim_end_matches(']'))
+        .filter(|step| !step.is_empty())
+        .collect();
+    let Some((last, within)) = steps.split_last() else {
+        return false;
+    };
+    let mut container = &mut *document;
+    for step in within {
+        let next = match step.parse::<usize>() {
+            Ok(index) => container.get_mut(index),
+            Err(_) => container.get_mut(*step),
+        };
+        match next {
+            Some(inner) => container = inner,
+            None => return false,
+        }
+    }
+    match (container, last.parse::<usize>()) {
+        (Value::Array(items), Ok(index)) if index < items.len() => {
+            items.remove(index);
+            true
+        }
+        (Value::Object(map), _) => map.remove(*last).is_some(),
+        _ => false,
     }
 }
 
@@ -386,6 +464,49 @@ mod parse_tests {
         );
         let fine = [parts[1].clone()];
         assert!(parse_parts(&fine).is_ok());
+    }
+
+    #[test]
+    fn every_document_error_is_told_with_its_part() {
+        let parts = [
+            Part {
+                name: "10-triage".into(),
+                text: json!({"triage": {"log_lines": 501}, "config_refresh_s": 100000}).to_string(),
+            },
+            Part {
+                name: "40-jobs".into(),
+                text: json!({"jobs": {
+                    "a": {"cluster": "c", "task_definition": "t", "count": 0},
+                    "b": {"cluster": "c", "task_definition": "t", "cout": 2},
+                    "c": {"cluster": "c", "task_definition": "t"}
+                }})
+                .to_string(),
+            },
+            Part {
+                name: "20-routes".into(),
+                text: json!({"notify": {"routes": [{"cluster": "x"}, {"severity": "loud"}]}})
+                    .to_string(),
+            },
+        ];
+        let told: Vec<String> = parse_parts(&parts)
+            .unwrap_err()
+            .iter()
+            .map(|p| format!("{} {}", p.part.as_deref().unwrap_or("-"), p.path))
+            .collect();
+        let mut sorted = told.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [
+                "10-triage config_refresh_s",
+                "10-triage triage.log_lines",
+                "20-routes notify.routes[0]",
+                "20-routes notify.routes[1].severity",
+                "40-jobs jobs.a.count",
+                "40-jobs jobs.b.cout",
+            ],
+            "{told:?}"
+        );
     }
 }
 
