@@ -118,16 +118,22 @@ async fn a_run_with_no_task_running_by_its_deadline_is_flagged_by_the_tick() {
     let early = runner.tick().await.unwrap();
     assert!(early.get("alerted").is_none(), "{early}");
     tokio::time::sleep(Duration::from_secs(61)).await;
+    // The stack's own minute tick may get there first: whichever tick takes the run's claim
+    // tells it, and ours then finds nothing left to tell.
     let tick = runner.tick().await.unwrap();
-    let alerted = tick["alerted"].as_array().expect("an alert");
-    assert_eq!(alerted.len(), 1, "{tick}");
-    assert_eq!(alerted[0]["alert"], "never-started");
-    let ids: Vec<String> = alerted[0]["message_id"]
-        .as_str()
-        .map(str::to_owned)
+    let ours = tick["alerted"].as_array().cloned().unwrap_or_default();
+    assert!(ours.len() <= 1, "{tick}");
+    if let Some(alert) = ours.first() {
+        assert_eq!(alert["alert"], "never-started");
+    }
+    let received: Vec<_> = triage
+        .drain_inbox(1, Duration::from_secs(2), Duration::from_secs(60))
+        .await
+        .unwrap()
         .into_iter()
+        .filter(|n| n.subject.contains("never started"))
         .collect();
-    let received = triage.receive(&ids, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(received.len(), 1, "told once");
     assert!(
         received[0].subject.contains("job stuck never started"),
         "{}",
