@@ -237,13 +237,7 @@ impl Deployment {
             home_account: read(ENV_HOME_ACCOUNT),
             member_role: read(ENV_MEMBER_ROLE),
             member_accounts: read(ENV_MEMBER_ACCOUNTS)
-                .map(|list| {
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|id| !id.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
+                .map(|list| comma_list(&list))
                 .unwrap_or_default(),
             member_organization: read(ENV_MEMBER_ORGANIZATION),
         };
@@ -332,6 +326,16 @@ impl Deployment {
         }
         Ok(())
     }
+}
+
+/// The items of a comma-separated list (a CloudFormation `CommaDelimitedList` as an environment
+/// variable or parameter value), trimmed, empty ones dropped.
+pub fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Where the document comes from.

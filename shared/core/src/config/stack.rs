@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use super::parts::Problem;
 use super::StackConfig;
+use crate::arn::last_segment;
+use crate::triage::watch::glob_matches;
 
 /// Template parameters by name, as given to `sam deploy` or CloudFormation (absent: default).
 pub type StackParameters = BTreeMap<String, String>;
@@ -16,13 +18,7 @@ pub type StackParameters = BTreeMap<String, String>;
 fn list(parameters: &StackParameters, name: &str) -> Vec<String> {
     parameters
         .get(name)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|v| super::comma_list(v))
         .unwrap_or_default()
 }
 
@@ -35,18 +31,11 @@ fn resource(arn: &str) -> &str {
     arn.splitn(6, ':').nth(5).unwrap_or(arn)
 }
 
-fn glob_match(pattern: &str, text: &str) -> bool {
-    glob::Pattern::new(pattern).is_ok_and(|p| p.matches(text))
-}
-
-/// Whether `resource_text` (`service/shop/api`) is one of the resources of `arns`.
+/// Whether `resource_text` (`service/shop/api`) is one of the resources of `arns` (IAM's `*`
+/// and `?` wildcards).
 fn allowed(arns: &[String], resource_text: &str) -> bool {
     arns.iter()
-        .any(|arn| glob_match(resource(arn), resource_text))
-}
-
-fn cluster_name(cluster: &str) -> &str {
-    cluster.rsplit('/').next().unwrap_or(cluster)
+        .any(|arn| glob_matches(resource(arn), resource_text))
 }
 
 /// Every disagreement between `config` and the stack deployed with `parameters`.
@@ -148,13 +137,13 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
             );
         } else if !allowed(
             &services,
-            &format!("service/{}/{service}", cluster_name(cluster)),
+            &format!("service/{}/{service}", last_segment(cluster)),
         ) {
             problem(
                 format!("{path}.service"),
                 format!(
                     "{}/{service} is not in ScaledServiceArns: alarm-scaler may not scale it",
-                    cluster_name(cluster)
+                    last_segment(cluster)
                 ),
             );
         }
@@ -202,10 +191,10 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
             let pattern = resource(arn).trim_start_matches("task-definition/");
             let (family_pattern, revision_pattern) =
                 pattern.split_once(':').unwrap_or((pattern, "*"));
-            glob_match(family_pattern, family)
+            glob_matches(family_pattern, family)
                 && definition
                     .split_once(':')
-                    .is_none_or(|(_, revision)| glob_match(revision_pattern, revision))
+                    .is_none_or(|(_, revision)| glob_matches(revision_pattern, revision))
         });
         if !runnable {
             problem(
@@ -218,7 +207,7 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
         if !clusters.is_empty()
             && !allowed(
                 &clusters,
-                &format!("cluster/{}", cluster_name(&job.cluster)),
+                &format!("cluster/{}", last_segment(&job.cluster)),
             )
         {
             problem(
