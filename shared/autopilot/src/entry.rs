@@ -596,18 +596,14 @@ pub fn check_config(command: &ConfigCommand) -> ExitCode {
         }
     };
     match crate::config::parts::parse_parts(&parts) {
-        Ok((config, warnings)) => {
-            for warning in &warnings {
+        Ok((config, merged)) => {
+            for warning in &merged.warnings {
                 println!("warning: {warning}");
             }
             if let Some(parameters) = &parameters {
-                let merged = crate::config::parts::merge(&parts).ok();
                 let problems = crate::config::stack::cross_check(&config, parameters);
                 for mut problem in problems.iter().cloned() {
-                    problem.part = merged
-                        .as_ref()
-                        .and_then(|m| m.part_of(&problem.path))
-                        .map(str::to_owned);
+                    problem.part = merged.part_of(&problem.path).map(str::to_owned);
                     println!("error: stack parameters: {problem}");
                 }
                 if !problems.is_empty() {

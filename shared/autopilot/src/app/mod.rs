@@ -525,8 +525,8 @@ async fn first_configuration(
         // One document: its errors exactly as they always were (field and problem).
         [one] if !by_path => Ok((StackConfig::parse(&one.text)?, versions)),
         _ => match parse_parts(&parts) {
-            Ok((config, warnings)) => {
-                for warning in warnings {
+            Ok((config, merged)) => {
+                for warning in merged.warnings {
                     tracing::warn!("configuration: {warning}");
                 }
                 Ok((config, versions))

@@ -345,19 +345,19 @@ const MAX_DOCUMENT_ERRORS: usize = 50;
 
 /// Merges `parts` and reads the result as the stack's configuration: every merge problem, or
 /// every document error found — each named by the part that holds it — or the configuration and
-/// the warnings.
+/// the merge (its warnings, and the part each path came from).
 ///
 /// serde stops at the first error, so the document is read again without what each error named
 /// (the named entry it is in — a job, a policy, a webhook — or else the field itself) until it
 /// reads; an error that only follows from a removal (a job `after` one removed) may be told too,
 /// and a removed route moves the ones after it up (their errors then name the index it had).
-pub fn parse_parts(parts: &[Part]) -> Result<(super::StackConfig, Vec<Problem>), Vec<Problem>> {
+pub fn parse_parts(parts: &[Part]) -> Result<(super::StackConfig, Merged), Vec<Problem>> {
     let merged = merge(parts)?;
     let mut document = merged.document.clone();
     let mut problems: Vec<Problem> = Vec::new();
     loop {
         let error = match super::StackConfig::parse(&document.to_string()) {
-            Ok(config) if problems.is_empty() => return Ok((config, merged.warnings)),
+            Ok(config) if problems.is_empty() => return Ok((config, merged)),
             Ok(_) => return Err(problems),
             Err(error) => error,
         };
@@ -530,8 +530,8 @@ mod example_tests {
             .collect();
         parts.sort_by(|a, b| a.name.cmp(&b.name));
         assert_eq!(parts.len(), 4);
-        let (config, warnings) = parse_parts(&parts).unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let (config, merged) = parse_parts(&parts).unwrap();
+        assert!(merged.warnings.is_empty(), "{:?}", merged.warnings);
         assert_eq!(config.jobs.len(), 3);
         assert_eq!(config.notify.routes.len(), 3);
         assert_eq!(config.notify.routes[0].name.as_deref(), Some("image pulls"));

@@ -134,14 +134,14 @@ impl Refresher {
             parse_parts(&parts)
         };
         match outcome {
-            Ok((config, warnings)) => {
+            Ok((config, merged)) => {
                 self.in_use = versions.clone();
                 self.refused = None;
                 self.every_s = config.config_refresh_s;
                 Refresh::Apply {
                     config: Box::new(config),
                     versions,
-                    warnings,
+                    warnings: merged.warnings,
                 }
             }
             Err(problems) => {
