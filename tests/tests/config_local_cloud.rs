@@ -77,6 +77,18 @@ async fn parts_are_merged_refreshed_and_a_bad_version_is_refused_once() {
     .await
     .expect("deploy");
 
+    // The template gives the functions the parameters the configuration is held to.
+    let environment = aws_sdk_lambda::Client::new(&cloud.config)
+        .get_function_configuration()
+        .function_name(&stack.function)
+        .send()
+        .await
+        .unwrap();
+    let variables = environment.environment().unwrap().variables().unwrap();
+    let parameters: Value = serde_json::from_str(&variables["AUTOPILOT_STACK_PARAMETERS"]).unwrap();
+    assert_eq!(parameters["RoutingByTags"], "false");
+    assert_eq!(parameters["NotificationTopicArns"], "");
+
     // Version 1 of both parts: an OOM is critical.
     let told = tell(&cloud, &stack, "service-oom").await;
     assert_eq!(told.len(), 1);

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::config::stack::StackParameters;
 use crate::error::{AutopilotError, Result};
 
-/// The parameters in the file at `path`.
+/// The parameters in the file at `path`, with the template's defaults for those it leaves out.
 pub fn read(path: &Path) -> Result<StackParameters> {
     let text = std::fs::read_to_string(path).map_err(|e| AutopilotError::Input {
         source_name: path.display().to_string(),
@@ -19,11 +19,12 @@ pub fn read(path: &Path) -> Result<StackParameters> {
         source_name: path.display().to_string(),
         message,
     };
-    if path.extension().is_some_and(|e| e == "toml") {
-        from_samconfig(&text).map_err(refused)
+    let parameters = if path.extension().is_some_and(|e| e == "toml") {
+        from_samconfig(&text).map_err(refused)?
     } else {
-        from_json(&text).map_err(refused)
-    }
+        from_json(&text).map_err(refused)?
+    };
+    Ok(crate::config::stack::with_defaults(parameters))
 }
 
 /// Parameters from CloudFormation's or the CLI's JSON.

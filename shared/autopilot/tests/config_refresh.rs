@@ -211,3 +211,44 @@ async fn refreshing_costs_one_ssm_call_per_interval_whatever_the_traffic() {
     }
     assert_eq!(world.calls.count("GetParametersByPath"), 1);
 }
+
+#[tokio::test]
+async fn what_the_stack_does_not_allow_is_told_once_per_version() {
+    let world = World::new();
+    let ssm = seeded(&world);
+    ssm.put(
+        ROUTES,
+        &json!({"notify": {"route_by_tag": {"tag": "team", "topics": {}}}}).to_string(),
+    );
+    let stack: autopilot::config::stack::StackParameters =
+        [("RoutingByTags".to_owned(), "false".to_owned())].into();
+    let live = |world: &World| {
+        let (world, ssm, stack) = (world.clone(), ssm.clone(), stack.clone());
+        async move {
+            let mut setup = world.refreshed_setup(ssm).await;
+            setup.stack_parameters = Some(stack);
+            Live::new(setup, Source::Triage, |setup| Ok(BatchRunner::new(setup))).unwrap()
+        }
+    };
+    let (a, b) = (live(&world).await, live(&world).await);
+    a.current().await;
+    b.current().await;
+    a.current().await;
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), 1, "once for both environments: {sent:#?}");
+    let body: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
+    let structured: serde_json::Value =
+        serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!(structured["kind"], "config-mismatch");
+    assert_eq!(structured["severity"], "warning");
+    assert!(structured["sections"].to_string().contains(
+        "notify.route_by_tag: needs RoutingByTags=true: without it the functions may not read tags"
+    ));
+
+    // A new version with the same problem is told again, once.
+    ssm.put(JOBS, &jobs(2));
+    minutes(&world, 1);
+    a.current().await;
+    b.current().await;
+    assert_eq!(world.notifier.sent().len(), 2);
+}

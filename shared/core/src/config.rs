@@ -27,6 +27,9 @@ use crate::triage::{Category, CategoryOverride};
 pub const ENV_INLINE: &str = "AUTOPILOT_CONFIG";
 /// Environment variable naming an SSM parameter that holds the configuration document.
 pub const ENV_SSM: &str = "AUTOPILOT_CONFIG_SSM";
+/// Environment variable with the template parameters the configuration is checked against at
+/// cold start (a JSON object; see [`stack`]).
+pub const ENV_STACK_PARAMETERS: &str = "AUTOPILOT_STACK_PARAMETERS";
 /// Environment variable with the SNS topic notifications go to.
 pub const ENV_TOPIC: &str = "NOTIFY_TOPIC_ARN";
 /// Environment variable with the DynamoDB state table.

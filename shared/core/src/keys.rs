@@ -4,7 +4,7 @@
 //!
 //! | prefix | item | built by |
 //! |---|---|---|
-//! | `dedup#` | a claim on a delivery (task stop, service event, watchdog finding, summary, refused configuration) | [`dedup_key`], [`claim_key`], [`summary_claim_key`], [`config_refused_key`] |
+//! | `dedup#` | a claim on a delivery (task stop, service event, watchdog finding, summary, refused configuration) | [`dedup_key`], [`claim_key`], [`summary_claim_key`], [`config_refused_key`], [`config_mismatch_key`] |
 //! | `storm#` | a storm window of a (cluster, group, category) | [`storm_key`], [`service_storm_key`] |
 //! | `incident#` | a service's incident | [`incident_key`] |
 //! | `watch#` | the watchdog's memory of a service running short | [`watch_key`] |
@@ -147,6 +147,15 @@ pub fn config_refused_key(versions: &str) -> String {
     claim_key(&format!(
         "config#refused#{:016x}",
         crate::domain::fnv1a(&[versions])
+    ))
+}
+
+/// The claim on telling that a configuration (its versions) asks for what the stack does not
+/// allow (`problems`, one line each): once for every function and environment.
+pub fn config_mismatch_key(versions: &str, problems: &str) -> String {
+    claim_key(&format!(
+        "config#mismatch#{:016x}",
+        crate::domain::fnv1a(&[versions, problems])
     ))
 }
 

@@ -3,7 +3,9 @@
 //! `config_refresh_s`) without a cold start, and kept when a new version is refused — which is
 //! told once for all functions (one critical notice under a shared claim) and counted in the
 //! invocation's EMF document. What to make of the versions read is decided in
-//! [`crate::config::refresh`].
+//! [`crate::config::refresh`]. Each configuration put to use is also held to the stack's
+//! template parameters ([`crate::config::stack`]): a warning line per problem and one warning
+//! notice per version.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,8 +22,9 @@ use crate::error::Result;
 use crate::keys::config_refused_key;
 use crate::ports::ConfigReader;
 
-/// How long the claim on telling a refused version lives: past any refresh interval.
-const REFUSED_CLAIM_TTL_S: u64 = 7 * 24 * 60 * 60;
+/// How long the claim on telling a refused or mismatched version lives: past any refresh
+/// interval.
+const TOLD_CLAIM_TTL_S: u64 = 7 * 24 * 60 * 60;
 
 /// Makes a function's setup of a new configuration (the same clients and deployment).
 pub type Rebuild = Arc<dyn Fn(StackConfig) -> Result<Setup> + Send + Sync>;
@@ -58,6 +61,8 @@ struct Held<T> {
     app: Arc<T>,
     setup: Setup,
     refresh: Option<(Refresher, Reload)>,
+    /// Whether the configuration in use was checked against the stack's parameters.
+    checked: bool,
 }
 
 impl<T> fmt::Debug for Live<T> {
@@ -91,6 +96,7 @@ impl<T> Live<T> {
                 app,
                 setup,
                 refresh,
+                checked: false,
             }),
         })
     }
@@ -126,10 +132,13 @@ impl<T> Live<T> {
                         match (reload.rebuild)(*config)
                             .and_then(|setup| Ok((Arc::new((self.make)(setup.clone())?), setup)))
                         {
-                            Ok((app, setup)) => {
+                            Ok((app, mut setup)) => {
                                 tracing::info!("configuration {versions} applied");
+                                // The stack did not change: only the configuration did.
+                                setup.stack_parameters = held.setup.stack_parameters.take();
                                 held.app = app;
                                 held.setup = setup;
+                                held.checked = false;
                             }
                             Err(error) => {
                                 refused = 1;
@@ -153,15 +162,40 @@ impl<T> Live<T> {
                 }
             }
         }
+        let version = held
+            .refresh
+            .as_ref()
+            .map(|(refresher, _)| refresher.in_use().to_string());
+        if !held.checked {
+            held.checked = true;
+            check_against_stack(&held.setup, self.source, version.as_deref()).await;
+        }
         Served {
             app: held.app.clone(),
-            version: held
-                .refresh
-                .as_ref()
-                .map(|(refresher, _)| refresher.in_use().to_string()),
+            version,
             refused,
         }
     }
+}
+
+/// Holds the configuration in use to the stack's template parameters: each problem a warning
+/// line, and one warning notice for every function and environment per configuration version.
+async fn check_against_stack(setup: &Setup, source: Source, version: Option<&str>) {
+    let Some(parameters) = &setup.stack_parameters else {
+        return;
+    };
+    let problems = crate::config::stack::cross_check(&setup.config, parameters);
+    if problems.is_empty() {
+        return;
+    }
+    let versions = version.unwrap_or("in the template");
+    for problem in &problems {
+        tracing::warn!("configuration {versions} against the stack's parameters: {problem}");
+    }
+    let lines: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    let key = crate::keys::config_mismatch_key(versions, &lines.join("\n"));
+    let notice = crate::config::stack::mismatch_notice(source, versions, &problems);
+    tell_once(setup, &key, &notice).await;
 }
 
 impl<T> Serving<T> for Live<T> {
@@ -170,8 +204,7 @@ impl<T> Serving<T> for Live<T> {
     }
 }
 
-/// Logs the refusal and sends its critical notice once for every function: under a claim when
-/// the state table is there. A failure to tell is logged; the function carries on.
+/// Logs the refusal and sends its critical notice once for every function.
 async fn tell(
     setup: &Setup,
     source: Source,
@@ -185,6 +218,12 @@ async fn tell(
         "{}; the last good configuration ({in_use}) stays",
         notice.title
     );
+    tell_once(setup, &config_refused_key(&versions.to_string()), &notice).await;
+}
+
+/// Sends `notice` once for every function and execution environment: under the claim `key`
+/// when the state table is there. A failure to tell is logged; the function carries on.
+async fn tell_once(setup: &Setup, key: &str, notice: &crate::notify::Notice) {
     let now = setup.clock.now_s();
     let occasion = Occasion {
         at: now,
@@ -193,26 +232,16 @@ async fn tell(
     };
     let mut notes = Vec::new();
     let invocation = Invocation::default();
-    let key = config_refused_key(&versions.to_string());
     let held = match setup.backend.state_access() {
         Some(state) => {
-            match claim::access(
-                state,
-                &key,
-                now,
-                &invocation,
-                REFUSED_CLAIM_TTL_S,
-                &mut notes,
-            )
-            .await
-            {
+            match claim::access(state, key, now, &invocation, TOLD_CLAIM_TTL_S, &mut notes).await {
                 Ok(Access::Go { held }) => held,
                 Ok(Access::Duplicate { .. }) => {
-                    tracing::info!("the refusal of {versions} was told already");
+                    tracing::info!("{} was told already", notice.title);
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!("the refusal of {versions} is told without a claim: {error}");
+                    tracing::warn!("{} is told without a claim: {error}", notice.title);
                     None
                 }
             }
@@ -221,10 +250,10 @@ async fn tell(
     };
     let result = setup
         .courier
-        .deliver(&setup.backend, &notice, occasion, held.as_ref(), &mut notes)
+        .deliver(&setup.backend, notice, occasion, held.as_ref(), &mut notes)
         .await;
     if let Err(error) = &result {
-        tracing::error!("the refusal of {versions} could not be told: {error}");
+        tracing::error!("{} could not be told: {error}", notice.title);
     }
     if let Some(held) = held {
         let message_id = result.as_ref().ok().and_then(|d| d.message_id.clone());

@@ -408,6 +408,8 @@ pub struct Setup {
     pub accounts: Accounts,
     /// Where a live function's configuration is looked at again (SSM), and how it is rebuilt.
     pub reload: Option<live::Reload>,
+    /// The stack's template parameters the configuration is checked against (under Lambda).
+    pub stack_parameters: Option<crate::config::stack::StackParameters>,
 }
 
 impl Setup {
@@ -472,6 +474,7 @@ impl Setup {
         let mut setup = rebuild(config)?;
         // Only a function serving events lives long enough to see a new version.
         if mode == Mode::Live {
+            setup.stack_parameters = stack_parameters();
             setup.reload = read_from.map(|(reader, versions)| live::Reload {
                 reader: Arc::new(reader),
                 versions,
@@ -498,6 +501,7 @@ impl Setup {
             region,
             accounts,
             reload: None,
+            stack_parameters: None,
         })
     }
 }
@@ -544,5 +548,21 @@ async fn first_configuration(
                 Err(AutopilotError::invalid_config(first.path.clone(), problem))
             }
         },
+    }
+}
+
+/// The template parameters the stack gave the function (`AUTOPILOT_STACK_PARAMETERS`), if any;
+/// unreadable ones are logged and not checked against.
+fn stack_parameters() -> Option<crate::config::stack::StackParameters> {
+    let text = crate::env::var(crate::config::ENV_STACK_PARAMETERS)?;
+    match crate::stack_file::from_json(&text) {
+        Ok(parameters) => Some(parameters),
+        Err(error) => {
+            tracing::warn!(
+                "{}: {error}; the configuration is not checked against the stack",
+                crate::config::ENV_STACK_PARAMETERS
+            );
+            None
+        }
     }
 }

@@ -12,8 +12,40 @@ use super::StackConfig;
 use crate::arn::last_segment;
 use crate::triage::watch::glob_matches;
 
-/// Template parameters by name, as given to `sam deploy` or CloudFormation (absent: default).
+/// Template parameters by name. A check runs only when the parameters it reads are present:
+/// [`with_defaults`] fills in the template's defaults for a file that leaves some out, while
+/// the functions at cold start are given only the short ones (`AUTOPILOT_STACK_PARAMETERS`).
 pub type StackParameters = BTreeMap<String, String>;
+
+/// The parameters the checks read.
+pub const CHECKED: [&str; 11] = [
+    "RoutingByTags",
+    "MutingWindows",
+    "NotificationTopicArns",
+    "WebhookParameterPath",
+    "ScaledServiceArns",
+    "ScaledAlarmNames",
+    "ScaledQueueArns",
+    "AlarmTopicArn",
+    "CreateAlarmTopic",
+    "JobTaskDefinitionArns",
+    "JobClusterArns",
+];
+
+/// `parameters` with the template's default (empty, `false`) for each checked one left out, as
+/// CloudFormation deploys a stack without them.
+pub fn with_defaults(mut parameters: StackParameters) -> StackParameters {
+    for name in CHECKED {
+        let default = match name {
+            "RoutingByTags" | "MutingWindows" | "CreateAlarmTopic" => "false",
+            _ => "",
+        };
+        parameters
+            .entry(name.to_owned())
+            .or_insert_with(|| default.to_owned());
+    }
+    parameters
+}
 
 fn list(parameters: &StackParameters, name: &str) -> Vec<String> {
     parameters
@@ -48,15 +80,18 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
             problem: text,
         })
     };
+    let given = |name: &str| parameters.contains_key(name);
     let notify = &config.notify;
     let topics = list(parameters, "NotificationTopicArns");
-    if notify.route_by_tag.is_some() && !on(parameters, "RoutingByTags") {
+    let tags_off = given("RoutingByTags") && !on(parameters, "RoutingByTags");
+    let check_topics = given("NotificationTopicArns");
+    if notify.route_by_tag.is_some() && tags_off {
         problem(
             "notify.route_by_tag".into(),
             "needs RoutingByTags=true: without it the functions may not read tags".into(),
         );
     }
-    if let Some(by_tag) = &notify.route_by_tag {
+    if let Some(by_tag) = notify.route_by_tag.as_ref().filter(|_| check_topics) {
         for (value, topic) in &by_tag.topics {
             if !topics.contains(topic) {
                 problem(
@@ -68,19 +103,23 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
     }
     for (i, route) in notify.routes.iter().enumerate() {
         let path = format!("notify.routes[{i}]");
-        if route.tags.is_some() && !on(parameters, "RoutingByTags") {
+        if route.tags.is_some() && tags_off {
             problem(
                 format!("{path}.tags"),
                 "needs RoutingByTags=true: without it the functions may not read tags".into(),
             );
         }
-        if route.mute && route.windows.is_some() && !on(parameters, "MutingWindows") {
+        if route.mute
+            && route.windows.is_some()
+            && given("MutingWindows")
+            && !on(parameters, "MutingWindows")
+        {
             problem(
                 format!("{path}.windows"),
                 "needs MutingWindows=true: without it no tick sends the window's summary".into(),
             );
         }
-        if let Some(topic) = &route.topic {
+        if let Some(topic) = route.topic.as_ref().filter(|_| check_topics) {
             if !topics.contains(topic) {
                 problem(
                     format!("{path}.topic"),
@@ -93,7 +132,11 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
         .get("WebhookParameterPath")
         .map(|p| p.trim_end_matches('/'))
         .unwrap_or_default();
-    for (name, webhook) in &notify.webhooks {
+    let webhooks = notify
+        .webhooks
+        .iter()
+        .filter(|_| given("WebhookParameterPath"));
+    for (name, webhook) in webhooks {
         let readable =
             !webhook_path.is_empty() && webhook.url_ssm.starts_with(&format!("{webhook_path}/"));
         if !readable {
@@ -129,7 +172,7 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
                 .iter()
                 .map(|(name, p)| (format!("scaling.targets.{name}"), &p.cluster, &p.service)),
         );
-    for (path, cluster, service) in scaled {
+    for (path, cluster, service) in scaled.filter(|_| given("ScaledServiceArns")) {
         if services.is_empty() {
             problem(
                 path,
@@ -149,8 +192,10 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
         }
     }
     // A member account's alarm (`alarm_arn`) arrives through the member rules, not these.
+    let alarm_rule_known = given("ScaledAlarmNames") && given("AlarmTopicArn");
     for (name, _) in scaling.alarms.iter().filter(|(_, p)| p.alarm_arn.is_none()) {
-        if !services.is_empty() && !alarms.contains(name) && !alarm_topic {
+        let scaler_here = !given("ScaledServiceArns") || !services.is_empty();
+        if alarm_rule_known && scaler_here && !alarms.contains(name) && !alarm_topic {
             problem(
                 format!("scaling.alarms.{name}"),
                 format!("alarm {name} is not in ScaledAlarmNames (and no AlarmTopicArn): its state changes never reach alarm-scaler"),
@@ -158,7 +203,7 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
         }
     }
     let queues = list(parameters, "ScaledQueueArns");
-    for (name, target) in &scaling.targets {
+    for (name, target) in scaling.targets.iter().filter(|_| given("ScaledQueueArns")) {
         for (i, url) in target.sqs.iter().flat_map(|s| s.queues.iter()).enumerate() {
             let queue = url.rsplit('/').next().unwrap_or(url);
             if !allowed(&queues, queue) {
@@ -174,7 +219,11 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
 
     let definitions = list(parameters, "JobTaskDefinitionArns");
     let clusters = list(parameters, "JobClusterArns");
-    for (name, job) in &config.jobs {
+    for (name, job) in config
+        .jobs
+        .iter()
+        .filter(|_| given("JobTaskDefinitionArns"))
+    {
         let path = format!("jobs.{name}");
         if definitions.is_empty() {
             problem(
@@ -222,6 +271,53 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
     problems
 }
 
+/// The notice of a configuration the stack's parameters do not allow everything of (warning):
+/// what would fail silently or at run time, each with its path.
+pub fn mismatch_notice(
+    source: crate::domain::Source,
+    versions: &str,
+    problems: &[Problem],
+) -> crate::notify::Notice {
+    use crate::notify::{Notice, NoticeCategory, NoticeKind, Section};
+    Notice {
+        source,
+        kind: NoticeKind::ConfigMismatch,
+        severity: crate::domain::Severity::Warning,
+        category: NoticeCategory::Configuration,
+        title: format!(
+            "configuration {versions}: {} setting(s) the stack's parameters do not allow",
+            problems.len()
+        ),
+        summary: "these parts of the configuration will not work until the stack is deployed \
+                  with the parameters they need (or the configuration changes)"
+            .into(),
+        region: None,
+        cluster: None,
+        service: None,
+        job: None,
+        facts: vec![("Configuration".to_owned(), versions.to_owned())],
+        sections: vec![
+            Section {
+                heading: "Problems".into(),
+                lines: problems.iter().map(Problem::to_string).collect(),
+            },
+            Section {
+                heading: "What to do".into(),
+                lines: vec![
+                    "Check before deploying: task-triage check-config DIR --stack-parameters FILE"
+                        .into(),
+                ],
+            },
+        ],
+        log_heading: None,
+        log_tail: Vec::new(),
+        links: Vec::new(),
+        details: serde_json::json!({"configuration": versions, "problems": problems}),
+        thread_id: "configuration".into(),
+        incident: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,10 +328,12 @@ mod tests {
     }
 
     fn parameters(pairs: &[(&str, &str)]) -> StackParameters {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        with_defaults(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
 
     fn paths(problems: &[Problem]) -> Vec<&str> {
@@ -346,5 +444,19 @@ mod tests {
         assert!(problems[0]
             .problem
             .contains("load is not in JobTaskDefinitionArns"));
+    }
+
+    #[test]
+    fn a_parameter_not_given_is_not_checked() {
+        let document = config(json!({
+            "notify": {"route_by_tag": {"tag": "team", "topics": {}}},
+            "jobs": {"extract": {"cluster": "data", "task_definition": "extract:12"}}
+        }));
+        assert_eq!(cross_check(&document, &StackParameters::new()), []);
+        let switches = [("RoutingByTags".to_owned(), "false".to_owned())].into();
+        assert_eq!(
+            paths(&cross_check(&document, &switches)),
+            ["notify.route_by_tag"]
+        );
     }
 }

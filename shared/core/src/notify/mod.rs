@@ -76,6 +76,8 @@ pub enum NoticeKind {
     ScalingSignal,
     /// A new version of the configuration was refused; the last good one stays in use.
     ConfigRefused,
+    /// The configuration asks for what the stack's template parameters do not allow.
+    ConfigMismatch,
 }
 
 impl NoticeKind {
@@ -95,6 +97,7 @@ impl NoticeKind {
             Self::ScalingRefused => "scaling-refused",
             Self::ScalingSignal => "scaling-signal",
             Self::ConfigRefused => "config-refused",
+            Self::ConfigMismatch => "config-mismatch",
         })
     }
 }
