@@ -252,3 +252,30 @@ async fn what_the_stack_does_not_allow_is_told_once_per_version() {
     b.current().await;
     assert_eq!(world.notifier.sent().len(), 2);
 }
+
+#[tokio::test]
+async fn a_notice_whose_claim_cannot_be_taken_is_told_later_not_by_everyone() {
+    let world = World::new();
+    let ssm = seeded(&world);
+    let live = runner(&world, &ssm).await;
+    ssm.put(JOBS, &jobs(0));
+    minutes(&world, 1);
+    world
+        .calls
+        .fail_next("UpdateItem", "ProvisionedThroughputExceededException", 1);
+    assert_eq!(live.current().await.refused, 1);
+    assert!(
+        world.notifier.sent().is_empty(),
+        "not told without the claim"
+    );
+    minutes(&world, 1);
+    assert_eq!(
+        live.current().await.refused,
+        1,
+        "refused again at the next look"
+    );
+    assert_eq!(world.notifier.sent().len(), 1, "and told then");
+    minutes(&world, 1);
+    assert_eq!(live.current().await.refused, 0);
+    assert_eq!(world.notifier.sent().len(), 1);
+}

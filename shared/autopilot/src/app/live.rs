@@ -149,15 +149,20 @@ impl<T> Live<T> {
                                 };
                                 refresher.roll_back(before);
                                 let in_use = refresher.in_use().clone();
-                                tell(&held.setup, self.source, &versions, &[problem], &in_use)
-                                    .await;
+                                if !tell(&held.setup, self.source, &versions, &[problem], &in_use)
+                                    .await
+                                {
+                                    refresher.forget_refusal();
+                                }
                             }
                         }
                     }
                     Refresh::Refuse { versions, problems } => {
                         refused = 1;
                         let in_use = refresher.in_use().clone();
-                        tell(&held.setup, self.source, &versions, &problems, &in_use).await;
+                        if !tell(&held.setup, self.source, &versions, &problems, &in_use).await {
+                            refresher.forget_refusal();
+                        }
                     }
                 }
             }
@@ -167,8 +172,7 @@ impl<T> Live<T> {
             .as_ref()
             .map(|(refresher, _)| refresher.in_use().to_string());
         if !held.checked {
-            held.checked = true;
-            check_against_stack(&held.setup, self.source, version.as_deref()).await;
+            held.checked = check_against_stack(&held.setup, self.source, version.as_deref()).await;
         }
         Served {
             app: held.app.clone(),
@@ -180,13 +184,14 @@ impl<T> Live<T> {
 
 /// Holds the configuration in use to the stack's template parameters: each problem a warning
 /// line, and one warning notice for every function and environment per configuration version.
-async fn check_against_stack(setup: &Setup, source: Source, version: Option<&str>) {
+/// True once it is done (nothing to tell, or told).
+async fn check_against_stack(setup: &Setup, source: Source, version: Option<&str>) -> bool {
     let Some(parameters) = &setup.stack_parameters else {
-        return;
+        return true;
     };
-    let problems = crate::config::stack::cross_check(&setup.config, parameters);
+    let problems = crate::config::stack::cross_check_for(source, &setup.config, parameters);
     if problems.is_empty() {
-        return;
+        return true;
     }
     let versions = version.unwrap_or("in the template");
     for problem in &problems {
@@ -195,7 +200,7 @@ async fn check_against_stack(setup: &Setup, source: Source, version: Option<&str
     let lines: Vec<String> = problems.iter().map(Problem::to_string).collect();
     let key = crate::keys::config_mismatch_key(versions, &lines.join("\n"));
     let notice = crate::config::stack::mismatch_notice(source, versions, &problems);
-    tell_once(setup, &key, &notice).await;
+    tell_once(setup, &key, &notice).await
 }
 
 impl<T> Serving<T> for Live<T> {
@@ -211,19 +216,21 @@ async fn tell(
     versions: &Versions,
     problems: &[Problem],
     in_use: &Versions,
-) {
+) -> bool {
     let notice = refusal_notice(source, versions, problems, in_use);
     tracing::error!(
         error_type = "InvalidConfig",
         "{}; the last good configuration ({in_use}) stays",
         notice.title
     );
-    tell_once(setup, &config_refused_key(&versions.to_string()), &notice).await;
+    tell_once(setup, &config_refused_key(&versions.to_string()), &notice).await
 }
 
-/// Sends `notice` once for every function and execution environment: under the claim `key`
-/// when the state table is there. A failure to tell is logged; the function carries on.
-async fn tell_once(setup: &Setup, key: &str, notice: &crate::notify::Notice) {
+/// Sends `notice` once for every function and execution environment, under the claim `key`
+/// (no state table: from each environment). True when it is told (now or before); false when
+/// the claim could not be taken or the delivery failed, so that the caller tries again later
+/// rather than each environment telling it on its own.
+async fn tell_once(setup: &Setup, key: &str, notice: &crate::notify::Notice) -> bool {
     let now = setup.clock.now_s();
     let occasion = Occasion {
         at: now,
@@ -238,11 +245,11 @@ async fn tell_once(setup: &Setup, key: &str, notice: &crate::notify::Notice) {
                 Ok(Access::Go { held }) => held,
                 Ok(Access::Duplicate { .. }) => {
                     tracing::info!("{} was told already", notice.title);
-                    return;
+                    return true;
                 }
                 Err(error) => {
-                    tracing::warn!("{} is told without a claim: {error}", notice.title);
-                    None
+                    tracing::warn!("{} not told yet, tried again later: {error}", notice.title);
+                    return false;
                 }
             }
         }
@@ -253,8 +260,12 @@ async fn tell_once(setup: &Setup, key: &str, notice: &crate::notify::Notice) {
         .deliver(&setup.backend, notice, occasion, held.as_ref(), &mut notes)
         .await;
     if let Err(error) = &result {
-        tracing::error!("{} could not be told: {error}", notice.title);
+        tracing::error!(
+            "{} could not be told, tried again later: {error}",
+            notice.title
+        );
     }
+    let told = result.is_ok();
     if let Some(held) = held {
         let message_id = result.as_ref().ok().and_then(|d| d.message_id.clone());
         let work = result.map(|_| ());
@@ -262,4 +273,5 @@ async fn tell_once(setup: &Setup, key: &str, notice: &crate::notify::Notice) {
             tracing::warn!("{note}");
         }
     }
+    told
 }

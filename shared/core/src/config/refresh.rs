@@ -116,6 +116,11 @@ impl Refresher {
         self.refused = Some(std::mem::replace(&mut self.in_use, previous));
     }
 
+    /// Forgets the last refusal (it could not be told), so that the next look refuses it again.
+    pub fn forget_refusal(&mut self) {
+        self.refused = None;
+    }
+
     /// Decides what the parameters read at `now_s` mean.
     pub fn consider(&mut self, fetched: &[Versioned], now_s: i64) -> Refresh {
         self.checked_at_s = now_s;

@@ -70,6 +70,26 @@ fn allowed(arns: &[String], resource_text: &str) -> bool {
         .any(|arn| glob_matches(resource(arn), resource_text))
 }
 
+/// The disagreements the function `source` tells at cold start: task-triage the routing (every
+/// stack has it), alarm-scaler its scaling, batch-runner its jobs — so that each is told once,
+/// and only by a function that is in the stack.
+pub fn cross_check_for(
+    source: crate::domain::Source,
+    config: &StackConfig,
+    parameters: &StackParameters,
+) -> Vec<Problem> {
+    use crate::domain::Source;
+    let prefix = match source {
+        Source::Triage => "notify.",
+        Source::Scaler => "scaling.",
+        Source::Batch => "jobs.",
+    };
+    cross_check(config, parameters)
+        .into_iter()
+        .filter(|p| p.path.starts_with(prefix))
+        .collect()
+}
+
 /// Every disagreement between `config` and the stack deployed with `parameters`.
 pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Problem> {
     let mut problems = Vec::new();
