@@ -1,7 +1,8 @@
 //! A configuration in SSM parts on the local cloud, deployed from template.yaml with
 //! `ConfigParameterName` naming a path: the parts merged, a new valid version picked up by the
 //! running function (no cold start: it logs the version applied), an invalid one refused with
-//! one critical notification while the function keeps working on the last good one.
+//! one critical notification while the function keeps working on the last good one; a version
+//! the stack's parameters do not allow told once as a warning.
 
 use std::time::Duration;
 
@@ -146,4 +147,29 @@ async fn parts_are_merged_refreshed_and_a_bad_version_is_refused_once() {
         .unwrap();
     assert_eq!(outcomes.count("duplicate"), 1, "{outcomes:?}");
     assert!(outcomes.failed_attempts.is_empty(), "{outcomes:?}");
+
+    // Version 3 of the routes part routes by tag, which the stack (RoutingByTags=false) does
+    // not allow: applied, and the disagreement told once as a warning.
+    put(
+        &ssm,
+        ROUTES_PART,
+        &json!({"notify": {"routes": [], "route_by_tag": {"tag": "team", "topics": {}}}}),
+    )
+    .await;
+    interval_passes().await;
+    let told = tell(&cloud, &stack, "user-stopped").await;
+    assert_eq!(told.len(), 1, "the disagreement only: {told:#?}");
+    assert_eq!(told[0].body["kind"], "config-mismatch");
+    assert_eq!(told[0].attributes["severity"], "warning");
+    assert!(
+        told[0].body.to_string().contains(
+            "notify.route_by_tag: needs RoutingByTags=true: without it the functions may not read tags"
+        ),
+        "{}",
+        told[0].body
+    );
+    let v3 = "/autopilot/config/10-triage@2, /autopilot/config/20-routes@3";
+    assert_eq!(versions(&cloud, &stack, 5).await[4], (v3.to_owned(), 0));
+    let told = tell(&cloud, &stack, "user-stopped").await;
+    assert!(told.is_empty(), "told once per version: {told:#?}");
 }
