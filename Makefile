@@ -68,7 +68,7 @@ DIST_BUILD := target/dist-build
 DIST_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/autopilot --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
 dist: build-tools
 	@for arch in $(DIST_ARCHES); do 	  flag=$$([ $$arch = arm64 ] && echo --arm64 || echo --x86-64); 	  for f in $(FUNCTIONS); do 	    CARGO_TARGET_DIR=$(DIST_BUILD) RUSTFLAGS="$(DIST_RUSTFLAGS)" PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" 	      cargo-lambda lambda build --release $$flag --lambda-dir $(DIST_BUILD)/lambda-$$arch --bin $$f || exit 1; 	    mkdir -p $(DIST_BUILD)/bin-$$arch && cp $(DIST_BUILD)/lambda-$$arch/$$f/bootstrap $(DIST_BUILD)/bin-$$arch/$$f; 	  done; 	done
-	$(CARGO) build -p autopilot-tests --bin autopilot-dist
+	$(CARGO) build -p autopilot-dist
 	./target/debug/autopilot-dist dist $(foreach a,$(DIST_ARCHES),$(a)=$(DIST_BUILD)/bin-$(a))
 	@echo "built for: $(DIST_ARCHES)"
 

@@ -31,7 +31,6 @@ macro_rules! sdk {
 
 pub mod batch;
 pub mod deployment;
-pub mod dist;
 pub mod proxy;
 pub mod scaler;
 pub mod template;
@@ -131,7 +130,7 @@ pub fn binary(name: &str) -> Result<PathBuf> {
 
 /// A Lambda deployment package holding `binary` as `bootstrap` (as `make dist` zips it).
 pub fn bootstrap_zip(binary: &Path) -> Result<Vec<u8>> {
-    dist::reproducible_zip(binary)
+    autopilot_dist::reproducible_zip(binary)
 }
 
 /// A running ministack, stopped on drop.

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use autopilot_dist::template::{indent_of, resource_lines, with_code_uris};
 use aws_sdk_cloudformation::error::DisplayErrorContext;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use bytes::Bytes;
@@ -78,30 +79,6 @@ pub fn template_text() -> Result<String> {
     workspace_file("template.yaml")
 }
 
-/// Each line of `template` with the logical id of the resource (under `Resources`) it belongs
-/// to, the resource's own key line included; the rewrites below read the template through it.
-fn resource_lines(template: &str) -> Vec<(Option<&str>, &str)> {
-    let mut in_resources = false;
-    let mut resource = None;
-    let mut lines = Vec::new();
-    for line in template.lines() {
-        let indent = indent_of(line);
-        let key = line.trim().strip_suffix(':');
-        if indent == 0 && !line.trim().is_empty() && !line.starts_with('#') {
-            in_resources = line.trim_end() == "Resources:";
-            resource = None;
-        } else if in_resources && indent == 2 && key.is_some_and(|k| !k.contains(' ')) {
-            resource = key;
-        }
-        lines.push((resource, line));
-    }
-    lines
-}
-
-fn indent_of(line: &str) -> usize {
-    line.len() - line.trim_start().len()
-}
-
 /// The resources whose own `Type` (directly under them) is one of `types`.
 fn resources_of_types<'t>(template: &'t str, types: &[&str]) -> Vec<&'t str> {
     resource_lines(template)
@@ -141,41 +118,6 @@ pub fn without_resource_types(template: &str, types: &[&str]) -> (String, Vec<St
         }
     }
     (out, dropped.into_iter().map(str::to_owned).collect())
-}
-
-/// `template` with the `CodeUri` of each function in `code` (logical id → S3 URI) replaced.
-/// Every function named must have exactly one `CodeUri` directly under its `Properties`.
-pub fn with_code_uris(template: &str, code: &BTreeMap<&str, String>) -> Result<String> {
-    let mut replaced: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut out = String::with_capacity(template.len() + 256);
-    for (resource, line) in resource_lines(template) {
-        let indent = indent_of(line);
-        let uri = resource
-            .filter(|_| indent == 6 && line.trim().starts_with("CodeUri:"))
-            .and_then(|id| code.get_key_value(id));
-        match uri {
-            Some((id, uri)) => {
-                *replaced.entry(id).or_default() += 1;
-                out.push_str(&format!("{}CodeUri: {uri}\n", &line[..indent]));
-            }
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    for id in code.keys() {
-        match replaced.get(id) {
-            Some(1) => {}
-            other => {
-                return Err(format!(
-                    "template.yaml: {id} has {} CodeUri lines under its Properties, not 1",
-                    other.copied().unwrap_or_default()
-                ))
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Puts `body` at `s3://bucket/key` on the local cloud (the bucket is created first; a bucket
@@ -640,32 +582,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_function_gets_its_own_code_uri_and_nothing_else_changes() {
-        let template = template_text().unwrap();
-        let code: BTreeMap<&str, String> = [
-            ("TaskTriageFunction", "s3://b/triage.zip".to_owned()),
-            ("AlarmScalerFunction", "s3://b/scaler.zip".to_owned()),
-            ("BatchRunnerFunction", "s3://b/runner.zip".to_owned()),
-        ]
-        .into();
-        let rewritten = with_code_uris(&template, &code).unwrap();
-        let changed: Vec<(&str, &str)> = template
-            .lines()
-            .zip(rewritten.lines())
-            .filter(|(a, b)| a != b)
-            .collect();
-        assert_eq!(
-            changed,
-            [
-                ("      CodeUri: .", "      CodeUri: s3://b/triage.zip"),
-                ("      CodeUri: .", "      CodeUri: s3://b/scaler.zip"),
-                ("      CodeUri: .", "      CodeUri: s3://b/runner.zip"),
-            ]
-        );
-        assert_eq!(template.lines().count(), rewritten.lines().count());
-    }
-
-    #[test]
     fn the_security_walk_finds_wide_writes_unconditioned_pass_role_plain_storage_and_wide_trust() {
         let template = serde_json::json!({"Resources": {
             "Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {
@@ -750,12 +666,5 @@ mod tests {
                 "BatchRunnerFunction"
             ]
         );
-    }
-
-    #[test]
-    fn a_function_without_code_uri_is_an_error() {
-        let code: BTreeMap<&str, String> = [("NoSuchFunction", "s3://b/x.zip".to_owned())].into();
-        let error = with_code_uris(&template_text().unwrap(), &code).unwrap_err();
-        assert!(error.contains("NoSuchFunction has 0 CodeUri"), "{error}");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use autopilot_tests::dist::{self, Build};
+use autopilot_dist::{self as dist, Build};
 use autopilot_tests::{fixtures_dir, invoke_sync, target_dir, template, LocalCloud};
 use serde_json::json;
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use autopilot_tests::dist::{self, Build};
+use autopilot_dist::{self as dist, Build};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

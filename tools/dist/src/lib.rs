@@ -4,14 +4,32 @@
 //! the Serverless Application Repository metadata names, and `SHA256SUMS` over all of it, so
 //! that the stack deploys from `dist/` on a machine without Rust.
 
+pub mod template;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::template::{template_text, with_code_uris};
-use crate::{workspace, Result};
+use template::with_code_uris;
+
+/// Errors say what and where, for the person running `make dist`.
+pub type Result<T, E = String> = std::result::Result<T, E>;
+
+/// The product's version (the workspace's, which every crate of it inherits).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The workspace this crate is built in.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The text of `template.yaml`.
+pub fn template_text() -> Result<String> {
+    let path = workspace().join("template.yaml");
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
 
 /// The template's functions: logical id and binary.
 pub const FUNCTIONS: [(&str, &str); 3] = [
@@ -56,7 +74,7 @@ pub fn reproducible_zip(binary: &Path) -> Result<Vec<u8>> {
 
 /// The name of a function's package in `dist/`.
 pub fn zip_name(binary: &str, arch: &str) -> String {
-    format!("{binary}-{}-{arch}.zip", autopilot::VERSION)
+    format!("{binary}-{VERSION}-{arch}.zip")
 }
 
 /// `template` for the packages of `arch`: each function's `CodeUri` names its zip (beside the
@@ -164,7 +182,7 @@ mod tests {
         assert!(packaged.contains("    Default: x86_64\n    AllowedValues: [x86_64]\n"));
         // The application's own metadata stays, with the workspace's version.
         assert!(packaged.contains("AWS::ServerlessRepo::Application:"));
-        assert!(packaged.contains(&format!("SemanticVersion: {}\n", autopilot::VERSION)));
+        assert!(packaged.contains(&format!("SemanticVersion: {}\n", VERSION)));
     }
 
     #[test]
