@@ -1,13 +1,14 @@
 //! `batch-runner` end to end on the local cloud, through the deployed Lambda: a job started with
 //! its catalog settings, a duplicate delivery, an overlapping run skipped, a run replacing its
 //! predecessor, the tick stopping a task over its timeout, an unknown job, and the completion
-//! report `task-triage` sends when a job task ends. Each scenario is its own test on its own
+//! report `task-triage` sends when a job task ends, and a job the stack's parameters do not let
+//! it start told once as a configuration warning. Each scenario is its own test on its own
 //! local cloud.
 
 use std::time::Duration;
 
 use autopilot_tests::batch::{self, BatchStack, EXPORT_JOB, SYNC_JOB, WARM_JOB};
-use autopilot_tests::{LocalCloud, TriageStack};
+use autopilot_tests::{binary, bootstrap_zip, logs_of, LocalCloud, TriageStack};
 use serde_json::json;
 
 /// The SNS message a run's result says it published, if any: the runner's own account of what
@@ -201,4 +202,47 @@ async fn input_we_do_not_act_on_is_refused() {
         .await
         .unwrap_err();
     assert!(untrusted.contains("`cluster`"), "{untrusted}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_stack_does_not_allow_is_told_once_as_a_configuration_warning() {
+    let cloud = LocalCloud::start().await.expect("local cloud");
+    // `reports` runs a task definition outside the stack's JobTaskDefinitionArns.
+    let mut jobs = batch::jobs_config();
+    let mut reports = jobs[EXPORT_JOB].clone();
+    reports["task_definition"] = json!("reports");
+    jobs["reports"] = reports;
+    let config = json!({ "jobs": jobs });
+    let triage_zip = bootstrap_zip(&binary("task-triage").unwrap()).unwrap();
+    let mut triage = TriageStack::deploy(&cloud, triage_zip, &config)
+        .await
+        .unwrap();
+    let zip = bootstrap_zip(&binary("batch-runner").unwrap()).unwrap();
+    let runner = BatchStack::deploy(&cloud, &mut triage, zip, &config)
+        .await
+        .unwrap();
+
+    runner.tick().await.unwrap();
+    runner.tick().await.unwrap();
+    let mismatches: Vec<_> = triage
+        .drain_inbox(1, Duration::from_secs(2), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.body["kind"] == "config-mismatch")
+        .collect();
+    assert_eq!(mismatches.len(), 1, "told once: {mismatches:#?}");
+    assert_eq!(mismatches[0].attributes["severity"], "warning");
+    assert_eq!(mismatches[0].attributes["source"], "batch-runner");
+    let told = mismatches[0].body.to_string();
+    assert!(
+        told.contains("jobs.reports.task_definition") && !told.contains("jobs.invoice-export"),
+        "{told}"
+    );
+    let logs = logs_of(&cloud, &runner.function).await.unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("against the stack's parameters: jobs.reports.task_definition")),
+        "a warning line: {logs:#?}"
+    );
 }

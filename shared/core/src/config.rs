@@ -30,6 +30,9 @@ pub const ENV_SSM: &str = "AUTOPILOT_CONFIG_SSM";
 /// Environment variable with the template parameters the configuration is checked against at
 /// cold start (a JSON object; see [`stack`]).
 pub const ENV_STACK_PARAMETERS: &str = "AUTOPILOT_STACK_PARAMETERS";
+/// Environment variable with the template's ARN lists a function's own sections are checked
+/// against (alarm-scaler: services and queues; batch-runner: task definitions and clusters).
+pub const ENV_STACK_RESOURCES: &str = "AUTOPILOT_STACK_RESOURCES";
 /// Environment variable with the SNS topic notifications go to.
 pub const ENV_TOPIC: &str = "NOTIFY_TOPIC_ARN";
 /// Environment variable with the DynamoDB state table.

@@ -551,18 +551,25 @@ async fn first_configuration(
     }
 }
 
-/// The template parameters the stack gave the function (`AUTOPILOT_STACK_PARAMETERS`), if any;
-/// unreadable ones are logged and not checked against.
+/// The template parameters the stack gave the function (`AUTOPILOT_STACK_PARAMETERS`, and the
+/// ARN lists of its own sections in `AUTOPILOT_STACK_RESOURCES`), if any; unreadable ones are
+/// logged and not checked against.
 fn stack_parameters() -> Option<crate::config::stack::StackParameters> {
-    let text = crate::env::var(crate::config::ENV_STACK_PARAMETERS)?;
-    match crate::stack_file::from_json(&text) {
-        Ok(parameters) => Some(parameters),
-        Err(error) => {
-            tracing::warn!(
-                "{}: {error}; the configuration is not checked against the stack",
-                crate::config::ENV_STACK_PARAMETERS
-            );
-            None
+    use crate::config::{ENV_STACK_PARAMETERS, ENV_STACK_RESOURCES};
+    let mut parameters = crate::config::stack::StackParameters::new();
+    for name in [ENV_STACK_PARAMETERS, ENV_STACK_RESOURCES] {
+        let Some(text) = crate::env::var(name) else {
+            continue;
+        };
+        match crate::stack_file::from_json(&text) {
+            Ok(given) => parameters.extend(given),
+            Err(error) => {
+                tracing::warn!(
+                    "{name}: {error}; the configuration is not checked against the stack"
+                );
+                return None;
+            }
         }
     }
+    Some(parameters).filter(|p| !p.is_empty())
 }

@@ -14,7 +14,8 @@ use crate::triage::watch::glob_matches;
 
 /// Template parameters by name. A check runs only when the parameters it reads are present:
 /// [`with_defaults`] fills in the template's defaults for a file that leaves some out, while
-/// the functions at cold start are given only the short ones (`AUTOPILOT_STACK_PARAMETERS`).
+/// the functions at cold start are given the short ones (`AUTOPILOT_STACK_PARAMETERS`) and each
+/// the ARN lists of its own sections (`AUTOPILOT_STACK_RESOURCES`).
 pub type StackParameters = BTreeMap<String, String>;
 
 /// The parameters the checks read.
@@ -478,5 +479,35 @@ mod tests {
             paths(&cross_check(&document, &switches)),
             ["notify.route_by_tag"]
         );
+    }
+
+    #[test]
+    fn each_function_checks_its_own_sections_with_what_it_was_given() {
+        use crate::domain::Source;
+        let document = config(json!({
+            "notify": {"route_by_tag": {"tag": "team", "topics": {}}},
+            "jobs": {"extract": {"cluster": "data", "task_definition": "extract:12"}}
+        }));
+        // What batch-runner is given: the switches and its own ARN lists.
+        let given: StackParameters = [
+            ("RoutingByTags", "false"),
+            (
+                "JobTaskDefinitionArns",
+                "arn:aws:ecs:us-east-1:1:task-definition/load:*",
+            ),
+            ("JobClusterArns", "arn:aws:ecs:us-east-1:1:cluster/data"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(
+            paths(&cross_check_for(Source::Batch, &document, &given)),
+            ["jobs.extract.task_definition"]
+        );
+        assert_eq!(
+            paths(&cross_check_for(Source::Triage, &document, &given)),
+            ["notify.route_by_tag"]
+        );
+        assert_eq!(cross_check_for(Source::Scaler, &document, &given), []);
     }
 }
