@@ -279,3 +279,31 @@ async fn a_notice_whose_claim_cannot_be_taken_is_told_later_not_by_everyone() {
     assert_eq!(live.current().await.refused, 0);
     assert_eq!(world.notifier.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn a_disagreement_that_cannot_be_told_is_tried_again_a_minute_on() {
+    let world = World::new();
+    let ssm = seeded(&world);
+    ssm.put(
+        ROUTES,
+        &json!({"notify": {"route_by_tag": {"tag": "team", "topics": {}}}}).to_string(),
+    );
+    let mut setup = world.refreshed_setup(ssm).await;
+    setup.stack_parameters = Some([("RoutingByTags".to_owned(), "false".to_owned())].into());
+    let live = Live::new(setup, Source::Triage, |setup| Ok(BatchRunner::new(setup))).unwrap();
+    world
+        .calls
+        .fail_next("UpdateItem", "ProvisionedThroughputExceededException", 1);
+    live.current().await;
+    let claims = world.calls.count("UpdateItem");
+    live.current().await;
+    assert_eq!(
+        world.calls.count("UpdateItem"),
+        claims,
+        "not at every invocation"
+    );
+    assert!(world.notifier.sent().is_empty());
+    minutes(&world, 1);
+    live.current().await;
+    assert_eq!(world.notifier.sent().len(), 1, "told a minute on");
+}

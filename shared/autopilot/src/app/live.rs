@@ -26,6 +26,9 @@ use crate::ports::ConfigReader;
 /// interval.
 const TOLD_CLAIM_TTL_S: u64 = 7 * 24 * 60 * 60;
 
+/// How long a disagreement with the stack that could not be told waits to be tried again.
+const TELL_AGAIN_AFTER_S: i64 = 60;
+
 /// Makes a function's setup of a new configuration (the same clients and deployment).
 pub type Rebuild = Arc<dyn Fn(StackConfig) -> Result<Setup> + Send + Sync>;
 
@@ -61,8 +64,8 @@ struct Held<T> {
     app: Arc<T>,
     setup: Setup,
     refresh: Option<(Refresher, Reload)>,
-    /// Whether the configuration in use was checked against the stack's parameters.
-    checked: bool,
+    /// When the configuration in use is next held to the stack's parameters (`None`: done).
+    check_at_s: Option<i64>,
 }
 
 impl<T> fmt::Debug for Live<T> {
@@ -96,7 +99,7 @@ impl<T> Live<T> {
                 app,
                 setup,
                 refresh,
-                checked: false,
+                check_at_s: Some(i64::MIN),
             }),
         })
     }
@@ -138,7 +141,7 @@ impl<T> Live<T> {
                                 setup.stack_parameters = held.setup.stack_parameters.take();
                                 held.app = app;
                                 held.setup = setup;
-                                held.checked = false;
+                                held.check_at_s = Some(i64::MIN);
                             }
                             Err(error) => {
                                 refused = 1;
@@ -171,8 +174,11 @@ impl<T> Live<T> {
             .refresh
             .as_ref()
             .map(|(refresher, _)| refresher.in_use().to_string());
-        if !held.checked {
-            held.checked = check_against_stack(&held.setup, self.source, version.as_deref()).await;
+        let now = held.setup.clock.now_s();
+        if held.check_at_s.is_some_and(|at| at <= now) {
+            let done = check_against_stack(&held.setup, self.source, version.as_deref()).await;
+            // Not told (no claim, no delivery): again a minute on, not at every invocation.
+            held.check_at_s = (!done).then_some(now + TELL_AGAIN_AFTER_S);
         }
         Served {
             app: held.app.clone(),
