@@ -62,12 +62,14 @@ package: release
 # Release artifacts in dist/ (README, "Deploy without building"): each function's zip per
 # architecture (arm64 when the aarch64 Rust target is installed, and x86_64), packaged.yaml and
 # SHA256SUMS. Built in their own target directory with the workspace and cargo home paths
-# remapped, so that the same sources give the same bytes from any clone.
+# remapped, so that the same sources give the same bytes from any clone. RUSTFLAGS replaces the
+# target CPU cargo lambda sets through build.rustflags, so it is named again: the one `sam
+# build` uses.
 DIST_ARCHES ?= $(shell rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$' && echo arm64) x86_64
 DIST_BUILD := target/dist-build
 DIST_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/autopilot --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
 dist: build-tools
-	@for arch in $(DIST_ARCHES); do 	  flag=$$([ $$arch = arm64 ] && echo --arm64 || echo --x86-64); 	  for f in $(FUNCTIONS); do 	    CARGO_TARGET_DIR=$(DIST_BUILD) RUSTFLAGS="$(DIST_RUSTFLAGS)" PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" 	      cargo-lambda lambda build --release $$flag --lambda-dir $(DIST_BUILD)/lambda-$$arch --bin $$f || exit 1; 	    mkdir -p $(DIST_BUILD)/bin-$$arch && cp $(DIST_BUILD)/lambda-$$arch/$$f/bootstrap $(DIST_BUILD)/bin-$$arch/$$f; 	  done; 	done
+	@for arch in $(DIST_ARCHES); do 	  flag=$$([ $$arch = arm64 ] && echo --arm64 || echo --x86-64); 	  cpu=$$([ $$arch = arm64 ] && echo neoverse-n1 || echo haswell); 	  for f in $(FUNCTIONS); do 	    CARGO_TARGET_DIR=$(DIST_BUILD) RUSTFLAGS="$(DIST_RUSTFLAGS) -C target-cpu=$$cpu" PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" 	      cargo-lambda lambda build --release $$flag --lambda-dir $(DIST_BUILD)/lambda-$$arch --bin $$f || exit 1; 	    mkdir -p $(DIST_BUILD)/bin-$$arch && cp $(DIST_BUILD)/lambda-$$arch/$$f/bootstrap $(DIST_BUILD)/bin-$$arch/$$f; 	  done; 	done
 	$(CARGO) build -p autopilot-dist
 	./target/debug/autopilot-dist dist $(foreach a,$(DIST_ARCHES),$(a)=$(DIST_BUILD)/bin-$(a))
 	@echo "built for: $(DIST_ARCHES)"
