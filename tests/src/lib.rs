@@ -139,6 +139,9 @@ pub struct LocalCloud {
     pub endpoint: String,
     pub config: SdkConfig,
     pub log_path: PathBuf,
+    /// The local cloud's own temporary directory (its copies of each function's code, the
+    /// functions' /tmp): removed when it stops, so that test runs leave no gigabytes behind.
+    scratch: PathBuf,
 }
 
 fn ministack_binary() -> Result<PathBuf> {
@@ -186,7 +189,10 @@ impl LocalCloud {
         std::fs::create_dir_all(&log_dir).map_err(|e| format!("{}: {e}", log_dir.display()))?;
         let log_path = log_dir.join(format!("ministack-{port}.log"));
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let scratch = std::env::temp_dir().join(format!("autopilot-local-cloud-{port}"));
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
         let child = Command::new(&binary)
+            .env("TMPDIR", &scratch)
             .env("AWS_ENDPOINT_URL", &endpoint)
             .env("BIND_HOST", "127.0.0.1")
             .env("GATEWAY_PORT", port.to_string())
@@ -210,6 +216,7 @@ impl LocalCloud {
             endpoint,
             config,
             log_path,
+            scratch,
         };
         let started = Instant::now();
         while http_status(port, "/_ministack/ready", "GET") != Some(200) {
@@ -254,6 +261,7 @@ impl Drop for LocalCloud {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 
