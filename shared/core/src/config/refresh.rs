@@ -11,7 +11,7 @@ use serde_json::json;
 use super::parts::{parse_parts, Part, Problem};
 use super::StackConfig;
 use crate::domain::{Severity, Source};
-use crate::notify::{Notice, NoticeCategory, NoticeKind, Section};
+use crate::notify::{Notice, NoticeKind, Section};
 
 /// One part as SSM gave it: its name, text and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,19 +183,11 @@ pub fn refusal_notice(
 ) -> Notice {
     let title = refusal_title(versions, problems);
     Notice {
-        source,
-        kind: NoticeKind::ConfigRefused,
-        severity: Severity::Critical,
-        category: NoticeCategory::Configuration,
         title,
         summary: format!(
             "the functions keep working with the last good configuration ({in_use}) until a \
              valid version is written"
         ),
-        region: None,
-        cluster: None,
-        service: None,
-        job: None,
         facts: vec![
             ("Refused".to_owned(), versions.to_string()),
             ("In use".to_owned(), in_use.to_string()),
@@ -215,12 +207,8 @@ pub fn refusal_notice(
                 ],
             },
         ],
-        log_heading: None,
-        log_tail: Vec::new(),
-        links: Vec::new(),
         details: json!({"refused": versions.to_string(), "in_use": in_use.to_string(), "problems": problems}),
-        thread_id: "configuration".into(),
-        incident: None,
+        ..Notice::about_configuration(source, NoticeKind::ConfigRefused, Severity::Critical)
     }
 }
 

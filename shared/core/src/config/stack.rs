@@ -299,12 +299,8 @@ pub fn mismatch_notice(
     versions: &str,
     problems: &[Problem],
 ) -> crate::notify::Notice {
-    use crate::notify::{Notice, NoticeCategory, NoticeKind, Section};
+    use crate::notify::{Notice, NoticeKind, Section};
     Notice {
-        source,
-        kind: NoticeKind::ConfigMismatch,
-        severity: crate::domain::Severity::Warning,
-        category: NoticeCategory::Configuration,
         title: format!(
             "configuration {versions}: {} setting(s) the stack's parameters do not allow",
             problems.len()
@@ -312,10 +308,6 @@ pub fn mismatch_notice(
         summary: "these parts of the configuration will not work until the stack is deployed \
                   with the parameters they need (or the configuration changes)"
             .into(),
-        region: None,
-        cluster: None,
-        service: None,
-        job: None,
         facts: vec![("Configuration".to_owned(), versions.to_owned())],
         sections: vec![
             Section {
@@ -330,12 +322,12 @@ pub fn mismatch_notice(
                 ],
             },
         ],
-        log_heading: None,
-        log_tail: Vec::new(),
-        links: Vec::new(),
         details: serde_json::json!({"configuration": versions, "problems": problems}),
-        thread_id: "configuration".into(),
-        incident: None,
+        ..Notice::about_configuration(
+            source,
+            NoticeKind::ConfigMismatch,
+            crate::domain::Severity::Warning,
+        )
     }
 }
 

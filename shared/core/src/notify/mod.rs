@@ -177,6 +177,33 @@ pub struct Notice {
     pub incident: Option<IncidentTag>,
 }
 
+impl Notice {
+    /// What a notice about the configuration itself shares (no region, cluster, service or job;
+    /// one chat thread): complete it with its kind, severity, words and details.
+    pub fn about_configuration(source: Source, kind: NoticeKind, severity: Severity) -> Self {
+        Notice {
+            source,
+            kind,
+            severity,
+            category: NoticeCategory::Configuration,
+            title: String::new(),
+            summary: String::new(),
+            region: None,
+            cluster: None,
+            service: None,
+            job: None,
+            facts: Vec::new(),
+            sections: Vec::new(),
+            log_heading: None,
+            log_tail: Vec::new(),
+            links: Vec::new(),
+            details: serde_json::Value::Null,
+            thread_id: "configuration".into(),
+            incident: None,
+        }
+    }
+}
+
 /// One SNS publish, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
