@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use autopilot_dist::template::{indent_of, resource_lines, with_code_uris};
+pub use autopilot_dist::template_text;
 use aws_sdk_cloudformation::error::DisplayErrorContext;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use bytes::Bytes;
@@ -72,11 +73,6 @@ impl DeployedStack {
 fn workspace_file(file: &str) -> Result<String> {
     let path = workspace().join(file);
     std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The template's text.
-pub fn template_text() -> Result<String> {
-    workspace_file("template.yaml")
 }
 
 /// The resources whose own `Type` (directly under them) is one of `types`.

@@ -4,7 +4,7 @@
 //!
 //! | prefix | item | built by |
 //! |---|---|---|
-//! | `dedup#` | a claim on a delivery (task stop, service event, watchdog finding, summary, refused configuration) | [`dedup_key`], [`claim_key`], [`summary_claim_key`], [`config_refused_key`], [`config_mismatch_key`] |
+//! | `dedup#` | a claim on a delivery (task stop, service event, watchdog finding, summary, refused or mismatched configuration) | [`dedup_key`], [`claim_key`], [`summary_claim_key`], [`config_refused_key`], [`config_mismatch_key`] |
 //! | `storm#` | a storm window of a (cluster, group, category) | [`storm_key`], [`service_storm_key`] |
 //! | `incident#` | a service's incident | [`incident_key`] |
 //! | `watch#` | the watchdog's memory of a service running short | [`watch_key`] |

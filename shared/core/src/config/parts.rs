@@ -54,6 +54,16 @@ impl std::fmt::Display for Problem {
     }
 }
 
+impl Problem {
+    /// A notice's section listing `problems`, one line each.
+    pub fn section(problems: &[Problem]) -> crate::notify::Section {
+        crate::notify::Section {
+            heading: "Problems".into(),
+            lines: problems.iter().map(Problem::to_string).collect(),
+        }
+    }
+}
+
 /// The merged document and, for each path a part contributed, the part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
@@ -390,16 +400,7 @@ fn remove_named(document: &mut Value, path: &str) -> bool {
     for section in NAMED {
         if let Some(rest) = path.strip_prefix(&format!("{section}.")) {
             let name = rest.split(['.', '[']).next().unwrap_or(rest);
-            let mut container = &mut *document;
-            for key in section.split('.') {
-                match container.get_mut(key) {
-                    Some(inner) => container = inner,
-                    None => return false,
-                }
-            }
-            return container
-                .as_object_mut()
-                .is_some_and(|map| map.remove(name).is_some());
+            return remove_at(document, &format!("{section}.{name}"));
         }
     }
     remove_at(document, path)

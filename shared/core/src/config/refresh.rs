@@ -193,10 +193,7 @@ pub fn refusal_notice(
             ("In use".to_owned(), in_use.to_string()),
         ],
         sections: vec![
-            Section {
-                heading: "Problems".into(),
-                lines: problems.iter().map(Problem::to_string).collect(),
-            },
+            Problem::section(problems),
             Section {
                 heading: "What to do".into(),
                 lines: vec![

@@ -214,8 +214,8 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
     }
     // A member account's alarm (`alarm_arn`) arrives through the member rules, not these.
     let alarm_rule_known = given("ScaledAlarmNames") && given("AlarmTopicArn");
+    let scaler_here = !given("ScaledServiceArns") || !services.is_empty();
     for (name, _) in scaling.alarms.iter().filter(|(_, p)| p.alarm_arn.is_none()) {
-        let scaler_here = !given("ScaledServiceArns") || !services.is_empty();
         if alarm_rule_known && scaler_here && !alarms.contains(name) && !alarm_topic {
             problem(
                 format!("scaling.alarms.{name}"),
@@ -226,7 +226,7 @@ pub fn cross_check(config: &StackConfig, parameters: &StackParameters) -> Vec<Pr
     let queues = list(parameters, "ScaledQueueArns");
     for (name, target) in scaling.targets.iter().filter(|_| given("ScaledQueueArns")) {
         for (i, url) in target.sqs.iter().flat_map(|s| s.queues.iter()).enumerate() {
-            let queue = url.rsplit('/').next().unwrap_or(url);
+            let queue = last_segment(url);
             if !allowed(&queues, queue) {
                 problem(
                     format!("scaling.targets.{name}.sqs.queues[{i}]"),
@@ -310,10 +310,7 @@ pub fn mismatch_notice(
             .into(),
         facts: vec![("Configuration".to_owned(), versions.to_owned())],
         sections: vec![
-            Section {
-                heading: "Problems".into(),
-                lines: problems.iter().map(Problem::to_string).collect(),
-            },
+            Problem::section(problems),
             Section {
                 heading: "What to do".into(),
                 lines: vec![
